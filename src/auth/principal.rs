@@ -1,0 +1,86 @@
+//! Who is calling: the principal the gate puts into every `/api` request.
+
+use std::future::{ready, Ready};
+
+use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PrincipalKind {
+    Session,
+    DashboardKey,
+    AdminKey,
+    ClientKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Client,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub id: String,
+    pub kind: PrincipalKind,
+    pub name: String,
+    pub role: Role,
+}
+
+impl Principal {
+    pub fn admin_key() -> Self {
+        Self {
+            id: "admin-key".to_owned(),
+            kind: PrincipalKind::AdminKey,
+            name: "ADMIN_API_KEY".to_owned(),
+            role: Role::Admin,
+        }
+    }
+
+    /// The `VALID_API_KEYS` entry at `position` (counted from 1 among the
+    /// non-empty entries) is a client of its own.
+    pub fn client_key(position: usize) -> Self {
+        Self {
+            id: format!("client-key-{position}"),
+            kind: PrincipalKind::ClientKey,
+            name: format!("VALID_API_KEYS #{position}"),
+            role: Role::Client,
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::AdminRequired)
+        }
+    }
+
+    /// API clients have an hourly quota; logged-in dashboard users do not.
+    pub fn is_rate_limited(&self) -> bool {
+        self.kind != PrincipalKind::Session
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let principal = req.extensions().get::<Principal>().cloned();
+        ready(principal.ok_or_else(|| {
+            ApiError::Unexpected(anyhow::anyhow!(
+                "no principal on {}: the route is outside the gated scope",
+                req.path()
+            ))
+        }))
+    }
+}

@@ -1,0 +1,178 @@
+//! Fixed-window counters: the hourly per-client quota (SPEC §4) and the
+//! failed-attempt throttle per client address share this one mechanism.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+
+/// A client's standing in its current window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Whole seconds until the window ends (rounded up).
+    pub reset_secs: u64,
+}
+
+impl Quota {
+    /// The IETF `RateLimit-Policy` and `RateLimit` fields.
+    pub fn headers(&self) -> [(HeaderName, HeaderValue); 2] {
+        let policy = format!("\"hourly\";q={};w=3600", self.limit);
+        let state = format!("\"hourly\";r={};t={}", self.remaining, self.reset_secs);
+        [
+            (
+                HeaderName::from_static("ratelimit-policy"),
+                HeaderValue::from_str(&policy).expect("digits and quotes are a valid header"),
+            ),
+            (
+                HeaderName::from_static("ratelimit"),
+                HeaderValue::from_str(&state).expect("digits and quotes are a valid header"),
+            ),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    started: Instant,
+    used: u32,
+}
+
+/// Counts events per key in fixed windows that start with a key's first
+/// event: a new key may use its whole allowance at once, and the count
+/// starts again when its window has passed.
+#[derive(Debug)]
+pub struct WindowCounter<K> {
+    limit: u32,
+    window: Duration,
+    entries: Mutex<HashMap<K, Window>>,
+}
+
+impl<K: Hash + Eq> WindowCounter<K> {
+    pub fn new(limit: NonZeroU32, window: Duration) -> Self {
+        Self {
+            limit: limit.get(),
+            window,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn quota(&self, window: Option<&Window>, now: Instant) -> Quota {
+        let Some(window) = window.filter(|w| now.duration_since(w.started) < self.window) else {
+            return Quota {
+                limit: self.limit,
+                remaining: self.limit,
+                reset_secs: self.window.as_secs(),
+            };
+        };
+        let left = self.window - now.duration_since(window.started);
+        Quota {
+            limit: self.limit,
+            remaining: self.limit.saturating_sub(window.used),
+            reset_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+        }
+    }
+
+    /// Counts one event for `key` if its allowance is not used up: `Ok` with
+    /// the quota after it, or `Err` with the exhausted quota.
+    pub fn try_acquire<Q>(&self, key: &Q) -> Result<Quota, Quota>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        self.try_acquire_at(key, Instant::now())
+    }
+
+    pub fn try_acquire_at<Q>(&self, key: &Q, now: Instant) -> Result<Quota, Quota>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.quota(entries.get(key), now);
+        if current.remaining == 0 {
+            return Err(current);
+        }
+        if current.remaining == self.limit {
+            entries.insert(key.to_owned(), Window { started: now, used: 0 });
+        }
+        let window = entries.get_mut(key).expect("the window was just opened");
+        window.used += 1;
+        let window = *window;
+        Ok(self.quota(Some(&window), now))
+    }
+
+    /// The quota of `key` without counting anything.
+    pub fn peek<Q>(&self, key: &Q) -> Quota
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.quota(entries.get(key), Instant::now())
+    }
+
+    /// Forgets windows that have passed, so memory follows active clients.
+    pub fn prune(&self) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, window| now.duration_since(window.started) < self.window);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(limit: u32) -> WindowCounter<String> {
+        WindowCounter::new(NonZeroU32::new(limit).unwrap(), Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn a_new_client_may_use_its_whole_quota_at_once_and_no_more() {
+        let counter = counter(3);
+        let now = Instant::now();
+        let remaining: Vec<u32> = (0..3)
+            .map(|_| counter.try_acquire_at("a", now).unwrap().remaining)
+            .collect();
+        assert_eq!(remaining, vec![2, 1, 0]);
+        let refused = counter.try_acquire_at("a", now).unwrap_err();
+        assert_eq!(refused.remaining, 0);
+        assert_eq!(refused.reset_secs, 3600);
+    }
+
+    #[test]
+    fn the_quota_returns_when_the_window_has_passed() {
+        let counter = counter(1);
+        let start = Instant::now();
+        counter.try_acquire_at("a", start).unwrap();
+        let later = start + Duration::from_secs(1800) + Duration::from_millis(1);
+        assert_eq!(counter.try_acquire_at("a", later).unwrap_err().reset_secs, 1800);
+        let next_hour = start + Duration::from_secs(3600);
+        assert_eq!(counter.try_acquire_at("a", next_hour).unwrap().remaining, 0);
+    }
+
+    #[test]
+    fn clients_are_counted_apart() {
+        let counter = counter(1);
+        let now = Instant::now();
+        counter.try_acquire_at("a", now).unwrap();
+        assert!(counter.try_acquire_at("a", now).is_err());
+        assert!(counter.try_acquire_at("b", now).is_ok());
+    }
+
+    #[test]
+    fn headers_follow_the_ietf_field_syntax() {
+        let quota = Quota { limit: 100, remaining: 7, reset_secs: 42 };
+        let [(policy_name, policy), (state_name, state)] = quota.headers();
+        assert_eq!(policy_name, "ratelimit-policy");
+        assert_eq!(policy, "\"hourly\";q=100;w=3600");
+        assert_eq!(state_name, "ratelimit");
+        assert_eq!(state, "\"hourly\";r=7;t=42");
+    }
+}

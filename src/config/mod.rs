@@ -1,0 +1,124 @@
+//! Settings: every variable of SPEC §1, read once at start from the process
+//! environment, `.env.local` and `.env` (the real environment wins), and
+//! parsed into types so the rest of the program never re-checks them.
+
+mod vars;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::address::{IpAllowlist, TrustedProxies};
+pub use vars::{ConfigError, PublicUrl};
+
+/// Keys shorter than this draw a start-up warning (SPEC §1).
+const ADMIN_KEY_RECOMMENDED_LEN: usize = 32;
+
+/// The variables that hold secrets: never logged, never passed to children.
+pub const SECRET_VARIABLES: &[&str] = &[
+    "ADMIN_API_KEY",
+    "VALID_API_KEYS",
+    "SESSION_SECRET",
+    "INITIAL_SETUP_TOKEN",
+];
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub admin_api_key: Option<SecretString>,
+    pub valid_api_keys: Vec<SecretString>,
+    pub api_rate_limit: NonZeroU32,
+    pub allowed_ips: IpAllowlist,
+    pub trusted_proxies: TrustedProxies,
+    pub public_url: PublicUrl,
+    pub session_secret: Option<SecretString>,
+    pub initial_setup_token: Option<SecretString>,
+    pub ask_command: Option<Vec<String>>,
+    pub ask_timeout: Duration,
+    pub job_concurrency: NonZeroUsize,
+    pub log_filter: String,
+}
+
+impl Settings {
+    /// Reads `.env`, then `.env.local`, then the process environment, each
+    /// overriding the one before, and parses the result.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut layered: HashMap<String, String> = HashMap::new();
+        for file in [".env", ".env.local"] {
+            layered.extend(vars::read_env_file(file)?);
+        }
+        layered.extend(std::env::vars());
+        Self::from_vars(&layered)
+    }
+
+    /// Parses settings from a map of variables; unknown variables are ignored.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            vars.get(name)
+                .map(|value| value.trim())
+                .filter(|value| !value.is_empty())
+        };
+        Ok(Self {
+            bind: vars::socket_addr("BIND", get("BIND").unwrap_or("127.0.0.1:3000"))?,
+            data_dir: PathBuf::from(get("DATA_DIR").unwrap_or("./workspaces")),
+            admin_api_key: get("ADMIN_API_KEY")
+                .map(|key| vars::header_safe_secret("ADMIN_API_KEY", None, key))
+                .transpose()?,
+            valid_api_keys: vars::client_keys(get("VALID_API_KEYS").unwrap_or(""))?,
+            api_rate_limit: vars::positive("API_RATE_LIMIT", get("API_RATE_LIMIT").unwrap_or("100"))?,
+            allowed_ips: vars::allowlist(get("ALLOWED_IPS"))?,
+            trusted_proxies: vars::trusted_proxies(get("TRUSTED_PROXIES"))?,
+            public_url: PublicUrl::parse(get("PUBLIC_URL").unwrap_or("http://127.0.0.1:3000"))?,
+            session_secret: get("SESSION_SECRET").map(vars::session_secret).transpose()?,
+            initial_setup_token: get("INITIAL_SETUP_TOKEN")
+                .map(|token| vars::header_safe_secret("INITIAL_SETUP_TOKEN", None, token))
+                .transpose()?,
+            ask_command: get("ASK_COMMAND").map(vars::command_words).transpose()?,
+            ask_timeout: Duration::from_secs(u64::from(
+                vars::positive::<NonZeroU32>(
+                    "ASK_TIMEOUT_SECS",
+                    get("ASK_TIMEOUT_SECS").unwrap_or("600"),
+                )?
+                    .get(),
+            )),
+            job_concurrency: vars::positive("JOB_CONCURRENCY", get("JOB_CONCURRENCY").unwrap_or("1"))?,
+            log_filter: vars::log_filter(get("RUST_LOG").unwrap_or("info"))?,
+        })
+    }
+
+    /// Settings for a throw-away instance: loopback on a free port, the given
+    /// data directory, nothing else configured.
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut settings =
+            Self::from_vars(&HashMap::new()).expect("the defaults are valid settings");
+        settings.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.data_dir = data_dir.into();
+        settings
+    }
+
+    /// Warnings about settings that work but are unwise.
+    pub fn log_warnings(&self) {
+        if let Some(key) = &self.admin_api_key {
+            let len = key.expose_secret().chars().count();
+            if len < ADMIN_KEY_RECOMMENDED_LEN {
+                tracing::warn!(
+                    length = len,
+                    "ADMIN_API_KEY is shorter than {ADMIN_KEY_RECOMMENDED_LEN} characters; \
+                     generate a stronger one with `openssl rand -hex 32`"
+                );
+            }
+        }
+        if !self.public_url.is_https() && !self.bind.ip().is_loopback() {
+            tracing::warn!(
+                bind = %self.bind,
+                "PUBLIC_URL is not https while listening beyond loopback; \
+                 session cookies will not be marked Secure"
+            );
+        }
+    }
+}

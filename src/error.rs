@@ -1,0 +1,115 @@
+//! The one error shape of the JSON API (SPEC §4): `{"error", "code"}`, plus
+//! `details` for invalid input. Every failure an API client can see, from
+//! the gate, an extractor or a handler, becomes an `ApiError`.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::{json, Value};
+
+use crate::auth::rate_limit::Quota;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("API key is required")]
+    MissingKey,
+    #[error("Invalid API key")]
+    InvalidKey,
+    #[error("Invalid API key")]
+    ExpiredKey,
+    #[error("Access denied from this IP address")]
+    IpNotAllowed,
+    #[error("Rate limit exceeded")]
+    RateLimited(Quota),
+    #[error("Too many failed attempts")]
+    AuthThrottled { retry_after_secs: u64 },
+    #[error("This action needs an admin key or a dashboard login")]
+    AdminRequired,
+    #[error("Not found")]
+    NotFound,
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    #[error("Request body is larger than 1 MiB")]
+    PayloadTooLarge,
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    #[error("{message}")]
+    BadRequest { message: String, details: Value },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("Internal server error")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>, details: Value) -> Self {
+        Self::BadRequest {
+            message: message.into(),
+            details,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingKey => "missing-api-key",
+            Self::InvalidKey => "invalid-api-key",
+            Self::ExpiredKey => "expired-api-key",
+            Self::IpNotAllowed => "ip-not-allowed",
+            Self::RateLimited(_) => "rate-limited",
+            Self::AuthThrottled { .. } => "auth-throttled",
+            Self::AdminRequired => "admin-required",
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::BadRequest { .. } => "invalid-request",
+            Self::Unavailable(_) => "service-unavailable",
+            Self::Unexpected(_) => "internal-error",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => StatusCode::UNAUTHORIZED,
+            Self::IpNotAllowed | Self::AdminRequired => StatusCode::FORBIDDEN,
+            Self::RateLimited(_) | Self::AuthThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Unexpected(cause) = self {
+            tracing::error!(error = format!("{cause:#}"), "request failed unexpectedly");
+        }
+        let mut body = json!({ "error": self.to_string(), "code": self.code() });
+        if let Self::BadRequest { details, .. } = self {
+            body["details"] = details.clone();
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
+        match self {
+            Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            Self::RateLimited(quota) => {
+                for (name, value) in quota.headers() {
+                    response.insert_header((name, value));
+                }
+                response.insert_header((header::RETRY_AFTER, quota.reset_secs.max(1)));
+            }
+            Self::AuthThrottled { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, (*retry_after_secs).max(1)));
+            }
+            _ => {}
+        }
+        response.json(body)
+    }
+}

@@ -1,0 +1,9 @@
+//! Portico: a self-hosted gate in front of a code-question API.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,114 @@
+//! Files in the data directory: the lock that keeps a second server out,
+//! and atomic writes (temporary file in the same directory, fsync, rename,
+//! fsync of the directory) so a crash leaves the old file or the new one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use fs4::fs_std::FileExt;
+
+const LOCK_FILE: &str = ".portico.lock";
+
+/// Mode of every file Portico writes: they may hold hashes and secrets.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    #[error("cannot create or open the data directory {path}: {source}; check DATA_DIR and its permissions")]
+    Create { path: PathBuf, source: io::Error },
+    #[error(
+        "another Portico server is already using the data directory {path}; \
+         stop it first, or give this one its own DATA_DIR"
+    )]
+    InUse { path: PathBuf },
+}
+
+/// The data directory, held exclusively while this value lives.
+#[derive(Debug)]
+pub struct DataDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    pub fn open(path: &Path) -> Result<Self, DataDirError> {
+        let create_error = |source| DataDirError::Create {
+            path: path.to_owned(),
+            source,
+        };
+        fs::create_dir_all(path).map_err(create_error)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(PRIVATE_FILE_MODE)
+            .open(path.join(LOCK_FILE))
+            .map_err(create_error)?;
+        match lock.try_lock_exclusive() {
+            Ok(true) => {}
+            Ok(false) => return Err(DataDirError::InUse { path: path.to_owned() }),
+            Err(err) => return Err(create_error(err)),
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Replaces `path` with `contents` atomically, mode 0600.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let suffix: u64 = rand::random();
+    let temp = dir.join(format!(".{}.{suffix:016x}.tmp", name.to_string_lossy()));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_FILE_MODE)
+            .open(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn an_atomic_write_replaces_the_file_with_mode_0600_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.json");
+        write_atomic(&path, b"[1]").unwrap();
+        write_atomic(&path, b"[2]").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"[2]");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_second_holder_of_the_data_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DataDir::open(dir.path()).unwrap();
+        assert!(matches!(DataDir::open(dir.path()), Err(DataDirError::InUse { .. })));
+        drop(first);
+        assert!(DataDir::open(dir.path()).is_ok());
+    }
+}
