@@ -97,7 +97,8 @@ impl ResponseError for ApiError {
         response.insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));
         match self {
             Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => {
-                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
             Self::RateLimited(quota) => {
                 for (name, value) in quota.headers() {

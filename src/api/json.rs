@@ -111,7 +111,10 @@ fn json_error(err: JsonPayloadError) -> ApiError {
 }
 
 fn path_error(err: PathError) -> ApiError {
-    ApiError::bad_request("The URL path is not valid", json!({ "path": err.to_string() }))
+    ApiError::bad_request(
+        "The URL path is not valid",
+        json!({ "path": err.to_string() }),
+    )
 }
 
 fn query_error(err: QueryPayloadError) -> ApiError {

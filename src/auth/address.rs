@@ -41,10 +41,12 @@ fn parse_list(value: &str, allow_wildcard: bool) -> Result<Vec<Option<IpNetwork>
             if allow_wildcard && text == "*" {
                 return Ok(None);
             }
-            parse_entry(text).map(Some).ok_or_else(|| ListError::Invalid {
-                entry,
-                text: text.to_owned(),
-            })
+            parse_entry(text)
+                .map(Some)
+                .ok_or_else(|| ListError::Invalid {
+                    entry,
+                    text: text.to_owned(),
+                })
         })
         .collect()
 }
@@ -132,7 +134,11 @@ pub fn parse_forwarded_hop(text: &str) -> Option<IpAddr> {
 /// first untrusted hop is the client (`X-Real-IP` when there is no
 /// `X-Forwarded-For`). A hop that does not parse ends the walk at the nearest
 /// address that could be verified, since nothing left of it can be believed.
-pub fn client_address(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {
+pub fn client_address(
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    trusted: &TrustedProxies,
+) -> IpAddr {
     let peer = peer.map_or(IpAddr::from([0, 0, 0, 0]), |peer| peer.ip().to_canonical());
     if !trusted.trusts(peer) {
         return peer;

@@ -39,7 +39,11 @@ impl ApiKey {
     /// `x-api-key` wins over `Authorization` when both are sent.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, MalformedKey> {
         if let Some(value) = single(headers, "x-api-key")? {
-            return value.to_str().map_err(|_| MalformedKey).and_then(Self::parse).map(Some);
+            return value
+                .to_str()
+                .map_err(|_| MalformedKey)
+                .and_then(Self::parse)
+                .map(Some);
         }
         let Some(value) = single(headers, AUTHORIZATION.as_str())? else {
             return Ok(None);

@@ -82,10 +82,7 @@ impl Gate {
                 retry_after_secs: throttled.reset_secs,
             });
         }
-        let principal = presented
-            .ok()
-            .flatten()
-            .and_then(|key| self.identify(&key));
+        let principal = presented.ok().flatten().and_then(|key| self.identify(&key));
         let Some(principal) = principal else {
             // A failure is counted even when it is the last allowed one.
             let _ = self.failures.try_acquire(&throttle_key);

@@ -99,7 +99,13 @@ impl<K: Hash + Eq> WindowCounter<K> {
             return Err(current);
         }
         if current.remaining == self.limit {
-            entries.insert(key.to_owned(), Window { started: now, used: 0 });
+            entries.insert(
+                key.to_owned(),
+                Window {
+                    started: now,
+                    used: 0,
+                },
+            );
         }
         let window = entries.get_mut(key).expect("the window was just opened");
         window.used += 1;
@@ -152,7 +158,10 @@ mod tests {
         let start = Instant::now();
         counter.try_acquire_at("a", start).unwrap();
         let later = start + Duration::from_secs(1800) + Duration::from_millis(1);
-        assert_eq!(counter.try_acquire_at("a", later).unwrap_err().reset_secs, 1800);
+        assert_eq!(
+            counter.try_acquire_at("a", later).unwrap_err().reset_secs,
+            1800
+        );
         let next_hour = start + Duration::from_secs(3600);
         assert_eq!(counter.try_acquire_at("a", next_hour).unwrap().remaining, 0);
     }
@@ -168,7 +177,11 @@ mod tests {
 
     #[test]
     fn headers_follow_the_ietf_field_syntax() {
-        let quota = Quota { limit: 100, remaining: 7, reset_secs: 42 };
+        let quota = Quota {
+            limit: 100,
+            remaining: 7,
+            reset_secs: 42,
+        };
         let [(policy_name, policy), (state_name, state)] = quota.headers();
         assert_eq!(policy_name, "ratelimit-policy");
         assert_eq!(policy, "\"hourly\";q=100;w=3600");

@@ -70,11 +70,16 @@ impl Settings {
                 .map(|key| vars::header_safe_secret("ADMIN_API_KEY", None, key))
                 .transpose()?,
             valid_api_keys: vars::client_keys(get("VALID_API_KEYS").unwrap_or(""))?,
-            api_rate_limit: vars::positive("API_RATE_LIMIT", get("API_RATE_LIMIT").unwrap_or("100"))?,
+            api_rate_limit: vars::positive(
+                "API_RATE_LIMIT",
+                get("API_RATE_LIMIT").unwrap_or("100"),
+            )?,
             allowed_ips: vars::allowlist(get("ALLOWED_IPS"))?,
             trusted_proxies: vars::trusted_proxies(get("TRUSTED_PROXIES"))?,
             public_url: PublicUrl::parse(get("PUBLIC_URL").unwrap_or("http://127.0.0.1:3000"))?,
-            session_secret: get("SESSION_SECRET").map(vars::session_secret).transpose()?,
+            session_secret: get("SESSION_SECRET")
+                .map(vars::session_secret)
+                .transpose()?,
             initial_setup_token: get("INITIAL_SETUP_TOKEN")
                 .map(|token| vars::header_safe_secret("INITIAL_SETUP_TOKEN", None, token))
                 .transpose()?,
@@ -84,9 +89,12 @@ impl Settings {
                     "ASK_TIMEOUT_SECS",
                     get("ASK_TIMEOUT_SECS").unwrap_or("600"),
                 )?
-                    .get(),
+                .get(),
             )),
-            job_concurrency: vars::positive("JOB_CONCURRENCY", get("JOB_CONCURRENCY").unwrap_or("1"))?,
+            job_concurrency: vars::positive(
+                "JOB_CONCURRENCY",
+                get("JOB_CONCURRENCY").unwrap_or("1"),
+            )?,
             log_filter: vars::log_filter(get("RUST_LOG").unwrap_or("info"))?,
         })
     }

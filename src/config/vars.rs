@@ -145,7 +145,10 @@ pub fn session_secret(value: &str) -> Result<SecretString, ConfigError> {
 
 pub fn command_words(value: &str) -> Result<Vec<String>, ConfigError> {
     let words = shell_words::split(value).map_err(|_| {
-        ConfigError::new("ASK_COMMAND", "has an unterminated quote; check its quoting")
+        ConfigError::new(
+            "ASK_COMMAND",
+            "has an unterminated quote; check its quoting",
+        )
     })?;
     if words.is_empty() {
         return Err(ConfigError::new("ASK_COMMAND", "names no program"));

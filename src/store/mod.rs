@@ -48,7 +48,11 @@ impl DataDir {
             .map_err(create_error)?;
         match lock.try_lock_exclusive() {
             Ok(true) => {}
-            Ok(false) => return Err(DataDirError::InUse { path: path.to_owned() }),
+            Ok(false) => {
+                return Err(DataDirError::InUse {
+                    path: path.to_owned(),
+                })
+            }
             Err(err) => return Err(create_error(err)),
         }
         Ok(Self {
@@ -99,7 +103,10 @@ mod tests {
         write_atomic(&path, b"[1]").unwrap();
         write_atomic(&path, b"[2]").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"[2]");
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
@@ -107,7 +114,10 @@ mod tests {
     fn a_second_holder_of_the_data_dir_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let first = DataDir::open(dir.path()).unwrap();
-        assert!(matches!(DataDir::open(dir.path()), Err(DataDirError::InUse { .. })));
+        assert!(matches!(
+            DataDir::open(dir.path()),
+            Err(DataDirError::InUse { .. })
+        ));
         drop(first);
         assert!(DataDir::open(dir.path()).is_ok());
     }

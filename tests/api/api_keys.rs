@@ -1,0 +1,183 @@
+use crate::helpers::{assert_error, spawn_app, ADMIN_KEY};
+
+async fn app_with_keys() -> crate::helpers::TestApp {
+    spawn_app(&[
+        ("ADMIN_API_KEY", ADMIN_KEY),
+        ("VALID_API_KEYS", " client-one , ,client-two,,"),
+    ])
+    .await
+}
+
+#[tokio::test]
+async fn a_request_without_a_key_is_refused_with_missing_api_key() {
+    let app = app_with_keys().await;
+    let response = app.me(&[]).await;
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert!(response.headers().get("ratelimit").is_none());
+    let body = assert_error(response, 401, "missing-api-key").await;
+    assert_eq!(body["error"], "API key is required");
+}
+
+#[tokio::test]
+async fn an_unknown_key_is_refused_with_invalid_api_key_in_both_header_forms() {
+    let app = app_with_keys().await;
+    for header in [
+        ("x-api-key", "not-a-key"),
+        ("authorization", "Bearer not-a-key"),
+    ] {
+        let response = app.me(&[header]).await;
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let body = assert_error(response, 401, "invalid-api-key").await;
+        assert_eq!(body["error"], "Invalid API key");
+    }
+}
+
+#[tokio::test]
+async fn a_basic_authorization_header_offers_no_api_key() {
+    let app = app_with_keys().await;
+    let basic = format!("Basic {ADMIN_KEY}");
+    assert_error(
+        app.me(&[("authorization", &basic)]).await,
+        401,
+        "missing-api-key",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_empty_bearer_token_or_key_header_is_an_invalid_key() {
+    let app = app_with_keys().await;
+    for header in [
+        ("authorization", "Bearer"),
+        ("authorization", "Bearer   "),
+        ("x-api-key", ""),
+    ] {
+        assert_error(app.me(&[header]).await, 401, "invalid-api-key").await;
+    }
+}
+
+#[tokio::test]
+async fn near_miss_keys_are_refused() {
+    let app = app_with_keys().await;
+    let mut last_changed = ADMIN_KEY.to_owned();
+    last_changed.pop();
+    last_changed.push('0');
+    let near_misses = [
+        ADMIN_KEY[..ADMIN_KEY.len() - 1].to_owned(),
+        format!("{ADMIN_KEY}x"),
+        ADMIN_KEY.to_uppercase(),
+        last_changed,
+        "client-on".to_owned(),
+        "client-one-".to_owned(),
+        "client-one,client-two".to_owned(),
+    ];
+    for key in near_misses {
+        let (status, body) = app.me_with_key(&key).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("invalid-api-key")),
+            "{key}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_admin_key_is_an_admin_principal_in_both_header_forms() {
+    let app = app_with_keys().await;
+    let bearer = format!("Bearer {ADMIN_KEY}");
+    let lower = format!("bearer   {ADMIN_KEY}  ");
+    for header in [
+        ("x-api-key", ADMIN_KEY),
+        ("authorization", &bearer),
+        ("authorization", &lower),
+    ] {
+        let response = app.me(&[header]).await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"id": "admin-key", "kind": "admin-key", "name": "ADMIN_API_KEY", "role": "admin"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_valid_api_keys_entry_is_a_client_of_its_own_and_blanks_are_ignored() {
+    let app = app_with_keys().await;
+    let (status, one) = app.me_with_key("client-one").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        one,
+        serde_json::json!({"id": "client-key-1", "kind": "client-key", "name": "VALID_API_KEYS #1", "role": "client"})
+    );
+    let (status, two) = app.me_with_key("client-two").await;
+    assert_eq!(status, 200);
+    assert_eq!(two["id"], "client-key-2");
+    assert_eq!(two["role"], "client");
+    let (status, _) = app.me_with_key(" ").await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn x_api_key_wins_when_both_headers_carry_keys() {
+    let app = app_with_keys().await;
+    let bearer = format!("Bearer {ADMIN_KEY}");
+    let response = app
+        .me(&[("x-api-key", "client-two"), ("authorization", &bearer)])
+        .await;
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["id"], "client-key-2");
+
+    let response = app
+        .me(&[("x-api-key", "wrong"), ("authorization", &bearer)])
+        .await;
+    assert_error(response, 401, "invalid-api-key").await;
+}
+
+#[tokio::test]
+async fn a_repeated_key_header_is_refused_as_ambiguous() {
+    let app = app_with_keys().await;
+    let response = app
+        .me(&[("x-api-key", ADMIN_KEY), ("x-api-key", ADMIN_KEY)])
+        .await;
+    assert_error(response, 401, "invalid-api-key").await;
+}
+
+#[tokio::test]
+async fn without_any_configured_key_every_key_is_invalid() {
+    let app = spawn_app(&[]).await;
+    let (status, body) = app.me_with_key("anything").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid-api-key"))
+    );
+}
+
+#[tokio::test]
+async fn unknown_api_routes_are_behind_the_gate() {
+    let app = app_with_keys().await;
+    assert_error(
+        app.get("/api/nothing-here", &[]).await,
+        401,
+        "missing-api-key",
+    )
+    .await;
+    let response = app
+        .get("/api/nothing-here", &[("x-api-key", ADMIN_KEY)])
+        .await;
+    assert_error(response, 404, "not-found").await;
+}
+
+#[tokio::test]
+async fn health_needs_no_key_and_reports_the_time() {
+    let app = app_with_keys().await;
+    let response = app.get("/api/health", &[]).await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["ok"], true);
+    let timestamp = body["timestamp"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),
+        "{timestamp}"
+    );
+}
