@@ -130,6 +130,8 @@ pub struct RunningServer {
     pub child: Child,
     pub address: String,
     pub lines: mpsc::Receiver<String>,
+    /// The lines read while waiting for the address.
+    pub start_log: String,
 }
 
 impl Drop for RunningServer {
@@ -142,7 +144,7 @@ impl Drop for RunningServer {
 impl RunningServer {
     /// Everything logged up to now.
     pub fn drain_log(&self) -> String {
-        let mut log = String::new();
+        let mut log = self.start_log.clone();
         while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
             log.push_str(&line);
             log.push('\n');
@@ -175,6 +177,7 @@ pub fn start_server(cwd: &std::path::Path, vars: &[(&str, &str)]) -> RunningServ
         child,
         address: String::new(),
         lines,
+        start_log: String::new(),
     };
     let marker = "Portico is listening on ";
     while server.address.is_empty() {
@@ -185,6 +188,8 @@ pub fn start_server(cwd: &std::path::Path, vars: &[(&str, &str)]) -> RunningServ
         if let Some(rest) = line.split(marker).nth(1) {
             server.address = rest.split_whitespace().next().unwrap().to_owned();
         }
+        server.start_log.push_str(&line);
+        server.start_log.push('\n');
     }
     server
 }
