@@ -25,6 +25,8 @@ pub enum ApiError {
     AuthThrottled { retry_after_secs: u64 },
     #[error("This action needs an admin key or a dashboard login")]
     AdminRequired,
+    #[error("Cross-site request refused")]
+    CrossSite,
     #[error("Not found")]
     NotFound,
     #[error("Method not allowed")]
@@ -58,6 +60,7 @@ impl ApiError {
             Self::RateLimited(_) => "rate-limited",
             Self::AuthThrottled { .. } => "auth-throttled",
             Self::AdminRequired => "admin-required",
+            Self::CrossSite => "cross-site-request",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::PayloadTooLarge => "payload-too-large",
@@ -73,7 +76,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => StatusCode::UNAUTHORIZED,
-            Self::IpNotAllowed | Self::AdminRequired => StatusCode::FORBIDDEN,
+            Self::IpNotAllowed | Self::AdminRequired | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::RateLimited(_) | Self::AuthThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -1,19 +1,39 @@
-//! Builds the application: takes the data directory, binds the listener and
-//! wires every area. Reads as a table of contents of Portico.
+//! Builds the application: takes the data directory, loads the stores,
+//! binds the listener and wires every area. Reads as a table of contents.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_files::Files;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
 use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::api;
-use crate::auth::Gate;
+use crate::auth::activity::ActivityLog;
+use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::hashing::Hasher;
+use crate::auth::rate_limit::WindowCounter;
+use crate::auth::session::IDLE_TIMEOUT;
+use crate::auth::session_store::FileSessionStore;
+use crate::auth::users::UserStore;
+use crate::auth::{random_alphanumeric, Gate};
 use crate::config::Settings;
-use crate::store::{DataDir, DataDirError};
+use crate::dashboard::{self, DashboardState};
+use crate::store::{write_atomic, DataDir, DataDirError};
 
-const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+const HOUSEKEEPING_TICK: Duration = Duration::from_secs(2);
+const SESSION_COOKIE: &str = "portico_session";
+const SESSION_SECRET_FILE: &str = "session-secret";
+const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -21,52 +41,95 @@ pub enum StartupError {
     DataDir(#[from] DataDirError),
     #[error("cannot listen on {addr}: {source}; set BIND to a free address and port")]
     Bind { addr: SocketAddr, source: io::Error },
+    #[error("cannot load the data in DATA_DIR: {0:#}")]
+    Data(anyhow::Error),
+}
+
+/// The long-lived parts of the application, shared by every worker.
+#[derive(Clone)]
+struct Services {
+    gate: web::Data<Gate>,
+    dashboard: web::Data<DashboardState>,
+    sessions: FileSessionStore,
+    keys: Arc<KeyStore>,
+    activity: Arc<ActivityLog>,
 }
 
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    services: Services,
     _data_dir: DataDir,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind,
+            source,
+        })?;
+        Self::build_on(settings, listener).await
+    }
+
+    /// Builds on a listener the caller bound (tests that need the port
+    /// before the settings are complete).
+    pub async fn build_on(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
         let data_dir = DataDir::open(&settings.data_dir)?;
         let bind_error = |source| StartupError::Bind {
             addr: settings.bind,
             source,
         };
-        let listener = TcpListener::bind(settings.bind).map_err(bind_error)?;
         let address = listener.local_addr().map_err(bind_error)?;
+        let (services, session_key) =
+            load_services(&settings, data_dir.path()).map_err(StartupError::Data)?;
+        announce_setup(&settings, &services.dashboard);
 
-        let gate = web::Data::new(Gate::new(&settings));
-        spawn_pruning(gate.clone());
-        let (admin_key, client_keys) = (
-            gate.env_keys().has_admin_key(),
-            gate.env_keys().client_key_count(),
-        );
-
+        let secure_cookies = settings.public_url.is_https();
+        let app_services = services.clone();
         let server = HttpServer::new(move || {
+            let services = app_services.clone();
+            let sessions =
+                SessionMiddleware::builder(services.sessions.clone(), session_key.clone())
+                    .cookie_name(SESSION_COOKIE.to_owned())
+                    .cookie_http_only(true)
+                    .cookie_same_site(SameSite::Strict)
+                    .cookie_secure(secure_cookies)
+                    .cookie_content_security(CookieContentSecurity::Private)
+                    .session_lifecycle(
+                        BrowserSession::default()
+                            .state_ttl(actix_web::cookie::time::Duration::seconds(
+                                IDLE_TIMEOUT.as_secs() as i64,
+                            ))
+                            .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                    )
+                    .build();
             App::new()
-                .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
-                .app_data(gate.clone())
+                .wrap(sessions)
+                .wrap(security_headers())
+                .app_data(services.gate)
+                .app_data(services.dashboard)
                 .configure(api::json::extractor_configs)
                 .configure(api::configure)
+                .configure(dashboard::configure)
+                .service(Files::new("/static", static_dir()))
         })
         .listen(listener)
         .map_err(bind_error)?
         .run();
 
+        spawn_housekeeping(services.clone());
         tracing::info!(
             address = %address,
             data_dir = %data_dir.path().display(),
-            admin_key,
-            client_keys,
+            admin_key = services.dashboard.admin_key_configured,
+            client_keys = services.dashboard.client_key_count,
+            dashboard_keys = services.keys.len(),
             "Portico is listening on http://{address}"
         );
         Ok(Self {
             address,
             server,
+            services,
             _data_dir: data_dir,
         })
     }
@@ -79,22 +142,136 @@ impl Application {
         self.address
     }
 
+    /// Serves until the server stops, then writes what is still in memory.
     pub async fn run_until_stopped(self) -> io::Result<()> {
-        let Self {
-            server, _data_dir, ..
-        } = self;
-        let result = server.await;
-        drop(_data_dir);
+        let result = self.server.await;
+        flush(&self.services).await;
         result
     }
 }
 
-fn spawn_pruning(gate: web::Data<Gate>) {
+fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Services, Key)> {
+    let hasher = Hasher::for_this_machine();
+    let users = Arc::new(UserStore::load(data_dir, hasher.clone())?);
+    let keys = Arc::new(KeyStore::load(data_dir, hasher)?);
+    let activity = Arc::new(ActivityLog::load(data_dir)?);
+    let sessions = FileSessionStore::load(data_dir)?;
+    let gate = Gate::new(settings, users.clone(), keys.clone(), activity.clone());
+    let dashboard = DashboardState {
+        public_url: settings.public_url.clone(),
+        trusted_proxies: settings.trusted_proxies.clone(),
+        setup_token: settings
+            .initial_setup_token
+            .clone()
+            .unwrap_or_else(|| SecretString::from(random_alphanumeric(32))),
+        users,
+        keys: keys.clone(),
+        sessions: sessions.clone(),
+        activity: activity.clone(),
+        login_failures: WindowCounter::new(
+            NonZeroU32::new(dashboard::MAX_FAILED_LOGINS).expect("non-zero"),
+            LOGIN_FAILURE_WINDOW,
+        ),
+        admin_key_configured: gate.env_keys().has_admin_key(),
+        client_key_count: gate.env_keys().client_key_count(),
+    };
+    let session_key = session_key(settings, data_dir)?;
+    Ok((
+        Services {
+            gate: web::Data::new(gate),
+            dashboard: web::Data::new(dashboard),
+            sessions,
+            keys,
+            activity,
+        },
+        session_key,
+    ))
+}
+
+/// `SESSION_SECRET`, or a secret generated once and kept in the data dir.
+fn session_key(settings: &Settings, data_dir: &Path) -> anyhow::Result<Key> {
+    if let Some(secret) = &settings.session_secret {
+        return Ok(Key::from(secret.expose_secret().as_bytes()));
+    }
+    let path = data_dir.join(SESSION_SECRET_FILE);
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(secret) if secret.trim().len() >= 64 => secret.trim().to_owned(),
+        _ => {
+            let secret = random_alphanumeric(128);
+            write_atomic(&path, secret.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            secret
+        }
+    };
+    Ok(Key::from(secret.as_bytes()))
+}
+
+/// While no user exists, the start-up log carries the setup URL.
+fn announce_setup(settings: &Settings, dashboard: &DashboardState) {
+    if dashboard.users.has_users() {
+        return;
+    }
+    let url = format!(
+        "{}/setup?token={}",
+        settings.public_url.origin(),
+        dashboard.setup_token.expose_secret()
+    );
+    tracing::warn!("No dashboard user yet. Create it at {url}");
+}
+
+fn security_headers() -> middleware::DefaultHeaders {
+    middleware::DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "same-origin"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ))
+}
+
+/// The stylesheet and script: beside the binary's crate in development,
+/// or `./static` when running from an installed copy.
+fn static_dir() -> std::path::PathBuf {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
+    if built.is_dir() {
+        built
+    } else {
+        std::path::PathBuf::from("static")
+    }
+}
+
+fn spawn_housekeeping(services: Services) {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(PRUNE_INTERVAL);
+        let mut ticks = tokio::time::interval(HOUSEKEEPING_TICK);
+        let mut count: u64 = 0;
         loop {
             ticks.tick().await;
-            gate.prune();
+            count += 1;
+            if let Err(err) = services.activity.flush().await {
+                tracing::warn!(error = format!("{err:#}"), "cannot save the activity log");
+            }
+            if count.is_multiple_of(5) {
+                if let Err(err) = services.sessions.flush().await {
+                    tracing::warn!(error = format!("{err:#}"), "cannot save sessions");
+                }
+            }
+            if count.is_multiple_of(30) {
+                services.gate.prune();
+                services.dashboard.login_failures.prune();
+                if let Err(err) = services.keys.flush_last_used().await {
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "cannot save key last-used times"
+                    );
+                }
+            }
         }
     });
+}
+
+async fn flush(services: &Services) {
+    let _ = services.activity.flush().await;
+    let _ = services.sessions.flush().await;
+    let _ = services.keys.flush_last_used().await;
 }

@@ -33,6 +33,10 @@ impl ApiKey {
         self.0.expose_secret()
     }
 
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+
     /// The key of a request: `Ok(None)` when none was offered (no key header,
     /// or an `Authorization` scheme other than Bearer); `Err` when a key
     /// header is present but repeated, empty, too long or not ASCII.

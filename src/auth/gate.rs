@@ -4,19 +4,26 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
+use actix_session::SessionExt;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderMap;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 
+use super::activity::ActivityLog;
 use super::address::{client_address, IpAllowlist, TrustedProxies};
 use super::api_key::ApiKey;
+use super::dashboard_keys::{KeyCheck, KeyStore};
 use super::env_keys::EnvKeys;
 use super::principal::Principal;
 use super::rate_limit::{Quota, WindowCounter};
-use crate::config::Settings;
+use super::session;
+use super::users::UserStore;
+use crate::config::{PublicUrl, Settings};
 use crate::error::ApiError;
 
 /// More failed key checks than this from one address within the window
@@ -33,17 +40,30 @@ pub struct ClientAddr(pub IpAddr);
 pub struct Gate {
     allowlist: IpAllowlist,
     trusted_proxies: TrustedProxies,
+    public_url: PublicUrl,
+    users: Arc<UserStore>,
+    keys: Arc<KeyStore>,
     env_keys: EnvKeys,
+    activity: Arc<ActivityLog>,
     quotas: WindowCounter<String>,
     failures: WindowCounter<IpAddr>,
 }
 
 impl Gate {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(
+        settings: &Settings,
+        users: Arc<UserStore>,
+        keys: Arc<KeyStore>,
+        activity: Arc<ActivityLog>,
+    ) -> Self {
         Self {
             allowlist: settings.allowed_ips.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
+            public_url: settings.public_url.clone(),
+            users,
+            keys,
             env_keys: EnvKeys::new(settings.admin_api_key.as_ref(), &settings.valid_api_keys),
+            activity,
             quotas: WindowCounter::new(settings.api_rate_limit, QUOTA_WINDOW),
             failures: WindowCounter::new(
                 NonZeroU32::new(MAX_FAILED_ATTEMPTS).expect("non-zero"),
@@ -54,6 +74,10 @@ impl Gate {
 
     pub fn env_keys(&self) -> &EnvKeys {
         &self.env_keys
+    }
+
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.trusted_proxies
     }
 
     /// Drops counters whose windows have passed.
@@ -71,6 +95,12 @@ impl Gate {
         if !self.allowlist.allows(addr) {
             return Err(ApiError::IpNotAllowed);
         }
+        if let Some(logged_in) = session::current(&req.get_session(), &self.users) {
+            if is_cross_site_write(req, &self.public_url) {
+                return Err(ApiError::CrossSite);
+            }
+            return Ok((logged_in.principal(), None));
+        }
         let throttle_key = throttle_key(addr);
         let presented = ApiKey::from_headers(req.headers());
         if let Ok(None) = presented {
@@ -82,11 +112,18 @@ impl Gate {
                 retry_after_secs: throttled.reset_secs,
             });
         }
-        let principal = presented.ok().flatten().and_then(|key| self.identify(&key));
-        let Some(principal) = principal else {
-            // A failure is counted even when it is the last allowed one.
-            let _ = self.failures.try_acquire(&throttle_key);
-            return Err(ApiError::InvalidKey);
+        let identified = match presented {
+            Ok(Some(key)) => self.identify(&key).await,
+            _ => Err(ApiError::InvalidKey),
+        };
+        let principal = match identified {
+            Ok(principal) => principal,
+            Err(err @ (ApiError::InvalidKey | ApiError::ExpiredKey)) => {
+                // A failure is counted even when it is the last one allowed.
+                let _ = self.failures.try_acquire(&throttle_key);
+                return Err(err);
+            }
+            Err(err) => return Err(err),
         };
         let quota = self
             .quotas
@@ -95,8 +132,38 @@ impl Gate {
         Ok((principal, Some(quota)))
     }
 
-    fn identify(&self, key: &ApiKey) -> Option<Principal> {
-        self.env_keys.find(key)
+    /// A dashboard key first, then the environment keys.
+    async fn identify(&self, key: &ApiKey) -> Result<Principal, ApiError> {
+        match self.keys.check(key.secret()).await? {
+            KeyCheck::Valid(principal) => Ok(principal),
+            KeyCheck::Invalid => Err(ApiError::InvalidKey),
+            KeyCheck::Expired => Err(ApiError::ExpiredKey),
+            KeyCheck::NotStored => self.env_keys.find(key).ok_or(ApiError::InvalidKey),
+        }
+    }
+}
+
+/// A state-changing request that a browser marks as coming from another
+/// site, or whose `Origin` is not `PUBLIC_URL`.
+pub fn is_cross_site_write(req: &ServiceRequest, public_url: &PublicUrl) -> bool {
+    let safe = matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    !safe && !is_same_origin(req.headers(), public_url, true)
+}
+
+/// Whether `Origin` (or, failing that, `Referer`) names `PUBLIC_URL`.
+/// Without either header the answer is `allow_missing`; `Sec-Fetch-Site:
+/// cross-site` is never same-origin.
+pub fn is_same_origin(headers: &HeaderMap, public_url: &PublicUrl, allow_missing: bool) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|site| site == "cross-site") {
+        return false;
+    }
+    if let Some(origin) = header("origin") {
+        return origin == public_url.origin();
+    }
+    match header("referer").and_then(|referer| url::Url::parse(referer).ok()) {
+        Some(referer) => referer.origin().ascii_serialization() == public_url.origin(),
+        None => allow_missing,
     }
 }
 
@@ -121,6 +188,7 @@ pub async fn require_principal(
     let addr = client_address(req.peer_addr(), req.headers(), &gate.trusted_proxies);
     match gate.authenticate(&req, addr).await {
         Ok((principal, quota)) => {
+            gate.activity.record(true, &principal.id, addr, "api");
             tracing::info!(
                 target: "portico::auth",
                 outcome = "allowed",
@@ -142,6 +210,7 @@ pub async fn require_principal(
             Ok(response)
         }
         Err(err) => {
+            gate.activity.record(false, err.code(), addr, "api");
             tracing::info!(
                 target: "portico::auth",
                 outcome = "denied",

@@ -1,12 +1,42 @@
-//! The security layer: who is calling (principals and their order), from
-//! where (client address, allowlist), and how often (quotas, throttling).
+//! The security layer: who is calling (sessions, dashboard keys, env keys,
+//! in the order of SPEC §2), from where (client address, allowlist), how
+//! often (quotas, throttling), and what happened (the activity log).
 
+pub mod activity;
 pub mod address;
 pub mod api_key;
+pub mod dashboard_keys;
 pub mod env_keys;
 pub mod gate;
+pub mod hashing;
 pub mod principal;
 pub mod rate_limit;
+pub mod session;
+pub mod session_store;
+pub mod users;
+
+use rand::rngs::OsRng;
+use rand::{Rng, TryRngCore};
 
 pub use gate::{ClientAddr, Gate};
 pub use principal::{Principal, PrincipalKind, Role};
+
+fn random_from(alphabet: &[u8], len: usize) -> String {
+    let mut rng = OsRng.unwrap_err();
+    (0..len)
+        .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
+        .collect()
+}
+
+/// `len` characters of `[a-z0-9]` from the operating system's CSPRNG.
+pub fn random_token(len: usize) -> String {
+    random_from(b"abcdefghijklmnopqrstuvwxyz0123456789", len)
+}
+
+/// `len` characters of `[A-Za-z0-9]` from the operating system's CSPRNG.
+pub fn random_alphanumeric(len: usize) -> String {
+    random_from(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+        len,
+    )
+}

@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 use fs4::fs_std::FileExt;
 
+mod json;
+pub use json::{read_json, write_json};
+
 const LOCK_FILE: &str = ".portico.lock";
 
 /// Mode of every file Portico writes: they may hold hashes and secrets.

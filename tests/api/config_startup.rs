@@ -180,9 +180,15 @@ fn a_short_admin_key_draws_a_warning_without_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(
         dir.path(),
-        &[("BIND", "127.0.0.1:0"), ("ADMIN_API_KEY", "short-admin-key")],
+        &[
+            ("BIND", "127.0.0.1:0"),
+            ("ADMIN_API_KEY", "short-admin-key"),
+        ],
     );
     let log = server.drain_log();
-    assert!(log.contains("ADMIN_API_KEY is shorter than 32 characters"), "{log}");
+    assert!(
+        log.contains("ADMIN_API_KEY is shorter than 32 characters"),
+        "{log}"
+    );
     assert!(!log.contains("short-admin-key"), "{log}");
 }

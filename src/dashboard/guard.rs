@@ -1,0 +1,69 @@
+//! The guard on every logged-in page and form: a valid session or a
+//! redirect to `/login`; and for every state-changing request, a same-site
+//! `Origin` and the session's CSRF token, or 403 with nothing changed.
+
+use actix_session::SessionExt;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use std::future::{ready, Ready};
+
+use super::{error_page, redirect, DashboardState};
+use crate::auth::gate::is_same_origin;
+use crate::auth::session::{self, LoggedIn};
+use crate::auth::users::secrets_match;
+
+const CSRF_FIELD: &str = "csrf_token";
+
+pub async fn require_login(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<DashboardState>>()
+        .cloned()
+        .expect("the dashboard state is registered");
+    let Some(logged_in) = session::current(&req.get_session(), &state.users) else {
+        return Ok(req.into_response(redirect("/login")));
+    };
+    if !matches!(req.method().as_str(), "GET" | "HEAD") {
+        let body = req.extract::<web::Bytes>().await?;
+        let token = form_urlencoded::parse(&body)
+            .find(|(name, _)| name == CSRF_FIELD)
+            .map(|(_, value)| value.into_owned());
+        let token_ok = token.is_some_and(|token| {
+            secrets_match(
+                &token,
+                &secrecy::SecretString::from(logged_in.csrf_token.clone()),
+            )
+        });
+        if !token_ok || !is_same_origin(req.headers(), &state.public_url, false) {
+            tracing::warn!(path = %req.path(), "refused a form without a valid CSRF token or origin");
+            return Ok(req.into_response(error_page(
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This form was not sent from a page of this Portico, or it has expired. \
+                 Reload the page and try again.",
+            )));
+        }
+        req.set_payload(Payload::from(body));
+    }
+    req.extensions_mut().insert(logged_in);
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+impl FromRequest for LoggedIn {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<LoggedIn>()
+                .cloned()
+                .ok_or_else(|| actix_web::error::ErrorInternalServerError("Internal server error")),
+        )
+    }
+}

@@ -1,0 +1,158 @@
+//! `/login` and `POST /logout`. Failed logins are throttled per user name
+//! and per address; an unknown user and a wrong password get the same page
+//! after the same work.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::address::client_address;
+use crate::auth::gate::is_same_origin;
+use crate::auth::session::{self, LoggedIn};
+
+/// Failed logins allowed per user name, and per address, in the window.
+pub const MAX_FAILED_LOGINS: u32 = 5;
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    nav: Option<Nav>,
+    flash: Option<Flash>,
+    username: String,
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn notice_text(notice: &str) -> Option<Option<Flash>> {
+    Some(match notice {
+        "logged-out" => Flash::success("You are logged out."),
+        "password-changed" => {
+            Flash::success("Password changed. Every session has ended; log in again.")
+        }
+        _ => return None,
+    })
+}
+
+pub async fn form(
+    session: Session,
+    state: web::Data<DashboardState>,
+    query: web::Query<NoticeQuery>,
+) -> HttpResponse {
+    if !state.users.has_users() {
+        return redirect("/setup");
+    }
+    if session::current(&session, &state.users).is_some() {
+        return redirect("/dashboard");
+    }
+    let flash = query.notice.as_deref().and_then(notice_text).flatten();
+    render(
+        StatusCode::OK,
+        &LoginPage {
+            nav: None,
+            flash,
+            username: String::new(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<DashboardState>,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    if !is_same_origin(req.headers(), &state.public_url, false) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The login form must be sent from this Portico's own login page.",
+        );
+    }
+    let LoginForm { username, password } = form.into_inner();
+    let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+    let counters = [
+        format!("user:{}", username.trim().to_lowercase()),
+        format!("addr:{addr}"),
+    ];
+    let wait = counters
+        .iter()
+        .map(|key| state.login_failures.peek(key.as_str()))
+        .filter(|quota| quota.remaining == 0)
+        .map(|quota| quota.reset_secs)
+        .max();
+    if let Some(wait) = wait {
+        state
+            .activity
+            .record(false, "login-throttled", addr, "login");
+        let minutes = wait.div_ceil(60);
+        let mut page = render(
+            StatusCode::TOO_MANY_REQUESTS,
+            &LoginPage {
+                nav: None,
+                flash: Flash::error(format!(
+                    "Too many failed logins. Try again in {minutes} minute(s)."
+                )),
+                username,
+            },
+        );
+        page.headers_mut()
+            .insert(actix_web::http::header::RETRY_AFTER, wait.max(1).into());
+        return page;
+    }
+
+    let secret = secrecy::SecretString::from(password);
+    let user = match state.users.check_login(username.trim(), &secret).await {
+        Ok(user) => user,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "login check failed");
+            return error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error",
+                "Logging in failed on the server. Try again; if it persists, check the server log.",
+            );
+        }
+    };
+    let Some(user) = user else {
+        for key in &counters {
+            let _ = state.login_failures.try_acquire(key.as_str());
+        }
+        state.activity.record(false, "invalid-login", addr, "login");
+        tracing::info!(target: "portico::auth", outcome = "denied", code = "invalid-login", client = %addr, "login attempt");
+        return render(
+            StatusCode::UNAUTHORIZED,
+            &LoginPage {
+                nav: None,
+                flash: Flash::error("Wrong user name or password."),
+                username,
+            },
+        );
+    };
+    if let Err(err) = session::begin(&session, &user) {
+        tracing::error!(error = format!("{err:#}"), "starting a session failed");
+        return error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal server error",
+            "The session could not be started. Try again.",
+        );
+    }
+    state.activity.record(true, &user.id, addr, "login");
+    tracing::info!(target: "portico::auth", outcome = "allowed", principal = %user.id, client = %addr, "login attempt");
+    redirect("/dashboard")
+}
+
+pub async fn logout(session: Session, _logged_in: LoggedIn) -> HttpResponse {
+    session::end(&session);
+    redirect("/login?notice=logged-out")
+}

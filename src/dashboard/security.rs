@@ -1,0 +1,248 @@
+//! Account Security: generate a key (shown once), list and revoke keys,
+//! change the password, see the environment keys and recent activity.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::pages::nav;
+use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AuthEvent;
+use crate::auth::dashboard_keys::{Expiry, KeyRecord};
+use crate::auth::session::{self, LoggedIn};
+use crate::auth::users::{Password, UserError, MIN_PASSWORD_CHARS};
+use crate::auth::Role;
+
+const MAX_KEY_NAME_CHARS: usize = 64;
+
+struct KeyRow {
+    id: String,
+    name: String,
+    prefix: String,
+    role: &'static str,
+    created: String,
+    last_used: String,
+    expires: String,
+}
+
+fn when(time: Option<DateTime<Utc>>, none: &str) -> String {
+    time.map_or_else(
+        || none.to_owned(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Client => "client",
+    }
+}
+
+impl From<KeyRecord> for KeyRow {
+    fn from(record: KeyRecord) -> Self {
+        let expired = record.is_expired(Utc::now());
+        Self {
+            prefix: record.display_prefix(),
+            role: role_name(record.role),
+            created: when(Some(record.created_at), ""),
+            last_used: when(record.last_used_at, "never"),
+            expires: if expired {
+                format!("expired {}", when(record.expires_at, ""))
+            } else {
+                when(record.expires_at, "never")
+            },
+            id: record.id,
+            name: record.name,
+        }
+    }
+}
+
+struct NewKey {
+    name: String,
+    plaintext: String,
+}
+
+#[derive(Template)]
+#[template(path = "security.html")]
+struct SecurityPage {
+    nav: Option<Nav>,
+    flash: Option<Flash>,
+    csrf_token: String,
+    new_key: Option<NewKey>,
+    keys: Vec<KeyRow>,
+    admin_key_configured: bool,
+    client_key_count: usize,
+    activity: Vec<AuthEvent>,
+    min_password: usize,
+}
+
+fn security_page(
+    state: &DashboardState,
+    logged_in: &LoggedIn,
+    flash: Option<Flash>,
+    new_key: Option<NewKey>,
+) -> SecurityPage {
+    SecurityPage {
+        nav: Some(nav(logged_in, "security")),
+        flash,
+        csrf_token: logged_in.csrf_token.clone(),
+        new_key,
+        keys: state.keys.list().into_iter().map(KeyRow::from).collect(),
+        admin_key_configured: state.admin_key_configured,
+        client_key_count: state.client_key_count,
+        activity: state.activity.recent(),
+        min_password: MIN_PASSWORD_CHARS,
+    }
+}
+
+pub async fn page(
+    logged_in: LoggedIn,
+    session: Session,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
+    let flash = session::take_flash(&session).and_then(Flash::success);
+    render(
+        StatusCode::OK,
+        &security_page(&state, &logged_in, flash, None),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct GenerateForm {
+    name: String,
+    role: String,
+    expiry: String,
+}
+
+fn storage_failure(what: &str, err: &anyhow::Error) -> HttpResponse {
+    tracing::error!(error = format!("{err:#}"), "{what} failed");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Not saved",
+        "Portico could not write to its data directory, so nothing was changed. \
+         Check that it is writable and not full, then try again.",
+    )
+}
+
+pub async fn generate(
+    logged_in: LoggedIn,
+    state: web::Data<DashboardState>,
+    form: web::Form<GenerateForm>,
+) -> HttpResponse {
+    let name = form.name.trim();
+    let role = match form.role.as_str() {
+        "client" | "" => Some(Role::Client),
+        "admin" => Some(Role::Admin),
+        _ => None,
+    };
+    let problem = if name.is_empty() || name.chars().count() > MAX_KEY_NAME_CHARS {
+        Some(format!(
+            "A key needs a name of 1 to {MAX_KEY_NAME_CHARS} characters."
+        ))
+    } else if name.chars().any(char::is_control) {
+        Some("A key name cannot hold control characters.".to_owned())
+    } else {
+        None
+    };
+    let (Some(role), Some(expiry), None) = (role, Expiry::parse(&form.expiry), problem.clone())
+    else {
+        let message =
+            problem.unwrap_or_else(|| "Choose a role and an expiry from the lists.".into());
+        return render(
+            StatusCode::BAD_REQUEST,
+            &security_page(&state, &logged_in, Flash::error(message), None),
+        );
+    };
+    match state
+        .keys
+        .generate(name, &logged_in.user.id, role, expiry)
+        .await
+    {
+        Ok((plaintext, record)) => {
+            tracing::info!(key = %record.id, role = role_name(role), "an API key was generated");
+            let new_key = NewKey {
+                name: record.name,
+                plaintext: plaintext.expose_secret().to_owned(),
+            };
+            render(
+                StatusCode::OK,
+                &security_page(&state, &logged_in, None, Some(new_key)),
+            )
+        }
+        Err(err) => storage_failure("generating a key", &err),
+    }
+}
+
+pub async fn revoke(
+    session: Session,
+    state: web::Data<DashboardState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let id = path.into_inner();
+    match state.keys.revoke(&id).await {
+        Ok(true) => {
+            tracing::info!(key = %id, "an API key was revoked");
+            session::set_flash(&session, "The key was revoked; it no longer works.");
+            redirect("/dashboard/security")
+        }
+        Ok(false) => error_page(
+            StatusCode::NOT_FOUND,
+            "No such key",
+            "That key does not exist; it may have been revoked already.",
+        ),
+        Err(err) => storage_failure("revoking a key", &err),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+    confirm: String,
+}
+
+pub async fn change_password(
+    logged_in: LoggedIn,
+    session: Session,
+    state: web::Data<DashboardState>,
+    form: web::Form<PasswordForm>,
+) -> HttpResponse {
+    let retry = |message: String| {
+        render(
+            StatusCode::BAD_REQUEST,
+            &security_page(&state, &logged_in, Flash::error(message), None),
+        )
+    };
+    let new = match Password::parse(&form.new) {
+        Ok(new) => new,
+        Err(message) => return retry(message),
+    };
+    if form.new != form.confirm {
+        return retry("The two new passwords differ.".into());
+    }
+    let current = SecretString::from(form.current.clone());
+    match state
+        .users
+        .change_password(&logged_in.user.id, &current, &new)
+        .await
+    {
+        Ok(user) => {
+            if let Err(err) = state.sessions.purge_where("user_id", &user.id).await {
+                tracing::error!(error = format!("{err:#}"), "ending old sessions failed");
+            }
+            session::end(&session);
+            tracing::info!(user = %user.username, "the password was changed; every session ended");
+            redirect("/login?notice=password-changed")
+        }
+        Err(UserError::WrongPassword) => retry("The current password is wrong.".into()),
+        Err(UserError::Storage(err)) => storage_failure("changing the password", &err),
+        Err(err @ (UserError::NoSuchUser | UserError::AlreadySetUp)) => {
+            storage_failure("changing the password", &anyhow::Error::new(err))
+        }
+    }
+}

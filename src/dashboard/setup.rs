@@ -1,0 +1,132 @@
+//! `/setup`: creates the one dashboard user, once, with the setup token.
+
+use actix_session::Session;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::address::client_address;
+use crate::auth::gate::is_same_origin;
+use crate::auth::session;
+use crate::auth::users::{secrets_match, Password, UserError, Username, MIN_PASSWORD_CHARS};
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    nav: Option<Nav>,
+    flash: Option<Flash>,
+    token: String,
+    username: String,
+    min_password: usize,
+}
+
+fn gone() -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Setup is complete",
+        "The dashboard user exists already; log in instead.",
+    )
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+pub async fn form(state: web::Data<DashboardState>, query: web::Query<TokenQuery>) -> HttpResponse {
+    if state.users.has_users() {
+        return gone();
+    }
+    render(
+        StatusCode::OK,
+        &SetupPage {
+            nav: None,
+            flash: None,
+            token: query.into_inner().token.unwrap_or_default(),
+            username: String::new(),
+            min_password: MIN_PASSWORD_CHARS,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    token: String,
+    username: String,
+    password: String,
+    confirm: String,
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<DashboardState>,
+    form: web::Form<SetupForm>,
+) -> HttpResponse {
+    if state.users.has_users() {
+        return gone();
+    }
+    if !is_same_origin(req.headers(), &state.public_url, false) {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The setup form must be sent from this Portico's own setup page.",
+        );
+    }
+    let form = form.into_inner();
+    let retry = |status, message: String| {
+        render(
+            status,
+            &SetupPage {
+                nav: None,
+                flash: Flash::error(message),
+                token: String::new(),
+                username: form.username.clone(),
+                min_password: MIN_PASSWORD_CHARS,
+            },
+        )
+    };
+    if !secrets_match(form.token.trim(), &state.setup_token) {
+        let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+        state
+            .activity
+            .record(false, "invalid-setup-token", addr, "setup");
+        return retry(
+            StatusCode::FORBIDDEN,
+            "The setup token is wrong. Open the full setup URL printed in the start-up log.".into(),
+        );
+    }
+    let username = match Username::parse(&form.username) {
+        Ok(name) => name,
+        Err(message) => return retry(StatusCode::BAD_REQUEST, message),
+    };
+    let password = match Password::parse(&form.password) {
+        Ok(password) => password,
+        Err(message) => return retry(StatusCode::BAD_REQUEST, message),
+    };
+    if form.password != form.confirm {
+        return retry(StatusCode::BAD_REQUEST, "The two passwords differ.".into());
+    }
+    match state.users.create_first(&username, &password).await {
+        Ok(user) => match session::begin(&session, &user) {
+            Ok(()) => {
+                tracing::info!(user = %user.username, "the dashboard user was created");
+                redirect("/dashboard")
+            }
+            Err(_) => redirect("/login"),
+        },
+        Err(UserError::AlreadySetUp) => gone(),
+        Err(err) => {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "creating the dashboard user failed"
+            );
+            retry(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The user could not be saved: the data directory is not writable. Fix it and try again.".into(),
+            )
+        }
+    }
+}
