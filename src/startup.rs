@@ -12,7 +12,7 @@ use actix_files::Files;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
@@ -53,6 +53,7 @@ struct Services {
     sessions: FileSessionStore,
     keys: Arc<KeyStore>,
     activity: Arc<ActivityLog>,
+    hasher: Arc<Hasher>,
 }
 
 pub struct Application {
@@ -142,6 +143,16 @@ impl Application {
         self.address
     }
 
+    /// Stops the server from outside, e.g. a test restarting it.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The hasher, whose verification count tests and benchmarks read.
+    pub fn hasher(&self) -> Arc<Hasher> {
+        self.services.hasher.clone()
+    }
+
     /// Serves until the server stops, then writes what is still in memory.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let result = self.server.await;
@@ -153,7 +164,7 @@ impl Application {
 fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Services, Key)> {
     let hasher = Hasher::for_this_machine();
     let users = Arc::new(UserStore::load(data_dir, hasher.clone())?);
-    let keys = Arc::new(KeyStore::load(data_dir, hasher)?);
+    let keys = Arc::new(KeyStore::load(data_dir, hasher.clone())?);
     let activity = Arc::new(ActivityLog::load(data_dir)?);
     let sessions = FileSessionStore::load(data_dir)?;
     let gate = Gate::new(settings, users.clone(), keys.clone(), activity.clone());
@@ -183,6 +194,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
             sessions,
             keys,
             activity,
+            hasher,
         },
         session_key,
     ))

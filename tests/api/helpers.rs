@@ -4,18 +4,31 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use portico::auth::hashing::Hasher;
 use portico::config::Settings;
 use portico::startup::Application;
+use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tempfile::TempDir;
 
 pub const ADMIN_KEY: &str = "admin-0123456789abcdef0123456789abcdef";
 
+pub const SETUP_TOKEN: &str = "test-setup-token-0123456789";
+pub const USERNAME: &str = "owner";
+pub const PASSWORD: &str = "correct horse battery staple";
+
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    #[allow(dead_code)] // read by the dashboard tests (issue 3)
+    pub cookies: Arc<Jar>,
     pub data_dir: TempDir,
+    pub hasher: Arc<Hasher>,
+    vars: HashMap<String, String>,
+    server: ServerHandle,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 fn init_logging() {
@@ -24,7 +37,9 @@ fn init_logging() {
     }
 }
 
-/// Starts Portico on 127.0.0.1, port 0, with the given variables.
+/// Starts Portico on 127.0.0.1, port 0, with the given variables. Unless
+/// given, `PUBLIC_URL` is the server's real address and the setup token is
+/// `SETUP_TOKEN`.
 pub async fn spawn_app(vars: &[(&str, &str)]) -> TestApp {
     spawn_app_on("127.0.0.1:0", vars).await
 }
@@ -32,24 +47,198 @@ pub async fn spawn_app(vars: &[(&str, &str)]) -> TestApp {
 pub async fn spawn_app_on(bind: &str, vars: &[(&str, &str)]) -> TestApp {
     init_logging();
     let data_dir = tempfile::tempdir().expect("temporary data dir");
-    let mut map: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    map.insert("BIND".into(), bind.into());
-    map.insert("DATA_DIR".into(), data_dir.path().display().to_string());
-    let settings = Settings::from_vars(&map).expect("test settings are valid");
-    let app = Application::build(settings).await.expect("the app starts");
-    let address = match app.address() {
+    let listener = std::net::TcpListener::bind(bind).expect("a free port");
+    let address = match listener.local_addr().unwrap() {
         std::net::SocketAddr::V4(v4) => format!("http://{v4}"),
         std::net::SocketAddr::V6(v6) => format!("http://[{}]:{}", v6.ip(), v6.port()),
     };
-    tokio::spawn(app.run_until_stopped());
+    let mut map: HashMap<String, String> = HashMap::from([
+        ("PUBLIC_URL".to_owned(), address.clone()),
+        ("INITIAL_SETUP_TOKEN".to_owned(), SETUP_TOKEN.to_owned()),
+    ]);
+    map.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    map.insert("DATA_DIR".into(), data_dir.path().display().to_string());
+    let (server, task, hasher) = start(&map, listener).await;
+    let cookies = Arc::new(Jar::default());
     TestApp {
         address,
-        client: test_client(),
+        client: client_with(cookies.clone()),
+        cookies,
         data_dir,
+        hasher,
+        vars: map,
+        server,
+        task: Some(task),
     }
+}
+
+async fn start(
+    vars: &HashMap<String, String>,
+    listener: std::net::TcpListener,
+) -> (
+    ServerHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    Arc<Hasher>,
+) {
+    let mut vars = vars.clone();
+    vars.insert("BIND".into(), listener.local_addr().unwrap().to_string());
+    let settings = Settings::from_vars(&vars).expect("test settings are valid");
+    let app = Application::build_on(settings, listener)
+        .await
+        .expect("the app starts");
+    let handle = app.handle();
+    let hasher = app.hasher();
+    (handle, tokio::spawn(app.run_until_stopped()), hasher)
+}
+
+impl TestApp {
+    /// Stops the server gracefully and starts a new one on the same data
+    /// directory and port; cookies are kept.
+    pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// Restarts with `edit` applied to the data directory while stopped.
+    pub async fn restart_with(&mut self, edit: impl FnOnce(&TestApp)) {
+        self.server.stop(true).await;
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        edit(self);
+        let port_addr = self.address.trim_start_matches("http://").to_owned();
+        let listener = std::net::TcpListener::bind(&port_addr).expect("the same port again");
+        let (server, task, hasher) = start(&self.vars, listener).await;
+        self.server = server;
+        self.task = Some(task);
+        self.hasher = hasher;
+    }
+
+    /// The status of a login from a new client.
+    pub async fn fresh_login_status(&self, password: &str) -> u16 {
+        self.fresh_client()
+            .post(self.url("/login"))
+            .header("origin", &self.address)
+            .form(&[("username", USERNAME), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    pub fn data_file(&self, name: &str) -> std::path::PathBuf {
+        self.data_dir.path().join(name)
+    }
+
+    /// A new client with no cookies, for a second browser.
+    pub fn fresh_client(&self) -> reqwest::Client {
+        test_client()
+    }
+
+    /// The session cookie the client holds, as a `Cookie` header value.
+    pub fn session_cookie(&self) -> Option<String> {
+        let url = self.address.parse().unwrap();
+        let header = self.cookies.cookies(&url)?;
+        header
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .find(|c| c.starts_with("portico_session="))
+            .map(str::to_owned)
+    }
+
+    /// POSTs a form as the dashboard's own pages do (same `Origin`).
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("origin", &self.address)
+            .form(fields)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn setup(&self) -> reqwest::Response {
+        self.post_form(
+            "/setup",
+            &[
+                ("token", SETUP_TOKEN),
+                ("username", USERNAME),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post_form("/login", &[("username", username), ("password", password)])
+            .await
+    }
+
+    /// Creates the user (which logs in) and returns the CSRF token.
+    pub async fn setup_and_login(&self) -> String {
+        let response = self.setup().await;
+        assert_eq!(response.status(), 303, "setup succeeds");
+        self.csrf_token().await
+    }
+
+    pub async fn page(&self, path: &str) -> (u16, String) {
+        let response = self.get(path, &[]).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    pub async fn csrf_token(&self) -> String {
+        let (status, html) = self.page("/dashboard/security").await;
+        assert_eq!(status, 200, "logged in");
+        extract(&html, "name=\"csrf_token\" value=\"", "\"").expect("a CSRF token")
+    }
+
+    /// Generates a key on Account Security and returns its plaintext.
+    pub async fn generate_key(&self, csrf: &str, name: &str, role: &str, expiry: &str) -> String {
+        let response = self
+            .post_form(
+                "/dashboard/security/keys",
+                &[
+                    ("csrf_token", csrf),
+                    ("name", name),
+                    ("role", role),
+                    ("expiry", expiry),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let html = response.text().await.unwrap();
+        find_key(&html).expect("the new key is on the page")
+    }
+}
+
+/// The text between `start` and the next `end`.
+pub fn extract(html: &str, start: &str, end: &str) -> Option<String> {
+    let from = html.find(start)? + start.len();
+    let len = html[from..].find(end)?;
+    Some(html[from..from + len].to_owned())
+}
+
+/// The first `ptk_<id>_<secret>` on a page.
+pub fn find_key(html: &str) -> Option<String> {
+    let start = html.find("ptk_")?;
+    let key: String = html[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (key.len() > 50).then_some(key)
+}
+
+fn client_with(cookies: Arc<Jar>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(cookies)
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("a reqwest client")
 }
 
 pub fn test_client() -> reqwest::Client {
@@ -57,6 +246,7 @@ pub fn test_client() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
         .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
         .build()
         .expect("a reqwest client")
 }

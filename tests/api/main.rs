@@ -4,7 +4,10 @@
 mod allowlist;
 mod api_keys;
 mod config_startup;
+mod dashboard_keys;
+mod dashboard_setup;
 mod errors;
 mod helpers;
+mod login_throttling;
 mod parsers;
 mod rate_limits;

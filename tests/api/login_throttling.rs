@@ -1,0 +1,95 @@
+//! Failed logins: throttled per user name and per address, and an unknown
+//! user looks exactly like a wrong password.
+
+use crate::helpers::{spawn_app, PASSWORD, USERNAME};
+
+async fn login_from(
+    app: &crate::helpers::TestApp,
+    username: &str,
+    password: &str,
+    addr: &str,
+) -> reqwest::Response {
+    app.fresh_client()
+        .post(app.url("/login"))
+        .header("origin", &app.address)
+        .header("x-forwarded-for", addr)
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn five_failed_logins_from_an_address_throttle_it() {
+    let app = spawn_app(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    app.setup().await;
+    for _ in 0..5 {
+        assert_eq!(
+            login_from(&app, USERNAME, "wrong password!", "198.51.100.1")
+                .await
+                .status(),
+            401
+        );
+    }
+    let before = app.hasher.verification_count();
+    let throttled = login_from(&app, USERNAME, PASSWORD, "198.51.100.1").await;
+    assert_eq!(throttled.status(), 429);
+    assert!(throttled.headers().contains_key("retry-after"));
+    assert!(throttled
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many failed logins"));
+    assert_eq!(
+        app.hasher.verification_count(),
+        before,
+        "no hashing while throttled"
+    );
+}
+
+#[tokio::test]
+async fn five_failed_logins_for_a_user_throttle_that_user_from_everywhere() {
+    let app = spawn_app(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    app.setup().await;
+    for n in 1..=5 {
+        let addr = format!("198.51.100.{n}");
+        assert_eq!(
+            login_from(&app, USERNAME, "wrong password!", &addr)
+                .await
+                .status(),
+            401
+        );
+    }
+    assert_eq!(
+        login_from(&app, USERNAME, PASSWORD, "203.0.113.9")
+            .await
+            .status(),
+        429
+    );
+    assert_eq!(
+        login_from(&app, "someone-else", "whatever password", "203.0.113.9")
+            .await
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_user_and_a_wrong_password_get_the_same_answer_for_the_same_work() {
+    let app = spawn_app(&[]).await;
+    app.setup().await;
+    let mut answers = Vec::new();
+    for username in [USERNAME, "nobody-here"] {
+        let before = app.hasher.verification_count();
+        let response = login_from(&app, username, "definitely wrong", "127.0.0.1").await;
+        let status = response.status();
+        let body = response.text().await.unwrap().replace(username, "USER");
+        assert_eq!(
+            app.hasher.verification_count() - before,
+            1,
+            "{username}: one argon2 verification"
+        );
+        answers.push((status, body));
+    }
+    assert_eq!(answers[0], answers[1]);
+}
