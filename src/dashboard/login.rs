@@ -147,7 +147,7 @@ pub async fn submit(
             "The session could not be started. Try again.",
         );
     }
-    state.activity.record(true, &user.id, addr, "login");
+    state.activity.record(true, &user.username, addr, "login");
     tracing::info!(target: "portico::auth", outcome = "allowed", principal = %user.id, client = %addr, "login attempt");
     redirect("/dashboard")
 }

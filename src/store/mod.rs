@@ -58,6 +58,7 @@ impl DataDir {
             }
             Err(err) => return Err(create_error(err)),
         }
+        remove_stale_temporaries(path);
         Ok(Self {
             path: path.to_owned(),
             _lock: lock,
@@ -69,6 +70,23 @@ impl DataDir {
     }
 }
 
+/// Temporary files of writes cut short by a crash; only the holder of the
+/// lock writes here, so none of them is in use.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(TEMP_SUFFIX) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+const TEMP_SUFFIX: &str = ".tmp";
+
 /// Replaces `path` with `contents` atomically, mode 0600.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -76,7 +94,10 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
     let suffix: u64 = rand::random();
-    let temp = dir.join(format!(".{}.{suffix:016x}.tmp", name.to_string_lossy()));
+    let temp = dir.join(format!(
+        ".{}.{suffix:016x}{TEMP_SUFFIX}",
+        name.to_string_lossy()
+    ));
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)

@@ -3,7 +3,9 @@
 
 mod allowlist;
 mod api_keys;
+mod browser;
 mod config_startup;
+mod crash;
 mod dashboard_keys;
 mod dashboard_setup;
 mod errors;

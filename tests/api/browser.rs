@@ -1,0 +1,234 @@
+//! The dashboard in a real headless Chromium through WebDriver: setup,
+//! login, generate a key, use it, revoke it. Fails, never skips, when the
+//! browser is missing. Leaves a screenshot of Account Security under
+//! `target/screenshots/`.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+use crate::helpers::{spawn_app, test_client, PASSWORD, SETUP_TOKEN, USERNAME};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_browser() -> (Driver, Client) {
+    for program in [CHROMIUM, CHROMEDRIVER] {
+        assert!(
+            std::path::Path::new(program).exists(),
+            "{program} is missing: install Debian's chromium and chromium-driver (.ci/run does)"
+        );
+    }
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _profile: tempfile::tempdir().unwrap(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not listen within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                "--disable-dev-shm-usage", "--window-size=1280,1600",
+                format!("--user-data-dir={}", driver._profile.path().display()),
+            ],
+        }),
+    );
+    let client = ClientBuilder::new(HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session in headless Chromium");
+    (driver, client)
+}
+
+async fn fill(client: &Client, css: &str, text: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn wait_for_path(client: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let url = client.current_url().await.unwrap();
+        if url.path() == path {
+            return;
+        }
+        assert!(Instant::now() < deadline, "expected {path}, still at {url}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn me_status(base: &str, key: &str) -> u16 {
+    test_client()
+        .get(format!("{base}/api/me"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_works_end_to_end_in_headless_chromium() {
+    let app = spawn_app(&[]).await;
+    let (_driver, client) = start_browser().await;
+    let base = app.address.clone();
+
+    client
+        .goto(&format!("{base}/setup?token={SETUP_TOKEN}"))
+        .await
+        .unwrap();
+    fill(&client, "input[name=username]", USERNAME).await;
+    fill(&client, "input[name=password]", PASSWORD).await;
+    fill(&client, "input[name=confirm]", PASSWORD).await;
+    client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&client, "/dashboard").await;
+
+    // Log out and in again through the forms.
+    client
+        .find(Locator::Css("form.logout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&client, "/login").await;
+    fill(&client, "input[name=username]", USERNAME).await;
+    fill(&client, "input[name=password]", PASSWORD).await;
+    client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&client, "/dashboard").await;
+
+    client
+        .goto(&format!("{base}/dashboard/security"))
+        .await
+        .unwrap();
+    fill(&client, "input[name=name]", "browser key").await;
+    client
+        .find(Locator::Css(
+            "form[action='/dashboard/security/keys'] button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let field = client
+        .wait()
+        .for_element(Locator::Id("new-key-value"))
+        .await
+        .unwrap();
+    let key = field
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the key is in the field");
+    assert!(key.starts_with("ptk_"), "{key}");
+
+    let copy = client.find(Locator::Css("button.copy")).await.unwrap();
+    copy.click().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while copy.text().await.unwrap() != "Copied" {
+        assert!(Instant::now() < deadline, "the copy button reacts");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    assert_eq!(me_status(&base, &key).await, 200);
+
+    let id = key.split('_').nth(1).unwrap().to_owned();
+    client
+        .goto(&format!("{base}/dashboard/security"))
+        .await
+        .unwrap();
+    let page = client.source().await.unwrap();
+    assert!(!page.contains(&key), "the key is never shown again");
+    std::fs::create_dir_all(screenshot_dir()).unwrap();
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join("account-security.png"), png).unwrap();
+
+    client
+        .find(Locator::Css(&format!(
+            "tr[data-key-id='{id}'] button.danger"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+    assert_eq!(me_status(&base, &key).await, 401);
+
+    client.close().await.unwrap();
+}
+
+fn screenshot_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("screenshots")
+}

@@ -1,0 +1,130 @@
+//! Crash safety of key storage: a server killed with SIGKILL while several
+//! clients generate keys loses no key whose plaintext it returned.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::cookie::Jar;
+
+use crate::helpers::{extract, find_key, start_server, PASSWORD, SETUP_TOKEN, USERNAME};
+
+const ORIGIN: &str = "http://127.0.0.1:3000";
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(Arc::new(Jar::default()))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_whose_plaintext_was_returned_survive_a_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let vars = [
+        ("BIND", "127.0.0.1:0"),
+        ("INITIAL_SETUP_TOKEN", SETUP_TOKEN),
+    ];
+    let mut server = start_server(dir.path(), &vars);
+    let base = server.address.clone();
+
+    let owner = browser();
+    let setup = owner
+        .post(format!("{base}/setup"))
+        .header("origin", ORIGIN)
+        .form(&[
+            ("token", SETUP_TOKEN),
+            ("username", USERNAME),
+            ("password", PASSWORD),
+            ("confirm", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(setup.status(), 303);
+    let page = owner
+        .get(format!("{base}/dashboard/security"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = extract(&page, "name=\"csrf_token\" value=\"", "\"").unwrap();
+
+    let returned = Arc::new(Mutex::new(Vec::new()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let generators: Vec<_> = (0..4)
+        .map(|worker| {
+            let (owner, base, csrf, returned) =
+                (owner.clone(), base.clone(), csrf.clone(), returned.clone());
+            tokio::spawn(async move {
+                for n in 0.. {
+                    if Instant::now() > deadline {
+                        break;
+                    }
+                    let name = format!("w{worker}-{n}");
+                    let sent = owner
+                        .post(format!("{base}/dashboard/security/keys"))
+                        .header("origin", ORIGIN)
+                        .form(&[
+                            ("csrf_token", csrf.as_str()),
+                            ("name", &name),
+                            ("role", "client"),
+                            ("expiry", "never"),
+                        ])
+                        .send()
+                        .await;
+                    let Ok(response) = sent else { break };
+                    let Ok(html) = response.text().await else {
+                        break;
+                    };
+                    if let Some(key) = find_key(&html) {
+                        returned.lock().unwrap().push(key);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    while returned.lock().unwrap().len() < 12 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    for generator in generators {
+        generator.await.unwrap();
+    }
+    let returned = returned.lock().unwrap().clone();
+    assert!(
+        returned.len() >= 12,
+        "only {} keys before the kill",
+        returned.len()
+    );
+
+    let text = std::fs::read_to_string(dir.path().join("workspaces/api-keys.json")).unwrap();
+    let records: Vec<serde_json::Value> = serde_json::from_str(&text).expect("the key file parses");
+    assert!(records.len() >= returned.len());
+
+    let restarted = start_server(dir.path(), &vars);
+    let client = browser();
+    for key in &returned {
+        let response = client
+            .get(format!("{}/api/me", restarted.address))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "a returned key was lost");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("workspaces"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporaries of cut-short writes are cleared: {leftovers:?}"
+    );
+}
