@@ -29,6 +29,10 @@ pub enum ApiError {
     CrossSite,
     #[error("Not found")]
     NotFound,
+    #[error("{0} not found")]
+    Missing(&'static str),
+    #[error("{0}")]
+    Conflict(String),
     #[error("Method not allowed")]
     MethodNotAllowed,
     #[error("Request body is larger than 1 MiB")]
@@ -44,6 +48,28 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A write to the data directory failed: nothing changed, try later.
+    pub fn storage(err: anyhow::Error) -> Self {
+        tracing::error!(
+            error = format!("{err:#}"),
+            "a write to the data directory failed"
+        );
+        Self::Unavailable(
+            "Portico could not save to its data directory (read-only or full?); \
+             nothing was changed. Try again when it is writable."
+                .to_owned(),
+        )
+    }
+
+    /// One invalid field, named in `details`.
+    pub fn invalid_field(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        Self::bad_request(
+            format!("Invalid field '{field}': {problem}"),
+            serde_json::json!({ field: problem }),
+        )
+    }
+
     pub fn bad_request(message: impl Into<String>, details: Value) -> Self {
         Self::BadRequest {
             message: message.into(),
@@ -61,7 +87,8 @@ impl ApiError {
             Self::AuthThrottled { .. } => "auth-throttled",
             Self::AdminRequired => "admin-required",
             Self::CrossSite => "cross-site-request",
-            Self::NotFound => "not-found",
+            Self::NotFound | Self::Missing(_) => "not-found",
+            Self::Conflict(_) => "conflict",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
@@ -78,7 +105,8 @@ impl ResponseError for ApiError {
             Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => StatusCode::UNAUTHORIZED,
             Self::IpNotAllowed | Self::AdminRequired | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::RateLimited(_) | Self::AuthThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotFound | Self::Missing(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod config;
 pub mod dashboard;
 pub mod error;
+pub mod jobs;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod workspaces;

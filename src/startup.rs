@@ -28,7 +28,11 @@ use crate::auth::users::UserStore;
 use crate::auth::{random_alphanumeric, Gate};
 use crate::config::Settings;
 use crate::dashboard::{self, DashboardState};
+use crate::jobs::engine::command::CommandEngine;
+use crate::jobs::engine::{Answerer, Engine};
+use crate::jobs::{spawn_workers, JobQueue};
 use crate::store::{write_atomic, DataDir, DataDirError};
+use crate::workspaces::Registry;
 
 const HOUSEKEEPING_TICK: Duration = Duration::from_secs(2);
 const SESSION_COOKIE: &str = "portico_session";
@@ -54,6 +58,8 @@ struct Services {
     keys: Arc<KeyStore>,
     activity: Arc<ActivityLog>,
     hasher: Arc<Hasher>,
+    registry: web::Data<Registry>,
+    queue: web::Data<JobQueue>,
 }
 
 pub struct Application {
@@ -84,6 +90,21 @@ impl Application {
         let (services, session_key) =
             load_services(&settings, data_dir.path()).map_err(StartupError::Data)?;
         announce_setup(&settings, &services.dashboard);
+        let engine = match &settings.ask_command {
+            Some(words) => Engine::Command(CommandEngine {
+                words: words.clone(),
+                timeout: settings.ask_timeout,
+            }),
+            None => Engine::Builtin,
+        };
+        spawn_workers(
+            services.queue.clone().into_inner(),
+            Answerer {
+                engine,
+                registry: services.registry.clone().into_inner(),
+            },
+            settings.job_concurrency.get(),
+        );
 
         let secure_cookies = settings.public_url.is_https();
         let app_services = services.clone();
@@ -109,6 +130,8 @@ impl Application {
                 .wrap(security_headers())
                 .app_data(services.gate)
                 .app_data(services.dashboard)
+                .app_data(services.registry)
+                .app_data(services.queue)
                 .configure(api::json::extractor_configs)
                 .configure(api::configure)
                 .configure(dashboard::configure)
@@ -167,6 +190,8 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
     let keys = Arc::new(KeyStore::load(data_dir, hasher.clone())?);
     let activity = Arc::new(ActivityLog::load(data_dir)?);
     let sessions = FileSessionStore::load(data_dir)?;
+    let registry = web::Data::new(Registry::load(data_dir)?);
+    let queue = web::Data::new(JobQueue::load(data_dir)?);
     let gate = Gate::new(settings, users.clone(), keys.clone(), activity.clone());
     let dashboard = DashboardState {
         public_url: settings.public_url.clone(),
@@ -195,6 +220,8 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
             keys,
             activity,
             hasher,
+            registry,
+            queue,
         },
         session_key,
     ))
@@ -266,6 +293,15 @@ fn spawn_housekeeping(services: Services) {
             if count.is_multiple_of(5) {
                 if let Err(err) = services.sessions.flush().await {
                     tracing::warn!(error = format!("{err:#}"), "cannot save sessions");
+                }
+            }
+            if count.is_multiple_of(1800) || count == 1 {
+                match services.queue.prune().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(jobs = n, "deleted jobs finished more than 7 days ago"),
+                    Err(err) => {
+                        tracing::warn!(error = format!("{err:#}"), "cannot delete old jobs")
+                    }
                 }
             }
             if count.is_multiple_of(30) {

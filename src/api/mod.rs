@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::auth::gate::require_principal;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::{jobs, workspaces};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -21,13 +22,53 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::scope("/api")
             .wrap(from_fn(require_principal))
-            .service(
-                web::resource("/me")
-                    .route(web::get().to(me))
-                    .default_service(web::to(method_not_allowed)),
-            )
+            .service(resource("/me").get(me))
+            .configure(workspaces::api_routes)
+            .configure(jobs::api_routes)
             .default_service(web::to(not_found)),
     );
+}
+
+/// A resource whose other methods answer 405 in the API's error shape.
+pub fn resource(path: &str) -> ApiResource {
+    ApiResource(web::resource(path).default_service(web::to(method_not_allowed)))
+}
+
+pub struct ApiResource(actix_web::Resource);
+
+impl ApiResource {
+    pub fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        Self(self.0.route(web::get().to(handler)))
+    }
+
+    pub fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        Self(self.0.route(web::post().to(handler)))
+    }
+
+    pub fn delete<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        Self(self.0.route(web::delete().to(handler)))
+    }
+}
+
+impl actix_web::dev::HttpServiceFactory for ApiResource {
+    fn register(self, config: &mut actix_web::dev::AppService) {
+        self.0.register(config);
+    }
 }
 
 async fn health() -> HttpResponse {

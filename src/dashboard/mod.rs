@@ -3,10 +3,12 @@
 //! JavaScript; every page under `/dashboard` needs a valid session.
 
 mod guard;
+mod jobs;
 mod login;
 mod pages;
 mod security;
 mod setup;
+mod workspaces;
 
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ use crate::auth::users::UserStore;
 use crate::config::PublicUrl;
 
 pub use guard::require_login;
+pub use jobs::markdown_to_safe_html;
 pub use login::MAX_FAILED_LOGINS;
 
 /// What the dashboard's handlers share.
@@ -65,6 +68,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/dashboard")
                 .wrap(from_fn(require_login))
                 .route("", web::get().to(pages::overview))
+                .route("/ask", web::post().to(jobs::ask))
+                .route("/jobs/{id}", web::get().to(jobs::job))
+                .route("/queue", web::get().to(jobs::queue_page))
+                .route("/workspaces", web::get().to(workspaces::page))
+                .route("/workspaces", web::post().to(workspaces::add))
+                .route(
+                    "/workspaces/{id}/remove",
+                    web::post().to(workspaces::remove),
+                )
                 .route("/security", web::get().to(security::page))
                 .route("/security/keys", web::post().to(security::generate))
                 .route(

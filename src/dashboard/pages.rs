@@ -5,14 +5,23 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 
+use super::jobs::{rows, JobRow};
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
+use crate::jobs::{JobQueue, QueueCounts};
+use crate::workspaces::{Registry, Workspace};
+
+const OVERVIEW_JOBS: usize = 10;
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct OverviewPage {
     nav: Option<Nav>,
     flash: Option<Flash>,
+    csrf_token: String,
+    workspaces: Vec<Workspace>,
+    counts: QueueCounts,
+    jobs: Vec<JobRow>,
     key_count: usize,
     admin_key_configured: bool,
     client_key_count: usize,
@@ -34,12 +43,20 @@ pub async fn overview(
     logged_in: LoggedIn,
     session: Session,
     state: web::Data<DashboardState>,
+    queue: web::Data<JobQueue>,
+    registry: web::Data<Registry>,
 ) -> HttpResponse {
+    let mut recent = queue.list(|_| true);
+    recent.truncate(OVERVIEW_JOBS);
     render(
         StatusCode::OK,
         &OverviewPage {
             nav: Some(nav(&logged_in, "overview")),
             flash: session::take_flash(&session).and_then(Flash::success),
+            csrf_token: logged_in.csrf_token.clone(),
+            workspaces: registry.list(),
+            counts: queue.counts(|_| true),
+            jobs: rows(&recent, &registry),
             key_count: state.keys.len(),
             admin_key_configured: state.admin_key_configured,
             client_key_count: state.client_key_count,

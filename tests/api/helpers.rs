@@ -307,6 +307,8 @@ pub fn portico_command(cwd: &std::path::Path, vars: &[(&str, &str)]) -> Command 
     command
         .current_dir(cwd)
         .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::var("HOME").unwrap_or_default())
         .env("RUST_LOG", "info")
         .envs(vars.iter().copied())
         .stdin(Stdio::null())
@@ -382,4 +384,149 @@ pub fn start_server(cwd: &std::path::Path, vars: &[(&str, &str)]) -> RunningServ
         server.start_log.push('\n');
     }
     server
+}
+
+/// Runs git in `dir`, panicking on failure.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@example.com",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// A git repository on branch `main` whose `src/token_bucket.rs` holds the
+/// answer to questions about refilling tokens, a git-ignored file that
+/// would match too, and a branch `feature` with one more file.
+pub fn answer_repo() -> TempDir {
+    let repo = tempfile::tempdir().unwrap();
+    let root = repo.path();
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    std::fs::write(
+        root.join("src/token_bucket.rs"),
+        "/// Refills the token bucket of a client.\n\
+         pub fn refill_token_bucket(bucket: &mut TokenBucket, elapsed_secs: u64) {\n\
+         \x20   let refill = elapsed_secs * bucket.refill_per_second;\n\
+         \x20   bucket.tokens = (bucket.tokens + refill).min(bucket.capacity);\n\
+         }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("src/main.rs"),
+        "fn main() {\n    println!(\"hello\");\n}\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("README.md"), "# Demo\n\nA demo project.\n").unwrap();
+    std::fs::write(root.join(".gitignore"), "ignored_notes.txt\n").unwrap();
+    std::fs::write(
+        root.join("ignored_notes.txt"),
+        "refill token bucket refill token bucket refill token bucket\n",
+    )
+    .unwrap();
+    git(root, &["init", "--quiet"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "initial"]);
+    git(root, &["checkout", "--quiet", "-b", "feature"]);
+    std::fs::write(
+        root.join("src/zebra_feature.rs"),
+        "pub fn gallop_zebra_feature() -> &'static str {\n    \"zebras gallop on the feature branch\"\n}\n",
+    )
+    .unwrap();
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "feature"]);
+    git(root, &["checkout", "--quiet", "main"]);
+    repo
+}
+
+impl TestApp {
+    pub async fn post_json(
+        &self,
+        path: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.fresh_client()
+            .post(self.url(path))
+            .header("x-api-key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_json(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .fresh_client()
+            .get(self.url(path))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Registers `path` as a workspace with the admin key; returns its id.
+    pub async fn register_workspace(&self, path: &std::path::Path) -> String {
+        let body = serde_json::json!({"name": "demo", "path": path});
+        let response = self.post_json("/api/workspaces", ADMIN_KEY, &body).await;
+        assert_eq!(response.status(), 201);
+        let workspace: serde_json::Value = response.json().await.unwrap();
+        workspace["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Queues a question; returns the job id.
+    pub async fn ask(&self, key: &str, body: serde_json::Value) -> String {
+        let response = self.post_json("/api/ask", key, &body).await;
+        assert_eq!(response.status(), 202);
+        let answer: serde_json::Value = response.json().await.unwrap();
+        answer["jobId"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls a job until it is completed or failed (at most 60 s).
+    pub async fn wait_for_job(&self, key: &str, id: &str) -> serde_json::Value {
+        wait_for_job_at(&self.address, key, id).await
+    }
+}
+
+/// Polls `GET /api/jobs/{id}` on `base` until the job is finished.
+pub async fn wait_for_job_at(base: &str, key: &str, id: &str) -> serde_json::Value {
+    let client = test_client();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let job: serde_json::Value = client
+            .get(format!("{base}/api/jobs/{id}"))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["status"] == "completed" || job["status"] == "failed" {
+            return job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job {id} did not finish: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -3,6 +3,9 @@
 
 mod allowlist;
 mod api_keys;
+mod ask_command;
+mod ask_flow;
+mod ask_inputs;
 mod browser;
 mod config_startup;
 mod crash;
@@ -10,6 +13,7 @@ mod dashboard_keys;
 mod dashboard_setup;
 mod errors;
 mod helpers;
+mod job_recovery;
 mod login_throttling;
 mod parsers;
 mod rate_limits;

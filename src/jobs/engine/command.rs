@@ -1,0 +1,161 @@
+//! The command engine (`ASK_COMMAND`): an external program, split like
+//! shell words and never run through a shell, started in the workspace with
+//! the question on stdin, Portico's secrets removed from its environment, a
+//! time limit and a 1 MiB cap on what it prints.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+
+use crate::config::SECRET_VARIABLES;
+
+pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+const STDERR_TAIL_BYTES: usize = 2000;
+
+#[derive(Debug, Clone)]
+pub struct CommandEngine {
+    pub words: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// What the program is given on stdin.
+pub fn prompt(question: &str, context: Option<&str>) -> String {
+    match context {
+        Some(context) if !context.trim().is_empty() => {
+            format!("{question}\n\nContext:\n{context}\n")
+        }
+        _ => format!("{question}\n"),
+    }
+}
+
+/// Reads everything, keeping the first `cap` bytes; says whether more came.
+async fn read_capped(mut stream: impl AsyncRead + Unpin, cap: usize) -> (Vec<u8>, bool) {
+    let mut kept = Vec::new();
+    let mut truncated = false;
+    let mut buffer = vec![0u8; 64 * 1024];
+    while let Ok(n) = stream.read(&mut buffer).await {
+        if n == 0 {
+            break;
+        }
+        let room = cap.saturating_sub(kept.len());
+        kept.extend_from_slice(&buffer[..n.min(room)]);
+        truncated |= n > room;
+    }
+    (kept, truncated)
+}
+
+/// Reads everything, keeping the last `keep` bytes.
+async fn read_tail(mut stream: impl AsyncRead + Unpin, keep: usize) -> Vec<u8> {
+    let mut tail = Vec::new();
+    let mut buffer = vec![0u8; 16 * 1024];
+    while let Ok(n) = stream.read(&mut buffer).await {
+        if n == 0 {
+            break;
+        }
+        tail.extend_from_slice(&buffer[..n]);
+        if tail.len() > keep {
+            tail.drain(..tail.len() - keep);
+        }
+    }
+    tail
+}
+
+/// Ends the program and everything it started.
+fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|pid| i32::try_from(pid).ok()) {
+        // SAFETY: kill(2) with a negative pid signals the process group the
+        // child leads (it was started with process_group(0)).
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+impl CommandEngine {
+    pub fn name(&self) -> &str {
+        &self.words[0]
+    }
+
+    pub async fn run(
+        &self,
+        question: &str,
+        context: Option<&str>,
+        cwd: &Path,
+    ) -> Result<Value, String> {
+        let mut command = Command::new(&self.words[0]);
+        command
+            .args(&self.words[1..])
+            .current_dir(cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        for name in SECRET_VARIABLES {
+            command.env_remove(name);
+        }
+        // SAFETY: prctl(2) is async-signal-safe; it makes the program die
+        // with Portico instead of living on after a crash.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(|err| {
+            format!(
+                "cannot start the ASK_COMMAND program '{}': {err}",
+                self.name()
+            )
+        })?;
+        let pid = child.id();
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let input = prompt(question, context);
+        let writer = tokio::spawn(async move {
+            let _ = stdin.write_all(input.as_bytes()).await;
+        });
+        let stdout = tokio::spawn(read_capped(
+            child.stdout.take().expect("stdout is piped"),
+            MAX_OUTPUT_BYTES,
+        ));
+        let stderr = tokio::spawn(read_tail(
+            child.stderr.take().expect("stderr is piped"),
+            STDERR_TAIL_BYTES,
+        ));
+
+        let status = match tokio::time::timeout(self.timeout, child.wait()).await {
+            Ok(status) => status
+                .map_err(|err| format!("waiting for the ASK_COMMAND program failed: {err}"))?,
+            Err(_) => {
+                kill_group(pid);
+                let _ = child.wait().await;
+                writer.abort();
+                return Err(format!("timed out after {} s", self.timeout.as_secs()));
+            }
+        };
+        // Whatever the program left running must not hold its pipes open.
+        kill_group(pid);
+        let _ = writer.await;
+        let (output, truncated) = stdout.await.unwrap_or_default();
+        let stderr = stderr.await.unwrap_or_default();
+        if !status.success() {
+            let code = status
+                .code()
+                .map_or_else(|| "a signal".to_owned(), |c| c.to_string());
+            let tail = String::from_utf8_lossy(&stderr);
+            return Err(format!(
+                "the ASK_COMMAND program exited with status {code}: {}",
+                tail.trim()
+            ));
+        }
+        let mut output = String::from_utf8_lossy(&output).into_owned();
+        if truncated {
+            output.push_str("\n\n[output truncated at 1 MiB]\n");
+        }
+        Ok(json!({ "output": output, "truncated": truncated, "exitCode": 0 }))
+    }
+}

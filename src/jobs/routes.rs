@@ -1,0 +1,248 @@
+//! `POST /api/ask`, `GET /api/jobs`, `GET/DELETE /api/jobs/{id}` and
+//! `GET /api/queue/status`. A client sees only its own jobs; an admin all.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::job::{Job, JobId, JobStatus};
+use super::queue::JobQueue;
+use crate::api::json::ApiJson;
+use crate::api::resource;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::workspaces::{git, Registry, Workspace};
+
+/// The longest question accepted (SPEC §5).
+pub const MAX_QUESTION_BYTES: usize = 32 * 1024;
+const MAX_CONTEXT_BYTES: usize = 256 * 1024;
+const DEFAULT_LIST_LIMIT: usize = 50;
+const MAX_LIST_LIMIT: usize = 500;
+const RECENT_JOBS: usize = 10;
+
+pub fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/ask").post(ask))
+        .service(resource("/jobs").get(list))
+        .service(resource("/jobs/{id}").get(get).delete(cancel))
+        .service(resource("/queue/status").get(status));
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AskRequest {
+    #[serde(default)]
+    pub workspace_id: String,
+    #[serde(default)]
+    pub question: String,
+    pub context: Option<String>,
+    pub source_branch: Option<String>,
+}
+
+fn visible_to(principal: &Principal) -> impl Fn(&Job) -> bool + '_ {
+    move |job| principal.is_admin() || job.owner_id == principal.id
+}
+
+/// Validates a question and queues it for `principal`.
+pub async fn submit_question(
+    queue: &JobQueue,
+    registry: &Registry,
+    principal: &Principal,
+    request: AskRequest,
+) -> Result<(Job, Workspace), ApiError> {
+    let mut problems = Map::new();
+    if request.workspace_id.trim().is_empty() {
+        problems.insert("workspaceId".into(), json!("is required"));
+    }
+    if request.question.trim().is_empty() {
+        problems.insert("question".into(), json!("is required"));
+    } else if request.question.len() > MAX_QUESTION_BYTES {
+        problems.insert(
+            "question".into(),
+            json!(format!("is longer than {} KiB", MAX_QUESTION_BYTES / 1024)),
+        );
+    }
+    if request
+        .context
+        .as_ref()
+        .is_some_and(|c| c.len() > MAX_CONTEXT_BYTES)
+    {
+        problems.insert(
+            "context".into(),
+            json!(format!("is longer than {} KiB", MAX_CONTEXT_BYTES / 1024)),
+        );
+    }
+    let branch = request
+        .source_branch
+        .as_deref()
+        .map(str::trim)
+        .filter(|b| !b.is_empty());
+    if request.source_branch.is_some() && branch.is_none() {
+        problems.insert(
+            "sourceBranch".into(),
+            json!("is empty; leave it out to use the checkout"),
+        );
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::bad_request(
+            "The question is not valid",
+            Value::Object(problems),
+        ));
+    }
+    let workspace = registry
+        .get(request.workspace_id.trim())
+        .ok_or(ApiError::Missing("Workspace"))?;
+    if let Some(branch) = branch {
+        if !git::is_valid_branch_name(branch).await
+            || git::branch_commit(&workspace.path, branch).await.is_none()
+        {
+            return Err(ApiError::invalid_field(
+                "sourceBranch",
+                format!("there is no branch '{branch}' in this workspace"),
+            ));
+        }
+    }
+    let now = Utc::now();
+    let job = Job {
+        id: JobId::generate(now),
+        kind: "ask".to_owned(),
+        status: JobStatus::Pending,
+        workspace_id: workspace.id.as_str().to_owned(),
+        question: request.question,
+        context: request.context.filter(|c| !c.trim().is_empty()),
+        source_branch: branch.map(str::to_owned),
+        owner_id: principal.id.clone(),
+        created_at: now,
+        started_at: None,
+        completed_at: None,
+        result: None,
+        error: None,
+        attempts: 0,
+    };
+    queue.submit(job.clone()).await.map_err(ApiError::storage)?;
+    tracing::info!(job = %job.id, workspace = %job.workspace_id, by = %principal.id, "a question was queued");
+    Ok((job, workspace))
+}
+
+async fn ask(
+    principal: Principal,
+    queue: web::Data<JobQueue>,
+    registry: web::Data<Registry>,
+    ApiJson(request): ApiJson<AskRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (job, workspace) = submit_question(&queue, &registry, &principal, request).await?;
+    Ok(HttpResponse::Accepted().json(json!({
+        "success": true,
+        "queued": true,
+        "jobId": job.id,
+        "message": "Job queued - poll /api/jobs/:jobId for results",
+        "workspace": {
+            "id": workspace.id,
+            "name": workspace.name,
+            "targetBranch": job.source_branch.or(workspace.target_branch),
+        },
+    })))
+}
+
+/// The job if `principal` may see it; anyone else gets the same 404 as
+/// for a job that does not exist.
+fn visible_job(queue: &JobQueue, principal: &Principal, id: &str) -> Result<Job, ApiError> {
+    JobId::parse(id)
+        .and_then(|id| queue.get(&id))
+        .filter(|job| visible_to(principal)(job))
+        .ok_or(ApiError::Missing("Job"))
+}
+
+async fn get(
+    principal: Principal,
+    queue: web::Data<JobQueue>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(visible_job(&queue, &principal, &id)?))
+}
+
+async fn cancel(
+    principal: Principal,
+    queue: web::Data<JobQueue>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let job = visible_job(&queue, &principal, &id)?;
+    match queue
+        .cancel(&job.id, &principal.id)
+        .await
+        .map_err(ApiError::storage)?
+    {
+        Ok(Some(job)) => Ok(HttpResponse::Ok().json(job)),
+        Ok(None) => Err(ApiError::Missing("Job")),
+        Err(job) => Err(ApiError::Conflict(format!(
+            "Only a pending job can be cancelled; this one is {}",
+            job.status.as_str()
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list(
+    principal: Principal,
+    queue: web::Data<JobQueue>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let status = match query.status.as_deref() {
+        None | Some("") => None,
+        Some(text) => Some(JobStatus::parse(text).ok_or_else(|| {
+            ApiError::invalid_field("status", "use pending, processing, completed or failed")
+        })?),
+    };
+    let limit = match query.limit.as_deref() {
+        None | Some("") => DEFAULT_LIST_LIMIT,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    "limit",
+                    format!("use a whole number from 1 to {MAX_LIST_LIMIT}"),
+                )
+            })?,
+    };
+    let visible = visible_to(&principal);
+    let mut jobs = queue.list(|job| visible(job) && status.is_none_or(|s| job.status == s));
+    jobs.truncate(limit);
+    Ok(HttpResponse::Ok().json(jobs))
+}
+
+async fn status(principal: Principal, queue: web::Data<JobQueue>) -> HttpResponse {
+    HttpResponse::Ok().json(queue_status(&queue, &principal))
+}
+
+/// The `GET /api/queue/status` document for `principal`.
+pub fn queue_status(queue: &JobQueue, principal: &Principal) -> Value {
+    let visible = visible_to(principal);
+    let counts = queue.counts(&visible);
+    let jobs = queue.list(&visible);
+    let current = jobs.iter().find(|job| job.status == JobStatus::Processing);
+    let mut pending: Vec<&Job> = jobs
+        .iter()
+        .filter(|job| job.status == JobStatus::Pending)
+        .collect();
+    pending.reverse();
+    let recent: Vec<&Job> = jobs
+        .iter()
+        .filter(|job| job.status.is_finished())
+        .take(RECENT_JOBS)
+        .collect();
+    json!({
+        "isProcessing": counts.processing > 0,
+        "hasPending": counts.pending > 0,
+        "counts": counts,
+        "currentJob": current,
+        "pendingJobs": pending,
+        "recentJobs": recent,
+    })
+}

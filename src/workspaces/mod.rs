@@ -1,0 +1,9 @@
+//! Workspaces: the directories and git repositories questions are asked
+//! about, kept in `workspaces.json`. Only admins add or remove them.
+
+pub mod git;
+mod registry;
+mod routes;
+
+pub use registry::{NewWorkspace, Registry, Workspace, WorkspaceError, WorkspaceId};
+pub use routes::api_routes;

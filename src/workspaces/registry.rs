@@ -1,0 +1,234 @@
+//! The workspace registry: records in `workspaces.json` (atomic writes),
+//! clones under `<DATA_DIR>/repos/<id>`, and the rules that keep a
+//! workspace from exposing Portico's own data directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::git;
+use crate::auth::random_token;
+use crate::store::{read_json, write_json};
+
+const MAX_NAME_CHARS: usize = 100;
+
+/// `ws-` and 12 characters of `[a-z0-9]`; the only form accepted from clients.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WorkspaceId(String);
+
+impl WorkspaceId {
+    fn generate() -> Self {
+        Self(format!("ws-{}", random_token(12)))
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let ok = (1..=64).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for WorkspaceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub path: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_branch: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a client asks to register.
+#[derive(Debug, Clone)]
+pub enum NewWorkspace {
+    Directory {
+        name: String,
+        path: String,
+    },
+    Clone {
+        name: String,
+        repo_url: String,
+        branch: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("{message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Storage(anyhow::Error),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> WorkspaceError {
+    WorkspaceError::Invalid {
+        field,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug)]
+pub struct Registry {
+    file: PathBuf,
+    data_dir: PathBuf,
+    repos_dir: PathBuf,
+    items: RwLock<Vec<Workspace>>,
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl Registry {
+    pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
+        let data_dir = data_dir.canonicalize()?;
+        let file = data_dir.join("workspaces.json");
+        // Branch exports of jobs a crash interrupted.
+        let _ = std::fs::remove_dir_all(data_dir.join("tmp"));
+        Ok(Self {
+            items: RwLock::new(read_json(&file)?.unwrap_or_default()),
+            repos_dir: data_dir.join("repos"),
+            file,
+            data_dir,
+            writes: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn list(&self) -> Vec<Workspace> {
+        self.items.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn get(&self, id: &str) -> Option<Workspace> {
+        self.list().into_iter().find(|w| w.id.as_str() == id)
+    }
+
+    async fn commit(&self, items: Vec<Workspace>) -> anyhow::Result<()> {
+        write_json(&self.file, &items).await?;
+        *self.items.write().unwrap_or_else(|e| e.into_inner()) = items;
+        Ok(())
+    }
+
+    /// A registered directory may not be, hold or lie in the data directory
+    /// (outside `repos/`): questions would read keys and sessions.
+    fn check_directory(&self, path: &Path) -> Result<PathBuf, WorkspaceError> {
+        let canonical = path
+            .canonicalize()
+            .map_err(|_| invalid("path", format!("{} does not exist", path.display())))?;
+        if !canonical.is_dir() {
+            return Err(invalid(
+                "path",
+                format!("{} is not a directory", canonical.display()),
+            ));
+        }
+        let in_repos = canonical.starts_with(&self.repos_dir) && canonical != self.repos_dir;
+        if !in_repos
+            && (canonical.starts_with(&self.data_dir) || self.data_dir.starts_with(&canonical))
+        {
+            return Err(invalid(
+                "path",
+                "this directory overlaps Portico's data directory, which holds keys and sessions",
+            ));
+        }
+        Ok(canonical)
+    }
+
+    pub async fn add(&self, request: NewWorkspace) -> Result<Workspace, WorkspaceError> {
+        let name = match &request {
+            NewWorkspace::Directory { name, .. } | NewWorkspace::Clone { name, .. } => {
+                name.trim().to_owned()
+            }
+        };
+        if name.is_empty()
+            || name.chars().count() > MAX_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "name",
+                format!("give a name of 1 to {MAX_NAME_CHARS} characters"),
+            ));
+        }
+        let id = WorkspaceId::generate();
+        let (path, repo_url, target_branch) = match request {
+            NewWorkspace::Directory { path, .. } => {
+                let path = self.check_directory(Path::new(&path))?;
+                let branch = git::current_branch(&path).await;
+                (path, None, branch)
+            }
+            NewWorkspace::Clone {
+                repo_url, branch, ..
+            } => {
+                if !git::is_acceptable_url(&repo_url) {
+                    return Err(invalid(
+                        "repoUrl",
+                        "use an https://, ssh://, git:// or file:// URL, user@host:path, or an absolute path",
+                    ));
+                }
+                if let Some(branch) = &branch {
+                    if !git::is_valid_branch_name(branch).await {
+                        return Err(invalid("branch", "is not a valid branch name"));
+                    }
+                }
+                let dest = self.repos_dir.join(id.as_str());
+                std::fs::create_dir_all(&self.repos_dir)
+                    .map_err(|e| WorkspaceError::Storage(e.into()))?;
+                if let Err(err) = git::clone(&repo_url, branch.as_deref(), &dest).await {
+                    let _ = std::fs::remove_dir_all(&dest);
+                    return Err(invalid("repoUrl", format!("git clone failed: {err}")));
+                }
+                let checked_out = git::current_branch(&dest).await;
+                (dest, Some(repo_url), branch.or(checked_out))
+            }
+        };
+        let workspace = Workspace {
+            id,
+            name,
+            path,
+            repo_url,
+            target_branch,
+            created_at: Utc::now(),
+        };
+        let _write = self.writes.lock().await;
+        let mut items = self.list();
+        items.push(workspace.clone());
+        self.commit(items).await.map_err(WorkspaceError::Storage)?;
+        Ok(workspace)
+    }
+
+    /// Forgets a workspace, deleting its clone if Portico made one.
+    pub async fn remove(&self, id: &str) -> Result<bool, WorkspaceError> {
+        let _write = self.writes.lock().await;
+        let mut items = self.list();
+        let Some(position) = items.iter().position(|w| w.id.as_str() == id) else {
+            return Ok(false);
+        };
+        let removed = items.remove(position);
+        self.commit(items).await.map_err(WorkspaceError::Storage)?;
+        if removed.path.starts_with(&self.repos_dir) {
+            let _ = tokio::fs::remove_dir_all(&removed.path).await;
+        }
+        Ok(true)
+    }
+
+    /// Where branch exports for jobs are made (inside the data directory).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.data_dir.join("tmp")
+    }
+}

@@ -1,0 +1,226 @@
+//! The queue across crashes and time: a SIGKILL loses, strands or doubles
+//! no job; a job that keeps crashing the server is given up; old jobs go.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{
+    answer_repo, spawn_app, start_server, test_client, wait_for_job_at, ADMIN_KEY,
+};
+
+const SLOW_AGENT: &str = r#"out="$1"
+question="$(cat)"
+sleep 1
+echo "$question" >> "$out/completed.log"
+echo "answered: $question"
+"#;
+
+async fn job_status(base: &str, id: &str) -> String {
+    let job: serde_json::Value = test_client()
+        .get(format!("{base}/api/jobs/{id}"))
+        .header("x-api-key", ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    job["status"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_while_answering_loses_strands_and_doubles_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let scripts = tempfile::tempdir().unwrap();
+    std::fs::write(scripts.path().join("agent.sh"), SLOW_AGENT).unwrap();
+    let command = format!(
+        "sh '{}' '{}'",
+        scripts.path().join("agent.sh").display(),
+        scripts.path().display()
+    );
+    let vars = [
+        ("BIND", "127.0.0.1:0"),
+        ("ADMIN_API_KEY", ADMIN_KEY),
+        ("ASK_COMMAND", command.as_str()),
+    ];
+    let mut server = start_server(data.path(), &vars);
+    let repo = answer_repo();
+    let client = test_client();
+    let workspace: serde_json::Value = client
+        .post(format!("{}/api/workspaces", server.address))
+        .header("x-api-key", ADMIN_KEY)
+        .json(&json!({"name": "w", "path": repo.path()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let queued: serde_json::Value = client
+            .post(format!("{}/api/ask", server.address))
+            .header("x-api-key", ADMIN_KEY)
+            .json(&json!({"workspaceId": workspace["id"], "question": format!("question {n}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(queued["jobId"].as_str().unwrap().to_owned());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while job_status(&server.address, &ids[0]).await != "processing" {
+        assert!(Instant::now() < deadline, "the first job never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(job_status(&server.address, &ids[2]).await, "pending");
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let restarted = start_server(data.path(), &vars);
+    for id in &ids {
+        let job = wait_for_job_at(&restarted.address, ADMIN_KEY, id).await;
+        assert_eq!(job["status"], "completed", "{job}");
+    }
+    let job = wait_for_job_at(&restarted.address, ADMIN_KEY, &ids[0]).await;
+    assert_eq!(job["attempts"], 2, "the interrupted job ran again");
+    let log = std::fs::read_to_string(scripts.path().join("completed.log")).unwrap();
+    for n in 0..3 {
+        let runs = log
+            .lines()
+            .filter(|line| *line == format!("question {n}"))
+            .count();
+        assert_eq!(
+            runs, 1,
+            "question {n} ran to completion {runs} times:\n{log}"
+        );
+    }
+}
+
+fn job_file(
+    id: &str,
+    status: &str,
+    attempts: u32,
+    completed_days_ago: Option<i64>,
+) -> serde_json::Value {
+    let now = chrono::Utc::now();
+    let mut job = json!({
+        "id": id, "type": "ask", "status": status, "workspaceId": "ws-gone", "question": "q",
+        "ownerId": "admin-key", "createdAt": now - chrono::Duration::days(10), "attempts": attempts,
+    });
+    if let Some(days) = completed_days_ago {
+        job["completedAt"] = json!(now - chrono::Duration::days(days));
+        job["result"] = json!({"output": "old", "engine": "builtin", "executionTimeMs": 1});
+    }
+    job
+}
+
+#[tokio::test]
+async fn a_job_that_crashed_the_server_three_times_is_given_up_and_old_jobs_are_deleted() {
+    let mut app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let doomed = "2026-01-01T00-00-00Z-0000000a";
+    let old = "2026-01-01T00-00-00Z-0000000b";
+    let recent = "2026-01-01T00-00-00Z-0000000c";
+    app.restart_with(|app| {
+        for (id, job) in [
+            (doomed, job_file(doomed, "processing", 3, None)),
+            (old, job_file(old, "completed", 1, Some(8))),
+            (recent, job_file(recent, "completed", 1, Some(6))),
+        ] {
+            std::fs::write(app.data_file(&format!("queue/{id}.json")), job.to_string()).unwrap();
+        }
+    })
+    .await;
+    let (status, job) = app
+        .get_json(&format!("/api/jobs/{doomed}"), ADMIN_KEY)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(job["status"], "failed");
+    assert!(job["error"].as_str().unwrap().contains("3 times"), "{job}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.get_json(&format!("/api/jobs/{old}"), ADMIN_KEY).await.0 != 404 {
+        assert!(
+            Instant::now() < deadline,
+            "the 8-day-old job was not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!app.data_file(&format!("queue/{old}.json")).exists());
+    assert_eq!(
+        app.get_json(&format!("/api/jobs/{recent}"), ADMIN_KEY)
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
+    let data = tempfile::tempdir().unwrap();
+    let scripts = tempfile::tempdir().unwrap();
+    std::fs::write(scripts.path().join("agent.sh"), SLOW_AGENT).unwrap();
+    let command = format!(
+        "sh '{}' '{}'",
+        scripts.path().join("agent.sh").display(),
+        scripts.path().display()
+    );
+    let server = start_server(
+        data.path(),
+        &[
+            ("BIND", "127.0.0.1:0"),
+            ("ADMIN_API_KEY", ADMIN_KEY),
+            ("VALID_API_KEYS", "owner-key-123"),
+            ("ASK_COMMAND", &command),
+        ],
+    );
+    let repo = answer_repo();
+    let client = test_client();
+    let base = server.address.clone();
+    let workspace: serde_json::Value = client
+        .post(format!("{base}/api/workspaces"))
+        .header("x-api-key", ADMIN_KEY)
+        .json(&json!({"name": "w", "path": repo.path()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let queued: serde_json::Value = client
+            .post(format!("{base}/api/ask"))
+            .header("x-api-key", "owner-key-123")
+            .json(&json!({"workspaceId": workspace["id"], "question": format!("q{n}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(queued["jobId"].as_str().unwrap().to_owned());
+    }
+    let cancel = |id: String| {
+        client
+            .delete(format!("{base}/api/jobs/{id}"))
+            .header("x-api-key", "owner-key-123")
+            .send()
+    };
+    let cancelled = cancel(ids[1].clone()).await.unwrap();
+    assert_eq!(cancelled.status(), 200);
+    let job: serde_json::Value = cancelled.json().await.unwrap();
+    assert_eq!(job["status"], "failed");
+    assert!(job["error"].as_str().unwrap().contains("Cancelled"));
+    let again = cancel(ids[1].clone()).await.unwrap();
+    assert_eq!(again.status(), 409);
+
+    let first = wait_for_job_at(&base, "owner-key-123", &ids[0]).await;
+    assert_eq!(first["status"], "completed");
+    let log = std::fs::read_to_string(scripts.path().join("completed.log")).unwrap();
+    assert!(!log.contains("q1"), "a cancelled job never runs");
+}
