@@ -9,6 +9,7 @@ mod ask_inputs;
 mod browser;
 mod config_startup;
 mod crash;
+mod dashboard_jobs;
 mod dashboard_keys;
 mod dashboard_setup;
 mod errors;
