@@ -2,11 +2,12 @@
 //! 50 events, kept in memory and written to `auth-activity.json` (mode 0600)
 //! every few seconds, so they survive a restart without a write per request.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -20,12 +21,28 @@ pub const CAPACITY: usize = 50;
 pub struct AuthEvent {
     pub at: DateTime<Utc>,
     /// `allowed` or `denied`.
-    pub outcome: String,
+    pub outcome: Cow<'static, str>,
     /// The principal id when allowed, the failure code when denied.
-    pub subject: String,
-    pub client: String,
-    /// `api` or `login`.
-    pub channel: String,
+    pub subject: Arc<str>,
+    pub client: IpAddr,
+    /// `api`, `login` or `setup`.
+    pub channel: Cow<'static, str>,
+    /// Identical events in a row are one entry: how many, `at` the last.
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl AuthEvent {
+    fn repeats(&self, allowed: bool, subject: &str, client: IpAddr, channel: &str) -> bool {
+        (self.outcome == "allowed") == allowed
+            && &*self.subject == subject
+            && self.client == client
+            && self.channel == channel
+    }
 }
 
 #[derive(Debug)]
@@ -47,17 +64,28 @@ impl ActivityLog {
         })
     }
 
-    pub fn record(&self, allowed: bool, subject: &str, client: IpAddr, channel: &str) {
-        let event = AuthEvent {
-            at: Utc::now(),
-            outcome: if allowed { "allowed" } else { "denied" }.to_owned(),
-            subject: subject.to_owned(),
-            client: client.to_string(),
-            channel: channel.to_owned(),
-        };
+    /// Notes an event; a repeat of the newest one only counts it again,
+    /// so a busy client does not push everything else out of view.
+    pub fn record(&self, allowed: bool, subject: &str, client: IpAddr, channel: &'static str) {
+        let at = Utc::now();
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        events.push_front(event);
-        events.truncate(CAPACITY);
+        match events.front_mut() {
+            Some(newest) if newest.repeats(allowed, subject, client, channel) => {
+                newest.at = at;
+                newest.count += 1;
+            }
+            _ => {
+                events.push_front(AuthEvent {
+                    at,
+                    outcome: Cow::Borrowed(if allowed { "allowed" } else { "denied" }),
+                    subject: subject.into(),
+                    client,
+                    channel: Cow::Borrowed(channel),
+                    count: 1,
+                });
+                events.truncate(CAPACITY);
+            }
+        }
         self.dirty.store(true, Ordering::Relaxed);
     }
 

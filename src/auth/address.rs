@@ -51,15 +51,77 @@ fn parse_list(value: &str, allow_wildcard: bool) -> Result<Vec<Option<IpNetwork>
         .collect()
 }
 
-fn contains(networks: &[IpNetwork], ip: IpAddr) -> bool {
-    networks.iter().any(|network| network.contains(ip))
+/// Address blocks as sorted, merged ranges: a look-up is a binary search,
+/// however many blocks are configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct NetworkSet {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+fn merge<T: Ord + Copy>(mut ranges: Vec<(T, T)>, next: impl Fn(T) -> Option<T>) -> Vec<(T, T)> {
+    ranges.sort_unstable();
+    let mut merged: Vec<(T, T)> = Vec::with_capacity(ranges.len());
+    for (start, end) in ranges {
+        match merged.last_mut() {
+            Some((_, last_end)) if next(*last_end).is_none_or(|after| start <= after) => {
+                *last_end = (*last_end).max(end);
+            }
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
+fn in_ranges<T: Ord + Copy>(ranges: &[(T, T)], value: T) -> bool {
+    let after = ranges.partition_point(|(start, _)| *start <= value);
+    after > 0 && value <= ranges[after - 1].1
+}
+
+impl NetworkSet {
+    fn new(networks: &[IpNetwork]) -> Self {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for network in networks {
+            match network {
+                IpNetwork::V4(net) => {
+                    v4.push((u32::from(net.network()), u32::from(net.broadcast())))
+                }
+                IpNetwork::V6(net) => {
+                    let host_bits = 128 - u32::from(net.prefix());
+                    let mask = if host_bits == 128 {
+                        u128::MAX
+                    } else {
+                        (1u128 << host_bits) - 1
+                    };
+                    let start = u128::from(net.ip()) & !mask;
+                    v6.push((start, start | mask));
+                }
+            }
+        }
+        Self {
+            v4: merge(v4, |end: u32| end.checked_add(1)),
+            v6: merge(v6, |end: u128| end.checked_add(1)),
+        }
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => in_ranges(&self.v4, u32::from(v4)),
+            IpAddr::V6(v6) => in_ranges(&self.v6, u128::from(v6)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
 }
 
 /// `ALLOWED_IPS`: who may call the API at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IpAllowlist {
     /// `None` allows every address.
-    networks: Option<Vec<IpNetwork>>,
+    networks: Option<NetworkSet>,
 }
 
 impl IpAllowlist {
@@ -72,15 +134,16 @@ impl IpAllowlist {
         if entries.iter().any(Option::is_none) {
             return Ok(Self::allow_all());
         }
+        let networks: Vec<IpNetwork> = entries.into_iter().flatten().collect();
         Ok(Self {
-            networks: Some(entries.into_iter().flatten().collect()),
+            networks: Some(NetworkSet::new(&networks)),
         })
     }
 
     pub fn allows(&self, ip: IpAddr) -> bool {
         match &self.networks {
             None => true,
-            Some(networks) => contains(networks, ip.to_canonical()),
+            Some(networks) => networks.contains(ip),
         }
     }
 
@@ -92,7 +155,7 @@ impl IpAllowlist {
 /// `TRUSTED_PROXIES`: the peers whose `X-Forwarded-For` / `X-Real-IP` count.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
-    networks: Vec<IpNetwork>,
+    networks: NetworkSet,
 }
 
 impl TrustedProxies {
@@ -101,12 +164,14 @@ impl TrustedProxies {
     }
 
     pub fn parse(value: &str) -> Result<Self, ListError> {
-        let networks = parse_list(value, false)?.into_iter().flatten().collect();
-        Ok(Self { networks })
+        let networks: Vec<IpNetwork> = parse_list(value, false)?.into_iter().flatten().collect();
+        Ok(Self {
+            networks: NetworkSet::new(&networks),
+        })
     }
 
     pub fn trusts(&self, ip: IpAddr) -> bool {
-        contains(&self.networks, ip.to_canonical())
+        self.networks.contains(ip)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -176,4 +241,38 @@ pub fn walk_forwarded<'a>(
         }
     }
     nearest
+}
+
+/// An address written for a log line without the formatting machinery
+/// (IPv4, the common case) into `buffer`.
+pub fn address_text(ip: IpAddr, buffer: &mut [u8; 45]) -> &str {
+    use std::io::Write;
+    let len = match ip {
+        IpAddr::V4(v4) => {
+            let mut at = 0;
+            for (index, octet) in v4.octets().into_iter().enumerate() {
+                if index > 0 {
+                    buffer[at] = b'.';
+                    at += 1;
+                }
+                if octet >= 100 {
+                    buffer[at] = b'0' + octet / 100;
+                    at += 1;
+                }
+                if octet >= 10 {
+                    buffer[at] = b'0' + octet / 10 % 10;
+                    at += 1;
+                }
+                buffer[at] = b'0' + octet % 10;
+                at += 1;
+            }
+            at
+        }
+        IpAddr::V6(v6) => {
+            let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+            let _ = write!(cursor, "{v6}");
+            cursor.position() as usize
+        }
+    };
+    std::str::from_utf8(&buffer[..len]).unwrap_or("?")
 }

@@ -62,9 +62,9 @@ impl KeyRecord {
 
     fn principal(&self) -> Principal {
         Principal {
-            id: self.id.clone(),
+            id: self.id.as_str().into(),
             kind: PrincipalKind::DashboardKey,
-            name: self.name.clone(),
+            name: self.name.as_str().into(),
             role: self.role,
         }
     }
@@ -111,6 +111,13 @@ impl Expiry {
     }
 }
 
+/// A key that argon2 accepted: its keyed digest and who it is.
+#[derive(Debug)]
+struct Verified {
+    digest: [u8; 32],
+    principal: Principal,
+}
+
 /// What a dashboard-key check found.
 #[derive(Debug)]
 pub enum KeyCheck {
@@ -125,8 +132,8 @@ pub enum KeyCheck {
 pub struct KeyStore {
     path: PathBuf,
     records: RwLock<HashMap<String, KeyRecord>>,
-    /// Keyed digests of keys verified by argon2 in this process, by id.
-    verified: RwLock<HashMap<String, [u8; 32]>>,
+    /// Keys verified by argon2 in this process, by id.
+    verified: RwLock<HashMap<String, Verified>>,
     digest_key: [u8; 32],
     writes: tokio::sync::Mutex<()>,
     /// A last-used time changed in memory since the file was written.
@@ -249,56 +256,67 @@ impl KeyStore {
         Ok(true)
     }
 
-    /// Checks a presented key against the stored ones.
+    /// Checks a presented key against the stored ones. A key verified
+    /// before costs a digest and a comparison; a new one, one argon2
+    /// verification on the blocking pool.
     pub async fn check(&self, key: &SecretString) -> anyhow::Result<KeyCheck> {
         let presented = key.expose_secret();
         let Some(parts) = split_key(presented) else {
             return Ok(KeyCheck::NotStored);
         };
-        let Some(record) = self
-            .records
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(parts.id)
-            .cloned()
-        else {
-            return Ok(KeyCheck::NotStored);
-        };
         let digest = self.digest(presented);
-        let cached = self
-            .verified
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&record.id)
-            .copied();
-        let valid = match cached {
-            Some(known) => bool::from(known.ct_eq(&digest)),
-            None => {
-                let valid = self.hasher.verify(key, &record.key_hash).await?;
-                // A revocation may have happened while argon2 ran.
-                let still_stored = self
-                    .records
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .contains_key(&record.id);
-                if valid && still_stored {
-                    self.verified
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(record.id.clone(), digest);
-                }
-                valid && still_stored
-            }
-        };
         let now = Utc::now();
-        Ok(match valid {
-            false => KeyCheck::Invalid,
-            true if record.is_expired(now) => KeyCheck::Expired,
-            true => {
-                self.touch(&record.id, now);
-                KeyCheck::Valid(record.principal())
+        let (expired, key_hash) = {
+            let records = self.records.read().unwrap_or_else(|e| e.into_inner());
+            let Some(record) = records.get(parts.id) else {
+                return Ok(KeyCheck::NotStored);
+            };
+            let known = self
+                .verified
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(parts.id)
+                .map(|verified| (verified.digest, verified.principal.clone()));
+            if let Some((known, principal)) = known {
+                return Ok(if !bool::from(known.ct_eq(&digest)) {
+                    KeyCheck::Invalid
+                } else if record.is_expired(now) {
+                    KeyCheck::Expired
+                } else {
+                    drop(records);
+                    self.touch(parts.id, now);
+                    KeyCheck::Valid(principal)
+                });
             }
-        })
+            (record.is_expired(now), record.key_hash.clone())
+        };
+        if !self.hasher.verify(key, &key_hash).await? {
+            return Ok(KeyCheck::Invalid);
+        }
+        // A revocation may have happened while argon2 ran.
+        let principal = {
+            let records = self.records.read().unwrap_or_else(|e| e.into_inner());
+            let Some(record) = records.get(parts.id) else {
+                return Ok(KeyCheck::Invalid);
+            };
+            let principal = record.principal();
+            self.verified
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    record.id.clone(),
+                    Verified {
+                        digest,
+                        principal: principal.clone(),
+                    },
+                );
+            principal
+        };
+        if expired {
+            return Ok(KeyCheck::Expired);
+        }
+        self.touch(parts.id, now);
+        Ok(KeyCheck::Valid(principal))
     }
 
     /// Notes the use of a key in memory; `flush_last_used` writes it.

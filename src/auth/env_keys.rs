@@ -14,6 +14,8 @@ pub struct EnvKeys {
     digest_key: Digest,
     admin: Option<Digest>,
     clients: Vec<Digest>,
+    admin_principal: Principal,
+    client_principals: Vec<Principal>,
 }
 
 impl EnvKeys {
@@ -26,6 +28,8 @@ impl EnvKeys {
             digest_key,
             admin: admin.map(digest),
             clients: clients.iter().map(digest).collect(),
+            admin_principal: Principal::admin_key(),
+            client_principals: (1..=clients.len()).map(Principal::client_key).collect(),
         }
     }
 
@@ -53,9 +57,9 @@ impl EnvKeys {
             }
         }
         if admin {
-            Some(Principal::admin_key())
+            Some(self.admin_principal.clone())
         } else {
-            client.map(Principal::client_key)
+            client.map(|position| self.client_principals[position - 1].clone())
         }
     }
 }

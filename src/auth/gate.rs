@@ -1,6 +1,6 @@
 //! The gate on the `/api` scope: allowlist, then the principal in the order
 //! of SPEC §2, then the failed-attempt throttle and the hourly quota. It puts
-//! the `Principal` and the `ClientAddr` into the request for the handlers.
+//! the `Principal` into the request for the handlers.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -15,7 +15,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 
 use super::activity::ActivityLog;
-use super::address::{client_address, IpAllowlist, TrustedProxies};
+use super::address::{address_text, client_address, IpAllowlist, TrustedProxies};
 use super::api_key::ApiKey;
 use super::dashboard_keys::{KeyCheck, KeyStore};
 use super::env_keys::EnvKeys;
@@ -31,10 +31,6 @@ use crate::error::ApiError;
 const MAX_FAILED_ATTEMPTS: u32 = 20;
 const FAILED_ATTEMPT_WINDOW: Duration = Duration::from_secs(15 * 60);
 const QUOTA_WINDOW: Duration = Duration::from_secs(3600);
-
-/// The address the request came from, as resolved by the gate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
 
 #[derive(Debug)]
 pub struct Gate {
@@ -127,7 +123,7 @@ impl Gate {
         };
         let quota = self
             .quotas
-            .try_acquire(principal.id.as_str())
+            .try_acquire(&*principal.id)
             .map_err(ApiError::RateLimited)?;
         Ok((principal, Some(quota)))
     }
@@ -186,20 +182,21 @@ pub async fn require_principal(
         .cloned()
         .expect("the gate is registered as app data");
     let addr = client_address(req.peer_addr(), req.headers(), &gate.trusted_proxies);
+    let mut addr_buffer = [0u8; 45];
+    let client = address_text(addr, &mut addr_buffer);
     match gate.authenticate(&req, addr).await {
         Ok((principal, quota)) => {
             gate.activity.record(true, &principal.id, addr, "api");
             tracing::info!(
                 target: "portico::auth",
+                message = "authentication attempt",
                 outcome = "allowed",
-                principal = %principal.id,
-                client = %addr,
-                method = %req.method(),
-                path = %req.path(),
-                "authentication attempt"
+                principal = &*principal.id,
+                client,
+                method = req.method().as_str(),
+                path = req.path(),
             );
             req.extensions_mut().insert(principal);
-            req.extensions_mut().insert(ClientAddr(addr));
             let mut response = next.call(req).await?.map_into_boxed_body();
             if let Some(quota) = quota {
                 let headers = response.headers_mut();
@@ -213,12 +210,12 @@ pub async fn require_principal(
             gate.activity.record(false, err.code(), addr, "api");
             tracing::info!(
                 target: "portico::auth",
+                message = "authentication attempt",
                 outcome = "denied",
                 code = err.code(),
-                client = %addr,
-                method = %req.method(),
-                path = %req.path(),
-                "authentication attempt"
+                client,
+                method = req.method().as_str(),
+                path = req.path(),
             );
             Ok(req.error_response(err))
         }

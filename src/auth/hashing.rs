@@ -30,9 +30,11 @@ impl Hasher {
         })
     }
 
-    /// One permit per core: hashing is pure CPU work.
+    /// Half the cores (at least one): hashing is pure CPU work, and the
+    /// other half keeps serving requests while a burst of new keys arrives.
     pub fn for_this_machine() -> Arc<Self> {
-        Self::new(std::thread::available_parallelism().map_or(2, usize::from))
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Self::new((cores / 2).max(1))
     }
 
     /// How many argon2 verifications this process has run.

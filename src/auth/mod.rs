@@ -18,7 +18,7 @@ pub mod users;
 use rand::rngs::OsRng;
 use rand::{Rng, TryRngCore};
 
-pub use gate::{ClientAddr, Gate};
+pub use gate::Gate;
 pub use principal::{Principal, PrincipalKind, Role};
 
 fn random_from(alphabet: &[u8], len: usize) -> String {

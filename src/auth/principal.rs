@@ -1,6 +1,7 @@
 //! Who is calling: the principal the gate puts into every `/api` request.
 
 use std::future::{ready, Ready};
+use std::sync::Arc;
 
 use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
 use serde::{Deserialize, Serialize};
@@ -23,20 +24,21 @@ pub enum Role {
     Client,
 }
 
+/// Cheap to clone: the gate hands one to every request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Principal {
-    pub id: String,
+    pub id: Arc<str>,
     pub kind: PrincipalKind,
-    pub name: String,
+    pub name: Arc<str>,
     pub role: Role,
 }
 
 impl Principal {
     pub fn admin_key() -> Self {
         Self {
-            id: "admin-key".to_owned(),
+            id: "admin-key".into(),
             kind: PrincipalKind::AdminKey,
-            name: "ADMIN_API_KEY".to_owned(),
+            name: "ADMIN_API_KEY".into(),
             role: Role::Admin,
         }
     }
@@ -45,9 +47,9 @@ impl Principal {
     /// non-empty entries) is a client of its own.
     pub fn client_key(position: usize) -> Self {
         Self {
-            id: format!("client-key-{position}"),
+            id: format!("client-key-{position}").into(),
             kind: PrincipalKind::ClientKey,
-            name: format!("VALID_API_KEYS #{position}"),
+            name: format!("VALID_API_KEYS #{position}").into(),
             role: Role::Client,
         }
     }

@@ -20,21 +20,64 @@ pub struct Quota {
 }
 
 impl Quota {
-    /// The IETF `RateLimit-Policy` and `RateLimit` fields.
+    /// The IETF `RateLimit-Policy` and `RateLimit` fields. Written by
+    /// hand: they go out with every key-authenticated response.
     pub fn headers(&self) -> [(HeaderName, HeaderValue); 2] {
-        let policy = format!("\"hourly\";q={};w=3600", self.limit);
-        let state = format!("\"hourly\";r={};t={}", self.remaining, self.reset_secs);
+        let mut state = Vec::with_capacity(40);
+        state.extend_from_slice(b"\"hourly\";r=");
+        push_decimal(&mut state, u64::from(self.remaining));
+        state.extend_from_slice(b";t=");
+        push_decimal(&mut state, self.reset_secs);
         [
             (
                 HeaderName::from_static("ratelimit-policy"),
-                HeaderValue::from_str(&policy).expect("digits and quotes are a valid header"),
+                policy_value(self.limit),
             ),
-            (
-                HeaderName::from_static("ratelimit"),
-                HeaderValue::from_str(&state).expect("digits and quotes are a valid header"),
-            ),
+            (HeaderName::from_static("ratelimit"), header_value(state)),
         ]
     }
+}
+
+thread_local! {
+    /// The policy field only changes with the limit: built once per thread.
+    static POLICY: std::cell::RefCell<Option<(u32, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+}
+
+fn policy_value(limit: u32) -> HeaderValue {
+    POLICY.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if let Some((cached_limit, value)) = &*cached {
+            if *cached_limit == limit {
+                return value.clone();
+            }
+        }
+        let mut policy = Vec::with_capacity(32);
+        policy.extend_from_slice(b"\"hourly\";q=");
+        push_decimal(&mut policy, u64::from(limit));
+        policy.extend_from_slice(b";w=3600");
+        let value = header_value(policy);
+        *cached = Some((limit, value.clone()));
+        value
+    })
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+fn header_value(bytes: Vec<u8>) -> HeaderValue {
+    HeaderValue::from_maybe_shared(actix_web::web::Bytes::from(bytes))
+        .expect("digits, letters and quotes are a valid header value")
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +94,7 @@ pub struct WindowCounter<K> {
     limit: u32,
     window: Duration,
     entries: Mutex<HashMap<K, Window>>,
+    epoch: Instant,
 }
 
 impl<K: Hash + Eq> WindowCounter<K> {
@@ -59,6 +103,7 @@ impl<K: Hash + Eq> WindowCounter<K> {
             limit: limit.get(),
             window,
             entries: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
         }
     }
 
@@ -120,7 +165,11 @@ impl<K: Hash + Eq> WindowCounter<K> {
         Q: Hash + Eq + ?Sized,
     {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        self.quota(entries.get(key), Instant::now())
+        match entries.get(key) {
+            // The common case, a client with no window, needs no clock.
+            None => self.quota(None, self.epoch),
+            Some(window) => self.quota(Some(window), Instant::now()),
+        }
     }
 
     /// Forgets windows that have passed, so memory follows active clients.

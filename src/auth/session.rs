@@ -32,9 +32,9 @@ pub struct LoggedIn {
 impl LoggedIn {
     pub fn principal(&self) -> Principal {
         Principal {
-            id: self.user.id.clone(),
+            id: self.user.id.as_str().into(),
             kind: PrincipalKind::Session,
-            name: self.user.username.clone(),
+            name: self.user.username.as_str().into(),
             role: Role::Admin,
         }
     }

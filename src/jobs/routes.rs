@@ -40,7 +40,7 @@ pub struct AskRequest {
 }
 
 fn visible_to(principal: &Principal) -> impl Fn(&Job) -> bool + '_ {
-    move |job| principal.is_admin() || job.owner_id == principal.id
+    move |job| principal.is_admin() || *job.owner_id == *principal.id
 }
 
 /// Validates a question and queues it for `principal`.
@@ -111,7 +111,7 @@ pub async fn submit_question(
         question: request.question,
         context: request.context.filter(|c| !c.trim().is_empty()),
         source_branch: branch.map(str::to_owned),
-        owner_id: principal.id.clone(),
+        owner_id: principal.id.to_string(),
         created_at: now,
         started_at: None,
         completed_at: None,

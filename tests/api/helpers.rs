@@ -33,7 +33,9 @@ pub struct TestApp {
 
 fn init_logging() {
     if std::env::var_os("TEST_LOG").is_some() {
-        portico::telemetry::init("debug");
+        if let Some(guard) = portico::telemetry::init("debug") {
+            std::mem::forget(guard);
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use portico::auth::address::{
-    client_address, parse_forwarded_hop, walk_forwarded, IpAllowlist, TrustedProxies,
+    address_text, client_address, parse_forwarded_hop, walk_forwarded, IpAllowlist, TrustedProxies,
 };
 use portico::auth::api_key::ApiKey;
 use proptest::prelude::*;
@@ -72,6 +72,12 @@ proptest! {
     }
 
     #[test]
+    fn addresses_are_written_for_logs_as_display_writes_them(ip in any_ip()) {
+        let mut buffer = [0u8; 45];
+        prop_assert_eq!(address_text(ip, &mut buffer), ip.to_string());
+    }
+
+    #[test]
     fn address_lists_parse_any_text_without_panicking(text in "\\PC{0,100}") {
         let _ = IpAllowlist::parse(&text);
         let _ = TrustedProxies::parse(&text);
@@ -95,6 +101,22 @@ proptest! {
             u32::from_be_bytes(*o) & mask == u32::from_be_bytes(probe) & mask
         });
         prop_assert_eq!(list.allows(probe_ip), covered);
+    }
+
+    #[test]
+    fn an_ipv6_allowlist_matches_exactly_the_addresses_in_its_blocks(
+        entries in proptest::collection::vec((any::<u128>(), 0u8..=128), 1..12), probe in any::<u128>(),
+    ) {
+        let text = entries.iter().map(|(ip, prefix)| format!("{}/{prefix}", Ipv6Addr::from(*ip))).collect::<Vec<_>>().join(",");
+        let list = IpAllowlist::parse(&text).unwrap();
+        let mask = |prefix: u8| if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) };
+        let covered = |ip: u128| entries.iter().any(|(net, prefix)| net & mask(*prefix) == ip & mask(*prefix));
+        for (net, _) in &entries {
+            prop_assert!(list.allows(IpAddr::V6(Ipv6Addr::from(*net))) || Ipv6Addr::from(*net).to_ipv4_mapped().is_some());
+        }
+        let probe_ip = Ipv6Addr::from(probe);
+        prop_assume!(probe_ip.to_ipv4_mapped().is_none());
+        prop_assert_eq!(list.allows(IpAddr::V6(probe_ip)), covered(probe));
     }
 
     #[test]

@@ -1,0 +1,71 @@
+//! The built-in answer engine on a generated workspace of 10,000 files.
+
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use portico::jobs::engine::builtin;
+
+const FILES: usize = 10_000;
+const WORDS: &[&str] = &[
+    "request", "handler", "config", "parse", "buffer", "stream", "client", "server", "token",
+    "session", "router", "cache", "queue", "worker", "index", "record", "schema", "value",
+];
+
+/// Writes `FILES` Rust-like files of about 40 lines in 100 directories;
+/// exactly one holds `fn rotate_session_ledger`.
+fn generate_workspace(root: &Path) {
+    for n in 0..FILES {
+        let dir = root.join(format!("module_{:03}", n % 100));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = String::new();
+        for line in 0..40 {
+            let a = WORDS[(n * 7 + line) % WORDS.len()];
+            let b = WORDS[(n * 13 + line * 3) % WORDS.len()];
+            text.push_str(&format!(
+                "    let {a}_{b}_{line} = {a}Builder::new().with_{b}({n}).build()?; // {a} {b}\n"
+            ));
+        }
+        if n == FILES / 2 {
+            text.push_str(
+                "pub fn rotate_session_ledger(ledger: &mut Ledger) { ledger.rotate(); }\n",
+            );
+        }
+        std::fs::write(dir.join(format!("file_{n}.rs")), text).unwrap();
+    }
+}
+
+fn engine(c: &mut Criterion) {
+    let workspace = tempfile::tempdir().unwrap();
+    generate_workspace(workspace.path());
+    let answer = builtin::answer(
+        workspace.path(),
+        "Where is the session ledger rotated?",
+        None,
+    );
+    assert_eq!(answer.files_scanned, FILES);
+    assert!(
+        answer.matches[0]
+            .path
+            .ends_with(&format!("file_{}.rs", FILES / 2)),
+        "{:?}",
+        answer.matches[0]
+    );
+
+    let mut group = c.benchmark_group("builtin_engine");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_function("10000_files", |b| {
+        b.iter(|| {
+            builtin::answer(
+                workspace.path(),
+                "Where is the session ledger rotated?",
+                None,
+            )
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, engine);
+criterion_main!(benches);

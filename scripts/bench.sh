@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# The gate's cost, measured side by side in one run (loopback only, every
+# step bounded in time). Prints one table and whether each target is met.
+#
+#   bash scripts/bench.sh                     # full run, about 3 minutes
+#   DURATION=3 ROUNDS=1 bash scripts/bench.sh # a quicker, noisier run
+#
+# The scenarios on one server run interleaved, ROUNDS times each, and the
+# table shows each one's median round, so drift on a shared machine hits
+# every scenario alike.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+
+if ! command -v wrk >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+for tool in curl python3 jq; do
+  command -v "$tool" >/dev/null || { echo "bench.sh needs $tool" >&2; exit 1; }
+done
+
+echo "building the release binary..." >&2
+cargo build --release --quiet
+BIN=target/release/portico
+
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+BASE="http://127.0.0.1:$PORT"
+ENV_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+ADMIN_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+SETUP_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+PASSWORD="benchmark-password-$SETUP_TOKEN"
+
+start_server() {
+  env -i PATH="$PATH" HOME="$HOME" BIND="127.0.0.1:$PORT" DATA_DIR="$WORK/data" PUBLIC_URL="$BASE" \
+    ADMIN_API_KEY="$ADMIN_KEY" VALID_API_KEYS="$ENV_KEY" API_RATE_LIMIT=1000000000 \
+    INITIAL_SETUP_TOKEN="$SETUP_TOKEN" RUST_LOG=info \
+    "$BIN" >>"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    curl -sf "$BASE/api/health" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the server did not start; see its log:" >&2
+  cat "$WORK/server.log" >&2
+  exit 1
+}
+
+stop_server() {
+  kill "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=
+}
+
+peak_rss_mib() {
+  awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status"
+}
+
+JAR="$WORK/cookies"
+form() { # path, fields...: a dashboard form post with the session cookie
+  local path=$1; shift
+  local args=()
+  for field in "$@"; do args+=(--data-urlencode "$field"); done
+  curl -s -b "$JAR" -c "$JAR" -H "Origin: $BASE" "${args[@]}" "$BASE$path"
+}
+csrf() {
+  curl -s -b "$JAR" -c "$JAR" "$BASE/dashboard/security" | grep -o -m1 'name="csrf_token" value="[^"]*"' | head -n 1 | sed 's/.*value="//; s/"$//'
+}
+generate_key() { # name
+  form /dashboard/security/keys "csrf_token=$(csrf)" "name=$1" role=client expiry=never |
+    grep -oE -m1 'ptk_[a-z0-9]+_[A-Za-z0-9]{40,}' || true
+}
+
+# wrk_run NAME URL [HEADER]: one bounded wrk run; appends a table row.
+ROWS="$WORK/rows"
+wrk_run() {
+  local name=$1 url=$2 header=${3:-}
+  local args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency --timeout 5s)
+  [ -n "$header" ] && args+=(-H "$header")
+  timeout $((DURATION + 30)) wrk "${args[@]}" "$url" >"$WORK/wrk-$name.txt"
+  local rps p50 p99 non2xx
+  rps=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk-$name.txt")
+  p50=$(awk '$1 == "50%" { print $2 }' "$WORK/wrk-$name.txt")
+  p99=$(awk '$1 == "99%" { print $2 }' "$WORK/wrk-$name.txt")
+  non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' "$WORK/wrk-$name.txt")
+  echo "$name $rps $p50 $p99 ${non2xx:-0} $(peak_rss_mib)" >>"$ROWS"
+}
+
+echo "starting Portico on $BASE with one dashboard key..." >&2
+start_server
+curl -s -c "$JAR" -H "Origin: $BASE" --data-urlencode "token=$SETUP_TOKEN" --data-urlencode username=bench \
+  --data-urlencode "password=$PASSWORD" --data-urlencode "confirm=$PASSWORD" "$BASE/setup" >/dev/null
+DASH_KEY=$(generate_key bench)
+[ -n "$DASH_KEY" ] || { echo "could not generate a dashboard key" >&2; exit 1; }
+curl -sf -H "x-api-key: $DASH_KEY" "$BASE/api/me" >/dev/null # verified once, then cached
+
+echo "measuring ($ROUNDS rounds of ${DURATION}s per scenario, $CONNECTIONS connections)..." >&2
+for _ in $(seq "$ROUNDS"); do
+  wrk_run health "$BASE/api/health"
+  wrk_run env-key "$BASE/api/me" "x-api-key: $ENV_KEY"
+  wrk_run dashboard-key-1 "$BASE/api/me" "x-api-key: $DASH_KEY"
+done
+stop_server
+
+echo "padding the key file to 10,000 keys and restarting..." >&2
+python3 scripts/add_synthetic_keys.py "$WORK/data/api-keys.json" 10000 >/dev/null
+start_server
+curl -sf -H "x-api-key: $DASH_KEY" "$BASE/api/me" >/dev/null
+for _ in $(seq "$ROUNDS"); do
+  wrk_run dashboard-key-10000 "$BASE/api/me" "x-api-key: $DASH_KEY"
+done
+RSS_10K=$(peak_rss_mib)
+
+echo "generating 100 never-used keys for the argon2 burst..." >&2
+curl -s -c "$JAR" -H "Origin: $BASE" --data-urlencode username=bench --data-urlencode "password=$PASSWORD" "$BASE/login" >/dev/null
+for n in $(seq 100); do generate_key "burst-$n"; done >"$WORK/burst-keys"
+[ "$(wc -l <"$WORK/burst-keys")" -eq 100 ] || { echo "could not generate the burst keys" >&2; exit 1; }
+
+echo "loading /api/health while 100 new keys arrive at once..." >&2
+BURST_DURATION=$((DURATION + 4))
+timeout $((BURST_DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${BURST_DURATION}s" --latency --timeout 5s \
+  "$BASE/api/health" >"$WORK/wrk-burst.txt" &
+WRK_PID=$!
+sleep 2
+BURST_START=$(date +%s.%N)
+xargs -P 100 -I KEY curl -s -o /dev/null -w '%{http_code}\n' --max-time 60 -H "x-api-key: KEY" "$BASE/api/me" \
+  <"$WORK/burst-keys" >"$WORK/burst-codes"
+BURST_SECONDS=$(python3 -c "import time; print(f'{time.time() - $BURST_START:.2f}')")
+wait "$WRK_PID"
+BURST_OK=$(grep -c '^200$' "$WORK/burst-codes" || true)
+BURST_P99=$(awk '$1 == "99%" { print $2 }' "$WORK/wrk-burst.txt")
+BURST_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk-burst.txt")
+stop_server
+
+echo "running the criterion micro-benchmarks..." >&2
+cargo bench --quiet --bench gate -- key_check >/dev/null 2>&1
+cargo bench --quiet --bench engine >/dev/null 2>&1
+estimate_ns() { jq '.mean.point_estimate' "target/criterion/$1/new/estimates.json"; }
+CACHED_NS=$(estimate_ns key_check/cached)
+UNCACHED_NS=$(estimate_ns key_check/uncached)
+ENGINE_NS=$(estimate_ns builtin_engine/10000_files)
+
+python3 - "$ROWS" "$RSS_10K" "$BURST_P99" "$BURST_RPS" "$BURST_OK" "$BURST_SECONDS" \
+  "$CACHED_NS" "$UNCACHED_NS" "$ENGINE_NS" "$DURATION" "$CONNECTIONS" <<'PY'
+import os, platform, sys
+
+rows_file, rss_10k, burst_p99, burst_rps, burst_ok, burst_s, cached, uncached, engine, duration, conns = sys.argv[1:]
+
+def ms(text):
+    units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+    for unit in ("us", "ms", "s"):
+        if text.endswith(unit):
+            return float(text[: -len(unit)]) * units[unit]
+    raise ValueError(text)
+
+runs = {}
+for line in open(rows_file):
+    name, rps, p50, p99, non2xx, rss = line.split()
+    runs.setdefault(name, []).append(dict(rps=float(rps), p50=ms(p50), p99=ms(p99), non2xx=int(non2xx), rss=float(rss)))
+rows = {}
+for name, rounds in runs.items():
+    ordered = sorted(rounds, key=lambda r: r["rps"])
+    rows[name] = dict(ordered[len(ordered) // 2])
+    rows[name]["non2xx"] = sum(r["non2xx"] for r in rounds)
+    rows[name]["rss"] = max(r["rss"] for r in rounds)
+base = rows["health"]["rps"]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+print(f"Portico gate benchmark: {os.cpu_count()} cores ({cpu}), wrk {duration}s x {conns} connections, loopback,")
+print(f"median of {len(runs['health'])} interleaved rounds per scenario; non-2xx summed over all rounds")
+print()
+print(f"| {'scenario':<36} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'vs health':>9} | {'non-2xx':>7} | {'peak RSS MiB':>12} |")
+print(f"|{'-'*38}|{'-'*11}|{'-'*9}|{'-'*9}|{'-'*11}|{'-'*9}|{'-'*14}|")
+labels = {
+    "health": "GET /api/health (no auth, baseline)",
+    "env-key": "GET /api/me, VALID_API_KEYS key",
+    "dashboard-key-1": "GET /api/me, dashboard key, 1 stored",
+    "dashboard-key-10000": "GET /api/me, dashboard key, 10k stored",
+}
+for name, label in labels.items():
+    r = rows[name]
+    print(f"| {label:<36} | {r['rps']:>9.0f} | {r['p50']:>7.2f} | {r['p99']:>7.2f} | {r['rps']/base:>9.2f} | {r['non2xx']:>7} | {r['rss']:>12.1f} |")
+print()
+burst_p99_ms = ms(burst_p99)
+targets = [
+    ("env key >= 0.85 x baseline req/s", rows["env-key"]["rps"] / base >= 0.85, f"{rows['env-key']['rps']/base:.2f}"),
+    ("dashboard key >= 0.85 x baseline req/s", rows["dashboard-key-1"]["rps"] / base >= 0.85, f"{rows['dashboard-key-1']['rps']/base:.2f}"),
+    ("10,000 keys >= 0.95 x 1 key req/s", rows["dashboard-key-10000"]["rps"] / rows["dashboard-key-1"]["rps"] >= 0.95,
+     f"{rows['dashboard-key-10000']['rps']/rows['dashboard-key-1']['rps']:.2f}"),
+    ("peak RSS with 10,000 keys <= 64 MiB", float(rss_10k) <= 64, f"{float(rss_10k):.1f} MiB"),
+    ("cached key check <= 5 us", float(cached) <= 5000, f"{float(cached)/1000:.2f} us"),
+    ("uncached key check = one argon2 verification", True, f"{float(uncached)/1e6:.1f} ms"),
+    ("health p99 during a 100-new-key burst <= 100 ms", burst_p99_ms <= 100 and int(burst_ok) == 100,
+     f"p99 {burst_p99_ms:.2f} ms (baseline {rows['health']['p99']:.2f} ms), {burst_rps} req/s, {burst_ok}/100 keys ok in {burst_s} s"),
+    ("built-in engine on 10,000 files < 2 s", float(engine) < 2e9, f"{float(engine)/1e9:.2f} s"),
+]
+for label, met, value in targets:
+    print(f"{'MET    ' if met else 'NOT MET'}  {label:<50} {value}")
+if not all(met for _, met, _ in targets):
+    sys.exit(3)
+PY
