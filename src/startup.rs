@@ -35,6 +35,11 @@ use crate::store::{write_atomic, DataDir, DataDirError};
 use crate::workspaces::Registry;
 
 const HOUSEKEEPING_TICK: Duration = Duration::from_secs(2);
+/// A client must send a request's head within this time, or the
+/// connection is closed (408): slow senders cannot hold connections.
+const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
 const SESSION_COOKIE: &str = "portico_session";
 const SESSION_SECRET_FILE: &str = "session-secret";
 const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -133,10 +138,11 @@ impl Application {
                 .app_data(services.registry)
                 .app_data(services.queue)
                 .configure(api::json::extractor_configs)
-                .configure(api::configure)
-                .configure(dashboard::configure)
-                .service(Files::new("/static", static_dir()))
+                .configure(routes)
         })
+        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+        .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+        .keep_alive(KEEP_ALIVE)
         .listen(listener)
         .map_err(bind_error)?
         .run();
@@ -182,6 +188,14 @@ impl Application {
         flush(&self.services).await;
         result
     }
+}
+
+/// Every route of the application: the JSON API, the dashboard and the
+/// static files. Tests enumerate it to prove that no route is left open.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(api::configure)
+        .configure(dashboard::configure)
+        .service(Files::new("/static", static_dir()));
 }
 
 fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Services, Key)> {

@@ -42,13 +42,17 @@ impl DataDir {
             source,
         };
         fs::create_dir_all(path).map_err(create_error)?;
-        let lock = OpenOptions::new()
+        let lock_path = path.join(LOCK_FILE);
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .mode(PRIVATE_FILE_MODE)
-            .open(path.join(LOCK_FILE))
+            .open(&lock_path)
             .map_err(create_error)?;
+        // Held open read-only: a lock needs no write access, and an open
+        // writer would keep the file system from being remounted read-only.
+        let lock = File::open(&lock_path).map_err(create_error)?;
         match lock.try_lock_exclusive() {
             Ok(true) => {}
             Ok(false) => {
@@ -87,8 +91,30 @@ fn remove_stale_temporaries(dir: &Path) {
 
 const TEMP_SUFFIX: &str = ".tmp";
 
+/// Directories whose writes fail on purpose: how the storage-fault tests
+/// simulate a full or read-only disk where they cannot mount a small one.
+static INJECTED_FAULTS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Makes every write below `dir` fail (`true`) or work again (`false`).
+#[doc(hidden)]
+pub fn inject_write_fault(dir: &Path, failing: bool) {
+    let mut faults = INJECTED_FAULTS.lock().unwrap_or_else(|e| e.into_inner());
+    faults.retain(|d| d != dir);
+    if failing {
+        faults.push(dir.to_owned());
+    }
+}
+
+fn injected_fault(path: &Path) -> bool {
+    let faults = INJECTED_FAULTS.lock().unwrap_or_else(|e| e.into_inner());
+    faults.iter().any(|dir| path.starts_with(dir))
+}
+
 /// Replaces `path` with `contents` atomically, mode 0600.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    if injected_fault(path) {
+        return Err(io::Error::other("injected write fault"));
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()

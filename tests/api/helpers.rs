@@ -58,8 +58,8 @@ pub async fn spawn_app_on(bind: &str, vars: &[(&str, &str)]) -> TestApp {
         ("PUBLIC_URL".to_owned(), address.clone()),
         ("INITIAL_SETUP_TOKEN".to_owned(), SETUP_TOKEN.to_owned()),
     ]);
-    map.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     map.insert("DATA_DIR".into(), data_dir.path().display().to_string());
+    map.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let (server, task, hasher) = start(&map, listener).await;
     let cookies = Arc::new(Jar::default());
     TestApp {

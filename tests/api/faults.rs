@@ -1,0 +1,174 @@
+//! Storage faults: a data directory that fills up or turns read-only. The
+//! request fails with 503 and says why, nothing stored is damaged, and
+//! Portico works again once the fault clears. A small tmpfs is mounted where
+//! the test may (root); elsewhere the writer's fault hook stands in.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::json;
+
+use crate::helpers::{answer_repo, assert_error, spawn_app, TestApp, ADMIN_KEY};
+
+/// A data directory whose storage can be made to fail.
+struct FaultyDir {
+    path: PathBuf,
+    mounted: bool,
+    _holder: tempfile::TempDir,
+}
+
+impl FaultyDir {
+    fn new() -> Self {
+        let holder = tempfile::tempdir().unwrap();
+        let path = holder.path().join("data");
+        std::fs::create_dir(&path).unwrap();
+        // PORTICO_TEST_NO_MOUNT=1 exercises the fault hook where mounting works.
+        let mounted = std::env::var_os("PORTICO_TEST_NO_MOUNT").is_none()
+            && Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs"])
+                .arg(&path)
+                .output()
+                .is_ok_and(|out| out.status.success());
+        Self {
+            path,
+            mounted,
+            _holder: holder,
+        }
+    }
+
+    fn remount(&self, mode: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(&self.path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn fill(&self) {
+        if self.mounted {
+            let mut filler = std::fs::File::create(self.path.join("filler")).unwrap();
+            let block = vec![0u8; 64 * 1024];
+            while std::io::Write::write_all(&mut filler, &block).is_ok() {}
+        } else {
+            portico::store::inject_write_fault(&self.path, true);
+        }
+    }
+
+    fn read_only(&self) {
+        if self.mounted {
+            self.remount("ro");
+        } else {
+            portico::store::inject_write_fault(&self.path, true);
+        }
+    }
+
+    fn clear(&self) {
+        if self.mounted {
+            self.remount("rw");
+            let _ = std::fs::remove_file(self.path.join("filler"));
+        } else {
+            portico::store::inject_write_fault(&self.path, false);
+        }
+    }
+}
+
+impl Drop for FaultyDir {
+    fn drop(&mut self) {
+        if self.mounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
+}
+
+fn snapshot(dir: &Path) -> Vec<(String, String)> {
+    ["users.json", "api-keys.json", "workspaces.json"]
+        .iter()
+        .map(|name| {
+            (
+                name.to_string(),
+                std::fs::read_to_string(dir.join(name)).unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn ask(app: &TestApp, workspace: &str) -> reqwest::Response {
+    app.post_json(
+        "/api/ask",
+        ADMIN_KEY,
+        &json!({"workspaceId": workspace, "question": "token bucket"}),
+    )
+    .await
+}
+
+async fn generate_status(app: &TestApp, csrf: &str) -> (u16, String) {
+    let response = app
+        .post_form(
+            "/dashboard/security/keys",
+            &[
+                ("csrf_token", csrf),
+                ("name", "during fault"),
+                ("role", "client"),
+                ("expiry", "never"),
+            ],
+        )
+        .await;
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn check_fault(fault: impl Fn(&FaultyDir)) {
+    let dir = FaultyDir::new();
+    let data = dir.path.display().to_string();
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY), ("DATA_DIR", &data)]).await;
+    let csrf = app.setup_and_login().await;
+    let key = app.generate_key(&csrf, "before", "client", "never").await;
+    let repo = answer_repo();
+    let workspace = app.register_workspace(repo.path()).await;
+    let before = snapshot(&dir.path);
+
+    fault(&dir);
+    let body = assert_error(ask(&app, &workspace).await, 503, "service-unavailable").await;
+    assert!(
+        body["error"].as_str().unwrap().contains("data directory"),
+        "{body}"
+    );
+    let add = app
+        .post_json(
+            "/api/workspaces",
+            ADMIN_KEY,
+            &json!({"name": "x", "path": repo.path()}),
+        )
+        .await;
+    assert_error(add, 503, "service-unavailable").await;
+    let (status, page) = generate_status(&app, &csrf).await;
+    assert_eq!(status, 503);
+    assert!(page.contains("data directory"));
+    assert!(
+        app.fresh_client()
+            .get(app.url("/api/me"))
+            .header("x-api-key", &key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 200
+    );
+    assert_eq!(snapshot(&dir.path), before, "nothing stored was damaged");
+
+    dir.clear();
+    assert_eq!(ask(&app, &workspace).await.status(), 202, "recovered");
+    let (status, page) = generate_status(&app, &csrf).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("ptk_"));
+}
+
+#[tokio::test]
+async fn a_full_data_dir_fails_writes_with_503_and_recovers() {
+    check_fault(FaultyDir::fill).await;
+}
+
+#[tokio::test]
+async fn a_read_only_data_dir_fails_writes_with_503_and_recovers() {
+    check_fault(FaultyDir::read_only).await;
+}
