@@ -12,6 +12,7 @@ mod census;
 mod concurrency;
 mod config_startup;
 mod crash;
+mod crash_rounds;
 mod dashboard_jobs;
 mod dashboard_keys;
 mod dashboard_setup;

@@ -1,0 +1,266 @@
+//! Twenty SIGKILLs at arbitrary moments while keys are generated, the
+//! password is changed and questions are queued. After every restart each
+//! file parses, every key and job whose success was reported is there, and
+//! the password is one that existed: the old one or the new one.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::cookie::Jar;
+use serde_json::json;
+
+use crate::helpers::{
+    answer_repo, extract, find_key, start_server, wait_for_job_at, ADMIN_KEY, SETUP_TOKEN, USERNAME,
+};
+
+const ORIGIN: &str = "http://127.0.0.1:3000";
+const ROUNDS: u64 = 20;
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_provider(Arc::new(Jar::default()))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn password(round: u64) -> String {
+    format!("round {round} password, long enough")
+}
+
+/// Logs in with whichever candidate works; exactly one must.
+async fn login(base: &str, candidates: &[String]) -> (reqwest::Client, String) {
+    let mut working = Vec::new();
+    let mut session = None;
+    for candidate in candidates {
+        let client = browser();
+        let response = client
+            .post(format!("{base}/login"))
+            .header("origin", ORIGIN)
+            .form(&[("username", USERNAME), ("password", candidate.as_str())])
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 303 {
+            working.push(candidate.clone());
+            session = Some(client);
+        }
+    }
+    assert_eq!(
+        working.len(),
+        1,
+        "exactly one of {candidates:?} must work, these do: {working:?}"
+    );
+    (session.unwrap(), working.remove(0))
+}
+
+fn all_files_parse(data: &std::path::Path) {
+    for name in [
+        "users.json",
+        "api-keys.json",
+        "sessions.json",
+        "workspaces.json",
+    ] {
+        let Ok(text) = std::fs::read_to_string(data.join(name)) else {
+            continue;
+        };
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("{name} does not parse: {e}"));
+    }
+    for entry in std::fs::read_dir(data.join("queue")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            serde_json::from_str::<serde_json::Value>(&text)
+                .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("workspaces");
+    let vars = [
+        ("BIND", "127.0.0.1:0"),
+        ("INITIAL_SETUP_TOKEN", SETUP_TOKEN),
+        ("ADMIN_API_KEY", ADMIN_KEY),
+        ("API_RATE_LIMIT", "1000000"),
+    ];
+    let repo = answer_repo();
+
+    let server = start_server(dir.path(), &vars);
+    let base = server.address.clone();
+    let first = password(0);
+    let setup = browser()
+        .post(format!("{base}/setup"))
+        .header("origin", ORIGIN)
+        .form(&[
+            ("token", SETUP_TOKEN),
+            ("username", USERNAME),
+            ("password", first.as_str()),
+            ("confirm", first.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(setup.status(), 303);
+    let workspace: serde_json::Value = browser()
+        .post(format!("{base}/api/workspaces"))
+        .header("x-api-key", ADMIN_KEY)
+        .json(&json!({"name": "w", "path": repo.path()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let workspace_id = workspace["id"].as_str().unwrap().to_owned();
+    drop(server);
+
+    let keys = Arc::new(Mutex::new(Vec::<String>::new()));
+    let jobs = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut candidates = vec![first];
+    for round in 1..=ROUNDS {
+        let mut server = start_server(dir.path(), &vars);
+        all_files_parse(&data);
+        let base = server.address.clone();
+        let (owner, current) = login(&base, &candidates).await;
+        let page = owner
+            .get(format!("{base}/dashboard/security"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = extract(&page, "name=\"csrf_token\" value=\"", "\"").unwrap();
+        let next = password(round);
+        let deadline = Instant::now() + Duration::from_secs(5);
+
+        let key_maker = {
+            let (owner, base, csrf, keys) =
+                (owner.clone(), base.clone(), csrf.clone(), keys.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let form = [
+                        ("csrf_token", csrf.as_str()),
+                        ("name", "crash"),
+                        ("role", "client"),
+                        ("expiry", "never"),
+                    ];
+                    let Ok(response) = owner
+                        .post(format!("{base}/dashboard/security/keys"))
+                        .header("origin", ORIGIN)
+                        .form(&form)
+                        .send()
+                        .await
+                    else {
+                        break;
+                    };
+                    let Ok(html) = response.text().await else {
+                        break;
+                    };
+                    match find_key(&html) {
+                        Some(key) => keys.lock().unwrap().push(key),
+                        None => break,
+                    }
+                }
+            })
+        };
+        let asker = {
+            let (base, jobs, workspace_id) = (base.clone(), jobs.clone(), workspace_id.clone());
+            tokio::spawn(async move {
+                let client = browser();
+                while Instant::now() < deadline {
+                    let sent = client
+                        .post(format!("{base}/api/ask"))
+                        .header("x-api-key", ADMIN_KEY)
+                        .json(&json!({"workspaceId": workspace_id, "question": format!("token bucket {round}")}))
+                        .send()
+                        .await;
+                    let Ok(response) = sent else { break };
+                    let Ok(body) = response.json::<serde_json::Value>().await else {
+                        break;
+                    };
+                    jobs.lock()
+                        .unwrap()
+                        .push(body["jobId"].as_str().unwrap().to_owned());
+                }
+            })
+        };
+        let changer = {
+            let (owner, base, csrf, current, next) = (
+                owner.clone(),
+                base.clone(),
+                csrf.clone(),
+                current.clone(),
+                next.clone(),
+            );
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20 + round * 7 % 90)).await;
+                let form = [
+                    ("csrf_token", csrf.as_str()),
+                    ("current", current.as_str()),
+                    ("new", next.as_str()),
+                    ("confirm", next.as_str()),
+                ];
+                let sent = owner
+                    .post(format!("{base}/dashboard/security/password"))
+                    .header("origin", ORIGIN)
+                    .form(&form)
+                    .send()
+                    .await;
+                sent.is_ok_and(|r| r.status() == 303)
+            })
+        };
+
+        tokio::time::sleep(Duration::from_millis(40 + (round * 37) % 260)).await;
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+        key_maker.await.unwrap();
+        asker.await.unwrap();
+        candidates = if changer.await.unwrap() {
+            vec![next]
+        } else {
+            vec![current, next]
+        };
+    }
+
+    let server = start_server(dir.path(), &vars);
+    all_files_parse(&data);
+    let base = server.address.clone();
+    login(&base, &candidates).await;
+    let client = browser();
+    let keys = keys.lock().unwrap().clone();
+    let jobs = jobs.lock().unwrap().clone();
+    eprintln!(
+        "{ROUNDS} rounds: {} keys and {} jobs reported, password candidates now {candidates:?}",
+        keys.len(),
+        jobs.len()
+    );
+    assert!(
+        keys.len() >= 10 && jobs.len() >= 10,
+        "too little happened: {} keys, {} jobs",
+        keys.len(),
+        jobs.len()
+    );
+    for key in &keys {
+        let status = client
+            .get(format!("{base}/api/me"))
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "a key that was shown is lost");
+    }
+    for id in &jobs {
+        let job = wait_for_job_at(&base, ADMIN_KEY, id).await;
+        assert!(
+            job["status"] == "completed" || job["status"] == "failed",
+            "{job}"
+        );
+    }
+}
