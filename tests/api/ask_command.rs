@@ -55,17 +55,9 @@ async fn start_agent() -> Agent {
         ],
     );
     let workspace = answer_repo();
-    let response = test_client()
-        .post(format!("{}/api/workspaces", server.address))
-        .header("x-api-key", ADMIN_KEY)
-        .json(&json!({"name": "agent", "path": workspace.path()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let workspace_id = server.register_workspace(workspace.path()).await;
     Agent {
-        workspace_id: body["id"].as_str().unwrap().to_owned(),
+        workspace_id,
         server,
         out,
         workspace,

@@ -4,20 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::cookie::Jar;
-
-use crate::helpers::{extract, find_key, start_server, PASSWORD, SETUP_TOKEN, USERNAME};
+use crate::helpers::{extract, find_key, start_server, test_client, PASSWORD, SETUP_TOKEN};
 
 const ORIGIN: &str = "http://127.0.0.1:3000";
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_provider(Arc::new(Jar::default()))
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keys_whose_plaintext_was_returned_survive_a_sigkill() {
@@ -29,20 +18,7 @@ async fn keys_whose_plaintext_was_returned_survive_a_sigkill() {
     let mut server = start_server(dir.path(), &vars);
     let base = server.address.clone();
 
-    let owner = browser();
-    let setup = owner
-        .post(format!("{base}/setup"))
-        .header("origin", ORIGIN)
-        .form(&[
-            ("token", SETUP_TOKEN),
-            ("username", USERNAME),
-            ("password", PASSWORD),
-            ("confirm", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(setup.status(), 303);
+    let owner = server.setup(ORIGIN, PASSWORD).await;
     let page = owner
         .get(format!("{base}/dashboard/security"))
         .send()
@@ -108,7 +84,7 @@ async fn keys_whose_plaintext_was_returned_survive_a_sigkill() {
     assert!(records.len() >= returned.len());
 
     let restarted = start_server(dir.path(), &vars);
-    let client = browser();
+    let client = test_client();
     for key in &returned {
         let response = client
             .get(format!("{}/api/me", restarted.address))

@@ -6,24 +6,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::cookie::Jar;
 use serde_json::json;
 
 use crate::helpers::{
-    answer_repo, extract, find_key, start_server, wait_for_job_at, ADMIN_KEY, SETUP_TOKEN, USERNAME,
+    answer_repo, extract, find_key, start_server, test_client, wait_for_job_at, ADMIN_KEY,
+    SETUP_TOKEN, USERNAME,
 };
 
 const ORIGIN: &str = "http://127.0.0.1:3000";
 const ROUNDS: u64 = 20;
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_provider(Arc::new(Jar::default()))
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
 
 fn password(round: u64) -> String {
     format!("round {round} password, long enough")
@@ -34,7 +25,7 @@ async fn login(base: &str, candidates: &[String]) -> (reqwest::Client, String) {
     let mut working = Vec::new();
     let mut session = None;
     for candidate in candidates {
-        let client = browser();
+        let client = test_client();
         let response = client
             .post(format!("{base}/login"))
             .header("origin", ORIGIN)
@@ -91,32 +82,9 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
     let repo = answer_repo();
 
     let server = start_server(dir.path(), &vars);
-    let base = server.address.clone();
     let first = password(0);
-    let setup = browser()
-        .post(format!("{base}/setup"))
-        .header("origin", ORIGIN)
-        .form(&[
-            ("token", SETUP_TOKEN),
-            ("username", USERNAME),
-            ("password", first.as_str()),
-            ("confirm", first.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(setup.status(), 303);
-    let workspace: serde_json::Value = browser()
-        .post(format!("{base}/api/workspaces"))
-        .header("x-api-key", ADMIN_KEY)
-        .json(&json!({"name": "w", "path": repo.path()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let workspace_id = workspace["id"].as_str().unwrap().to_owned();
+    server.setup(ORIGIN, &first).await;
+    let workspace_id = server.register_workspace(repo.path()).await;
     drop(server);
 
     let keys = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -172,7 +140,7 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
         let asker = {
             let (base, jobs, workspace_id) = (base.clone(), jobs.clone(), workspace_id.clone());
             tokio::spawn(async move {
-                let client = browser();
+                let client = test_client();
                 while Instant::now() < deadline {
                     let sent = client
                         .post(format!("{base}/api/ask"))
@@ -232,7 +200,7 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
     all_files_parse(&data);
     let base = server.address.clone();
     login(&base, &candidates).await;
-    let client = browser();
+    let client = test_client();
     let keys = keys.lock().unwrap().clone();
     let jobs = jobs.lock().unwrap().clone();
     eprintln!(

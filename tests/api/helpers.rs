@@ -336,6 +336,54 @@ impl Drop for RunningServer {
 }
 
 impl RunningServer {
+    /// Registers `path` as a workspace with the admin key; returns its id.
+    pub async fn register_workspace(&self, path: &std::path::Path) -> String {
+        let response = test_client()
+            .post(format!("{}/api/workspaces", self.address))
+            .header("x-api-key", ADMIN_KEY)
+            .json(&serde_json::json!({"name": "w", "path": path}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let workspace: serde_json::Value = response.json().await.unwrap();
+        workspace["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Queues a question with `key`; returns the job id.
+    pub async fn ask(&self, key: &str, workspace_id: &str, question: &str) -> String {
+        let response = test_client()
+            .post(format!("{}/api/ask", self.address))
+            .header("x-api-key", key)
+            .json(&serde_json::json!({"workspaceId": workspace_id, "question": question}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let queued: serde_json::Value = response.json().await.unwrap();
+        queued["jobId"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates the dashboard user through `/setup` (with `origin` as the
+    /// `Origin` header); returns the logged-in client.
+    pub async fn setup(&self, origin: &str, password: &str) -> reqwest::Client {
+        let client = test_client();
+        let response = client
+            .post(format!("{}/setup", self.address))
+            .header("origin", origin)
+            .form(&[
+                ("token", SETUP_TOKEN),
+                ("username", USERNAME),
+                ("password", password),
+                ("confirm", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "setup succeeds");
+        client
+    }
+
     /// Everything logged up to now.
     pub fn drain_log(&self) -> String {
         let mut log = self.start_log.clone();

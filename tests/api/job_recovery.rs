@@ -16,6 +16,17 @@ echo "$question" >> "$out/completed.log"
 echo "answered: $question"
 "#;
 
+/// A script agent that takes a second per question and logs each answer
+/// it completes to `<dir>/completed.log`; returns its ASK_COMMAND.
+fn slow_agent(scripts: &tempfile::TempDir) -> String {
+    std::fs::write(scripts.path().join("agent.sh"), SLOW_AGENT).unwrap();
+    format!(
+        "sh '{}' '{}'",
+        scripts.path().join("agent.sh").display(),
+        scripts.path().display()
+    )
+}
+
 async fn job_status(base: &str, id: &str) -> String {
     let job: serde_json::Value = test_client()
         .get(format!("{base}/api/jobs/{id}"))
@@ -33,12 +44,7 @@ async fn job_status(base: &str, id: &str) -> String {
 async fn a_sigkill_while_answering_loses_strands_and_doubles_nothing() {
     let data = tempfile::tempdir().unwrap();
     let scripts = tempfile::tempdir().unwrap();
-    std::fs::write(scripts.path().join("agent.sh"), SLOW_AGENT).unwrap();
-    let command = format!(
-        "sh '{}' '{}'",
-        scripts.path().join("agent.sh").display(),
-        scripts.path().display()
-    );
+    let command = slow_agent(&scripts);
     let vars = [
         ("BIND", "127.0.0.1:0"),
         ("ADMIN_API_KEY", ADMIN_KEY),
@@ -46,30 +52,14 @@ async fn a_sigkill_while_answering_loses_strands_and_doubles_nothing() {
     ];
     let mut server = start_server(data.path(), &vars);
     let repo = answer_repo();
-    let client = test_client();
-    let workspace: serde_json::Value = client
-        .post(format!("{}/api/workspaces", server.address))
-        .header("x-api-key", ADMIN_KEY)
-        .json(&json!({"name": "w", "path": repo.path()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let workspace = server.register_workspace(repo.path()).await;
     let mut ids = Vec::new();
     for n in 0..3 {
-        let queued: serde_json::Value = client
-            .post(format!("{}/api/ask", server.address))
-            .header("x-api-key", ADMIN_KEY)
-            .json(&json!({"workspaceId": workspace["id"], "question": format!("question {n}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push(queued["jobId"].as_str().unwrap().to_owned());
+        ids.push(
+            server
+                .ask(ADMIN_KEY, &workspace, &format!("question {n}"))
+                .await,
+        );
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while job_status(&server.address, &ids[0]).await != "processing" {
@@ -163,12 +153,7 @@ async fn a_job_that_crashed_the_server_three_times_is_given_up_and_old_jobs_are_
 async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
     let data = tempfile::tempdir().unwrap();
     let scripts = tempfile::tempdir().unwrap();
-    std::fs::write(scripts.path().join("agent.sh"), SLOW_AGENT).unwrap();
-    let command = format!(
-        "sh '{}' '{}'",
-        scripts.path().join("agent.sh").display(),
-        scripts.path().display()
-    );
+    let command = slow_agent(&scripts);
     let server = start_server(
         data.path(),
         &[
@@ -181,29 +166,14 @@ async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
     let repo = answer_repo();
     let client = test_client();
     let base = server.address.clone();
-    let workspace: serde_json::Value = client
-        .post(format!("{base}/api/workspaces"))
-        .header("x-api-key", ADMIN_KEY)
-        .json(&json!({"name": "w", "path": repo.path()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let workspace = server.register_workspace(repo.path()).await;
     let mut ids = Vec::new();
     for n in 0..2 {
-        let queued: serde_json::Value = client
-            .post(format!("{base}/api/ask"))
-            .header("x-api-key", "owner-key-123")
-            .json(&json!({"workspaceId": workspace["id"], "question": format!("q{n}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        ids.push(queued["jobId"].as_str().unwrap().to_owned());
+        ids.push(
+            server
+                .ask("owner-key-123", &workspace, &format!("q{n}"))
+                .await,
+        );
     }
     let cancel = |id: String| {
         client
