@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod dashboard;
 pub mod error;
+mod housekeeping;
 pub mod jobs;
 pub mod startup;
 pub mod store;

@@ -28,13 +28,13 @@ use crate::auth::users::UserStore;
 use crate::auth::{random_alphanumeric, Gate};
 use crate::config::Settings;
 use crate::dashboard::{self, DashboardState};
+use crate::housekeeping;
 use crate::jobs::engine::command::CommandEngine;
 use crate::jobs::engine::{Answerer, Engine};
 use crate::jobs::{spawn_workers, JobQueue};
 use crate::store::{write_atomic, DataDir, DataDirError};
 use crate::workspaces::Registry;
 
-const HOUSEKEEPING_TICK: Duration = Duration::from_secs(2);
 /// A client must send a request's head within this time, or the
 /// connection is closed (408): slow senders cannot hold connections.
 const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,15 +56,15 @@ pub enum StartupError {
 
 /// The long-lived parts of the application, shared by every worker.
 #[derive(Clone)]
-struct Services {
-    gate: web::Data<Gate>,
-    dashboard: web::Data<DashboardState>,
-    sessions: FileSessionStore,
-    keys: Arc<KeyStore>,
-    activity: Arc<ActivityLog>,
-    hasher: Arc<Hasher>,
-    registry: web::Data<Registry>,
-    queue: web::Data<JobQueue>,
+pub(crate) struct Services {
+    pub(crate) gate: web::Data<Gate>,
+    pub(crate) dashboard: web::Data<DashboardState>,
+    pub(crate) sessions: FileSessionStore,
+    pub(crate) keys: Arc<KeyStore>,
+    pub(crate) activity: Arc<ActivityLog>,
+    pub(crate) hasher: Arc<Hasher>,
+    pub(crate) registry: web::Data<Registry>,
+    pub(crate) queue: web::Data<JobQueue>,
 }
 
 pub struct Application {
@@ -147,7 +147,7 @@ impl Application {
         .map_err(bind_error)?
         .run();
 
-        spawn_housekeeping(services.clone());
+        housekeeping::spawn(services.clone());
         tracing::info!(
             address = %address,
             data_dir = %data_dir.path().display(),
@@ -185,7 +185,7 @@ impl Application {
     /// Serves until the server stops, then writes what is still in memory.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let result = self.server.await;
-        flush(&self.services).await;
+        housekeeping::flush(&self.services).await;
         result
     }
 }
@@ -292,48 +292,4 @@ fn static_dir() -> std::path::PathBuf {
     } else {
         std::path::PathBuf::from("static")
     }
-}
-
-fn spawn_housekeeping(services: Services) {
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(HOUSEKEEPING_TICK);
-        let mut count: u64 = 0;
-        loop {
-            ticks.tick().await;
-            count += 1;
-            if let Err(err) = services.activity.flush().await {
-                tracing::warn!(error = format!("{err:#}"), "cannot save the activity log");
-            }
-            if count.is_multiple_of(5) {
-                if let Err(err) = services.sessions.flush().await {
-                    tracing::warn!(error = format!("{err:#}"), "cannot save sessions");
-                }
-            }
-            if count.is_multiple_of(1800) || count == 1 {
-                match services.queue.prune().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(jobs = n, "deleted jobs finished more than 7 days ago"),
-                    Err(err) => {
-                        tracing::warn!(error = format!("{err:#}"), "cannot delete old jobs")
-                    }
-                }
-            }
-            if count.is_multiple_of(30) {
-                services.gate.prune();
-                services.dashboard.login_failures.prune();
-                if let Err(err) = services.keys.flush_last_used().await {
-                    tracing::warn!(
-                        error = format!("{err:#}"),
-                        "cannot save key last-used times"
-                    );
-                }
-            }
-        }
-    });
-}
-
-async fn flush(services: &Services) {
-    let _ = services.activity.flush().await;
-    let _ = services.sessions.flush().await;
-    let _ = services.keys.flush_last_used().await;
 }

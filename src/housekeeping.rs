@@ -1,0 +1,55 @@
+//! Periodic chores beside the server: writing the activity log, session
+//! idle times and key last-used times, pruning expired counters, and
+//! deleting jobs older than 7 days.
+
+use std::time::Duration;
+
+use crate::startup::Services;
+
+const TICK: Duration = Duration::from_secs(2);
+
+/// Starts the periodic chores beside the server.
+pub(crate) fn spawn(services: Services) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(TICK);
+        let mut count: u64 = 0;
+        loop {
+            ticks.tick().await;
+            count += 1;
+            if let Err(err) = services.activity.flush().await {
+                tracing::warn!(error = format!("{err:#}"), "cannot save the activity log");
+            }
+            if count.is_multiple_of(5) {
+                if let Err(err) = services.sessions.flush().await {
+                    tracing::warn!(error = format!("{err:#}"), "cannot save sessions");
+                }
+            }
+            if count.is_multiple_of(1800) || count == 1 {
+                match services.queue.prune().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(jobs = n, "deleted jobs finished more than 7 days ago"),
+                    Err(err) => {
+                        tracing::warn!(error = format!("{err:#}"), "cannot delete old jobs")
+                    }
+                }
+            }
+            if count.is_multiple_of(30) {
+                services.gate.prune();
+                services.dashboard.login_failures.prune();
+                if let Err(err) = services.keys.flush_last_used().await {
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "cannot save key last-used times"
+                    );
+                }
+            }
+        }
+    });
+}
+
+/// Writes what is still only in memory (at shutdown).
+pub(crate) async fn flush(services: &Services) {
+    let _ = services.activity.flush().await;
+    let _ = services.sessions.flush().await;
+    let _ = services.keys.flush_last_used().await;
+}
