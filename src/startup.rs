@@ -148,6 +148,10 @@ impl Application {
         .run();
 
         housekeeping::spawn(services.clone());
+        // Made now, so that the first unknown user name at login takes no
+        // longer than any other.
+        let hasher = services.hasher.clone();
+        tokio::spawn(async move { hasher.dummy_hash().await });
         tracing::info!(
             address = %address,
             data_dir = %data_dir.path().display(),

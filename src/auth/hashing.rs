@@ -82,18 +82,21 @@ impl Hasher {
         .await?
     }
 
+    /// The hash unknown user names are checked against, made once.
+    pub async fn dummy_hash(&self) -> anyhow::Result<String> {
+        if let Some(hash) = self.dummy_hash.get() {
+            return Ok(hash.clone());
+        }
+        let hash = self
+            .hash(&SecretString::from("portico-dummy-password"))
+            .await?;
+        Ok(self.dummy_hash.get_or_init(|| hash).clone())
+    }
+
     /// Spends the time of one verification and fails, so that an unknown
     /// user name costs what a wrong password does.
     pub async fn verify_dummy(&self, secret: &SecretString) -> anyhow::Result<bool> {
-        let dummy = match self.dummy_hash.get() {
-            Some(hash) => hash.clone(),
-            None => {
-                let hash = self
-                    .hash(&SecretString::from("portico-dummy-password"))
-                    .await?;
-                self.dummy_hash.get_or_init(|| hash).clone()
-            }
-        };
+        let dummy = self.dummy_hash().await?;
         self.verify(secret, &dummy).await.map(|_| false)
     }
 }
