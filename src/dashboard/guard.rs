@@ -5,12 +5,11 @@
 use actix_session::SessionExt;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
 
-use super::{error_page, redirect, DashboardState};
+use super::{foreign_origin_page, redirect, DashboardState};
 use crate::auth::gate::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::secrets_match;
@@ -41,12 +40,7 @@ pub async fn require_login(
         });
         if !token_ok || !is_same_origin(req.headers(), &state.public_url, false) {
             tracing::warn!(path = %req.path(), "refused a form without a valid CSRF token or origin");
-            return Ok(req.into_response(error_page(
-                StatusCode::FORBIDDEN,
-                "Request refused",
-                "This form was not sent from a page of this Portico, or it has expired. \
-                 Reload the page and try again.",
-            )));
+            return Ok(req.into_response(foreign_origin_page(&state.public_url)));
         }
         req.set_payload(Payload::from(body));
     }

@@ -31,6 +31,9 @@ pub use guard::require_login;
 pub use jobs::markdown_to_safe_html;
 pub use login::MAX_FAILED_LOGINS;
 
+/// The largest form the dashboard reads (a question is at most 32 KiB).
+const FORM_LIMIT: usize = 64 * 1024;
+
 /// What the dashboard's handlers share.
 #[derive(Debug)]
 pub struct DashboardState {
@@ -48,47 +51,59 @@ pub struct DashboardState {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(pages::root))
-        .service(
-            web::resource("/setup")
-                .route(web::get().to(setup::form))
-                .route(web::post().to(setup::submit)),
-        )
-        .service(
-            web::resource("/login")
-                .route(web::get().to(login::form))
-                .route(web::post().to(login::submit)),
-        )
-        .service(
-            web::resource("/logout")
-                .wrap(from_fn(require_login))
-                .route(web::post().to(login::logout)),
-        )
-        .service(
-            web::scope("/dashboard")
-                .wrap(from_fn(require_login))
-                .route("", web::get().to(pages::overview))
-                .route("/ask", web::post().to(jobs::ask))
-                .route("/jobs/{id}", web::get().to(jobs::job))
-                .route("/queue", web::get().to(jobs::queue_page))
-                .route("/workspaces", web::get().to(workspaces::page))
-                .route("/workspaces", web::post().to(workspaces::add))
-                .route(
-                    "/workspaces/{id}/remove",
-                    web::post().to(workspaces::remove),
-                )
-                .route("/security", web::get().to(security::page))
-                .route("/security/keys", web::post().to(security::generate))
-                .route(
-                    "/security/keys/{id}/revoke",
-                    web::post().to(security::revoke),
-                )
-                .route(
-                    "/security/password",
-                    web::post().to(security::change_password),
-                )
-                .default_service(web::to(pages::not_found)),
-        );
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(FORM_LIMIT)
+            .error_handler(|err, _| {
+                let page = error_page(
+                    StatusCode::BAD_REQUEST,
+                    "The form could not be read",
+                    "A field is missing or too long. Go back, reload the page and try again.",
+                );
+                actix_web::error::InternalError::from_response(err, page).into()
+            }),
+    )
+    .route("/", web::get().to(pages::root))
+    .service(
+        web::resource("/setup")
+            .route(web::get().to(setup::form))
+            .route(web::post().to(setup::submit)),
+    )
+    .service(
+        web::resource("/login")
+            .route(web::get().to(login::form))
+            .route(web::post().to(login::submit)),
+    )
+    .service(
+        web::resource("/logout")
+            .wrap(from_fn(require_login))
+            .route(web::post().to(login::logout)),
+    )
+    .service(
+        web::scope("/dashboard")
+            .wrap(from_fn(require_login))
+            .route("", web::get().to(pages::overview))
+            .route("/ask", web::post().to(jobs::ask))
+            .route("/jobs/{id}", web::get().to(jobs::job))
+            .route("/queue", web::get().to(jobs::queue_page))
+            .route("/workspaces", web::get().to(workspaces::page))
+            .route("/workspaces", web::post().to(workspaces::add))
+            .route(
+                "/workspaces/{id}/remove",
+                web::post().to(workspaces::remove),
+            )
+            .route("/security", web::get().to(security::page))
+            .route("/security/keys", web::post().to(security::generate))
+            .route(
+                "/security/keys/{id}/revoke",
+                web::post().to(security::revoke),
+            )
+            .route(
+                "/security/password",
+                web::post().to(security::change_password),
+            )
+            .default_service(web::to(pages::not_found)),
+    );
 }
 
 /// The navigation bar of a logged-in page.
@@ -162,6 +177,22 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpRespons
             back_href: "/dashboard",
             back_label: "Back to the dashboard",
         },
+    )
+}
+
+/// The 403 page for a form from another origin: says which origin Portico
+/// expects, since opening it under another name (localhost for 127.0.0.1)
+/// is the usual cause.
+pub fn foreign_origin_page(public_url: &PublicUrl) -> HttpResponse {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Request refused",
+        &format!(
+            "This form was not sent from a page of this Portico, or it has expired. \
+             Open Portico at {} and try again; if that is not the address you use, \
+             set PUBLIC_URL to it.",
+            public_url.origin()
+        ),
     )
 }
 

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session;
@@ -69,11 +69,7 @@ pub async fn submit(
         return gone();
     }
     if !is_same_origin(req.headers(), &state.public_url, false) {
-        return error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The setup form must be sent from this Portico's own setup page.",
-        );
+        return foreign_origin_page(&state.public_url);
     }
     let form = form.into_inner();
     let retry = |status, message: String| {

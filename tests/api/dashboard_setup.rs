@@ -354,3 +354,40 @@ async fn a_session_ends_twelve_hours_after_login_however_busy() {
         "/login"
     );
 }
+
+#[tokio::test]
+async fn a_login_from_another_origin_is_refused_with_the_address_to_use() {
+    let app = spawn_app(&[]).await;
+    app.setup().await;
+    let response = app
+        .fresh_client()
+        .post(app.url("/login"))
+        .header("origin", "http://localhost:9999")
+        .form(&[("username", USERNAME), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains(&app.address) && page.contains("PUBLIC_URL"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn a_form_with_missing_fields_gets_a_readable_page() {
+    let app = spawn_app(&[]).await;
+    app.setup().await;
+    let response = app.post_form("/login", &[("username", USERNAME)]).await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(response
+        .text()
+        .await
+        .unwrap()
+        .contains("The form could not be read"));
+}
