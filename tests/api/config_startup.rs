@@ -192,3 +192,32 @@ fn a_short_admin_key_draws_a_warning_without_the_key() {
     );
     assert!(!log.contains("short-admin-key"), "{log}");
 }
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let secrets = [
+        ("ADMIN_API_KEY", "admin-secret-value-0123456789abcdef"),
+        (
+            "VALID_API_KEYS",
+            "client-secret-value-1,client-secret-value-2",
+        ),
+        (
+            "SESSION_SECRET",
+            "session-secret-value-session-secret-value-session-secret-value-0123",
+        ),
+        ("INITIAL_SETUP_TOKEN", "setup-secret-value"),
+    ];
+    let vars: HashMap<String, String> = secrets
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let settings = Settings::from_vars(&vars).unwrap();
+    let printed = format!("{settings:?}");
+    for (_, value) in secrets {
+        for part in value.split(',') {
+            assert!(!printed.contains(part), "Debug shows {part}");
+        }
+    }
+    let key = portico::auth::api_key::ApiKey::parse("presented-key-value").unwrap();
+    assert!(!format!("{key:?}").contains("presented-key-value"));
+}
