@@ -107,6 +107,23 @@ async fn wait_for_path(client: &Client, path: &str) {
     }
 }
 
+/// Fills the setup (`with_confirm`) or login form and waits for the dashboard.
+async fn submit_login_form(client: &Client, with_confirm: bool) {
+    fill(client, "input[name=username]", USERNAME).await;
+    fill(client, "input[name=password]", PASSWORD).await;
+    if with_confirm {
+        fill(client, "input[name=confirm]", PASSWORD).await;
+    }
+    client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(client, "/dashboard").await;
+}
+
 async fn me_status(base: &str, key: &str) -> u16 {
     test_client()
         .get(format!("{base}/api/me"))
@@ -128,17 +145,7 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
         .goto(&format!("{base}/setup?token={SETUP_TOKEN}"))
         .await
         .unwrap();
-    fill(&client, "input[name=username]", USERNAME).await;
-    fill(&client, "input[name=password]", PASSWORD).await;
-    fill(&client, "input[name=confirm]", PASSWORD).await;
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for_path(&client, "/dashboard").await;
+    submit_login_form(&client, true).await;
 
     // Log out and in again through the forms.
     client
@@ -149,16 +156,7 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
         .await
         .unwrap();
     wait_for_path(&client, "/login").await;
-    fill(&client, "input[name=username]", USERNAME).await;
-    fill(&client, "input[name=password]", PASSWORD).await;
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for_path(&client, "/dashboard").await;
+    submit_login_form(&client, false).await;
 
     client
         .goto(&format!("{base}/dashboard/security"))

@@ -556,20 +556,24 @@ impl TestApp {
     }
 }
 
+/// `GET /api/jobs/{id}` on `base`.
+pub async fn job_at(base: &str, key: &str, id: &str) -> serde_json::Value {
+    test_client()
+        .get(format!("{base}/api/jobs/{id}"))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Polls `GET /api/jobs/{id}` on `base` until the job is finished.
 pub async fn wait_for_job_at(base: &str, key: &str, id: &str) -> serde_json::Value {
-    let client = test_client();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let job: serde_json::Value = client
-            .get(format!("{base}/api/jobs/{id}"))
-            .header("x-api-key", key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let job = job_at(base, key, id).await;
         if job["status"] == "completed" || job["status"] == "failed" {
             return job;
         }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{
-    answer_repo, spawn_app, start_server, test_client, wait_for_job_at, ADMIN_KEY,
+    answer_repo, job_at, spawn_app, start_server, test_client, wait_for_job_at, ADMIN_KEY,
 };
 
 const SLOW_AGENT: &str = r#"out="$1"
@@ -28,16 +28,10 @@ fn slow_agent(scripts: &tempfile::TempDir) -> String {
 }
 
 async fn job_status(base: &str, id: &str) -> String {
-    let job: serde_json::Value = test_client()
-        .get(format!("{base}/api/jobs/{id}"))
-        .header("x-api-key", ADMIN_KEY)
-        .send()
-        .await
+    job_at(base, ADMIN_KEY, id).await["status"]
+        .as_str()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    job["status"].as_str().unwrap().to_owned()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
