@@ -13,6 +13,11 @@ use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
 
+/// The failed-login counter of a user name (case-insensitive).
+pub fn user_failures_key(username: &str) -> String {
+    format!("user:{}", username.trim().to_lowercase())
+}
+
 /// Failed logins allowed per user name, and per address, in the window.
 pub const MAX_FAILED_LOGINS: u32 = 5;
 
@@ -78,10 +83,7 @@ pub async fn submit(
     }
     let LoginForm { username, password } = form.into_inner();
     let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
-    let counters = [
-        format!("user:{}", username.trim().to_lowercase()),
-        format!("addr:{addr}"),
-    ];
+    let counters = [user_failures_key(&username), format!("addr:{addr}")];
     let wait = counters
         .iter()
         .map(|key| state.login_failures.peek(key.as_str()))

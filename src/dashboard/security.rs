@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::login::user_failures_key;
 use super::pages::nav;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AuthEvent;
@@ -225,6 +226,20 @@ pub async fn change_password(
     if form.new != form.confirm {
         return retry("The two new passwords differ.".into());
     }
+    // Wrong current passwords count as failed logins of the user, so a
+    // stolen session cannot be used to guess the password.
+    let failures_key = user_failures_key(&logged_in.user.username);
+    if state.login_failures.peek(failures_key.as_str()).remaining == 0 {
+        return render(
+            StatusCode::TOO_MANY_REQUESTS,
+            &security_page(
+                &state,
+                &logged_in,
+                Flash::error("Too many wrong passwords. Try again in a few minutes."),
+                None,
+            ),
+        );
+    }
     let current = SecretString::from(form.current.clone());
     match state
         .users
@@ -239,7 +254,10 @@ pub async fn change_password(
             tracing::info!(user = %user.username, "the password was changed; every session ended");
             redirect("/login?notice=password-changed")
         }
-        Err(UserError::WrongPassword) => retry("The current password is wrong.".into()),
+        Err(UserError::WrongPassword) => {
+            let _ = state.login_failures.try_acquire(failures_key.as_str());
+            retry("The current password is wrong.".into())
+        }
         Err(UserError::Storage(err)) => storage_failure("changing the password", &err),
         Err(err @ (UserError::NoSuchUser | UserError::AlreadySetUp)) => {
             storage_failure("changing the password", &anyhow::Error::new(err))

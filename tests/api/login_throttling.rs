@@ -93,3 +93,38 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer_for_the_same_w
     }
     assert_eq!(answers[0], answers[1]);
 }
+
+async fn change_password(app: &crate::helpers::TestApp, csrf: &str, current: &str) -> u16 {
+    let new = "another good password";
+    let fields = [
+        ("csrf_token", csrf),
+        ("current", current),
+        ("new", new),
+        ("confirm", new),
+    ];
+    app.post_form("/dashboard/security/password", &fields)
+        .await
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_on_the_password_form_are_throttled_too() {
+    let app = spawn_app(&[]).await;
+    let csrf = app.setup_and_login().await;
+    for _ in 0..5 {
+        assert_eq!(change_password(&app, &csrf, "not my password").await, 400);
+    }
+    let before = app.hasher.verification_count();
+    assert_eq!(
+        change_password(&app, &csrf, PASSWORD).await,
+        429,
+        "even the right one, once throttled"
+    );
+    assert_eq!(app.hasher.verification_count(), before);
+    assert_eq!(
+        app.fresh_login_status(PASSWORD).await,
+        429,
+        "the user's logins are throttled as well"
+    );
+}
