@@ -106,14 +106,6 @@ impl FileSessionStore {
         .await
     }
 
-    pub fn len(&self) -> usize {
-        self.sessions().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     async fn insert_new(&self, state: State, ttl: &CookieDuration) -> anyhow::Result<SessionKey> {
         let key = random_alphanumeric(64);
         let session_key = SessionKey::try_from(key.clone()).map_err(anyhow::Error::msg)?;

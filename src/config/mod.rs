@@ -99,16 +99,6 @@ impl Settings {
         })
     }
 
-    /// Settings for a throw-away instance: loopback on a free port, the given
-    /// data directory, nothing else configured.
-    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        let mut settings =
-            Self::from_vars(&HashMap::new()).expect("the defaults are valid settings");
-        settings.bind = SocketAddr::from(([127, 0, 0, 1], 0));
-        settings.data_dir = data_dir.into();
-        settings
-    }
-
     /// Warnings about settings that work but are unwise.
     pub fn log_warnings(&self) {
         if let Some(key) = &self.admin_api_key {
