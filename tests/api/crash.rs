@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{extract, find_key, start_server, test_client, PASSWORD, SETUP_TOKEN};
+use crate::helpers::{csrf_at, find_key, start_server, test_client, PASSWORD, SETUP_TOKEN};
 
 const ORIGIN: &str = "http://127.0.0.1:3000";
 
@@ -19,15 +19,7 @@ async fn keys_whose_plaintext_was_returned_survive_a_sigkill() {
     let base = server.address.clone();
 
     let owner = server.setup(ORIGIN, PASSWORD).await;
-    let page = owner
-        .get(format!("{base}/dashboard/security"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = extract(&page, "name=\"csrf_token\" value=\"", "\"").unwrap();
+    let csrf = csrf_at(&owner, &base).await;
 
     let returned = Arc::new(Mutex::new(Vec::new()));
     let deadline = Instant::now() + Duration::from_secs(20);

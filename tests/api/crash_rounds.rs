@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{
-    answer_repo, extract, find_key, start_server, test_client, wait_for_job_at, ADMIN_KEY,
+    answer_repo, csrf_at, find_key, start_server, test_client, wait_for_job_at, ADMIN_KEY,
     SETUP_TOKEN, USERNAME,
 };
 
@@ -95,15 +95,7 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
         all_files_parse(&data);
         let base = server.address.clone();
         let (owner, current) = login(&base, &candidates).await;
-        let page = owner
-            .get(format!("{base}/dashboard/security"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = extract(&page, "name=\"csrf_token\" value=\"", "\"").unwrap();
+        let csrf = csrf_at(&owner, &base).await;
         let next = password(round);
         let deadline = Instant::now() + Duration::from_secs(5);
 

@@ -361,3 +361,45 @@ async fn recent_activity_is_shown_and_kept_across_a_restart() {
     assert!(activity.contains("127.0.0.1"));
     assert!(!activity.contains("a-wrong-key"));
 }
+
+fn last_used(app: &TestApp, id: &str) -> Option<String> {
+    let records: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(app.data_file("api-keys.json")).unwrap())
+            .unwrap();
+    let record = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .unwrap()
+        .clone();
+    record["lastUsedAt"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn last_used_is_recorded_at_most_once_a_minute() {
+    let mut app = spawn_app(&[]).await;
+    let csrf = app.setup_and_login().await;
+    let key = app.generate_key(&csrf, "used", "client", "never").await;
+    let id = key.split('_').nth(1).unwrap().to_owned();
+    assert_eq!(last_used(&app, &id), None);
+
+    assert_eq!(me(&app, ("x-api-key", &key)).await.0, 200);
+    app.restart().await;
+    let first = last_used(&app, &id).expect("written at shutdown at the latest");
+
+    assert_eq!(me(&app, ("x-api-key", &key)).await.0, 200);
+    app.restart().await;
+    assert_eq!(
+        last_used(&app, &id),
+        Some(first.clone()),
+        "a second use within the minute changes nothing"
+    );
+    let (_, html) = app.page("/dashboard/security").await;
+    let row = crate::helpers::extract(&html, &format!("data-key-id=\"{id}\""), "</tr>").unwrap();
+    assert_eq!(
+        row.matches("<td>never</td>").count(),
+        1,
+        "only the expiry says never: {row}"
+    );
+}

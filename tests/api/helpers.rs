@@ -194,7 +194,7 @@ impl TestApp {
     pub async fn csrf_token(&self) -> String {
         let (status, html) = self.page("/dashboard/security").await;
         assert_eq!(status, 200, "logged in");
-        extract(&html, "name=\"csrf_token\" value=\"", "\"").expect("a CSRF token")
+        csrf_in(&html)
     }
 
     /// Generates a key on Account Security and returns its plaintext.
@@ -214,6 +214,22 @@ impl TestApp {
         let html = response.text().await.unwrap();
         find_key(&html).expect("the new key is on the page")
     }
+}
+
+/// The CSRF token of a logged-in page.
+pub fn csrf_in(html: &str) -> String {
+    extract(html, "name=\"csrf_token\" value=\"", "\"").expect("a CSRF token")
+}
+
+/// The CSRF token `client`'s session holds on the server at `base`.
+pub async fn csrf_at(client: &reqwest::Client, base: &str) -> String {
+    let page = client
+        .get(format!("{base}/dashboard/security"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "logged in");
+    csrf_in(&page.text().await.unwrap())
 }
 
 /// The text between `start` and the next `end`.

@@ -188,3 +188,55 @@ async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
     let log = std::fs::read_to_string(scripts.path().join("completed.log")).unwrap();
     assert!(!log.contains("q1"), "a cancelled job never runs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_concurrency_answers_that_many_questions_at_once() {
+    let data = tempfile::tempdir().unwrap();
+    let scripts = tempfile::tempdir().unwrap();
+    let command = slow_agent(&scripts);
+    let vars = [
+        ("BIND", "127.0.0.1:0"),
+        ("ADMIN_API_KEY", ADMIN_KEY),
+        ("ASK_COMMAND", command.as_str()),
+        ("JOB_CONCURRENCY", "2"),
+    ];
+    let server = start_server(data.path(), &vars);
+    let repo = answer_repo();
+    let workspace = server.register_workspace(repo.path()).await;
+    let ids = [
+        server.ask(ADMIN_KEY, &workspace, "first").await,
+        server.ask(ADMIN_KEY, &workspace, "second").await,
+        server.ask(ADMIN_KEY, &workspace, "third").await,
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status: serde_json::Value = test_client()
+            .get(format!("{}/api/queue/status", server.address))
+            .header("x-api-key", ADMIN_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let processing = status["counts"]["processing"].as_u64().unwrap();
+        assert!(
+            processing <= 2,
+            "more than JOB_CONCURRENCY at once: {status}"
+        );
+        if processing == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "two jobs never ran at once: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for id in &ids {
+        assert_eq!(
+            wait_for_job_at(&server.address, ADMIN_KEY, id).await["status"],
+            "completed"
+        );
+    }
+}
