@@ -20,7 +20,7 @@ use crate::store::{read_json, write_atomic, write_json};
 pub const MAX_ATTEMPTS: u32 = 3;
 const RETENTION_DAYS: i64 = 7;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QueueCounts {
     pub pending: usize,
     pub processing: usize,

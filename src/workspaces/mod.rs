@@ -3,7 +3,7 @@
 
 pub mod git;
 mod registry;
-mod routes;
+pub(crate) mod routes;
 
 pub use registry::{NewWorkspace, Registry, Workspace, WorkspaceError, WorkspaceId};
 pub use routes::api_routes;
