@@ -20,6 +20,7 @@ mod errors;
 mod faults;
 mod helpers;
 mod job_recovery;
+mod keys_api;
 mod login_throttling;
 mod parsers;
 mod rate_limits;
