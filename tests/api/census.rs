@@ -14,11 +14,14 @@ const PUBLIC: &[&str] = &[
     "/login",      // the way in
     "/static",     // the stylesheet and script
     "/api/health", // liveness, by the spec
+    "/api/openapi.json", // the API's description, by the spec
+    "/api/docs",   // renders that description
+    "/metrics",    // loopback peers or METRICS_TOKEN only; tested in metrics.rs
 ];
 
 /// Every registered route pattern, scope prefixes joined, read from the
 /// pretty `Debug` form of actix's resource map (its only public view).
-async fn registered_routes() -> Vec<String> {
+pub(crate) async fn registered_routes() -> Vec<String> {
     let app = test::init_service(App::new().configure(portico::startup::routes).route(
         "/__census",
         web::get().to(|req: HttpRequest| async move {

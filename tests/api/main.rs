@@ -22,5 +22,6 @@ mod helpers;
 mod job_recovery;
 mod keys_api;
 mod login_throttling;
+mod openapi;
 mod parsers;
 mod rate_limits;
