@@ -111,6 +111,11 @@ impl Application {
             settings.job_concurrency.get(),
         );
 
+        crate::metrics::install();
+        let metrics_access = web::Data::new(crate::metrics::MetricsAccess::new(
+            settings.metrics_token.clone(),
+            settings.trusted_proxies.clone(),
+        ));
         let secure_cookies = settings.public_url.is_https();
         let app_services = services.clone();
         let server = HttpServer::new(move || {
@@ -133,6 +138,8 @@ impl Application {
             App::new()
                 .wrap(sessions)
                 .wrap(security_headers())
+                .wrap(middleware::from_fn(crate::metrics::track_requests))
+                .app_data(metrics_access.clone())
                 .app_data(services.gate)
                 .app_data(services.dashboard)
                 .app_data(services.registry)
@@ -198,6 +205,7 @@ impl Application {
 /// static files. Tests enumerate it to prove that no route is left open.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(api::configure)
+        .configure(crate::metrics::configure)
         .configure(dashboard::configure)
         .service(Files::new("/static", static_dir()));
 }

@@ -75,9 +75,12 @@ impl Hasher {
         self.run(move || {
             let parsed = PasswordHash::new(&phc)
                 .map_err(|err| anyhow::anyhow!("a stored hash is malformed: {err}"))?;
-            Ok(Argon2::default()
+            let started = std::time::Instant::now();
+            let matched = Argon2::default()
                 .verify_password(secret.expose_secret().as_bytes(), &parsed)
-                .is_ok())
+                .is_ok();
+            crate::metrics::argon2_verification(matched, started.elapsed());
+            Ok(matched)
         })
         .await?
     }

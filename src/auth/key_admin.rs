@@ -73,10 +73,7 @@ impl NewKey {
             }
         };
         let expiry = expiry.ok_or_else(|| {
-            KeyFieldError::new(
-                "expiry",
-                "The expiry must be never, 30, 90 or 365 days.",
-            )
+            KeyFieldError::new("expiry", "The expiry must be never, 30, 90 or 365 days.")
         })?;
         Ok(Self {
             name: name.to_owned(),
@@ -135,7 +132,8 @@ impl KeyAdmin<'_> {
             "revoked" => "key-revoked",
             _ => "key-rolled",
         };
-        self.activity.record(true, actor.name, actor.client, channel);
+        self.activity
+            .record(true, actor.name, actor.client, channel);
     }
 
     /// Generates a key; its plaintext is returned once and exists nowhere else.
@@ -189,7 +187,9 @@ mod tests {
         assert_eq!(ok.name, "CI");
         assert_eq!(ok.role, Role::Client);
         assert_eq!(
-            NewKey::parse("", None, Some(Expiry::Never)).unwrap_err().field,
+            NewKey::parse("", None, Some(Expiry::Never))
+                .unwrap_err()
+                .field,
             "name"
         );
         assert_eq!(

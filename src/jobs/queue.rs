@@ -167,6 +167,9 @@ impl JobQueue {
             return Ok(());
         };
         job.completed_at = Some(Utc::now());
+        if let (Some(started), Some(completed)) = (job.started_at, job.completed_at) {
+            crate::metrics::job_finished((completed - started).to_std().unwrap_or_default());
+        }
         match outcome {
             Ok(result) => {
                 job.status = JobStatus::Completed;

@@ -32,8 +32,11 @@ async fn delete(app: &TestApp, path: &str, key: &str) -> reqwest::Response {
 #[tokio::test]
 async fn an_admin_creates_a_key_that_works_once_shown_and_is_listed_without_its_secret() {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
-    let (status, created) =
-        create_key(&app, json!({"name": "CI", "role": "client", "expiresInDays": 30})).await;
+    let (status, created) = create_key(
+        &app,
+        json!({"name": "CI", "role": "client", "expiresInDays": 30}),
+    )
+    .await;
     assert_eq!(status, 201, "{created}");
     let key = created["key"].as_str().unwrap();
     let id = created["record"]["id"].as_str().unwrap();
@@ -127,7 +130,11 @@ async fn a_rolled_key_s_old_secret_works_during_the_grace_period_and_then_gets_4
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     let response = app.me(&[("x-api-key", &old)]).await;
     assert_error(response, 401, "invalid-api-key").await;
-    assert_eq!(app.me_with_key(&new).await.0, 200, "the new one still works");
+    assert_eq!(
+        app.me_with_key(&new).await.0,
+        200,
+        "the new one still works"
+    );
     let (_, listed) = app.get_json("/api/keys", ADMIN_KEY).await;
     assert!(listed[0].get("previousValidUntil").is_none(), "{listed}");
 
@@ -172,7 +179,9 @@ async fn a_roll_with_no_grace_kills_the_old_secret_at_once_and_an_empty_body_mea
         rolled["record"]["previousValidUntil"].as_str().unwrap(),
     )
     .unwrap();
-    let left = until.signed_duration_since(chrono::Utc::now()).num_seconds();
+    let left = until
+        .signed_duration_since(chrono::Utc::now())
+        .num_seconds();
     assert!((86_390..=86_400).contains(&left), "{left}");
     assert_eq!(app.me_with_key(&new).await.0, 200, "the day-long grace");
 }
@@ -234,7 +243,10 @@ async fn invalid_key_requests_name_the_bad_field_and_change_nothing() {
         (json!({"name": "bell\u{7}"}), "name"),
         (json!({"name": "ok", "role": "root"}), "role"),
         (json!({"name": "ok", "expiresInDays": 7}), "expiresInDays"),
-        (json!({"name": "ok", "expiresInDays": "thirty"}), "expiresInDays"),
+        (
+            json!({"name": "ok", "expiresInDays": "thirty"}),
+            "expiresInDays",
+        ),
         (json!({"role": "client"}), "name"),
     ];
     for (body, field) in cases {

@@ -22,6 +22,7 @@ mod helpers;
 mod job_recovery;
 mod keys_api;
 mod login_throttling;
+mod metrics;
 mod openapi;
 mod parsers;
 mod rate_limits;

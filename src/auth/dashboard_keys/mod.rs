@@ -262,6 +262,7 @@ impl KeyStore {
                 let matches = same_digest(known.current, &digest)
                     || (in_grace && same_digest(known.previous, &digest));
                 if matches {
+                    crate::metrics::key_cache(true);
                     let principal = known.principal.clone();
                     drop(verified);
                     return Ok(if record.is_expired(now) {
@@ -285,6 +286,7 @@ impl KeyStore {
             }
             (record.is_expired(now), candidates)
         };
+        crate::metrics::key_cache(false);
         let mut matched = None;
         for key_hash in candidates {
             if self.hasher.verify(key, &key_hash).await? {
