@@ -12,7 +12,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _log_writer = telemetry::init(&settings.log_filter);
+    let _log_writer = telemetry::init_with(&settings.log_filter, settings.log_format);
     settings.log_warnings();
 
     actix_web::rt::System::new().block_on(async {

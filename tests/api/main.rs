@@ -20,6 +20,7 @@ mod errors;
 mod faults;
 mod helpers;
 mod job_recovery;
+mod json_logs;
 mod keys_api;
 mod login_throttling;
 mod metrics;
