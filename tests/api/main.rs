@@ -22,6 +22,7 @@ mod helpers;
 mod job_recovery;
 mod json_logs;
 mod keys_api;
+mod keys_cli;
 mod login_throttling;
 mod metrics;
 mod openapi;
