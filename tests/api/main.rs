@@ -11,6 +11,7 @@ mod browser;
 mod census;
 mod concurrency;
 mod config_startup;
+mod container;
 mod crash;
 mod crash_rounds;
 mod dashboard_jobs;
