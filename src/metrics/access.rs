@@ -41,11 +41,11 @@ impl MetricsAccess {
         })
     }
 
-    /// `Ok` when the request may read the metrics, else the refusal.
-    pub fn check(&self, req: &HttpRequest) -> Result<(), HttpResponse> {
+    /// `None` when the request may read the metrics, else the refusal.
+    pub fn refusal(&self, req: &HttpRequest) -> Option<HttpResponse> {
         let client = client_address(req.peer_addr(), req.headers(), &self.trusted_proxies);
         if client.is_loopback() || self.token_matches(req) {
-            return Ok(());
+            return None;
         }
         let (mut response, message, code) = if self.token.is_some() {
             let mut response = HttpResponse::Unauthorized();
@@ -62,8 +62,10 @@ impl MetricsAccess {
                 "metrics-forbidden",
             )
         };
-        Err(response
-            .insert_header(("Cache-Control", "no-store"))
-            .json(json!({ "error": message, "code": code })))
+        Some(
+            response
+                .insert_header(("Cache-Control", "no-store"))
+                .json(json!({ "error": message, "code": code })),
+        )
     }
 }

@@ -148,7 +148,7 @@ pub async fn scrape(
     access: web::Data<MetricsAccess>,
     queue: web::Data<JobQueue>,
 ) -> HttpResponse {
-    if let Err(refusal) = access.check(&req) {
+    if let Some(refusal) = access.refusal(&req) {
         return refusal;
     }
     let counts = queue.counts(|_| true);
