@@ -3,6 +3,7 @@
 
 pub mod builtin;
 pub mod command;
+pub mod sandbox;
 pub mod tokens;
 
 use std::path::{Path, PathBuf};
