@@ -89,11 +89,17 @@ mod tests {
     fn sandbox_paths_must_be_absolute() {
         let ok = SandboxSettings::parse(None, Some("/opt/tools:/srv/ref"), Some("/home/a/.cache"))
             .unwrap();
-        assert_eq!(ok.read_paths, [PathBuf::from("/opt/tools"), PathBuf::from("/srv/ref")]);
+        assert_eq!(
+            ok.read_paths,
+            [PathBuf::from("/opt/tools"), PathBuf::from("/srv/ref")]
+        );
         assert_eq!(ok.write_paths, [PathBuf::from("/home/a/.cache")]);
         let err = SandboxSettings::parse(None, Some("/opt:tools"), None)
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("ASK_SANDBOX_PATHS: entry 2 ('tools')"), "{err}");
+        assert!(
+            err.starts_with("ASK_SANDBOX_PATHS: entry 2 ('tools')"),
+            "{err}"
+        );
     }
 }

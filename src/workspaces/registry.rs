@@ -227,8 +227,21 @@ impl Registry {
         Ok(true)
     }
 
-    /// Where branch exports for jobs are made (inside the data directory).
-    pub fn scratch_dir(&self) -> PathBuf {
-        self.data_dir.join("tmp")
+    /// The workspace's directory, checked again before every job: it must
+    /// still resolve to the directory registered (not a link swapped in
+    /// since) and must not overlap the data directory.
+    pub fn checked_root(&self, workspace: &Workspace) -> Result<PathBuf, String> {
+        let moved = || {
+            format!(
+                "the directory of workspace {} was moved or replaced since it was registered; \
+                 an admin must register it again",
+                workspace.id
+            )
+        };
+        let canonical = workspace.path.canonicalize().map_err(|_| moved())?;
+        if canonical != workspace.path {
+            return Err(moved());
+        }
+        self.check_directory(&canonical).map_err(|_| moved())
     }
 }

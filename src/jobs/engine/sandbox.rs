@@ -29,10 +29,10 @@ const SYSTEM_READ: &[&str] = &[
     "/etc",
     "/nix/store",
     "/run/systemd/resolve",
-    // Other processes' entries are closed to a confined program: Landlock
-    // denies ptrace-class access (environ, fd, root) to a less-confined one.
-    "/proc",
 ];
+// `/proc` is left out on purpose: Landlock does not stop a confined
+// program from reading `/proc/<Portico's pid>/environ`, which holds the
+// keys when they are set in the environment.
 
 /// Device files a program may read and write.
 const DEVICES: &[&str] = &[
@@ -215,8 +215,18 @@ impl Sandbox {
             .handle_access(AccessFs::from_all(TARGET_ABI))
             .and_then(|r| r.scope(Scope::Signal | Scope::AbstractUnixSocket))
             .and_then(|r| r.create())
-            .and_then(|r| r.add_rules(path_beneath_rules(&readable, AccessFs::from_read(TARGET_ABI))))
-            .and_then(|r| r.add_rules(path_beneath_rules(&writable, AccessFs::from_all(TARGET_ABI))))
+            .and_then(|r| {
+                r.add_rules(path_beneath_rules(
+                    &readable,
+                    AccessFs::from_read(TARGET_ABI),
+                ))
+            })
+            .and_then(|r| {
+                r.add_rules(path_beneath_rules(
+                    &writable,
+                    AccessFs::from_all(TARGET_ABI),
+                ))
+            })
             .map_err(|err| format!("cannot build the sandbox for the program: {err}"))?;
         let fd: Option<OwnedFd> = ruleset.into();
         let fd = fd.ok_or("the kernel no longer offers Landlock; refusing to run unconfined")?;
