@@ -23,4 +23,5 @@ mod job_recovery;
 mod login_throttling;
 mod parsers;
 mod rate_limits;
+mod repo_credentials;
 mod sandbox;
