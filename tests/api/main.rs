@@ -17,6 +17,7 @@ mod dashboard_jobs;
 mod dashboard_keys;
 mod dashboard_setup;
 mod errors;
+mod fairness;
 mod faults;
 mod helpers;
 mod job_recovery;

@@ -80,6 +80,15 @@ fn kill_group(pid: Option<u32>) {
     }
 }
 
+/// Ends the program's whole process group when dropped.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0);
+    }
+}
+
 impl CommandEngine {
     pub fn name(&self) -> &str {
         &self.words[0]
@@ -152,6 +161,8 @@ impl CommandEngine {
             )
         })?;
         let pid = child.id();
+        // Also when this future is dropped (the server stopping mid-job).
+        let _group = GroupGuard(pid);
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let input = prompt(question, context);
         let writer = tokio::spawn(async move {
