@@ -21,7 +21,7 @@ cat up/session-secret 2>/dev/null && echo "READ: directory link"
 cat "$data/session-secret" 2>/dev/null && echo "READ: absolute path"
 cat "$data/workspaces.json" 2>/dev/null && echo "READ: registry"
 ls "$data" 2>/dev/null && echo "LISTED: data dir"
-find / -name session-secret 2>/dev/null | sed 's/^/FOUND: /'
+find / -maxdepth 5 -name session-secret 2>/dev/null | sed 's/^/FOUND: /'
 { echo pwned > "$data/pwned"; } 2>/dev/null && echo "WROTE: data dir"
 { echo pwned > ./pwned; } 2>/dev/null && echo "WROTE: workspace"
 { echo ok > "$TMPDIR/scratch"; } 2>/dev/null && echo "SCRATCH: $(cat "$TMPDIR/scratch")"
