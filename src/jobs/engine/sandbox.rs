@@ -88,7 +88,7 @@ pub fn kernel_abi() -> Option<i32> {
             LANDLOCK_CREATE_RULESET_VERSION,
         )
     };
-    (abi >= 1).then(|| abi as i32)
+    (abi >= 1).then_some(abi as i32)
 }
 
 fn overlaps(path: &Path, data_dir: &Path) -> bool {
