@@ -154,3 +154,45 @@ async fn a_token_in_a_repository_url_clones_but_is_never_shown_or_left_in_the_cl
     );
     git_server.stop(false).await;
 }
+
+#[tokio::test]
+async fn a_token_stored_by_an_older_version_is_moved_out_at_start() {
+    const OLD: &str = "https://bob:tok3n-from-before@example.com/o/r.git";
+    let origin = answer_repo();
+    let mut app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let response = app
+        .post_json(
+            "/api/workspaces",
+            ADMIN_KEY,
+            &json!({"name": "old", "repoUrl": origin.path()}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    let clone = PathBuf::from(created["path"].as_str().unwrap());
+    app.restart_with(|app| {
+        let file = app.data_file("workspaces.json");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let from = serde_json::to_string(origin.path()).unwrap();
+        std::fs::write(&file, text.replace(&from, &format!("\"{OLD}\""))).unwrap();
+        git(&clone, &["remote", "set-url", "origin", OLD]);
+    })
+    .await;
+
+    let (_, listed) = app.get_json("/api/workspaces", ADMIN_KEY).await;
+    assert_eq!(listed[0]["repoUrl"], "https://bob:***@example.com/o/r.git");
+    for file in [app.data_file("workspaces.json"), clone.join(".git/config")] {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(!text.contains("tok3n-from-before"), "{file:?}: {text}");
+    }
+    let secret_file = app
+        .data_file("credentials")
+        .join(created["id"].as_str().unwrap());
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    assert_eq!(secret.trim(), "https://bob:tok3n-from-before@example.com");
+    let mode = std::fs::metadata(&secret_file)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
