@@ -244,8 +244,9 @@ pub async fn queue_status(queue: &JobQueue, principal: &Principal) -> Value {
         .filter(|job| job.status == JobStatus::Pending)
         .cloned()
         .collect();
+    // Summaries (question shortened, no context): a long queue of large
+    // questions would otherwise be read whole for every status call.
     pending.reverse();
-    let pending = queue.load_all(pending).await;
     let recent: Vec<Job> = jobs
         .iter()
         .filter(|job| job.status.is_finished())
