@@ -15,6 +15,7 @@ const CLIENT_KEY: &str = "client-key-for-the-sandbox-test";
 /// Every way out an agent might try; each success prints a marker.
 const HOSTILE_AGENT: &str = r#"data="$1"
 echo "README: $(cat README.md)"
+cat branch.txt 2>/dev/null | sed 's/^/BRANCH: /'
 cat leak 2>/dev/null && echo "READ: relative link"
 cat abs 2>/dev/null && echo "READ: absolute link"
 cat up/session-secret 2>/dev/null && echo "READ: directory link"
@@ -45,6 +46,11 @@ fn hostile_repo(data_dir: &Path) -> tempfile::TempDir {
     git(root, &["init", "--quiet"]);
     git(root, &["add", "."]);
     git(root, &["commit", "--quiet", "-m", "hostile"]);
+    git(root, &["checkout", "--quiet", "-b", "other"]);
+    std::fs::write(root.join("branch.txt"), "branch-export-readable\n").unwrap();
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "other"]);
+    git(root, &["checkout", "--quiet", "main"]);
     repo
 }
 
@@ -97,7 +103,45 @@ async fn a_sandboxed_command_cannot_reach_the_data_dir_through_links_or_absolute
     let job = wait_for_job_at(&server.address, CLIENT_KEY, &job_id).await;
     assert_eq!(job["status"], "completed", "{job}");
     let output = job["result"]["output"].as_str().unwrap();
+    assert!(
+        !output.contains("BRANCH:"),
+        "the checkout is main: {output}"
+    );
+    assert_contained(output, &data_dir, &clone, &session_secret);
 
+    // The same from an export of another branch (outside the data dir).
+    let response = test_client()
+        .post(format!("{}/api/ask", server.address))
+        .header("x-api-key", CLIENT_KEY)
+        .json(&json!({"workspaceId": workspace["id"], "question": "and there?", "sourceBranch": "other"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let queued: serde_json::Value = response.json().await.unwrap();
+    let job = wait_for_job_at(
+        &server.address,
+        CLIENT_KEY,
+        queued["jobId"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let output = job["result"]["output"].as_str().unwrap();
+    assert!(
+        output.contains("BRANCH: branch-export-readable"),
+        "{output}"
+    );
+    let export = output
+        .lines()
+        .find_map(|line| line.strip_prefix("ENV: PWD="))
+        .expect("the program's PWD");
+    assert!(!Path::new(export).starts_with(&data_dir), "{export}");
+    assert_contained(output, &data_dir, Path::new(export), &session_secret);
+}
+
+/// What the hostile agent printed shows it read its workspace and its
+/// scratch dir and nothing of the data dir.
+fn assert_contained(output: &str, data_dir: &Path, workspace: &Path, session_secret: &str) {
     assert!(
         output.contains("README: workspace-readable-marker"),
         "the workspace is readable: {output}"
@@ -117,11 +161,11 @@ async fn a_sandboxed_command_cannot_reach_the_data_dir_through_links_or_absolute
     let naming_data_dir: Vec<&str> = output
         .lines()
         .filter(|line| line.contains("DATA_DIR") || line.contains(data_dir.to_str().unwrap()))
-        .filter(|line| !line.starts_with(&format!("ENV: PWD={}", clone.display())))
+        .filter(|line| !line.starts_with(&format!("ENV: PWD={}", workspace.display())))
         .collect();
     assert!(naming_data_dir.is_empty(), "{naming_data_dir:?}");
     assert!(!data_dir.join("pwned").exists());
-    assert!(!clone.join("pwned").exists());
+    assert!(!workspace.join("pwned").exists());
 }
 
 #[tokio::test]
