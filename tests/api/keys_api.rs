@@ -332,3 +332,33 @@ async fn the_dashboard_rolls_a_key_and_shows_the_new_secret_once() {
         .await;
     assert_eq!(response.status(), 403, "the form needs its CSRF token");
 }
+
+#[tokio::test]
+async fn a_logged_in_user_manages_keys_over_the_api_but_not_from_a_foreign_origin() {
+    let app = spawn_app(&[]).await;
+    app.setup_and_login().await;
+    let response = app
+        .client
+        .post(app.url("/api/keys"))
+        .header("origin", &app.address)
+        .json(&json!({"name": "from-my-session"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["record"]["name"], "from-my-session");
+
+    let response = app
+        .client
+        .post(app.url("/api/keys"))
+        .header("origin", "http://evil.example")
+        .json(&json!({"name": "forged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 403, "cross-site-request").await;
+    let response = app.client.get(app.url("/api/keys")).send().await.unwrap();
+    let listed: Value = response.json().await.unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+}
