@@ -9,7 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
 
-use super::{foreign_origin_page, redirect, DashboardState};
+use super::{foreign_origin_page, redirect, stale_form_page, DashboardState};
 use crate::auth::gate::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::secrets_match;
@@ -38,9 +38,13 @@ pub async fn require_login(
                 &secrecy::SecretString::from(logged_in.csrf_token.clone()),
             )
         });
-        if !token_ok || !is_same_origin(req.headers(), &state.public_url, false) {
-            tracing::warn!(path = %req.path(), "refused a form without a valid CSRF token or origin");
-            return Ok(req.into_response(foreign_origin_page(&state.public_url)));
+        if !is_same_origin(req.headers(), &state.public_url, false) {
+            let page = foreign_origin_page(&state.public_url, req.headers());
+            return Ok(req.into_response(page));
+        }
+        if !token_ok {
+            tracing::warn!(path = %req.path(), "refused a form without a valid CSRF token");
+            return Ok(req.into_response(stale_form_page()));
         }
         req.set_payload(Payload::from(body));
     }

@@ -69,7 +69,7 @@ pub async fn submit(
         return gone();
     }
     if !is_same_origin(req.headers(), &state.public_url, false) {
-        return foreign_origin_page(&state.public_url);
+        return foreign_origin_page(&state.public_url, req.headers());
     }
     let form = form.into_inner();
     let retry = |status, message: String| {
