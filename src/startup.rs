@@ -86,7 +86,10 @@ impl Application {
 
     /// Builds on a listener the caller bound (tests that need the port
     /// before the settings are complete).
-    pub async fn build_on(mut settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
+    pub async fn build_on(
+        mut settings: Settings,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
         let data_dir = DataDir::open(&settings.data_dir)?;
         let bind_addr = settings.bind;
         let bind_error = move |source| StartupError::Bind {

@@ -228,7 +228,10 @@ impl UserStore {
 
     /// The names of every user, for messages.
     pub fn usernames(&self) -> Vec<String> {
-        self.snapshot().into_iter().map(|user| user.username).collect()
+        self.snapshot()
+            .into_iter()
+            .map(|user| user.username)
+            .collect()
     }
 }
 

@@ -31,8 +31,12 @@ pub fn reset_password(settings: &Settings, name: &str, password_stdin: bool) -> 
 
 async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<String, Failure> {
     let data_dir = open_data_dir(settings)?;
-    let users = UserStore::load(data_dir.path(), Hasher::for_this_machine())
-        .map_err(|err| format!("cannot read the users in {}: {err:#}", data_dir.path().display()))?;
+    let users = UserStore::load(data_dir.path(), Hasher::for_this_machine()).map_err(|err| {
+        format!(
+            "cannot read the users in {}: {err:#}",
+            data_dir.path().display()
+        )
+    })?;
     if !users.has_users() {
         return Err(format!(
             "there is no dashboard user in {} yet; start Portico and open the setup URL it prints",
@@ -61,7 +65,9 @@ async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<
     let ended = sessions
         .purge_where("user_id", &user.id)
         .await
-        .map_err(|err| format!("the password is changed, but ending the sessions failed: {err:#}"))?;
+        .map_err(|err| {
+            format!("the password is changed, but ending the sessions failed: {err:#}")
+        })?;
     Ok(format!(
         "The password of '{name}' is reset and {ended} session(s) ended. The login lockout \
          lives in the server's memory and is clear when it starts: start Portico and log in."
@@ -105,9 +111,7 @@ fn read_stdin_line() -> Result<SecretString, Failure> {
 
 fn prompt_twice() -> Result<SecretString, Failure> {
     let no_terminal = |err: std::io::Error| {
-        format!(
-            "cannot prompt for the password ({err}); pipe it in with --password-stdin instead"
-        )
+        format!("cannot prompt for the password ({err}); pipe it in with --password-stdin instead")
     };
     let first = rpassword::prompt_password("New password: ").map_err(no_terminal)?;
     let second = rpassword::prompt_password("Repeat the new password: ").map_err(no_terminal)?;

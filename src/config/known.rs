@@ -75,7 +75,14 @@ mod tests {
 
     #[test]
     fn known_and_unrelated_names_pass() {
-        for name in ["ALLOWED_IPS", "BIND", "DATABASE_URL", "NODE_ENV", "HOME", "EDITOR"] {
+        for name in [
+            "ALLOWED_IPS",
+            "BIND",
+            "DATABASE_URL",
+            "NODE_ENV",
+            "HOME",
+            "EDITOR",
+        ] {
             assert_eq!(likely_meant(name), None, "{name}");
         }
     }
