@@ -109,7 +109,7 @@ async fn without_a_configured_token_the_setup_url_is_printed_at_start() {
 
     let response = test_client()
         .post(format!("{}/setup", server.address))
-        .header("origin", "http://127.0.0.1:3000")
+        .header("origin", &server.address)
         .form(&[
             ("token", token),
             ("username", USERNAME),
