@@ -235,6 +235,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
         ),
         admin_key_configured: gate.env_keys().has_admin_key(),
         client_key_count: gate.env_keys().client_key_count(),
+        one_time_keys: Default::default(),
     };
     let session_key = session_key(settings, data_dir)?;
     Ok((

@@ -2,10 +2,12 @@
 //! logout, the overview and Account Security. Everything works without
 //! JavaScript; every page under `/dashboard` needs a valid session.
 
+mod confirm;
 mod guard;
 mod host_check;
 mod jobs;
 mod login;
+mod one_time;
 mod pages;
 mod security;
 mod setup;
@@ -50,6 +52,8 @@ pub struct DashboardState {
     pub login_failures: WindowCounter<String>,
     pub admin_key_configured: bool,
     pub client_key_count: usize,
+    /// Generated keys waiting for their one display.
+    pub one_time_keys: one_time::OneTimeKeys,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -92,10 +96,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/workspaces", web::post().to(workspaces::add))
             .route(
                 "/workspaces/{id}/remove",
+                web::get().to(workspaces::confirm_remove),
+            )
+            .route(
+                "/workspaces/{id}/remove",
                 web::post().to(workspaces::remove),
             )
             .route("/security", web::get().to(security::page))
             .route("/security/keys", web::post().to(security::generate))
+            .route(
+                "/security/keys/{id}/revoke",
+                web::get().to(security::confirm_revoke),
+            )
             .route(
                 "/security/keys/{id}/revoke",
                 web::post().to(security::revoke),
