@@ -91,6 +91,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(pages::overview))
             .route("/ask", web::post().to(jobs::ask))
             .route("/jobs/{id}", web::get().to(jobs::job))
+            .route("/jobs/{id}/cancel", web::post().to(jobs::cancel))
             .route("/queue", web::get().to(jobs::queue_page))
             .route("/workspaces", web::get().to(workspaces::page))
             .route("/workspaces", web::post().to(workspaces::add))

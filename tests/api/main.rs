@@ -14,6 +14,7 @@ mod concurrency;
 mod config_startup;
 mod crash;
 mod crash_rounds;
+mod dashboard_daily;
 mod dashboard_jobs;
 mod dashboard_keys;
 mod dashboard_setup;
