@@ -48,8 +48,15 @@ pub async fn require_login(
         }
         req.set_payload(Payload::from(body));
     }
+    let nav = super::Nav {
+        username: logged_in.user.username.clone(),
+        csrf_token: logged_in.csrf_token.clone(),
+        active: "",
+    };
     req.extensions_mut().insert(logged_in);
-    Ok(next.call(req).await?.map_into_boxed_body())
+    // Error pages rendered while handling this request show the nav bar.
+    let response = super::CURRENT_NAV.scope(nav, next.call(req)).await?;
+    Ok(response.map_into_boxed_body())
 }
 
 impl FromRequest for LoggedIn {

@@ -118,7 +118,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(security::change_password),
             )
             .default_service(web::to(pages::not_found)),
-    );
+    )
+    .route("/favicon.ico", web::get().to(pages::favicon))
+    .default_service(web::to(pages::not_found_anywhere));
 }
 
 /// The navigation bar of a logged-in page.
@@ -127,6 +129,11 @@ pub struct Nav {
     pub username: String,
     pub csrf_token: String,
     pub active: &'static str,
+}
+
+tokio::task_local! {
+    /// The nav bar of the logged-in request being handled, if any.
+    static CURRENT_NAV: Nav;
 }
 
 /// A one-time message at the top of a page.
@@ -202,7 +209,7 @@ pub fn error_page_with_link(
     render(
         status,
         &ErrorPage {
-            nav: None,
+            nav: CURRENT_NAV.try_with(Nav::clone).ok(),
             flash: None,
             title,
             message,

@@ -105,6 +105,29 @@ pub async fn not_found() -> HttpResponse {
     )
 }
 
+/// Any other unknown address: a styled 404, with the nav bar when logged in.
+pub async fn not_found_anywhere(
+    session: Session,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
+    let page = || {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is no page at this address. Check the link, or start from the dashboard.",
+        )
+    };
+    match session::current(&session, &state.users) {
+        Some(logged_in) => super::CURRENT_NAV.sync_scope(nav(&logged_in, ""), page),
+        None => page(),
+    }
+}
+
+/// Browsers ask for `/favicon.ico` on their own; the icon is an SVG.
+pub async fn favicon() -> HttpResponse {
+    redirect("/static/favicon.svg")
+}
+
 pub fn nav(logged_in: &LoggedIn, active: &'static str) -> Nav {
     Nav {
         username: logged_in.user.username.clone(),
