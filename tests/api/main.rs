@@ -27,3 +27,4 @@ mod job_recovery;
 mod login_throttling;
 mod parsers;
 mod rate_limits;
+mod readme;
