@@ -144,7 +144,8 @@ impl Registry {
         {
             return Err(invalid(
                 "path",
-                "this directory overlaps Portico's data directory, which holds keys and sessions",
+                "this directory overlaps Portico's data directory, which holds keys and sessions; \
+                 register a clone instead ({\"repoUrl\": \"<this path>\"} clones it into the data directory)",
             ));
         }
         Ok(canonical)

@@ -178,3 +178,79 @@ fn the_readme_poll_loop_stops_with_the_api_message_when_the_ask_fails() {
         "no endless polling"
     );
 }
+
+/// The README's `ask.mjs`, pointed at `base`.
+fn ask_mjs(base: &str) -> String {
+    let readme = readme();
+    let start = readme
+        .find("save as `ask.mjs`")
+        .expect("the ask.mjs example");
+    let code = &readme[start..];
+    let code = &code[code.find("```js\n").unwrap() + 6..];
+    let code = &code[..code.find("```").unwrap()];
+    code.replace("http://127.0.0.1:3000", base)
+}
+
+fn run_node(dir: &std::path::Path, code: &str, vars: &[(&str, &str)]) -> std::process::Output {
+    let file = dir.join("ask.mjs");
+    std::fs::write(&file, code).unwrap();
+    Command::new("node")
+        .arg(&file)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(vars.iter().copied())
+        .output()
+        .expect("node runs (Node.js 18 or later)")
+}
+
+#[tokio::test]
+async fn the_readme_ask_mjs_prints_the_answer_or_stops_with_the_api_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::helpers::start_server(
+        dir.path(),
+        &[
+            ("BIND", "127.0.0.1:0"),
+            ("ADMIN_API_KEY", crate::helpers::ADMIN_KEY),
+        ],
+    );
+    let repo = answer_repo();
+    let workspace = server.register_workspace(repo.path()).await;
+    let code = ask_mjs(&server.address);
+    let key = crate::helpers::ADMIN_KEY;
+
+    let answered = run_node(
+        dir.path(),
+        &code,
+        &[("PORTICO_KEY", key), ("WORKSPACE_ID", &workspace)],
+    );
+    let stdout = String::from_utf8_lossy(&answered.stdout);
+    assert!(
+        answered.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&answered.stderr)
+    );
+    assert!(stdout.contains("files"), "{stdout}");
+
+    let refused = run_node(
+        dir.path(),
+        &code,
+        &[("PORTICO_KEY", key), ("WORKSPACE_ID", "ws-doesnotexist")],
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("404 not-found: Workspace not found"),
+        "{stderr}"
+    );
+
+    let bad_key = run_node(
+        dir.path(),
+        &code,
+        &[("PORTICO_KEY", "wrong"), ("WORKSPACE_ID", &workspace)],
+    );
+    let stderr = String::from_utf8_lossy(&bad_key.stderr);
+    assert!(
+        stderr.contains("401 invalid-api-key: Invalid API key"),
+        "{stderr}"
+    );
+}
