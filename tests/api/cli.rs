@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::process::{Output, Stdio};
 
-use crate::helpers::{portico_command, start_server, test_client, PASSWORD, USERNAME};
+use crate::helpers::{
+    portico_command, start_server, start_server_with_args, test_client, PASSWORD, USERNAME,
+};
 
 const NEW_PASSWORD: &str = "a brand new password 42";
 
@@ -232,5 +234,21 @@ async fn healthcheck_exits_0_while_the_server_answers_and_1_when_it_is_gone() {
         text(&gone.stderr).contains("unhealthy"),
         "{}",
         text(&gone.stderr)
+    );
+}
+
+#[tokio::test]
+async fn serve_runs_the_server_like_no_command_at_all() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = start_server_with_args(cwd.path(), &[("BIND", "127.0.0.1:0")], &["serve"]);
+    let health = test_client()
+        .get(format!("{}/api/health", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(
+        cwd.path().join("workspaces").is_dir(),
+        "the default data dir"
     );
 }

@@ -437,7 +437,17 @@ impl RunningServer {
 
 /// Starts the binary and waits (at most 30 s) for its "listening" line.
 pub fn start_server(cwd: &std::path::Path, vars: &[(&str, &str)]) -> RunningServer {
+    start_server_with_args(cwd, vars, &[])
+}
+
+/// Starts the binary with command-line `args` and waits for its address.
+pub fn start_server_with_args(
+    cwd: &std::path::Path,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> RunningServer {
     let mut child = portico_command(cwd, vars)
+        .args(args)
         .spawn()
         .expect("the binary starts");
     let (sender, lines) = mpsc::channel();
