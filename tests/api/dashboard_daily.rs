@@ -315,3 +315,39 @@ async fn a_plain_text_answer_is_shown_preformatted_not_as_markdown() {
     );
     assert!(!page.contains("<em>"), "{page}");
 }
+
+#[tokio::test]
+async fn unknown_addresses_get_a_styled_404_with_the_nav_bar_when_logged_in() {
+    let app = spawn_app(&[]).await;
+    let anonymous = app
+        .fresh_client()
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 404);
+    let page = anonymous.text().await.unwrap();
+    assert!(
+        page.contains("Page not found") && page.contains("/static/portico.css"),
+        "{page}"
+    );
+    assert!(!page.contains("Log out"), "{page}");
+
+    app.setup_and_login().await;
+    for path in [
+        "/no/such/page",
+        "/dashboard/jobs/not-a-job",
+        "/dashboard/nothing",
+    ] {
+        let (status, page) = app.page(path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(
+            page.contains("Log out") && page.contains("Account Security"),
+            "{path}: {page}"
+        );
+    }
+    let (status, icon) = app.page("/favicon.ico").await;
+    assert_eq!(status, 303, "{icon}");
+    let svg = app.get("/static/favicon.svg", &[]).await;
+    assert_eq!(svg.status(), 200);
+}
