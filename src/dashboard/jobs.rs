@@ -270,6 +270,7 @@ pub fn markdown_to_safe_html(markdown: &str) -> String {
 struct QueuePage {
     nav: Option<Nav>,
     flash: Option<Flash>,
+    csrf_token: String,
     busy: bool,
     processing: Vec<JobRow>,
     pending: Vec<JobRow>,
@@ -302,6 +303,7 @@ pub async fn queue_page(
         &QueuePage {
             nav: Some(nav(&logged_in, "queue")),
             flash: None,
+            csrf_token: logged_in.csrf_token.clone(),
             busy: !processing.is_empty() || !pending.is_empty(),
             processing: rows(&processing, &registry),
             pending: rows(&pending, &registry),

@@ -271,6 +271,12 @@ async fn a_pending_job_can_be_cancelled_from_its_page() {
     wait_for_status(&app, &busy, "processing").await;
     let waiting = app.ask(ADMIN_KEY, ask).await;
     let page = wait_for_status(&app, &waiting, "pending").await;
+    let (_, queue) = app.page("/dashboard/queue").await;
+    assert!(
+        queue.contains(&format!("action=\"/dashboard/jobs/{waiting}/cancel\"")),
+        "the queue offers Cancel for pending jobs: {queue}"
+    );
+    assert!(!queue.contains(&format!("/dashboard/jobs/{busy}/cancel")));
     assert!(page.contains(&format!("action=\"/dashboard/jobs/{waiting}/cancel\"")));
 
     let cancel = app
