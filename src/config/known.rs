@@ -23,6 +23,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "REDIS_PREFIX",
     "ASK_SANDBOX",
     "ASK_SANDBOX_PATHS",
+    "ASK_SANDBOX_WRITE_PATHS",
     "LOG_FORMAT",
     "METRICS_TOKEN",
 ];

@@ -4,6 +4,7 @@
 
 mod known;
 mod public_url;
+mod sandbox;
 mod vars;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::address::{IpAllowlist, TrustedProxies};
 pub use public_url::PublicUrl;
+pub use sandbox::{SandboxMode, SandboxSettings};
 pub use vars::ConfigError;
 
 /// Keys shorter than this draw a start-up warning (SPEC §1).
@@ -45,6 +47,7 @@ pub struct Settings {
     pub initial_setup_token: Option<SecretString>,
     pub ask_command: Option<Vec<String>>,
     pub ask_timeout: Duration,
+    pub ask_sandbox: SandboxSettings,
     pub job_concurrency: NonZeroUsize,
     pub log_filter: String,
 }
@@ -102,6 +105,11 @@ impl Settings {
                 )?
                 .get(),
             )),
+            ask_sandbox: SandboxSettings::parse(
+                get("ASK_SANDBOX"),
+                get("ASK_SANDBOX_PATHS"),
+                get("ASK_SANDBOX_WRITE_PATHS"),
+            )?,
             job_concurrency: vars::positive(
                 "JOB_CONCURRENCY",
                 get("JOB_CONCURRENCY").unwrap_or("1"),

@@ -190,7 +190,11 @@ pub async fn job(
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let Some(job) = JobId::parse(&id).and_then(|id| queue.get(&id)) else {
+    let job = match JobId::parse(&id) {
+        Some(id) => queue.get(&id).await,
+        None => None,
+    };
+    let Some(job) = job else {
         return no_such_job();
     };
     let result = job.result.as_ref();
