@@ -185,5 +185,48 @@ async fn refresh_creates_no_key_confirmations_ask_first_and_revoke_fits_a_phone(
         page.contains("Page not found") && page.contains("Log out"),
         "{page}"
     );
+
+    // A refused login: the error banner is no wider than the login card.
+    client.set_window_size(1280, 900).await.unwrap();
+    client
+        .find(Locator::Css("form.logout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_path(&client, "/login").await;
+    fill(&client, "input[name=username]", "owner").await;
+    fill(&client, "input[name=password]", "not the password").await;
+    client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".flash-error"))
+        .await
+        .unwrap();
+    let widths = client
+        .execute(
+            "return [document.querySelector('.flash-error').getBoundingClientRect().width,
+                     document.querySelector('.card.narrow').getBoundingClientRect().width];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (banner, card) = (widths[0].as_f64().unwrap(), widths[1].as_f64().unwrap());
+    assert!(banner <= card + 0.5, "banner {banner} px, card {card} px");
+    let weight = client
+        .execute(
+            "return getComputedStyle(document.querySelector('input[name=username]')).fontWeight;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(weight, json!("400"), "typed text is not bold");
     client.close().await.unwrap();
 }
