@@ -13,6 +13,7 @@ const PUBLIC: &[&str] = &[
     "/setup",            // exists only until the first user; needs the setup token
     "/login",            // the way in
     "/static",           // the stylesheet and script
+    "/favicon.ico",      // a redirect to the icon under /static
     "/api/health",       // liveness, by the spec
     "/api/openapi.json", // the API's description, by the spec
     "/api/docs",         // renders that description

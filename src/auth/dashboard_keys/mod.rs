@@ -41,6 +41,11 @@ fn same_digest(known: Option<[u8; 32]>, digest: &[u8; 32]) -> bool {
     known.is_some_and(|known| bool::from(known.ct_eq(digest)))
 }
 
+/// `generate` refused: a key of the user already has this name.
+#[derive(Debug, thiserror::Error)]
+#[error("a key with this name exists already")]
+pub struct DuplicateKeyName;
+
 /// What a dashboard-key check found.
 #[derive(Debug)]
 pub enum KeyCheck {
@@ -164,6 +169,16 @@ impl KeyStore {
             previous: None,
         };
         let _write = self.writes.lock().await;
+        // Checked under the write lock, so two racing forms cannot both pass.
+        let taken = self
+            .records
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|other| other.user_id == user_id && other.name.eq_ignore_ascii_case(name));
+        if taken {
+            return Err(DuplicateKeyName.into());
+        }
         let stored = record.clone();
         self.commit(move |records| {
             records.insert(id, stored);
