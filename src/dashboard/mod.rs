@@ -113,6 +113,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/security/keys/{id}/revoke",
                 web::post().to(security::revoke),
             )
+            .route(
+                "/security/keys/{id}/roll",
+                web::get().to(security::confirm_roll),
+            )
             .route("/security/keys/{id}/roll", web::post().to(security::roll))
             .route(
                 "/security/password",

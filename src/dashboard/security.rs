@@ -281,6 +281,39 @@ pub async fn revoke(
     }
 }
 
+#[derive(Template)]
+#[template(path = "roll.html")]
+struct RollPage<'a> {
+    nav: Option<Nav>,
+    flash: Option<Flash>,
+    csrf_token: &'a str,
+    id: &'a str,
+    name: &'a str,
+    prefix: &'a str,
+}
+
+/// `GET …/roll`: names the key and asks how long the old secret may live.
+pub async fn confirm_roll(
+    logged_in: LoggedIn,
+    state: web::Data<DashboardState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let Some(key) = state.keys.get(&path) else {
+        return no_such_key();
+    };
+    render(
+        StatusCode::OK,
+        &RollPage {
+            nav: Some(nav(&logged_in, "security")),
+            flash: None,
+            csrf_token: &logged_in.csrf_token,
+            id: &key.id,
+            name: &key.name,
+            prefix: &key.display_prefix(),
+        },
+    )
+}
+
 #[derive(Deserialize)]
 pub struct RollForm {
     /// Hours the old secret keeps working: 0, 1, 24 (default) or 168.

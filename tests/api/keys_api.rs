@@ -299,14 +299,21 @@ async fn the_dashboard_rolls_a_key_and_shows_the_new_secret_once() {
     let csrf = app.setup_and_login().await;
     let old = app.generate_key(&csrf, "laptop", "client", "never").await;
     let id = old.split('_').nth(1).unwrap().to_owned();
+    let (status, confirm) = app
+        .page(&format!("/dashboard/security/keys/{id}/roll"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(confirm.contains("laptop") && confirm.contains("grace_hours"));
     let response = app
         .post_form(
             &format!("/dashboard/security/keys/{id}/roll"),
             &[("csrf_token", &csrf), ("grace_hours", "0")],
         )
         .await;
-    assert_eq!(response.status(), 200);
-    let html = response.text().await.unwrap();
+    assert_eq!(response.status(), 303, "post/redirect/get");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let (status, html) = app.page(&location).await;
+    assert_eq!(status, 200);
     let new = crate::helpers::find_key(&html).expect("the new secret is shown");
     assert_ne!(new, old);
     assert!(new.starts_with(&format!("ptk_{id}_")));
