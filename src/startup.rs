@@ -20,6 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::api;
 use crate::auth::activity::ActivityLog;
 use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::env_keys::{EnvKeys, KeyIdSecret};
 use crate::auth::hashing::Hasher;
 use crate::auth::rate_limit::WindowCounter;
 use crate::auth::session::IDLE_TIMEOUT;
@@ -210,7 +211,18 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
     let sessions = FileSessionStore::load(data_dir)?;
     let registry = web::Data::new(Registry::load(data_dir)?);
     let queue = web::Data::new(JobQueue::load(data_dir)?);
-    let gate = Gate::new(settings, users.clone(), keys.clone(), activity.clone());
+    let env_keys = EnvKeys::new(
+        settings.admin_api_key.as_ref(),
+        &settings.valid_api_keys,
+        &KeyIdSecret::load_or_create(data_dir)?,
+    );
+    let gate = Gate::new(
+        settings,
+        users.clone(),
+        keys.clone(),
+        activity.clone(),
+        env_keys,
+    );
     let dashboard = DashboardState {
         public_url: settings.public_url.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),

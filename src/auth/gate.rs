@@ -51,6 +51,7 @@ impl Gate {
         users: Arc<UserStore>,
         keys: Arc<KeyStore>,
         activity: Arc<ActivityLog>,
+        env_keys: EnvKeys,
     ) -> Self {
         Self {
             allowlist: settings.allowed_ips.clone(),
@@ -58,7 +59,7 @@ impl Gate {
             public_url: settings.public_url.clone(),
             users,
             keys,
-            env_keys: EnvKeys::new(settings.admin_api_key.as_ref(), &settings.valid_api_keys),
+            env_keys,
             activity,
             quotas: WindowCounter::new(settings.api_rate_limit, QUOTA_WINDOW),
             failures: WindowCounter::new(
