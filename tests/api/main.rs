@@ -23,3 +23,4 @@ mod job_recovery;
 mod login_throttling;
 mod parsers;
 mod rate_limits;
+mod stored_data;
