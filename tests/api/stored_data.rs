@@ -52,7 +52,7 @@ async fn a_hand_damaged_key_hash_is_an_invalid_key_counted_as_a_failure_never_a_
         let path = app.data_file("api-keys.json");
         let mut records: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        records[0]["keyHash"] = "$argon2id$not-a-hash".into();
+        records[0]["keyHash"] = "hand-edited, not a PHC string".into();
         std::fs::write(&path, serde_json::to_vec(&records).unwrap()).unwrap();
     })
     .await;
