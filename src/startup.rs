@@ -13,6 +13,7 @@ use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionP
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
@@ -133,6 +134,7 @@ impl Application {
                     .build();
             App::new()
                 .wrap(sessions)
+                .wrap(from_fn(dashboard::require_allowed_address))
                 .wrap(security_headers())
                 .app_data(services.gate)
                 .app_data(services.dashboard)
@@ -226,6 +228,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
     let dashboard = DashboardState {
         public_url: settings.public_url.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
+        allowlist: settings.allowed_ips.clone(),
         setup_token: settings
             .initial_setup_token
             .clone()

@@ -14,6 +14,7 @@ mod config_startup;
 mod crash;
 mod crash_rounds;
 mod dashboard_jobs;
+mod dashboard_allowlist;
 mod dashboard_keys;
 mod dashboard_setup;
 mod errors;
