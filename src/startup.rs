@@ -28,6 +28,7 @@ use crate::auth::session::IDLE_TIMEOUT;
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::users::UserStore;
 use crate::auth::{random_alphanumeric, Gate};
+use crate::body_deadline;
 use crate::config::Settings;
 use crate::dashboard::{self, DashboardState};
 use crate::housekeeping;
@@ -135,6 +136,7 @@ impl Application {
             App::new()
                 .wrap(sessions)
                 .wrap(from_fn(dashboard::require_allowed_address))
+                .wrap(from_fn(body_deadline::bound_body_time))
                 .wrap(security_headers())
                 .app_data(services.gate)
                 .app_data(services.dashboard)

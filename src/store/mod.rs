@@ -51,7 +51,8 @@ impl DataDir {
             .map_err(create_error)?;
         // An existing directory is tightened too: it may come from an older
         // version, or from a `mkdir` under a permissive umask.
-        fs::set_permissions(path, Permissions::from_mode(PRIVATE_DIR_MODE)).map_err(create_error)?;
+        fs::set_permissions(path, Permissions::from_mode(PRIVATE_DIR_MODE))
+            .map_err(create_error)?;
         let lock_path = path.join(LOCK_FILE);
         OpenOptions::new()
             .create(true)

@@ -243,14 +243,19 @@ mod tests {
     fn assert_one_line(text: &str) {
         assert_eq!(text.matches('\n').count(), 1, "one line: {text:?}");
         assert!(text.ends_with('\n'));
-        assert!(!text.contains('\r') && !text.contains('\u{2028}'), "{text:?}");
+        assert!(
+            !text.contains('\r') && !text.contains('\u{2028}'),
+            "{text:?}"
+        );
         assert!(text.contains("oops\\n2026-11-28T00:00:00"), "{text:?}");
     }
 
     #[test]
     fn a_value_holding_a_newline_and_a_fake_line_is_logged_as_one_line() {
         let path = std::path::PathBuf::from(FORGED);
-        assert_one_line(&logged(|| tracing::warn!(error = %FORGED, "the question failed")));
+        assert_one_line(&logged(
+            || tracing::warn!(error = %FORGED, "the question failed"),
+        ));
         assert_one_line(&logged(|| tracing::warn!(error = FORGED, "x")));
         assert_one_line(&logged(|| tracing::warn!(path = %path.display(), "x")));
         assert_one_line(&logged(|| tracing::warn!("the command said {FORGED}")));

@@ -90,8 +90,11 @@ async fn behind_a_trusted_proxy_chain_the_forwarded_client_decides() {
     let (status, _) = send(&app, "POST", "/setup", &allowed).await;
     assert_eq!(status, 303, "an allowed client behind the proxies sets up");
     // The right-most untrusted hop is the client, whatever it put before.
-    assert_refused_everywhere(&app, &[("x-forwarded-for", "203.0.113.7, 198.51.100.9, 10.1.2.3")])
-        .await;
+    assert_refused_everywhere(
+        &app,
+        &[("x-forwarded-for", "203.0.113.7, 198.51.100.9, 10.1.2.3")],
+    )
+    .await;
     assert_refused_everywhere(&app, &[("x-real-ip", "198.51.100.9")]).await;
 }
 
