@@ -142,6 +142,7 @@ impl Application {
                 .app_data(services.dashboard)
                 .app_data(services.registry)
                 .app_data(services.queue)
+                .app_data(web::Data::from(services.activity))
                 .configure(api::json::extractor_configs)
                 .configure(routes)
         })

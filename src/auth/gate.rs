@@ -187,7 +187,6 @@ pub async fn require_principal(
     let client = address_text(addr, &mut addr_buffer);
     match gate.authenticate(&req, addr).await {
         Ok((principal, quota)) => {
-            gate.activity.record(true, &principal.id, addr, "api");
             tracing::info!(
                 target: "portico::auth",
                 message = "authentication attempt",
@@ -208,7 +207,7 @@ pub async fn require_principal(
             Ok(response)
         }
         Err(err) => {
-            gate.activity.record(false, err.code(), addr, "api");
+            gate.activity.anonymous_failure(err.code(), addr);
             tracing::info!(
                 target: "portico::auth",
                 message = "authentication attempt",

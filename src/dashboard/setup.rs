@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AccountAction;
 use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session;
@@ -86,9 +87,7 @@ pub async fn submit(
     };
     if !secrets_match(form.token.trim(), &state.setup_token) {
         let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
-        state
-            .activity
-            .record(false, "invalid-setup-token", addr, "setup");
+        state.activity.anonymous_failure("invalid-setup-token", addr);
         return retry(
             StatusCode::FORBIDDEN,
             "The setup token is wrong. Open the full setup URL printed in the start-up log.".into(),
@@ -109,6 +108,10 @@ pub async fn submit(
         Ok(user) => match session::begin(&session, &user) {
             Ok(()) => {
                 tracing::info!(user = %user.username, "the dashboard user was created");
+                let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+                state
+                    .activity
+                    .account(AccountAction::Setup, &user.username, addr, None);
                 redirect("/dashboard")
             }
             Err(_) => redirect("/login"),

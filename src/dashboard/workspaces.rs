@@ -3,12 +3,14 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
 use super::pages::nav;
-use super::{error_page, redirect, render, Flash, Nav};
+use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AccountAction;
+use crate::auth::address::client_address;
 use crate::auth::session::{self, LoggedIn};
 use crate::workspaces::{NewWorkspace, Registry, WorkspaceError};
 
@@ -78,8 +80,10 @@ pub struct AddForm {
 }
 
 pub async fn add(
+    req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
+    state: web::Data<DashboardState>,
     registry: web::Data<Registry>,
     form: web::Form<AddForm>,
 ) -> HttpResponse {
@@ -102,6 +106,13 @@ pub async fn add(
     };
     match registry.add(request).await {
         Ok(workspace) => {
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state.activity.account(
+                AccountAction::WorkspaceAdded,
+                &logged_in.user.username,
+                addr,
+                Some(&workspace.name),
+            );
             session::set_flash(
                 &session,
                 &format!("The workspace “{}” was added.", workspace.name),
@@ -124,12 +135,23 @@ pub async fn add(
 }
 
 pub async fn remove(
+    req: HttpRequest,
+    logged_in: LoggedIn,
     session: Session,
+    state: web::Data<DashboardState>,
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> HttpResponse {
+    let name = registry.get(&id).map(|workspace| workspace.name);
     match registry.remove(&id).await {
         Ok(true) => {
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state.activity.account(
+                AccountAction::WorkspaceRemoved,
+                &logged_in.user.username,
+                addr,
+                name.as_deref(),
+            );
             session::set_flash(&session, "The workspace was removed.");
             redirect("/dashboard/workspaces")
         }

@@ -156,17 +156,18 @@ impl KeyStore {
         Ok((plaintext, record))
     }
 
-    /// Removes a key; `false` when there was none with this id.
-    pub async fn revoke(&self, id: &str) -> anyhow::Result<bool> {
+    /// Removes a key and returns it; `None` when there was none with this id.
+    pub async fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
         let _write = self.writes.lock().await;
-        if !self
+        let Some(revoked) = self
             .records
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .contains_key(id)
-        {
-            return Ok(false);
-        }
+            .get(id)
+            .cloned()
+        else {
+            return Ok(None);
+        };
         self.commit(|records| {
             records.remove(id);
         })
@@ -175,7 +176,7 @@ impl KeyStore {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
-        Ok(true)
+        Ok(Some(revoked))
     }
 
     /// Checks a presented key against the stored ones. A key verified
