@@ -132,7 +132,13 @@ impl ActivityLog {
     }
 
     /// Records an account event as its own row, with its own time.
-    pub fn account(&self, action: AccountAction, actor: &str, client: IpAddr, detail: Option<&str>) {
+    pub fn account(
+        &self,
+        action: AccountAction,
+        actor: &str,
+        client: IpAddr,
+        detail: Option<&str>,
+    ) {
         self.account_at(Utc::now(), action, actor, client, detail);
     }
 
@@ -273,7 +279,12 @@ mod tests {
         let log = ActivityLog::load(dir.path()).unwrap();
         for n in 0..(ACCOUNT_EVENTS_KEPT + 10) {
             let name = format!("user-{n}-{}", "x".repeat(500));
-            log.account(AccountAction::Login, &name, "192.0.2.1".parse().unwrap(), None);
+            log.account(
+                AccountAction::Login,
+                &name,
+                "192.0.2.1".parse().unwrap(),
+                None,
+            );
         }
         for n in 0..(FAILURE_ROWS_KEPT as u32 + 10) {
             log.anonymous_failure("invalid-api-key", IpAddr::from(n.to_be_bytes()));

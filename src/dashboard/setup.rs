@@ -87,7 +87,9 @@ pub async fn submit(
     };
     if !secrets_match(form.token.trim(), &state.setup_token) {
         let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
-        state.activity.anonymous_failure("invalid-setup-token", addr);
+        state
+            .activity
+            .anonymous_failure("invalid-setup-token", addr);
         return retry(
             StatusCode::FORBIDDEN,
             "The setup token is wrong. Open the full setup URL printed in the start-up log.".into(),

@@ -84,7 +84,12 @@ async fn create(
     principal.require_admin()?;
     let workspace = registry.add(body.into_request()?).await?;
     tracing::info!(workspace = %workspace.id.as_str(), by = %principal.id, "a workspace was added");
-    record(&req, &principal, AccountAction::WorkspaceAdded, Some(&workspace.name));
+    record(
+        &req,
+        &principal,
+        AccountAction::WorkspaceAdded,
+        Some(&workspace.name),
+    );
     Ok(HttpResponse::Created().json(workspace))
 }
 
@@ -97,7 +102,12 @@ async fn remove(
     principal.require_admin()?;
     let name = registry.get(&path).map(|workspace| workspace.name);
     if registry.remove(&path).await? {
-        record(&req, &principal, AccountAction::WorkspaceRemoved, name.as_deref());
+        record(
+            &req,
+            &principal,
+            AccountAction::WorkspaceRemoved,
+            name.as_deref(),
+        );
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::Missing("Workspace"))

@@ -1,6 +1,7 @@
 //! HTTP integration tests: each starts the real application on port 0 with a
 //! fresh data directory.
 
+mod activity;
 mod allowlist;
 mod api_keys;
 mod ask_command;
