@@ -22,6 +22,7 @@ mod errors;
 mod faults;
 mod helpers;
 mod job_recovery;
+mod log_forging;
 mod login_throttling;
 mod parsers;
 mod rate_limits;
