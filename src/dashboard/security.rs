@@ -177,7 +177,7 @@ pub async fn generate(
         Ok((plaintext, record)) => {
             tracing::info!(key = %record.id, role = role_name(role), "an API key was generated");
             let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
-            let detail = format!("{} ({})", record.name, record.display_prefix());
+            let detail = format!("{} (id {})", record.name, record.id);
             state.activity.account(
                 AccountAction::KeyCreated,
                 &logged_in.user.username,
@@ -209,7 +209,7 @@ pub async fn revoke(
         Ok(Some(record)) => {
             tracing::info!(key = %id, "an API key was revoked");
             let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
-            let detail = format!("{} ({})", record.name, record.display_prefix());
+            let detail = format!("{} (id {})", record.name, record.id);
             state.activity.account(
                 AccountAction::KeyRevoked,
                 &logged_in.user.username,

@@ -96,7 +96,11 @@ async fn a_flood_of_alternating_anonymous_failures_does_not_push_out_the_owners_
         "failures are bounded: {}",
         failure_rows.len()
     );
-    assert!(failures.contains("invalid-api-key") && failures.contains("invalid-login"));
+    assert!(failures.contains("invalid-api-key"), "{failures}");
+    assert!(
+        failures.contains("invalid-login") || failures.contains("login-throttled"),
+        "{failures}"
+    );
 }
 
 #[tokio::test]
