@@ -274,6 +274,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn full_tables_of_the_longest_values_stay_under_256_kib_on_disk() {
+        let (dir, log) = log();
+        let v6: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
+        let long = "\u{1d518}".repeat(500);
+        for _ in 0..ACCOUNT_EVENTS_KEPT {
+            log.account(
+                AccountAction::RecoveryCodesRegenerated,
+                &long,
+                v6,
+                Some(&long),
+            );
+        }
+        for n in 0..FAILURE_ROWS_KEPT as u128 {
+            log.anonymous_failure(
+                "invalid-setup-token",
+                IpAddr::from((u128::MAX - n).to_be_bytes()),
+            );
+        }
+        log.flush().await.unwrap();
+        let size = std::fs::metadata(dir.path().join("activity.json"))
+            .unwrap()
+            .len();
+        assert!(size < 256 * 1024, "{size} bytes");
+    }
+
+    #[tokio::test]
     async fn both_tables_are_bounded_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let log = ActivityLog::load(dir.path()).unwrap();
