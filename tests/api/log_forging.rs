@@ -27,6 +27,7 @@ async fn a_failing_commands_stderr_cannot_forge_a_log_line() {
             ("VALID_API_KEYS", CLIENT_KEY),
             ("INITIAL_SETUP_TOKEN", SETUP_TOKEN),
             ("ASK_COMMAND", &command),
+            ("ASK_SANDBOX_PATHS", script_dir.path().to_str().unwrap()),
         ],
     );
     let workspace = answer_repo();
