@@ -91,13 +91,18 @@ impl Application {
 
     /// Builds on a listener the caller bound (tests that need the port
     /// before the settings are complete).
-    pub async fn build_on(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
+    pub async fn build_on(
+        mut settings: Settings,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
         let data_dir = DataDir::open(&settings.data_dir)?;
-        let bind_error = |source| StartupError::Bind {
-            addr: settings.bind,
+        let bind_addr = settings.bind;
+        let bind_error = move |source| StartupError::Bind {
+            addr: bind_addr,
             source,
         };
         let address = listener.local_addr().map_err(bind_error)?;
+        settings.public_url = settings.public_url.with_bound(address);
         let (services, session_key) =
             load_services(&settings, data_dir.path()).map_err(StartupError::Data)?;
         announce_setup(&settings, &services.dashboard);
@@ -140,6 +145,7 @@ impl Application {
                     .build();
             App::new()
                 .wrap(sessions)
+                .wrap(from_fn(dashboard::require_known_host))
                 .wrap(from_fn(dashboard::require_allowed_address))
                 .wrap(from_fn(body_deadline::bound_body_time))
                 .wrap(security_headers())
@@ -251,6 +257,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
         ),
         admin_key_configured: gate.env_keys().has_admin_key(),
         client_key_count: gate.env_keys().client_key_count(),
+        one_time_keys: Default::default(),
     };
     let session_key = session_key(settings, data_dir)?;
     Ok((
