@@ -120,14 +120,7 @@ async fn repeated_failures_from_one_address_are_one_counted_row() {
     assert_eq!(distinct.len(), codes.len(), "one row per code: {failures}");
     let total: u64 = rows
         .iter()
-        .map(|row| {
-            row.split("<td>")
-                .nth(2)
-                .unwrap()
-                .split("</td>")
-                .next()
-                .unwrap()
-        })
+        .map(|row| extract(row, "data-label=\"Attempts\">", "</td>").unwrap())
         .map(|count| count.parse::<u64>().unwrap())
         .sum();
     assert_eq!(total, 30, "every failure is counted: {failures}");
@@ -165,11 +158,12 @@ async fn events_show_names_their_own_times_and_survive_a_restart() {
     let rows = rows(&events);
     let logins: Vec<&&str> = rows.iter().filter(|r| r.contains("Logged in")).collect();
     assert_eq!(logins.len(), 2, "each login is its own row: {events}");
-    let time = |row: &str| extract(row, "<td class=\"mono\">", "</td>").unwrap();
+    let time =
+        |row: &str| extract(row, "data-label=\"Time (UTC)\" class=\"mono\">", "</td>").unwrap();
     assert_ne!(time(logins[0]), time(logins[1]), "each keeps its own time");
     assert!(logins
         .iter()
-        .all(|row| row.contains(&format!("<td>{USERNAME}</td>"))));
+        .all(|row| row.contains(&format!("data-label=\"By\">{USERNAME}</td>"))));
     let revoked = rows.iter().find(|r| r.contains("API key revoked")).unwrap();
     assert!(
         revoked.contains("laptop") && revoked.contains(USERNAME),
