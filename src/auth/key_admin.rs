@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::activity::ActivityLog;
+use super::activity::{AccountAction, ActivityLog};
 use super::dashboard_keys::{Expiry, KeyRecord, KeyStore};
 use super::principal::Role;
 
@@ -127,13 +127,14 @@ impl KeyAdmin<'_> {
             by = actor.name,
             "an API key was {what}"
         );
-        let channel = match what {
-            "generated" => "key-created",
-            "revoked" => "key-revoked",
-            _ => "key-rolled",
+        let action = match what {
+            "generated" => AccountAction::KeyCreated,
+            "revoked" => AccountAction::KeyRevoked,
+            _ => AccountAction::KeyRolled,
         };
+        let detail = format!("{} (id {})", record.name, record.id);
         self.activity
-            .record(true, actor.name, actor.client, channel);
+            .account(action, actor.name, actor.client, Some(&detail));
     }
 
     /// Generates a key; its plaintext is returned once and exists nowhere else.
@@ -152,14 +153,11 @@ impl KeyAdmin<'_> {
 
     /// Revokes a key: the record, or `None` when there was no such key.
     pub async fn revoke(&self, actor: &Actor<'_>, id: &str) -> anyhow::Result<Option<KeyRecord>> {
-        let Some(record) = self.keys.get(id) else {
-            return Ok(None);
-        };
-        if !self.keys.revoke(id).await? {
-            return Ok(None);
+        let revoked = self.keys.revoke(id).await?;
+        if let Some(record) = &revoked {
+            self.audit(actor, "revoked", record);
         }
-        self.audit(actor, "revoked", &record);
-        Ok(Some(record))
+        Ok(revoked)
     }
 
     /// Gives a key a new secret; the old one works for `grace` more.

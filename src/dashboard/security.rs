@@ -13,7 +13,9 @@ use super::confirm::{confirm_page, Confirm};
 use super::login::user_failures_key;
 use super::pages::nav;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
-use crate::auth::activity::AuthEvent;
+use crate::auth::activity::{
+    AccountAction, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
+};
 use crate::auth::address::client_address;
 use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{role_name, Actor, KeyAdmin, NewKey as NewKeyRequest};
@@ -80,7 +82,10 @@ struct SecurityPage {
     keys: Vec<KeyRow>,
     admin_key_configured: bool,
     client_key_count: usize,
-    activity: Vec<AuthEvent>,
+    account_events: Vec<AccountEvent>,
+    failure_rows: Vec<FailureRow>,
+    account_events_kept: usize,
+    failure_rows_kept: usize,
     min_password: usize,
 }
 
@@ -99,7 +104,10 @@ fn security_page(
         keys: state.keys.list().into_iter().map(KeyRow::from).collect(),
         admin_key_configured: state.admin_key_configured,
         client_key_count: state.client_key_count,
-        activity: state.activity.recent(),
+        account_events: state.activity.account_events(),
+        failure_rows: state.activity.failure_rows(),
+        account_events_kept: ACCOUNT_EVENTS_KEPT,
+        failure_rows_kept: FAILURE_ROWS_KEPT,
         min_password: MIN_PASSWORD_CHARS,
     }
 }
@@ -382,6 +390,7 @@ pub struct PasswordForm {
 }
 
 pub async fn change_password(
+    req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
     state: web::Data<DashboardState>,
@@ -426,6 +435,10 @@ pub async fn change_password(
             }
             session::end(&session);
             tracing::info!(user = %user.username, "the password was changed; every session ended");
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state
+                .activity
+                .account(AccountAction::PasswordChanged, &user.username, addr, None);
             redirect("/login?notice=password-changed")
         }
         Err(UserError::WrongPassword) => {

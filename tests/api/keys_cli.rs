@@ -93,8 +93,11 @@ async fn offline_revocation_and_bad_input_say_what_is_wrong() {
     assert!(bad.to_string().contains("30, 90 or 365"), "{bad}");
     let listed = run(dir.path(), KeysCommand::List).await.unwrap();
     assert_eq!(listed.lines().count(), 1, "only the header: {listed}");
-    let activity = std::fs::read_to_string(dir.path().join("auth-activity.json")).unwrap();
-    assert!(activity.contains("key-revoked") && activity.contains("command line"));
+    let activity = std::fs::read_to_string(dir.path().join("activity.json")).unwrap();
+    assert!(
+        activity.contains("key-revoked") && activity.contains("command line"),
+        "{activity}"
+    );
 }
 
 #[test]
