@@ -13,6 +13,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::address::{IpAllowlist, TrustedProxies};
+use crate::auth::session::SessionLimits;
 pub use vars::{ConfigError, PublicUrl};
 
 /// Keys shorter than this draw a start-up warning (SPEC §1).
@@ -42,6 +43,9 @@ pub struct Settings {
     pub ask_timeout: Duration,
     pub job_concurrency: NonZeroUsize,
     pub log_filter: String,
+    /// Idle and absolute session limits: 30 minutes and 12 hours; not a
+    /// variable, only tests set other values.
+    pub session_limits: SessionLimits,
 }
 
 impl Settings {
@@ -96,6 +100,7 @@ impl Settings {
                 get("JOB_CONCURRENCY").unwrap_or("1"),
             )?,
             log_filter: vars::log_filter(get("RUST_LOG").unwrap_or("info"))?,
+            session_limits: SessionLimits::default(),
         })
     }
 

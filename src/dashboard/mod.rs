@@ -8,6 +8,7 @@ mod login;
 mod pages;
 mod security;
 mod setup;
+mod two_factor;
 mod workspaces;
 
 use std::sync::Arc;
@@ -24,12 +25,14 @@ use crate::auth::address::TrustedProxies;
 use crate::auth::dashboard_keys::KeyStore;
 use crate::auth::rate_limit::WindowCounter;
 use crate::auth::session_store::FileSessionStore;
+use crate::auth::totp::SecretCipher;
 use crate::auth::users::UserStore;
 use crate::config::PublicUrl;
 
 pub use guard::require_login;
 pub use jobs::markdown_to_safe_html;
 pub use login::MAX_FAILED_LOGINS;
+pub use two_factor::MAX_WRONG_CODES;
 
 /// The largest form the dashboard reads (a question is at most 32 KiB).
 const FORM_LIMIT: usize = 64 * 1024;
@@ -46,6 +49,10 @@ pub struct DashboardState {
     pub activity: Arc<ActivityLog>,
     /// Failed logins per user name and per address.
     pub login_failures: WindowCounter<String>,
+    /// Second-step attempts per user (every attempt counts, reserved
+    /// before the code is checked).
+    pub second_step_failures: WindowCounter<String>,
+    pub totp_cipher: SecretCipher,
     pub admin_key_configured: bool,
     pub client_key_count: usize,
 }
@@ -75,6 +82,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(login::submit)),
     )
     .service(
+        web::resource("/login/code")
+            .route(web::get().to(two_factor::second_step_form))
+            .route(web::post().to(two_factor::second_step_submit)),
+    )
+    .service(
         web::resource("/logout")
             .wrap(from_fn(require_login))
             .route(web::post().to(login::logout)),
@@ -102,6 +114,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/security/password",
                 web::post().to(security::change_password),
             )
+            .configure(two_factor::configure)
             .default_service(web::to(pages::not_found)),
     );
 }

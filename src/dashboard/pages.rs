@@ -2,7 +2,7 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::jobs::{rows, JobRow};
@@ -29,10 +29,10 @@ struct OverviewPage {
 }
 
 /// `/`: the dashboard when logged in, else setup or login.
-pub async fn root(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
+pub async fn root(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
     if !state.users.has_users() {
         redirect("/setup")
-    } else if session::current(&session, &state.users).is_some() {
+    } else if session::current(&req, &state.users).is_some() {
         redirect("/dashboard")
     } else {
         redirect("/login")

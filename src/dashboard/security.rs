@@ -80,6 +80,8 @@ struct SecurityPage {
     client_key_count: usize,
     activity: Vec<AuthEvent>,
     min_password: usize,
+    /// `Some(unused recovery codes)` when two-factor login is on.
+    two_factor_recovery_left: Option<usize>,
 }
 
 fn security_page(
@@ -98,6 +100,11 @@ fn security_page(
         client_key_count: state.client_key_count,
         activity: state.activity.recent(),
         min_password: MIN_PASSWORD_CHARS,
+        two_factor_recovery_left: logged_in
+            .user
+            .two_factor
+            .as_ref()
+            .map(|two_factor| two_factor.recovery_hashes.len()),
     }
 }
 
