@@ -23,3 +23,5 @@ mod job_recovery;
 mod login_throttling;
 mod parsers;
 mod rate_limits;
+mod session_limits;
+mod two_factor;

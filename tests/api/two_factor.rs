@@ -1,0 +1,352 @@
+//! Two-factor login over HTTP (SPEC §6.1): enrolment from the secret on
+//! the page, the second login step, replays, the throttle, recovery codes,
+//! disabling, restarts, storage at rest and the offline way back.
+
+use std::sync::Arc;
+
+use crate::helpers::{
+    extract, spawn_app, totp_code, totp_code_in, TestApp, PASSWORD, USERNAME,
+};
+
+/// Enables 2FA from the page: returns the base32 secret and the recovery codes.
+pub async fn enrol(app: &TestApp) -> (String, Vec<String>) {
+    let csrf = app.csrf_token().await;
+    let start = app
+        .post_form("/dashboard/security/two-factor/start", &[("csrf_token", &csrf)])
+        .await;
+    assert_eq!(start.status(), 200);
+    let page = start.text().await.unwrap();
+    let secret = extract(&page, "id=\"totp-secret\">", "</code>").expect("the secret is shown");
+    let enabled = app
+        .post_form(
+            "/dashboard/security/two-factor/enable",
+            &[("csrf_token", &csrf), ("code", &totp_code_in(&secret, 0))],
+        )
+        .await;
+    assert_eq!(enabled.status(), 200);
+    let page = enabled.text().await.unwrap();
+    let list = extract(&page, "id=\"recovery-codes\">", "</ul>").expect("recovery codes shown");
+    let codes: Vec<String> = list
+        .split("<li>")
+        .skip(1)
+        .map(|item| item.split("</li>").next().unwrap().trim().to_owned())
+        .collect();
+    (secret, codes)
+}
+
+async fn logout(app: &TestApp) {
+    let csrf = app.csrf_token().await;
+    let response = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(response.status(), 303);
+}
+
+/// Enrols, logs out and passes the password step again.
+async fn enrolled_at_second_step() -> (TestApp, String, Vec<String>) {
+    let app = spawn_app(&[]).await;
+    app.setup_and_login().await;
+    let (secret, codes) = enrol(&app).await;
+    logout(&app).await;
+    let login = app.login(USERNAME, PASSWORD).await;
+    assert_eq!(login.status(), 303);
+    assert_eq!(login.headers()["location"], "/login/code");
+    (app, secret, codes)
+}
+
+async fn give_code(app: &TestApp, code: &str) -> reqwest::Response {
+    app.post_form("/login/code", &[("code", code)]).await
+}
+
+#[test]
+fn codes_computed_by_the_tests_follow_the_rfc_6238_vectors() {
+    // "12345678901234567890" in base32; RFC 6238 appendix B, last six digits.
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    for (time, code) in [
+        (59, "287082"),
+        (1_111_111_109, "081804"),
+        (1_111_111_111, "050471"),
+        (1_234_567_890, "005924"),
+        (2_000_000_000, "279037"),
+        (20_000_000_000, "353130"),
+    ] {
+        assert_eq!(totp_code(secret, time), code, "at {time}");
+    }
+}
+
+#[tokio::test]
+async fn enrolment_shows_an_inline_svg_qr_code_and_turns_on_only_after_a_valid_code() {
+    let app = spawn_app(&[]).await;
+    let csrf = app.setup_and_login().await;
+    let start = app
+        .post_form("/dashboard/security/two-factor/start", &[("csrf_token", &csrf)])
+        .await;
+    let page = start.text().await.unwrap();
+    let qr = extract(&page, "id=\"totp-qr\">", "</figure>").unwrap();
+    assert!(qr.trim_start().starts_with("<svg") && qr.contains("</svg>"), "{qr}");
+    assert!(!page.contains("data:"), "no data: URL");
+    let secret = extract(&page, "id=\"totp-secret\">", "</code>").unwrap();
+    assert_eq!(secret.len(), 32, "160 bits of base32: {secret}");
+
+    let wrong = totp_code_in(&secret, 5);
+    let refused = app
+        .post_form(
+            "/dashboard/security/two-factor/enable",
+            &[("csrf_token", &csrf), ("code", &wrong)],
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert!(app.page("/dashboard/security").await.1.contains("Enable two-factor login"));
+    // A password login still goes straight in.
+    assert_eq!(app.fresh_login_status(PASSWORD).await, 303);
+
+    let enabled = app
+        .post_form(
+            "/dashboard/security/two-factor/enable",
+            &[("csrf_token", &csrf), ("code", &totp_code_in(&secret, 0))],
+        )
+        .await;
+    assert_eq!(enabled.status(), 200);
+    let codes = enabled.text().await.unwrap();
+    assert_eq!(codes.matches("<li>").count(), 10, "{codes}");
+    let (_, security) = app.page("/dashboard/security").await;
+    assert!(security.contains("<strong id=\"recovery-left\">10</strong>"));
+}
+
+#[tokio::test]
+async fn recovery_codes_are_ten_distinct_codes_of_fifty_bits() {
+    let app = spawn_app(&[]).await;
+    app.setup_and_login().await;
+    let (_, codes) = enrol(&app).await;
+    assert_eq!(codes.len(), 10);
+    let alphabet = "0123456789abcdefghjkmnpqrstvwxyz";
+    for code in &codes {
+        let (a, b) = code.split_once('-').expect("xxxxx-xxxxx");
+        assert_eq!((a.len(), b.len()), (5, 5), "{code}");
+        assert!(a.chars().chain(b.chars()).all(|c| alphabet.contains(c)), "{code}");
+    }
+    let distinct: std::collections::HashSet<_> = codes.iter().collect();
+    assert_eq!(distinct.len(), 10);
+}
+
+#[tokio::test]
+async fn a_password_only_session_has_no_dashboard_and_gets_401_from_the_api() {
+    let (app, _, _) = enrolled_at_second_step().await;
+    assert_eq!(app.me(&[]).await.status(), 401);
+    let dashboard = app.get("/dashboard", &[]).await;
+    assert_eq!(dashboard.status(), 303);
+    assert_eq!(dashboard.headers()["location"], "/login");
+    let (status, page) = app.page("/login/code").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("authenticator app"));
+}
+
+#[tokio::test]
+async fn a_correct_code_logs_in_and_the_same_code_is_refused_the_second_time() {
+    let (app, secret, _) = enrolled_at_second_step().await;
+    let code = totp_code_in(&secret, 1);
+    let accepted = give_code(&app, &code).await;
+    assert_eq!(accepted.status(), 303);
+    assert_eq!(accepted.headers()["location"], "/dashboard");
+    assert_eq!(app.page("/dashboard").await.0, 200);
+    assert_eq!(app.me(&[]).await.status(), 200);
+
+    logout(&app).await;
+    assert_eq!(app.login(USERNAME, PASSWORD).await.status(), 303);
+    let replayed = give_code(&app, &code).await;
+    assert_eq!(replayed.status(), 401, "a used code is refused");
+    assert_eq!(app.me(&[]).await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_wrong_code_does_not_log_in() {
+    let (app, secret, _) = enrolled_at_second_step().await;
+    let current = totp_code_in(&secret, 0);
+    let wrong = format!("{:06}", (current.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let far = totp_code_in(&secret, 3);
+    for code in [wrong.as_str(), far.as_str(), "", "abcdef"] {
+        let response = give_code(&app, code).await;
+        assert_eq!(response.status(), 401, "{code:?}");
+        assert!(response.text().await.unwrap().contains("wrong or was already used"));
+    }
+    assert_eq!(app.me(&[]).await.status(), 401);
+    assert_eq!(app.get("/dashboard", &[]).await.status(), 303);
+}
+
+#[tokio::test]
+async fn five_codes_in_fifteen_minutes_lock_the_second_step_even_when_sent_at_once() {
+    let (app, secret, _) = enrolled_at_second_step().await;
+    let app = Arc::new(app);
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { give_code(&app, "000000").await.status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s != 429).count();
+    let locked = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, locked), (5, 195), "{statuses:?}");
+    let locked_out = give_code(&app, &totp_code_in(&secret, 1)).await;
+    assert_eq!(locked_out.status(), 429, "even the right code waits");
+    let retry: u64 = locked_out.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((870..=900).contains(&retry), "{retry}");
+    assert_eq!(app.me(&[]).await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_recovery_code_works_once_in_place_of_a_code() {
+    let (app, _, codes) = enrolled_at_second_step().await;
+    let used = give_code(&app, &codes[3].to_uppercase()).await;
+    assert_eq!(used.status(), 303);
+    assert_eq!(used.headers()["location"], "/dashboard/security");
+    let (_, page) = app.page("/dashboard/security").await;
+    assert!(page.contains("<strong id=\"recovery-left\">9</strong>"), "{page}");
+    assert!(page.contains("9 remain"));
+
+    logout(&app).await;
+    app.login(USERNAME, PASSWORD).await;
+    assert_eq!(give_code(&app, &codes[3]).await.status(), 401, "used once");
+    assert_eq!(give_code(&app, &codes[4]).await.status(), 303, "the others work");
+}
+
+#[tokio::test]
+async fn new_recovery_codes_need_the_password_and_kill_the_old_set() {
+    let app = spawn_app(&[]).await;
+    app.setup_and_login().await;
+    let (_, old) = enrol(&app).await;
+    let csrf = app.csrf_token().await;
+    let path = "/dashboard/security/two-factor/recovery-codes";
+    let refused = app
+        .post_form(path, &[("csrf_token", &csrf), ("password", "wrong password!!")])
+        .await;
+    assert_eq!(refused.status(), 303);
+    assert!(app.page("/dashboard/security").await.1.contains("password is wrong"));
+    let renewed = app
+        .post_form(path, &[("csrf_token", &csrf), ("password", PASSWORD)])
+        .await;
+    assert_eq!(renewed.status(), 200);
+    let page = renewed.text().await.unwrap();
+    let list = extract(&page, "id=\"recovery-codes\">", "</ul>").unwrap();
+    let new: Vec<&str> = list
+        .split("<li>")
+        .skip(1)
+        .map(|item| item.split("</li>").next().unwrap().trim())
+        .collect();
+    assert_eq!(new.len(), 10);
+
+    logout(&app).await;
+    app.login(USERNAME, PASSWORD).await;
+    assert_eq!(give_code(&app, &old[0]).await.status(), 401, "old set is dead");
+    assert_eq!(give_code(&app, new[0]).await.status(), 303);
+}
+
+#[tokio::test]
+async fn disabling_needs_the_password_and_a_current_code() {
+    let app = spawn_app(&[]).await;
+    app.setup_and_login().await;
+    let (secret, _) = enrol(&app).await;
+    let csrf = app.csrf_token().await;
+    let path = "/dashboard/security/two-factor/disable";
+    let code = totp_code_in(&secret, 1);
+    app.post_form(path, &[("csrf_token", &csrf), ("password", "wrong password!!"), ("code", &code)])
+        .await;
+    app.post_form(path, &[("csrf_token", &csrf), ("password", PASSWORD), ("code", "123")])
+        .await;
+    assert!(app.page("/dashboard/security").await.1.contains("recovery-left"), "still on");
+    let disabled = app
+        .post_form(path, &[("csrf_token", &csrf), ("password", PASSWORD), ("code", &code)])
+        .await;
+    assert_eq!(disabled.status(), 303);
+    assert!(app.page("/dashboard/security").await.1.contains("Enable two-factor login"));
+    assert_eq!(app.fresh_login_status(PASSWORD).await, 303);
+    let login = app.fresh_client();
+    let response = login
+        .post(app.url("/login"))
+        .header("origin", &app.address)
+        .form(&[("username", USERNAME), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["location"], "/dashboard", "no second step");
+}
+
+#[tokio::test]
+async fn two_factor_survives_a_restart_and_its_secret_is_not_stored_in_clear() {
+    let (mut app, secret, codes) = enrolled_at_second_step().await;
+    let stored = std::fs::read_to_string(app.data_file("users.json")).unwrap();
+    assert!(stored.contains("sealedSecret"), "{stored}");
+    assert!(!stored.contains(&secret) && !stored.contains(&secret.to_lowercase()));
+    for code in &codes {
+        assert!(!stored.contains(code.as_str()));
+    }
+    let sessions = std::fs::read_to_string(app.data_file("sessions.json")).unwrap();
+    assert!(!sessions.contains(&secret));
+
+    app.restart().await;
+    assert_eq!(app.me(&[]).await.status(), 401, "still half-way after restart");
+    assert_eq!(give_code(&app, &totp_code_in(&secret, 1)).await.status(), 303);
+    assert_eq!(app.me(&[]).await.status(), 200);
+    let fresh = app
+        .fresh_client()
+        .post(app.url("/login"))
+        .header("origin", &app.address)
+        .form(&[("username", USERNAME), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.headers()["location"], "/login/code", "2FA still on");
+}
+
+#[tokio::test]
+async fn activity_records_enrolment_recovery_codes_failures_and_disabling() {
+    let (app, secret, codes) = enrolled_at_second_step().await;
+    assert_eq!(give_code(&app, "999999").await.status(), 401);
+    assert_eq!(give_code(&app, &codes[0]).await.status(), 303);
+    let csrf = app.csrf_token().await;
+    app.post_form(
+        "/dashboard/security/two-factor/disable",
+        &[("csrf_token", &csrf), ("password", PASSWORD), ("code", &totp_code_in(&secret, 1))],
+    )
+    .await;
+    let (_, page) = app.page("/dashboard/security").await;
+    for event in [
+        "owner: two-factor enabled",
+        "invalid-2fa-code",
+        "owner: recovery code used",
+        "owner: two-factor disabled",
+    ] {
+        assert!(page.contains(event), "{event} missing");
+    }
+}
+
+#[tokio::test]
+async fn disable_2fa_offline_turns_it_off_and_ends_the_users_sessions() {
+    let mut app = spawn_app(&[]).await;
+    app.setup_and_login().await;
+    let (secret, _) = enrol(&app).await;
+    let copied = app.session_cookie().unwrap();
+    app.restart_with(|app| {
+        let dir = app.data_dir.path().to_owned();
+        let outcome = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(portico::auth::two_factor::disable_offline(&dir, USERNAME))
+                .unwrap()
+        })
+        .join()
+        .unwrap();
+        assert!(outcome.was_enabled);
+        assert_eq!(outcome.sessions_ended, 1);
+    })
+    .await;
+    let with_copy = app.get("/dashboard", &[("cookie", &copied)]).await;
+    assert_eq!(with_copy.status(), 303, "the old session is over");
+    let login = app.login(USERNAME, PASSWORD).await;
+    assert_eq!(login.headers()["location"], "/dashboard", "no second step");
+    assert!(!std::fs::read_to_string(app.data_file("users.json"))
+        .unwrap()
+        .contains("sealedSecret"));
+    let _ = secret;
+}
