@@ -135,7 +135,10 @@ impl SecretCipher {
 
     pub fn open(&self, sealed: &str, user_id: &str) -> anyhow::Result<TotpSecret> {
         let bytes = BASE64.decode(sealed)?;
-        anyhow::ensure!(bytes.len() > NONCE_BYTES, "a sealed TOTP secret is too short");
+        anyhow::ensure!(
+            bytes.len() > NONCE_BYTES,
+            "a sealed TOTP secret is too short"
+        );
         let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
         let nonce = Nonce::try_from(nonce).map_err(|_| anyhow::anyhow!("bad nonce length"))?;
         let plain = self
@@ -183,8 +186,7 @@ pub fn normalize_recovery_code(typed: &str) -> Option<SecretString> {
             c => c,
         })
         .collect();
-    let valid =
-        chars.len() == 10 && chars.bytes().all(|b| RECOVERY_ALPHABET.contains(&b));
+    let valid = chars.len() == 10 && chars.bytes().all(|b| RECOVERY_ALPHABET.contains(&b));
     valid.then(|| SecretString::from(format!("{}-{}", &chars[..5], &chars[5..])))
 }
 
@@ -246,7 +248,9 @@ mod tests {
             text
         );
         assert_eq!(
-            normalize_recovery_code("ABCDE-FGHIO").unwrap().expose_secret(),
+            normalize_recovery_code("ABCDE-FGHIO")
+                .unwrap()
+                .expose_secret(),
             "abcde-fgh10"
         );
         assert!(normalize_recovery_code("abcde-fghu0").is_none());

@@ -12,8 +12,7 @@ use super::hashing::Hasher;
 use super::session::{PENDING_USER, USER_ID};
 use super::session_store::FileSessionStore;
 use super::totp::{
-    generate_recovery_code, normalize_recovery_code, SecretCipher, TotpSecret,
-    RECOVERY_CODE_COUNT,
+    generate_recovery_code, normalize_recovery_code, SecretCipher, TotpSecret, RECOVERY_CODE_COUNT,
 };
 use super::users::{TwoFactor, UserError, UserStore};
 
@@ -32,9 +31,7 @@ fn now_unix() -> u64 {
     u64::try_from(Utc::now().timestamp()).unwrap_or(0)
 }
 
-async fn new_recovery_codes(
-    hasher: &Hasher,
-) -> anyhow::Result<(Vec<SecretString>, Vec<String>)> {
+async fn new_recovery_codes(hasher: &Hasher) -> anyhow::Result<(Vec<SecretString>, Vec<String>)> {
     let mut codes = Vec::with_capacity(RECOVERY_CODE_COUNT);
     let mut hashes = Vec::with_capacity(RECOVERY_CODE_COUNT);
     for _ in 0..RECOVERY_CODE_COUNT {
@@ -185,10 +182,7 @@ pub struct OfflineDisable {
 /// The way back for a lost device, run while the server is stopped: turns
 /// off `username`'s second factor in the data directory and ends every
 /// session of that user (their epoch rises, and the stored sessions go).
-pub async fn disable_offline(
-    data_dir: &Path,
-    username: &str,
-) -> Result<OfflineDisable, UserError> {
+pub async fn disable_offline(data_dir: &Path, username: &str) -> Result<OfflineDisable, UserError> {
     let users = UserStore::load(data_dir, Hasher::new(1))?;
     let user = users.find_by_name(username).ok_or(UserError::NoSuchUser)?;
     let was_enabled = users

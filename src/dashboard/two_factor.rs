@@ -106,10 +106,7 @@ fn reserve_attempt(
     Err(page)
 }
 
-pub async fn second_step_form(
-    session: Session,
-    state: web::Data<DashboardState>,
-) -> HttpResponse {
+pub async fn second_step_form(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
     if session::second_step_user(&session, &state.users).is_none() {
         return redirect("/login");
     }
@@ -131,12 +128,12 @@ pub async fn second_step_submit(
     if let Err(page) = reserve_attempt(&state, &req, &user.id) {
         return page;
     }
-    let check =
-        match two_factor::check_code(&state.users, &state.totp_cipher, &user.id, &form.code).await
-        {
-            Ok(check) => check,
-            Err(err) => return failure("checking a second-step code", &err),
-        };
+    let check = match two_factor::check_code(&state.users, &state.totp_cipher, &user.id, &form.code)
+        .await
+    {
+        Ok(check) => check,
+        Err(err) => return failure("checking a second-step code", &err),
+    };
     let flash = match check {
         CodeCheck::Refused => {
             note(&state, &req, false, "invalid-2fa-code");
@@ -150,7 +147,12 @@ pub async fn second_step_submit(
         }
         CodeCheck::Totp => None,
         CodeCheck::Recovery { remaining } => {
-            note(&state, &req, true, &format!("{}: recovery code used", user.username));
+            note(
+                &state,
+                &req,
+                true,
+                &format!("{}: recovery code used", user.username),
+            );
             Some(format!(
                 "You logged in with a recovery code; {remaining} remain. \
                  Make new ones on this page if you are running out."
@@ -220,17 +222,31 @@ pub async fn enable(
         return redirect("/dashboard/security");
     };
     let user_id = &logged_in.user.id;
-    match two_factor::enable(&state.users, &state.totp_cipher, user_id, &secret, &form.code).await
+    match two_factor::enable(
+        &state.users,
+        &state.totp_cipher,
+        user_id,
+        &secret,
+        &form.code,
+    )
+    .await
     {
         Ok(Some(codes)) => {
             session.remove(ENROL_SECRET);
-            note(&state, &req, true, &format!("{}: two-factor enabled", logged_in.user.username));
+            note(
+                &state,
+                &req,
+                true,
+                &format!("{}: two-factor enabled", logged_in.user.username),
+            );
             recovery_codes_page(&logged_in, codes, "Two-factor login is on.")
         }
         Ok(None) => match enrol_page(
             &logged_in,
             &secret,
-            Flash::error("That code is not the current one. Check the phone's clock and try the next code."),
+            Flash::error(
+                "That code is not the current one. Check the phone's clock and try the next code.",
+            ),
         ) {
             Ok(page) => render(StatusCode::BAD_REQUEST, &page),
             Err(err) => failure("showing the enrolment page", &err),
@@ -265,12 +281,23 @@ async fn password_refusal(
     password: &str,
 ) -> Option<HttpResponse> {
     let failures_key = user_failures_key(&logged_in.user.username);
-    if state.login_failures.try_acquire(failures_key.as_str()).is_err() {
-        session::set_flash(session, "Too many wrong passwords. Try again in a few minutes.");
+    if state
+        .login_failures
+        .try_acquire(failures_key.as_str())
+        .is_err()
+    {
+        session::set_flash(
+            session,
+            "Too many wrong passwords. Try again in a few minutes.",
+        );
         return Some(redirect("/dashboard/security"));
     }
     let password = SecretString::from(password.to_owned());
-    match state.users.verify_password(&logged_in.user.id, &password).await {
+    match state
+        .users
+        .verify_password(&logged_in.user.id, &password)
+        .await
+    {
         Ok(true) => None,
         Ok(false) => {
             session::set_flash(session, "The password is wrong; nothing was changed.");
@@ -297,11 +324,23 @@ pub async fn regenerate(
     }
     match two_factor::regenerate_recovery_codes(&state.users, &logged_in.user.id).await {
         Ok(Some(codes)) => {
-            note(&state, &req, true, &format!("{}: recovery codes renewed", logged_in.user.username));
-            recovery_codes_page(&logged_in, codes, "New recovery codes; the old ones no longer work.")
+            note(
+                &state,
+                &req,
+                true,
+                &format!("{}: recovery codes renewed", logged_in.user.username),
+            );
+            recovery_codes_page(
+                &logged_in,
+                codes,
+                "New recovery codes; the old ones no longer work.",
+            )
         }
         Ok(None) => {
-            session::set_flash(&session, "Two-factor login is off; there are no recovery codes.");
+            session::set_flash(
+                &session,
+                "Two-factor login is off; there are no recovery codes.",
+            );
             redirect("/dashboard/security")
         }
         Err(err) => failure("making new recovery codes", &err),
@@ -325,14 +364,24 @@ pub async fn disable(
         return refusal;
     }
     let user_id = &logged_in.user.id;
-    if state.second_step_failures.try_acquire(user_id.as_str()).is_err() {
-        session::set_flash(&session, "Too many codes tried. Try again in a few minutes.");
+    if state
+        .second_step_failures
+        .try_acquire(user_id.as_str())
+        .is_err()
+    {
+        session::set_flash(
+            &session,
+            "Too many codes tried. Try again in a few minutes.",
+        );
         return redirect("/dashboard/security");
     }
     match two_factor::check_code(&state.users, &state.totp_cipher, user_id, &form.code).await {
         Ok(CodeCheck::Refused) => {
             note(&state, &req, false, "invalid-2fa-code");
-            session::set_flash(&session, "The code is wrong or was already used; two-factor login stays on.");
+            session::set_flash(
+                &session,
+                "The code is wrong or was already used; two-factor login stays on.",
+            );
             return redirect("/dashboard/security");
         }
         Ok(_) => {}
@@ -340,7 +389,12 @@ pub async fn disable(
     }
     match two_factor::disable(&state.users, user_id).await {
         Ok(_) => {
-            note(&state, &req, true, &format!("{}: two-factor disabled", logged_in.user.username));
+            note(
+                &state,
+                &req,
+                true,
+                &format!("{}: two-factor disabled", logged_in.user.username),
+            );
             session::set_flash(&session, "Two-factor login is off.");
             redirect("/dashboard/security")
         }

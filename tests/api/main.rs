@@ -8,6 +8,7 @@ mod ask_flow;
 mod ask_inputs;
 mod attacks;
 mod browser;
+mod browser_two_factor;
 mod census;
 mod concurrency;
 mod config_startup;

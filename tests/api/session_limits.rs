@@ -30,7 +30,10 @@ async fn sleep_until(start: Instant, secs: f64) {
 fn the_default_limits_are_thirty_minutes_idle_and_twelve_hours_absolute() {
     let settings = Settings::from_vars(&HashMap::new()).unwrap();
     assert_eq!(settings.session_limits.idle, Duration::from_secs(30 * 60));
-    assert_eq!(settings.session_limits.absolute, Duration::from_secs(12 * 60 * 60));
+    assert_eq!(
+        settings.session_limits.absolute,
+        Duration::from_secs(12 * 60 * 60)
+    );
     assert_eq!(SessionLimits::default(), settings.session_limits);
 }
 
@@ -40,7 +43,11 @@ async fn an_idle_session_ends_after_exactly_the_idle_time_on_a_running_server() 
     assert_eq!(app.setup().await.status(), 303, "setup logs in");
     let visit = Instant::now();
     sleep_until(visit, 2.5).await;
-    assert_eq!(dashboard_status(&app).await, 200, "idle for less than the limit");
+    assert_eq!(
+        dashboard_status(&app).await,
+        200,
+        "idle for less than the limit"
+    );
     let visit = Instant::now();
     sleep_until(visit, 2.5).await;
     assert_eq!(
@@ -51,8 +58,16 @@ async fn an_idle_session_ends_after_exactly_the_idle_time_on_a_running_server() 
     let copied = app.session_cookie().unwrap();
     let visit = Instant::now();
     sleep_until(visit, 4.4).await;
-    assert_eq!(dashboard_status(&app).await, 303, "idle for just over the limit");
-    assert_eq!(app.me(&[("cookie", &copied)]).await.status(), 401, "ended for the API too");
+    assert_eq!(
+        dashboard_status(&app).await,
+        303,
+        "idle for just over the limit"
+    );
+    assert_eq!(
+        app.me(&[("cookie", &copied)]).await.status(),
+        401,
+        "ended for the API too"
+    );
 }
 
 #[tokio::test]

@@ -4,15 +4,16 @@
 
 use std::sync::Arc;
 
-use crate::helpers::{
-    extract, spawn_app, totp_code, totp_code_in, TestApp, PASSWORD, USERNAME,
-};
+use crate::helpers::{extract, spawn_app, totp_code, totp_code_in, TestApp, PASSWORD, USERNAME};
 
 /// Enables 2FA from the page: returns the base32 secret and the recovery codes.
 pub async fn enrol(app: &TestApp) -> (String, Vec<String>) {
     let csrf = app.csrf_token().await;
     let start = app
-        .post_form("/dashboard/security/two-factor/start", &[("csrf_token", &csrf)])
+        .post_form(
+            "/dashboard/security/two-factor/start",
+            &[("csrf_token", &csrf)],
+        )
         .await;
     assert_eq!(start.status(), 200);
     let page = start.text().await.unwrap();
@@ -77,11 +78,17 @@ async fn enrolment_shows_an_inline_svg_qr_code_and_turns_on_only_after_a_valid_c
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let start = app
-        .post_form("/dashboard/security/two-factor/start", &[("csrf_token", &csrf)])
+        .post_form(
+            "/dashboard/security/two-factor/start",
+            &[("csrf_token", &csrf)],
+        )
         .await;
     let page = start.text().await.unwrap();
     let qr = extract(&page, "id=\"totp-qr\">", "</figure>").unwrap();
-    assert!(qr.trim_start().starts_with("<svg") && qr.contains("</svg>"), "{qr}");
+    assert!(
+        qr.trim_start().starts_with("<svg") && qr.contains("</svg>"),
+        "{qr}"
+    );
     assert!(!page.contains("data:"), "no data: URL");
     let secret = extract(&page, "id=\"totp-secret\">", "</code>").unwrap();
     assert_eq!(secret.len(), 32, "160 bits of base32: {secret}");
@@ -94,7 +101,11 @@ async fn enrolment_shows_an_inline_svg_qr_code_and_turns_on_only_after_a_valid_c
         )
         .await;
     assert_eq!(refused.status(), 400);
-    assert!(app.page("/dashboard/security").await.1.contains("Enable two-factor login"));
+    assert!(app
+        .page("/dashboard/security")
+        .await
+        .1
+        .contains("Enable two-factor login"));
     // A password login still goes straight in.
     assert_eq!(app.fresh_login_status(PASSWORD).await, 303);
 
@@ -121,7 +132,10 @@ async fn recovery_codes_are_ten_distinct_codes_of_fifty_bits() {
     for code in &codes {
         let (a, b) = code.split_once('-').expect("xxxxx-xxxxx");
         assert_eq!((a.len(), b.len()), (5, 5), "{code}");
-        assert!(a.chars().chain(b.chars()).all(|c| alphabet.contains(c)), "{code}");
+        assert!(
+            a.chars().chain(b.chars()).all(|c| alphabet.contains(c)),
+            "{code}"
+        );
     }
     let distinct: std::collections::HashSet<_> = codes.iter().collect();
     assert_eq!(distinct.len(), 10);
@@ -165,7 +179,11 @@ async fn a_wrong_code_does_not_log_in() {
     for code in [wrong.as_str(), far.as_str(), "", "abcdef"] {
         let response = give_code(&app, code).await;
         assert_eq!(response.status(), 401, "{code:?}");
-        assert!(response.text().await.unwrap().contains("wrong or was already used"));
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("wrong or was already used"));
     }
     assert_eq!(app.me(&[]).await.status(), 401);
     assert_eq!(app.get("/dashboard", &[]).await.status(), 303);
@@ -190,7 +208,11 @@ async fn five_codes_in_fifteen_minutes_lock_the_second_step_even_when_sent_at_on
     assert_eq!((checked, locked), (5, 195), "{statuses:?}");
     let locked_out = give_code(&app, &totp_code_in(&secret, 1)).await;
     assert_eq!(locked_out.status(), 429, "even the right code waits");
-    let retry: u64 = locked_out.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = locked_out.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((870..=900).contains(&retry), "{retry}");
     assert_eq!(app.me(&[]).await.status(), 401);
 }
@@ -202,13 +224,20 @@ async fn a_recovery_code_works_once_in_place_of_a_code() {
     assert_eq!(used.status(), 303);
     assert_eq!(used.headers()["location"], "/dashboard/security");
     let (_, page) = app.page("/dashboard/security").await;
-    assert!(page.contains("<strong id=\"recovery-left\">9</strong>"), "{page}");
+    assert!(
+        page.contains("<strong id=\"recovery-left\">9</strong>"),
+        "{page}"
+    );
     assert!(page.contains("9 remain"));
 
     logout(&app).await;
     app.login(USERNAME, PASSWORD).await;
     assert_eq!(give_code(&app, &codes[3]).await.status(), 401, "used once");
-    assert_eq!(give_code(&app, &codes[4]).await.status(), 303, "the others work");
+    assert_eq!(
+        give_code(&app, &codes[4]).await.status(),
+        303,
+        "the others work"
+    );
 }
 
 #[tokio::test]
@@ -219,10 +248,17 @@ async fn new_recovery_codes_need_the_password_and_kill_the_old_set() {
     let csrf = app.csrf_token().await;
     let path = "/dashboard/security/two-factor/recovery-codes";
     let refused = app
-        .post_form(path, &[("csrf_token", &csrf), ("password", "wrong password!!")])
+        .post_form(
+            path,
+            &[("csrf_token", &csrf), ("password", "wrong password!!")],
+        )
         .await;
     assert_eq!(refused.status(), 303);
-    assert!(app.page("/dashboard/security").await.1.contains("password is wrong"));
+    assert!(app
+        .page("/dashboard/security")
+        .await
+        .1
+        .contains("password is wrong"));
     let renewed = app
         .post_form(path, &[("csrf_token", &csrf), ("password", PASSWORD)])
         .await;
@@ -238,7 +274,11 @@ async fn new_recovery_codes_need_the_password_and_kill_the_old_set() {
 
     logout(&app).await;
     app.login(USERNAME, PASSWORD).await;
-    assert_eq!(give_code(&app, &old[0]).await.status(), 401, "old set is dead");
+    assert_eq!(
+        give_code(&app, &old[0]).await.status(),
+        401,
+        "old set is dead"
+    );
     assert_eq!(give_code(&app, new[0]).await.status(), 303);
 }
 
@@ -250,16 +290,47 @@ async fn disabling_needs_the_password_and_a_current_code() {
     let csrf = app.csrf_token().await;
     let path = "/dashboard/security/two-factor/disable";
     let code = totp_code_in(&secret, 1);
-    app.post_form(path, &[("csrf_token", &csrf), ("password", "wrong password!!"), ("code", &code)])
-        .await;
-    app.post_form(path, &[("csrf_token", &csrf), ("password", PASSWORD), ("code", "123")])
-        .await;
-    assert!(app.page("/dashboard/security").await.1.contains("recovery-left"), "still on");
+    app.post_form(
+        path,
+        &[
+            ("csrf_token", &csrf),
+            ("password", "wrong password!!"),
+            ("code", &code),
+        ],
+    )
+    .await;
+    app.post_form(
+        path,
+        &[
+            ("csrf_token", &csrf),
+            ("password", PASSWORD),
+            ("code", "123"),
+        ],
+    )
+    .await;
+    assert!(
+        app.page("/dashboard/security")
+            .await
+            .1
+            .contains("recovery-left"),
+        "still on"
+    );
     let disabled = app
-        .post_form(path, &[("csrf_token", &csrf), ("password", PASSWORD), ("code", &code)])
+        .post_form(
+            path,
+            &[
+                ("csrf_token", &csrf),
+                ("password", PASSWORD),
+                ("code", &code),
+            ],
+        )
         .await;
     assert_eq!(disabled.status(), 303);
-    assert!(app.page("/dashboard/security").await.1.contains("Enable two-factor login"));
+    assert!(app
+        .page("/dashboard/security")
+        .await
+        .1
+        .contains("Enable two-factor login"));
     assert_eq!(app.fresh_login_status(PASSWORD).await, 303);
     let login = app.fresh_client();
     let response = login
@@ -269,7 +340,11 @@ async fn disabling_needs_the_password_and_a_current_code() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.headers()["location"], "/dashboard", "no second step");
+    assert_eq!(
+        response.headers()["location"],
+        "/dashboard",
+        "no second step"
+    );
 }
 
 #[tokio::test]
@@ -285,8 +360,15 @@ async fn two_factor_survives_a_restart_and_its_secret_is_not_stored_in_clear() {
     assert!(!sessions.contains(&secret));
 
     app.restart().await;
-    assert_eq!(app.me(&[]).await.status(), 401, "still half-way after restart");
-    assert_eq!(give_code(&app, &totp_code_in(&secret, 1)).await.status(), 303);
+    assert_eq!(
+        app.me(&[]).await.status(),
+        401,
+        "still half-way after restart"
+    );
+    assert_eq!(
+        give_code(&app, &totp_code_in(&secret, 1)).await.status(),
+        303
+    );
     assert_eq!(app.me(&[]).await.status(), 200);
     let fresh = app
         .fresh_client()
@@ -307,7 +389,11 @@ async fn activity_records_enrolment_recovery_codes_failures_and_disabling() {
     let csrf = app.csrf_token().await;
     app.post_form(
         "/dashboard/security/two-factor/disable",
-        &[("csrf_token", &csrf), ("password", PASSWORD), ("code", &totp_code_in(&secret, 1))],
+        &[
+            ("csrf_token", &csrf),
+            ("password", PASSWORD),
+            ("code", &totp_code_in(&secret, 1)),
+        ],
     )
     .await;
     let (_, page) = app.page("/dashboard/security").await;
@@ -349,4 +435,23 @@ async fn disable_2fa_offline_turns_it_off_and_ends_the_users_sessions() {
         .unwrap()
         .contains("sealedSecret"));
     let _ = secret;
+}
+
+#[tokio::test]
+async fn the_second_step_without_the_password_first_leads_back_to_login() {
+    let app = spawn_app(&[]).await;
+    app.setup_and_login().await;
+    let (secret, _) = enrol(&app).await;
+    let stranger = app.fresh_client();
+    let response = stranger
+        .post(app.url("/login/code"))
+        .header("origin", &app.address)
+        .form(&[("code", totp_code_in(&secret, 1).as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/login");
+    let page = stranger.get(app.url("/login/code")).send().await.unwrap();
+    assert_eq!(page.headers()["location"], "/login");
 }
