@@ -83,16 +83,14 @@ fn second_step_page(status: StatusCode, flash: Option<Flash>) -> HttpResponse {
 }
 
 /// Reserves one of the user's second-step attempts before any code is
-/// checked, so concurrent guesses cannot overrun the limit; `Err` is the
-/// 429 answer when none is left.
+/// checked, so concurrent guesses cannot overrun the limit; the 429
+/// answer when none is left.
 fn reserve_attempt(
     state: &DashboardState,
     req: &HttpRequest,
     user_id: &str,
-) -> Result<(), HttpResponse> {
-    let Err(quota) = state.second_step_failures.try_acquire(user_id) else {
-        return Ok(());
-    };
+) -> Option<HttpResponse> {
+    let quota = state.second_step_failures.try_acquire(user_id).err()?;
     note(state, req, false, "second-step-throttled");
     let minutes = quota.reset_secs.div_ceil(60);
     let mut page = second_step_page(
@@ -103,7 +101,7 @@ fn reserve_attempt(
     );
     page.headers_mut()
         .insert(header::RETRY_AFTER, quota.reset_secs.max(1).into());
-    Err(page)
+    Some(page)
 }
 
 pub async fn second_step_form(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
@@ -125,7 +123,7 @@ pub async fn second_step_submit(
     let Some(user) = session::second_step_user(&session, &state.users) else {
         return redirect("/login");
     };
-    if let Err(page) = reserve_attempt(&state, &req, &user.id) {
+    if let Some(page) = reserve_attempt(&state, &req, &user.id) {
         return page;
     }
     let check = match two_factor::check_code(&state.users, &state.totp_cipher, &user.id, &form.code)
