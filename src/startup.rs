@@ -126,7 +126,7 @@ impl Application {
                     .session_lifecycle(
                         BrowserSession::default()
                             .state_ttl(actix_web::cookie::time::Duration::seconds(
-                                i64::try_from(limits.idle.as_secs()).unwrap_or(i64::MAX),
+                                i64::try_from(limits.store_ttl().as_secs()).unwrap_or(i64::MAX),
                             ))
                             .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
                     )

@@ -50,6 +50,13 @@ impl Default for SessionLimits {
 }
 
 impl SessionLimits {
+    /// How long the store keeps an unused session: a minute past the
+    /// idle limit, so that the visit deadline (exact, enforced by the
+    /// identity middleware) ends sessions and the store only forgets them.
+    pub fn store_ttl(&self) -> Duration {
+        self.idle + Duration::from_secs(60)
+    }
+
     /// The middleware that ends a session past either deadline.
     pub fn identity_middleware(&self) -> IdentityMiddleware {
         IdentityMiddleware::builder()
