@@ -25,6 +25,9 @@ const SECOND_STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// The session entry holding the logged-in user's id (the identity).
 pub const USER_ID: &str = "user_id";
+/// The session entry with the time of the last request, which the identity
+/// middleware rewrites on every request (the store batches its writes).
+pub const LAST_VISIT: &str = "last_visit";
 const EPOCH: &str = "epoch";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
@@ -61,6 +64,7 @@ impl SessionLimits {
     pub fn identity_middleware(&self) -> IdentityMiddleware {
         IdentityMiddleware::builder()
             .id_key(USER_ID)
+            .last_visit_unix_timestamp_key(LAST_VISIT)
             .visit_deadline(Some(self.idle))
             .login_deadline(Some(self.absolute))
             .logout_behavior(LogoutBehavior::PurgeSession)
