@@ -259,6 +259,14 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_never_shows_a_secret() {
+        let secret = TotpSecret::generate();
+        let cipher = SecretCipher::from_session_secret(b"session secret");
+        let printed = format!("{secret:?} {cipher:?}");
+        assert_eq!(printed, "TotpSecret([redacted]) SecretCipher([redacted])");
+    }
+
+    #[test]
     fn the_qr_code_is_inline_svg() {
         let svg = TotpSecret::generate().qr_svg("owner").unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
