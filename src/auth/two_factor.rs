@@ -3,8 +3,6 @@
 //! requests), regenerating recovery codes, disabling — and the offline way
 //! back for a lost device (`portico user disable-2fa`).
 
-use std::path::Path;
-
 use chrono::Utc;
 use secrecy::SecretString;
 
@@ -15,6 +13,7 @@ use super::totp::{
     generate_recovery_code, normalize_recovery_code, SecretCipher, TotpSecret, RECOVERY_CODE_COUNT,
 };
 use super::users::{TwoFactor, UserError, UserStore};
+use crate::store::DataDir;
 
 /// What a code given at the second step turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,10 +178,15 @@ pub struct OfflineDisable {
     pub sessions_ended: usize,
 }
 
-/// The way back for a lost device, run while the server is stopped: turns
-/// off `username`'s second factor in the data directory and ends every
-/// session of that user (their epoch rises, and the stored sessions go).
-pub async fn disable_offline(data_dir: &Path, username: &str) -> Result<OfflineDisable, UserError> {
+/// The way back for a lost device: turns off `username`'s second factor
+/// in the data directory and ends every session of that user (their epoch
+/// rises, and the stored sessions go). Holding the `DataDir` proves that no
+/// server is using it meanwhile.
+pub async fn disable_offline(
+    data_dir: &DataDir,
+    username: &str,
+) -> Result<OfflineDisable, UserError> {
+    let data_dir = data_dir.path();
     let users = UserStore::load(data_dir, Hasher::new(1))?;
     let user = users.find_by_name(username).ok_or(UserError::NoSuchUser)?;
     let was_enabled = users

@@ -420,7 +420,7 @@ async fn disable_2fa_offline_turns_it_off_and_ends_the_users_sessions() {
     let (secret, _) = enrol(&app).await;
     let copied = app.session_cookie().unwrap();
     app.restart_with(|app| {
-        let dir = app.data_dir.path().to_owned();
+        let dir = portico::store::DataDir::open(app.data_dir.path()).expect("the server let go");
         let outcome = std::thread::spawn(move || {
             tokio::runtime::Runtime::new()
                 .unwrap()
