@@ -6,6 +6,7 @@ mod guard;
 mod jobs;
 mod login;
 mod pages;
+mod second_step;
 mod security;
 mod setup;
 mod two_factor;
@@ -32,7 +33,7 @@ use crate::config::PublicUrl;
 pub use guard::require_login;
 pub use jobs::markdown_to_safe_html;
 pub use login::MAX_FAILED_LOGINS;
-pub use two_factor::MAX_WRONG_CODES;
+pub use second_step::MAX_WRONG_CODES;
 
 /// The largest form the dashboard reads (a question is at most 32 KiB).
 const FORM_LIMIT: usize = 64 * 1024;
@@ -83,8 +84,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/login/code")
-            .route(web::get().to(two_factor::second_step_form))
-            .route(web::post().to(two_factor::second_step_submit)),
+            .route(web::get().to(second_step::second_step_form))
+            .route(web::post().to(second_step::second_step_submit)),
     )
     .service(
         web::resource("/logout")

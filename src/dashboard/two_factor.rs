@@ -1,25 +1,21 @@
-//! Two-factor login (SPEC §6.1): the second login step at `/login/code`,
-//! and on Account Security enrolment (QR code, secret, recovery codes),
-//! new recovery codes and disabling.
+//! Two-factor login on Account Security (SPEC §6.1): enrolment (QR code,
+//! secret, recovery codes), new recovery codes and disabling.
 
 use actix_session::Session;
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::login::{session_failure, user_failures_key};
+use super::login::user_failures_key;
 use super::pages::nav;
-use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::address::client_address;
-use crate::auth::gate::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::totp::TotpSecret;
 use crate::auth::two_factor::{self, CodeCheck};
 
-/// Codes (right or wrong) allowed per user at the second step in the window.
-pub const MAX_WRONG_CODES: u32 = 5;
 const ENROL_SECRET: &str = "enrol_secret";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -30,13 +26,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(regenerate),
         )
         .route("/security/two-factor/disable", web::post().to(disable));
-}
-
-#[derive(Template)]
-#[template(path = "login_code.html")]
-struct SecondStepPage {
-    nav: Option<Nav>,
-    flash: Option<Flash>,
 }
 
 #[derive(Template)]
@@ -59,10 +48,10 @@ struct RecoveryCodesPage {
 
 #[derive(Deserialize)]
 pub struct CodeForm {
-    code: String,
+    pub(super) code: String,
 }
 
-fn failure(what: &str, err: &dyn std::fmt::Display) -> HttpResponse {
+pub(super) fn failure(what: &str, err: &dyn std::fmt::Display) -> HttpResponse {
     tracing::error!(error = %err, "{what} failed");
     error_page(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,101 +62,9 @@ fn failure(what: &str, err: &dyn std::fmt::Display) -> HttpResponse {
 }
 
 /// Records a second-factor event in the activity view.
-fn note(state: &DashboardState, req: &HttpRequest, allowed: bool, subject: &str) {
+pub(super) fn note(state: &DashboardState, req: &HttpRequest, allowed: bool, subject: &str) {
     let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
     state.activity.record(allowed, subject, addr, "2fa");
-}
-
-fn second_step_page(status: StatusCode, flash: Option<Flash>) -> HttpResponse {
-    render(status, &SecondStepPage { nav: None, flash })
-}
-
-/// Reserves one of the user's second-step attempts before any code is
-/// checked, so concurrent guesses cannot overrun the limit; the 429
-/// answer when none is left.
-fn reserve_attempt(
-    state: &DashboardState,
-    req: &HttpRequest,
-    user_id: &str,
-) -> Option<HttpResponse> {
-    let quota = state.second_step_failures.try_acquire(user_id).err()?;
-    note(state, req, false, "second-step-throttled");
-    let minutes = quota.reset_secs.div_ceil(60);
-    let mut page = second_step_page(
-        StatusCode::TOO_MANY_REQUESTS,
-        Flash::error(format!(
-            "Too many codes tried. Try again in {minutes} minute(s)."
-        )),
-    );
-    page.headers_mut()
-        .insert(header::RETRY_AFTER, quota.reset_secs.max(1).into());
-    Some(page)
-}
-
-pub async fn second_step_form(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
-    if session::second_step_user(&session, &state.users).is_none() {
-        return redirect("/login");
-    }
-    second_step_page(StatusCode::OK, None)
-}
-
-pub async fn second_step_submit(
-    req: HttpRequest,
-    session: Session,
-    state: web::Data<DashboardState>,
-    form: web::Form<CodeForm>,
-) -> HttpResponse {
-    if !is_same_origin(req.headers(), &state.public_url, false) {
-        return foreign_origin_page(&state.public_url);
-    }
-    let Some(user) = session::second_step_user(&session, &state.users) else {
-        return redirect("/login");
-    };
-    if let Some(page) = reserve_attempt(&state, &req, &user.id) {
-        return page;
-    }
-    let check = match two_factor::check_code(&state.users, &state.totp_cipher, &user.id, &form.code)
-        .await
-    {
-        Ok(check) => check,
-        Err(err) => return failure("checking a second-step code", &err),
-    };
-    let flash = match check {
-        CodeCheck::Refused => {
-            note(&state, &req, false, "invalid-2fa-code");
-            return second_step_page(
-                StatusCode::UNAUTHORIZED,
-                Flash::error(
-                    "That code is wrong or was already used. Enter the current code \
-                     from your authenticator app, or an unused recovery code.",
-                ),
-            );
-        }
-        CodeCheck::Totp => None,
-        CodeCheck::Recovery { remaining } => {
-            note(
-                &state,
-                &req,
-                true,
-                &format!("{}: recovery code used", user.username),
-            );
-            Some(format!(
-                "You logged in with a recovery code; {remaining} remain. \
-                 Make new ones on this page if you are running out."
-            ))
-        }
-    };
-    if let Err(err) = session::begin(&req, &session, &user) {
-        return session_failure(&err);
-    }
-    note(&state, &req, true, &user.username);
-    match flash {
-        Some(message) => {
-            session::set_flash(&session, &message);
-            redirect("/dashboard/security")
-        }
-        None => redirect("/dashboard"),
-    }
 }
 
 fn enrol_page(

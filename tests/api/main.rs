@@ -29,3 +29,4 @@ mod repo_credentials;
 mod sandbox;
 mod session_limits;
 mod two_factor;
+mod two_factor_recovery;
