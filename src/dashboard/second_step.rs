@@ -63,7 +63,7 @@ pub async fn second_step_submit(
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     if !is_same_origin(req.headers(), &state.public_url, false) {
-        return foreign_origin_page(&state.public_url);
+        return foreign_origin_page(&state.public_url, req.headers());
     }
     let Some(user) = session::second_step_user(&session, &state.users) else {
         return redirect("/login");

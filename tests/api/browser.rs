@@ -124,7 +124,7 @@ pub(crate) async fn submit_login_form(client: &Client, with_confirm: bool) {
     wait_for_path(client, "/dashboard").await;
 }
 
-async fn me_status(base: &str, key: &str) -> u16 {
+pub(crate) async fn me_status(base: &str, key: &str) -> u16 {
     test_client()
         .get(format!("{base}/api/me"))
         .header("x-api-key", key)
@@ -206,19 +206,33 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
     std::fs::write(screenshot_dir().join("account-security.png"), png).unwrap();
 
     client
-        .find(Locator::Css(&format!(
-            "tr[data-key-id='{id}'] button.danger"
-        )))
+        .find(Locator::Css(&format!("tr[data-key-id='{id}'] a.danger")))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    // The confirmation page names the key; its button revokes.
+    wait_for_path(&client, &format!("/dashboard/security/keys/{id}/revoke")).await;
+    assert!(client.source().await.unwrap().contains("browser key"));
+    assert_eq!(
+        me_status(&base, &key).await,
+        200,
+        "not revoked before confirming"
+    );
     client
+        .find(Locator::Css(".confirm button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = client
         .wait()
         .for_element(Locator::Css(".flash-success"))
         .await
         .unwrap();
+    assert!(flash.text().await.unwrap().contains("browser key"));
     assert_eq!(me_status(&base, &key).await, 401);
 
     client.close().await.unwrap();
