@@ -12,6 +12,7 @@ mod browser_daily;
 mod browser_two_factor;
 mod census;
 mod cli;
+mod cli_two_factor;
 mod concurrency;
 mod config_startup;
 mod crash;
