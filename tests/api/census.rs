@@ -12,6 +12,7 @@ const PUBLIC: &[&str] = &[
     "/",            // redirects to setup, login or the dashboard
     "/setup",       // exists only until the first user; needs the setup token
     "/login",       // the way in
+    "/login/code",  // the second step: only for a session that passed the password
     "/static",      // the stylesheet and script
     "/favicon.ico", // a redirect to the icon under /static
     "/api/health",  // liveness, by the spec

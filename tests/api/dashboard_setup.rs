@@ -346,7 +346,8 @@ async fn a_session_ends_twelve_hours_after_login_however_busy() {
     app.restart_with(|app| {
         let thirteen_hours_ago = (chrono::Utc::now() - chrono::Duration::hours(13)).timestamp();
         edit_sessions(app, |session| {
-            session["state"]["login_at"] = serde_json::json!(thirteen_hours_ago.to_string());
+            session["state"]["actix_identity.logged_in_at"] =
+                serde_json::json!(thirteen_hours_ago.to_string());
         })
     })
     .await;
