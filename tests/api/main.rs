@@ -23,3 +23,5 @@ mod job_recovery;
 mod login_throttling;
 mod parsers;
 mod rate_limits;
+mod retry_after;
+mod security_headers;
