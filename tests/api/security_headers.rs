@@ -121,7 +121,7 @@ async fn every_page_and_every_api_answer_carries_the_security_headers_by_value()
     }
 
     let limited = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY), ("API_RATE_LIMIT", "1")]).await;
-    limited.me(&[("x-api-key", ADMIN_KEY)]).await;
+    assert_eq!(limited.me(&[("x-api-key", ADMIN_KEY)]).await.status(), 200);
     let refused = limited.me(&[("x-api-key", ADMIN_KEY)]).await;
     seen.check(&refused, "over the quota");
     let fenced = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY), ("ALLOWED_IPS", "10.0.0.1")]).await;
