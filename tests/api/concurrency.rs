@@ -55,6 +55,12 @@ async fn fifty_concurrent_generations_and_revocations_leave_exactly_the_expected
         50,
         "50 distinct keys"
     );
+    let secrets: BTreeSet<&str> = keys.iter().map(|k| k.rsplit('_').next().unwrap()).collect();
+    assert_eq!(secrets.len(), 50, "50 distinct secrets");
+    assert!(
+        secrets.iter().all(|s| s.len() >= 40),
+        "secrets of at least 40 characters"
+    );
     for status in join_all(keys.iter().map(|key| me_status(&app, key))).await {
         assert_eq!(status, 200, "every key works");
     }

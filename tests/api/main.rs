@@ -25,3 +25,4 @@ mod parsers;
 mod rate_limits;
 mod retry_after;
 mod security_headers;
+mod session_tokens;
