@@ -263,6 +263,17 @@ async fn a_password_change_ends_every_session() {
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let copied = app.session_cookie().unwrap();
+    let other_browser = test_client();
+    let login = other_browser
+        .post(app.url("/login"))
+        .header("origin", &app.address)
+        .form(&[("username", USERNAME), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303, "a second browser logs in");
+    let dashboard = |client: &reqwest::Client| client.get(app.url("/dashboard")).send();
+    assert_eq!(dashboard(&other_browser).await.unwrap().status(), 200);
     let new_password = "a brand new password 42";
     let response = app
         .post_form(
@@ -282,6 +293,13 @@ async fn a_password_change_ends_every_session() {
     );
     replay_is_refused(&app, &copied).await;
     assert_eq!(app.get("/dashboard", &[]).await.status(), 303);
+    let elsewhere = dashboard(&other_browser).await.unwrap();
+    assert_eq!(
+        elsewhere.status(),
+        303,
+        "the other browser's session ended too"
+    );
+    assert_eq!(elsewhere.headers()["location"], "/login");
 
     assert_eq!(app.login(USERNAME, PASSWORD).await.status(), 401);
     assert_eq!(app.login(USERNAME, new_password).await.status(), 303);
