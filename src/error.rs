@@ -23,10 +23,17 @@ pub enum ApiError {
     RateLimited(Quota),
     #[error("Too many failed attempts")]
     AuthThrottled { retry_after_secs: u64 },
+    #[error(
+        "You already have {0} questions waiting or being answered; wait for one to finish, \
+         or cancel one, before asking another"
+    )]
+    TooManyJobs(usize),
     #[error("This action needs an admin key or a dashboard login")]
     AdminRequired,
     #[error("Cross-site request refused")]
     CrossSite,
+    #[error("This server does not answer to the host name '{0}'; use the address in PUBLIC_URL")]
+    UnknownHost(String),
     #[error("Not found")]
     NotFound,
     #[error("{0} not found")]
@@ -85,8 +92,10 @@ impl ApiError {
             Self::IpNotAllowed => "ip-not-allowed",
             Self::RateLimited(_) => "rate-limited",
             Self::AuthThrottled { .. } => "auth-throttled",
+            Self::TooManyJobs(_) => "too-many-jobs",
             Self::AdminRequired => "admin-required",
             Self::CrossSite => "cross-site-request",
+            Self::UnknownHost(_) => "unknown-host",
             Self::NotFound | Self::Missing(_) => "not-found",
             Self::Conflict(_) => "conflict",
             Self::MethodNotAllowed => "method-not-allowed",
@@ -104,7 +113,10 @@ impl ResponseError for ApiError {
         match self {
             Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => StatusCode::UNAUTHORIZED,
             Self::IpNotAllowed | Self::AdminRequired | Self::CrossSite => StatusCode::FORBIDDEN,
-            Self::RateLimited(_) | Self::AuthThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::AuthThrottled { .. } | Self::TooManyJobs(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::NotFound | Self::Missing(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -13,6 +13,7 @@ use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionP
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
@@ -30,6 +31,7 @@ use crate::config::Settings;
 use crate::dashboard::{self, DashboardState};
 use crate::housekeeping;
 use crate::jobs::engine::command::CommandEngine;
+use crate::jobs::engine::sandbox::{self, kernel_abi, SandboxError};
 use crate::jobs::engine::{Answerer, Engine};
 use crate::jobs::{spawn_workers, JobQueue};
 use crate::store::{write_atomic, DataDir, DataDirError};
@@ -52,6 +54,8 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: io::Error },
     #[error("cannot load the data in DATA_DIR: {0:#}")]
     Data(anyhow::Error),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
 }
 
 /// The long-lived parts of the application, shared by every worker.
@@ -85,13 +89,18 @@ impl Application {
 
     /// Builds on a listener the caller bound (tests that need the port
     /// before the settings are complete).
-    pub async fn build_on(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
+    pub async fn build_on(
+        mut settings: Settings,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
         let data_dir = DataDir::open(&settings.data_dir)?;
-        let bind_error = |source| StartupError::Bind {
-            addr: settings.bind,
+        let bind_addr = settings.bind;
+        let bind_error = move |source| StartupError::Bind {
+            addr: bind_addr,
             source,
         };
         let address = listener.local_addr().map_err(bind_error)?;
+        settings.public_url = settings.public_url.with_bound(address);
         let (services, session_key) =
             load_services(&settings, data_dir.path()).map_err(StartupError::Data)?;
         announce_setup(&settings, &services.dashboard);
@@ -99,6 +108,8 @@ impl Application {
             Some(words) => Engine::Command(CommandEngine {
                 words: words.clone(),
                 timeout: settings.ask_timeout,
+                sandbox: sandbox::prepare(&settings.ask_sandbox, data_dir.path(), kernel_abi)?,
+                data_dir: data_dir.path().to_owned(),
             }),
             None => Engine::Builtin,
         };
@@ -132,6 +143,7 @@ impl Application {
                     .build();
             App::new()
                 .wrap(sessions)
+                .wrap(from_fn(dashboard::require_known_host))
                 .wrap(security_headers())
                 .app_data(services.gate)
                 .app_data(services.dashboard)
@@ -228,6 +240,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
         ),
         admin_key_configured: gate.env_keys().has_admin_key(),
         client_key_count: gate.env_keys().client_key_count(),
+        one_time_keys: Default::default(),
     };
     let session_key = session_key(settings, data_dir)?;
     Ok((

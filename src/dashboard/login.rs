@@ -79,7 +79,7 @@ pub async fn submit(
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     if !is_same_origin(req.headers(), &state.public_url, false) {
-        return foreign_origin_page(&state.public_url);
+        return foreign_origin_page(&state.public_url, req.headers());
     }
     let LoginForm { username, password } = form.into_inner();
     let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
@@ -100,7 +100,8 @@ pub async fn submit(
             &LoginPage {
                 nav: None,
                 flash: Flash::error(format!(
-                    "Too many failed logins. Try again in {minutes} minute(s)."
+                    "Too many failed logins. Try again in {minutes} minute(s), or reset the \
+                     password on the server with `portico user reset-password <name>`."
                 )),
                 username,
             },
