@@ -628,17 +628,19 @@ impl TestApp {
     }
 }
 
-/// `GET /api/jobs/{id}` on `base`.
+/// `GET /api/jobs/{id}` on `base`; a job that is not there (a lost job)
+/// fails the test at once.
 pub async fn job_at(base: &str, key: &str, id: &str) -> serde_json::Value {
-    test_client()
+    let response = test_client()
         .get(format!("{base}/api/jobs/{id}"))
         .header("x-api-key", key)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+        .unwrap();
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "job {id} is not there: {body}");
+    body
 }
 
 /// Polls `GET /api/jobs/{id}` on `base` until the job is finished.
