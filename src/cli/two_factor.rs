@@ -23,7 +23,11 @@ pub fn disable(settings: &Settings, name: &str) -> ExitCode {
 }
 
 async fn run(settings: &Settings, name: &str) -> Result<String, String> {
-    let data_dir = open_data_dir(settings)?;
+    let data_dir = open_data_dir(
+        settings,
+        "turn two-factor login off in the dashboard under Account Security, with the \
+         password and a recovery code",
+    )?;
     let outcome = match disable_offline(&data_dir, name).await {
         Ok(outcome) => outcome,
         Err(UserError::NoSuchUser) => {

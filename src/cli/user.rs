@@ -30,7 +30,10 @@ pub fn reset_password(settings: &Settings, name: &str, password_stdin: bool) -> 
 }
 
 async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<String, Failure> {
-    let data_dir = open_data_dir(settings)?;
+    let data_dir = open_data_dir(
+        settings,
+        "change the password in the dashboard under Account Security",
+    )?;
     let users = UserStore::load(data_dir.path(), Hasher::for_this_machine()).map_err(|err| {
         format!(
             "cannot read the users in {}: {err:#}",
@@ -75,7 +78,8 @@ async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<
 }
 
 /// The data directory, held so that no server starts while we write.
-pub(super) fn open_data_dir(settings: &Settings) -> Result<DataDir, Failure> {
+/// `while_running` says what the user can do instead while a server holds it.
+pub(super) fn open_data_dir(settings: &Settings, while_running: &str) -> Result<DataDir, Failure> {
     let path = &settings.data_dir;
     if !path.is_dir() {
         return Err(format!(
@@ -87,8 +91,7 @@ pub(super) fn open_data_dir(settings: &Settings) -> Result<DataDir, Failure> {
     DataDir::open(path).map_err(|err| match err {
         DataDirError::InUse { path } => format!(
             "a Portico server is running on the data directory {}; stop it first and run \
-             this again (or, while it runs, change the password in the dashboard under \
-             Account Security)",
+             this again (or, while it runs, {while_running})",
             path.display()
         ),
         other => other.to_string(),

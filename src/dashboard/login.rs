@@ -100,8 +100,8 @@ pub async fn submit(
             &LoginPage {
                 nav: None,
                 flash: Flash::error(format!(
-                    "Too many failed logins. Try again in {minutes} minute(s), or reset the \
-                     password on the server with `portico user reset-password <name>`."
+                    "Too many failed logins. Try again in {minutes} minute(s), or, on the \
+                     server, stop Portico and run portico user reset-password <name>."
                 )),
                 username,
             },

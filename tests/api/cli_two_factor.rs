@@ -71,10 +71,14 @@ async fn disable_2fa_turns_two_factor_off_and_ends_the_users_sessions() {
 
     let refused = run(cwd.path(), &vars, &["user", "disable-2fa", USERNAME]);
     assert_eq!(refused.status.code(), Some(1));
+    let stderr = text(&refused.stderr);
     assert!(
-        text(&refused.stderr).contains("stop it first"),
-        "{}",
-        text(&refused.stderr)
+        stderr.contains("stop it first") && stderr.contains("turn two-factor login off"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("change the password"),
+        "a lost device is not helped by a password change: {stderr}"
     );
     drop(server);
 

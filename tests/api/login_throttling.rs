@@ -35,11 +35,13 @@ async fn five_failed_logins_from_an_address_throttle_it() {
     let throttled = login_from(&app, USERNAME, PASSWORD, "198.51.100.1").await;
     assert_eq!(throttled.status(), 429);
     assert!(throttled.headers().contains_key("retry-after"));
-    assert!(throttled
-        .text()
-        .await
-        .unwrap()
-        .contains("Too many failed logins"));
+    let page = throttled.text().await.unwrap();
+    assert!(page.contains("Too many failed logins"));
+    assert!(
+        page.contains("stop Portico and run portico user reset-password &#60;name&#62;")
+            && !page.contains('`'),
+        "the way out is named as on the login page, without Markdown backticks: {page}"
+    );
     assert_eq!(
         app.hasher.verification_count(),
         before,

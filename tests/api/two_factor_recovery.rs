@@ -95,6 +95,13 @@ async fn disabling_needs_the_password_and_a_current_code() {
     let (secret, _) = enrol(&app).await;
     let csrf = app.csrf_token().await;
     let path = "/dashboard/security/two-factor/disable";
+    assert!(
+        app.page("/dashboard/security")
+            .await
+            .1
+            .contains("Current code or a recovery code"),
+        "the form says a recovery code is taken too"
+    );
     let code = totp_code_in(&secret, 1);
     app.post_form(
         path,
