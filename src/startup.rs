@@ -21,7 +21,7 @@ use crate::api;
 use crate::auth::activity::ActivityLog;
 use crate::auth::dashboard_keys::KeyStore;
 use crate::auth::hashing::Hasher;
-use crate::auth::rate_limit::WindowCounter;
+use crate::auth::rate_limit::{Bounds, WindowCounter};
 use crate::auth::session::IDLE_TIMEOUT;
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::users::UserStore;
@@ -225,6 +225,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
         login_failures: WindowCounter::new(
             NonZeroU32::new(dashboard::MAX_FAILED_LOGINS).expect("non-zero"),
             LOGIN_FAILURE_WINDOW,
+            Bounds::LOGIN_FAILURES,
         ),
         admin_key_configured: gate.env_keys().has_admin_key(),
         client_key_count: gate.env_keys().client_key_count(),
