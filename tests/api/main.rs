@@ -22,4 +22,5 @@ mod helpers;
 mod job_recovery;
 mod login_throttling;
 mod parsers;
+mod races;
 mod rate_limits;
