@@ -62,7 +62,10 @@ async fn a_thousand_simultaneous_wrong_passwords_cost_at_most_five_verifications
         "{} wrong passwords were checked",
         count(&answers, 401)
     );
-    assert_eq!(count(&answers[..1000], 401) + count(&answers[..1000], 429), 1000);
+    assert_eq!(
+        count(&answers[..1000], 401) + count(&answers[..1000], 429),
+        1000
+    );
     let right = answers.last().unwrap();
     assert_eq!(
         right.status, 429,
@@ -123,7 +126,10 @@ async fn three_hundred_simultaneous_wrong_secrets_for_a_real_key_id_cost_at_most
     let verified = app.hasher.verification_count() - before;
     assert!(verified <= 20, "{verified} argon2 verifications (limit 20)");
     assert!(count(&answers, 401) <= 20);
-    assert_eq!(count(&answers[..300], 401) + count(&answers[..300], 429), 300);
+    assert_eq!(
+        count(&answers[..300], 401) + count(&answers[..300], 429),
+        300
+    );
     let right = answers.last().unwrap();
     assert_eq!(right.status, 429, "the real key from the guessing address");
     assert!(right.body.contains("auth-throttled"), "{}", right.body);
@@ -155,7 +161,10 @@ async fn simultaneous_wrong_setup_tokens_are_throttled_and_the_right_token_sent_
         "{} tokens were compared",
         count(&answers, 403)
     );
-    assert_eq!(count(&answers[..300], 403) + count(&answers[..300], 429), 300);
+    assert_eq!(
+        count(&answers[..300], 403) + count(&answers[..300], 429),
+        300
+    );
     let right = answers.last().unwrap();
     assert_eq!(
         right.status, 429,
@@ -207,37 +216,45 @@ async fn simultaneous_wrong_current_passwords_on_the_password_form_cost_at_most_
     );
 }
 
+async fn retry_after(app: &TestApp, request: Vec<u8>) -> u64 {
+    let answer = simultaneously(&app.address, &[request]).await.remove(0);
+    assert_eq!(answer.status, 429, "{}", answer.body);
+    answer.header("retry-after").unwrap().parse().unwrap()
+}
+
 #[tokio::test]
-async fn retry_after_is_the_time_left_and_counts_down() {
-    let app = spawn_app(&PROXIED).await;
-    app.setup().await;
-    for _ in 0..5 {
-        let answer = simultaneously(
+async fn retry_after_on_throttled_setup_tokens_and_api_keys_is_the_time_left() {
+    let app = spawn_app(&[]).await;
+    let setup = |token: &str| {
+        raw_form(
             &app.address,
-            &[login(&app, "192.0.2.5", "x", "wrong password")],
+            "/setup",
+            &[],
+            &[
+                ("token", token),
+                ("username", USERNAME),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
         )
-        .await;
+    };
+    let me = |key: &str| raw_request(&app.address, "GET", "/api/me", &[("x-api-key", key)], "");
+    for n in 0..5 {
+        let answer = simultaneously(&app.address, &[setup(&format!("guess {n}"))]).await;
+        assert_eq!(answer[0].status, 403);
+    }
+    for _ in 0..20 {
+        let answer = simultaneously(&app.address, &[me("not-a-key")]).await;
         assert_eq!(answer[0].status, 401);
     }
-    let wait = |answers: Vec<RawAnswer>| -> u64 {
-        assert_eq!(answers[0].status, 429);
-        answers[0].header("retry-after").unwrap().parse().unwrap()
-    };
-    let first = wait(
-        simultaneously(
-            &app.address,
-            &[login(&app, "192.0.2.5", USERNAME, PASSWORD)],
-        )
-        .await,
-    );
+    let setup_wait = retry_after(&app, setup(SETUP_TOKEN)).await;
+    let api_wait = retry_after(&app, me("still-not-a-key")).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let second = wait(
-        simultaneously(
-            &app.address,
-            &[login(&app, "192.0.2.5", USERNAME, PASSWORD)],
-        )
-        .await,
-    );
-    assert!(first <= 900 && first >= 890, "first wait {first}");
-    assert!(second <= first - 2, "{second} s left 2 s after {first} s");
+    for (first, again) in [
+        (setup_wait, retry_after(&app, setup(SETUP_TOKEN)).await),
+        (api_wait, retry_after(&app, me("still-not-a-key")).await),
+    ] {
+        assert!((880..=900).contains(&first), "first wait {first}");
+        assert!(again <= first - 2, "{again} s left 2 s after {first} s");
+    }
 }
