@@ -18,6 +18,7 @@ mod dashboard_keys;
 mod dashboard_setup;
 mod errors;
 mod faults;
+mod flood;
 mod helpers;
 mod job_recovery;
 mod login_throttling;
