@@ -31,7 +31,7 @@ fn resident_kib(pid: u32, field: &str) -> u64 {
 /// The n-th flood address: every other one an IPv4 address, the rest each
 /// in a /64 of its own.
 fn flood_address(n: usize) -> String {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         let v4 = std::net::Ipv4Addr::from(0x0a00_0000 + (n / 2) as u32);
         v4.to_string()
     } else {
