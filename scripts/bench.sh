@@ -43,8 +43,9 @@ ADMIN_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
 SETUP_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 PASSWORD="benchmark-password-$SETUP_TOKEN"
 
+DATA="$WORK/data"
 start_server() {
-  env -i PATH="$PATH" HOME="$HOME" BIND="127.0.0.1:$PORT" DATA_DIR="$WORK/data" PUBLIC_URL="$BASE" \
+  env -i PATH="$PATH" HOME="$HOME" BIND="127.0.0.1:$PORT" DATA_DIR="$DATA" PUBLIC_URL="$BASE" \
     ADMIN_API_KEY="$ADMIN_KEY" VALID_API_KEYS="$ENV_KEY" API_RATE_LIMIT=1000000000 \
     INITIAL_SETUP_TOKEN="$SETUP_TOKEN" RUST_LOG=info \
     "$BIN" >>"$WORK/server.log" 2>&1 &
@@ -69,7 +70,7 @@ peak_rss_mib() {
 }
 
 JAR="$WORK/cookies"
-form() { # path, fields...: a dashboard form post with the session cookie
+form() { # path, fields...: a dashboard form post with the session cookie in $JAR
   local path=$1; shift
   local args=()
   for field in "$@"; do args+=(--data-urlencode "$field"); done
@@ -81,6 +82,9 @@ csrf() {
 generate_key() { # name
   form /dashboard/security/keys "csrf_token=$(csrf)" "name=$1" role=client expiry=never |
     grep -oE -m1 'ptk_[a-z0-9]+_[A-Za-z0-9]{40,}' || true
+}
+login() { # into $JAR
+  curl -s -c "$JAR" -H "Origin: $BASE" --data-urlencode username=bench --data-urlencode "password=$PASSWORD" "$BASE/login" >/dev/null
 }
 
 # wrk_run NAME URL [HEADER]: one bounded wrk run; appends a table row.
@@ -178,7 +182,7 @@ done
 RSS_10K=$(peak_rss_mib)
 
 echo "generating 100 never-used keys for the argon2 burst..." >&2
-curl -s -c "$JAR" -H "Origin: $BASE" --data-urlencode username=bench --data-urlencode "password=$PASSWORD" "$BASE/login" >/dev/null
+login
 for n in $(seq 100); do generate_key "burst-$n"; done >"$WORK/burst-keys"
 [ "$(wc -l <"$WORK/burst-keys")" -eq 100 ] || { echo "could not generate the burst keys" >&2; exit 1; }
 
@@ -198,6 +202,37 @@ BURST_P99=$(awk '$1 == "99%" { print $2 }' "$WORK/wrk-burst.txt")
 BURST_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk-burst.txt")
 stop_server
 
+echo "48 concurrent key generations (8 sessions x 6) and the first check of each, on a fresh server..." >&2
+DATA="$WORK/data-hashing"
+start_server
+curl -s -c "$JAR" -H "Origin: $BASE" --data-urlencode "token=$SETUP_TOKEN" --data-urlencode username=bench \
+  --data-urlencode "password=$PASSWORD" --data-urlencode "confirm=$PASSWORD" "$BASE/setup" >/dev/null
+RSS_IDLE=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status")
+SESSIONS=()
+for session in $(seq 8); do
+  (
+    JAR="$WORK/cookies-$session"
+    login
+    token=$(csrf)
+    for n in $(seq 6); do
+      # Read-only cookie jar: six posts at once must not rewrite one file.
+      curl -s -b "$JAR" -H "Origin: $BASE" --data-urlencode "csrf_token=$token" --data-urlencode "name=hash-$session-$n" \
+        --data-urlencode role=client --data-urlencode expiry=never "$BASE/dashboard/security/keys" |
+        grep -oE -m1 'ptk_[a-z0-9]+_[A-Za-z0-9]{40,}' &
+    done
+    wait
+  ) >"$WORK/hash-keys-$session" &
+  SESSIONS+=($!)
+done
+wait "${SESSIONS[@]}"
+cat "$WORK"/hash-keys-* >"$WORK/hash-keys"
+HASH_KEYS=$(wc -l <"$WORK/hash-keys")
+xargs -P 48 -I KEY curl -s -o /dev/null -w '%{http_code}\n' --max-time 60 -H "x-api-key: KEY" "$BASE/api/me" \
+  <"$WORK/hash-keys" >"$WORK/hash-codes"
+HASH_OK=$(grep -c '^200$' "$WORK/hash-codes" || true)
+RSS_HASHING=$(peak_rss_mib)
+stop_server
+
 flood >"$WORK/flood.txt"
 
 echo "running the criterion micro-benchmarks..." >&2
@@ -210,10 +245,11 @@ ENGINE_NS=$(estimate_ns builtin_engine/10000_files)
 
 STATUS=0
 python3 - "$ROWS" "$RSS_10K" "$BURST_P99" "$BURST_RPS" "$BURST_OK" "$BURST_SECONDS" \
-  "$CACHED_NS" "$UNCACHED_NS" "$ENGINE_NS" "$DURATION" "$CONNECTIONS" <<'PY' || STATUS=$?
+  "$CACHED_NS" "$UNCACHED_NS" "$ENGINE_NS" "$DURATION" "$CONNECTIONS" "$RSS_IDLE" "$RSS_HASHING" "$HASH_KEYS" "$HASH_OK" <<'PY' || STATUS=$?
 import os, platform, sys
 
-rows_file, rss_10k, burst_p99, burst_rps, burst_ok, burst_s, cached, uncached, engine, duration, conns = sys.argv[1:]
+(rows_file, rss_10k, burst_p99, burst_rps, burst_ok, burst_s, cached, uncached, engine, duration, conns,
+ rss_idle, rss_hashing, hash_keys, hash_ok) = sys.argv[1:]
 
 def ms(text):
     units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -260,6 +296,8 @@ targets = [
     ("uncached key check = one argon2 verification", True, f"{float(uncached)/1e6:.1f} ms"),
     ("health p99 during a 100-new-key burst <= 100 ms", burst_p99_ms <= 100 and int(burst_ok) == 100,
      f"p99 {burst_p99_ms:.2f} ms (baseline {rows['health']['p99']:.2f} ms), {burst_rps} req/s, {burst_ok}/100 keys ok in {burst_s} s"),
+    ("peak RSS after 48 concurrent key generations <= 40 MiB", float(rss_hashing) <= 40 and int(hash_keys) == 48 and int(hash_ok) == 48,
+     f"{float(rss_hashing):.1f} MiB (idle {float(rss_idle):.1f} MiB), {hash_keys}/48 keys made, {hash_ok}/48 checked"),
     ("built-in engine on 10,000 files < 2 s", float(engine) < 2e9, f"{float(engine)/1e9:.2f} s"),
 ]
 for label, met, value in targets:

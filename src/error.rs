@@ -23,6 +23,11 @@ pub enum ApiError {
     RateLimited(Quota),
     #[error("Too many failed attempts")]
     AuthThrottled { retry_after_secs: u64 },
+    #[error(
+        "You already have {0} questions waiting or being answered; wait for one to finish, \
+         or cancel one, before asking another"
+    )]
+    TooManyJobs(usize),
     #[error("This action needs an admin key or a dashboard login")]
     AdminRequired,
     #[error("Cross-site request refused")]
@@ -85,6 +90,7 @@ impl ApiError {
             Self::IpNotAllowed => "ip-not-allowed",
             Self::RateLimited(_) => "rate-limited",
             Self::AuthThrottled { .. } => "auth-throttled",
+            Self::TooManyJobs(_) => "too-many-jobs",
             Self::AdminRequired => "admin-required",
             Self::CrossSite => "cross-site-request",
             Self::NotFound | Self::Missing(_) => "not-found",
@@ -104,7 +110,9 @@ impl ResponseError for ApiError {
         match self {
             Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => StatusCode::UNAUTHORIZED,
             Self::IpNotAllowed | Self::AdminRequired | Self::CrossSite => StatusCode::FORBIDDEN,
-            Self::RateLimited(_) | Self::AuthThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::AuthThrottled { .. } | Self::TooManyJobs(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::NotFound | Self::Missing(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

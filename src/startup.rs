@@ -30,6 +30,7 @@ use crate::config::Settings;
 use crate::dashboard::{self, DashboardState};
 use crate::housekeeping;
 use crate::jobs::engine::command::CommandEngine;
+use crate::jobs::engine::sandbox::{self, kernel_abi, SandboxError};
 use crate::jobs::engine::{Answerer, Engine};
 use crate::jobs::{spawn_workers, JobQueue};
 use crate::store::{write_atomic, DataDir, DataDirError};
@@ -52,6 +53,8 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: io::Error },
     #[error("cannot load the data in DATA_DIR: {0:#}")]
     Data(anyhow::Error),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
 }
 
 /// The long-lived parts of the application, shared by every worker.
@@ -99,6 +102,8 @@ impl Application {
             Some(words) => Engine::Command(CommandEngine {
                 words: words.clone(),
                 timeout: settings.ask_timeout,
+                sandbox: sandbox::prepare(&settings.ask_sandbox, data_dir.path(), kernel_abi)?,
+                data_dir: data_dir.path().to_owned(),
             }),
             None => Engine::Builtin,
         };

@@ -2,6 +2,7 @@
 //! environment, `.env.local` and `.env` (the real environment wins), and
 //! parsed into types so the rest of the program never re-checks them.
 
+mod sandbox;
 mod vars;
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::address::{IpAllowlist, TrustedProxies};
+pub use sandbox::{SandboxMode, SandboxSettings};
 pub use vars::{ConfigError, PublicUrl};
 
 /// Keys shorter than this draw a start-up warning (SPEC §1).
@@ -40,6 +42,7 @@ pub struct Settings {
     pub initial_setup_token: Option<SecretString>,
     pub ask_command: Option<Vec<String>>,
     pub ask_timeout: Duration,
+    pub ask_sandbox: SandboxSettings,
     pub job_concurrency: NonZeroUsize,
     pub log_filter: String,
 }
@@ -91,6 +94,11 @@ impl Settings {
                 )?
                 .get(),
             )),
+            ask_sandbox: SandboxSettings::parse(
+                get("ASK_SANDBOX"),
+                get("ASK_SANDBOX_PATHS"),
+                get("ASK_SANDBOX_WRITE_PATHS"),
+            )?,
             job_concurrency: vars::positive(
                 "JOB_CONCURRENCY",
                 get("JOB_CONCURRENCY").unwrap_or("1"),

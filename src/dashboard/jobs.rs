@@ -111,7 +111,11 @@ pub async fn job(
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let Some(job) = JobId::parse(&id).and_then(|id| queue.get(&id)) else {
+    let job = match JobId::parse(&id) {
+        Some(id) => queue.get(&id).await,
+        None => None,
+    };
+    let Some(job) = job else {
         return error_page(
             StatusCode::NOT_FOUND,
             "No such job",

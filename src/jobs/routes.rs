@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::job::{Job, JobId, JobStatus};
-use super::queue::JobQueue;
+use super::queue::{JobQueue, TooManyJobs, MAX_UNFINISHED_PER_OWNER};
 use crate::api::json::ApiJson;
 use crate::api::resource;
 use crate::auth::Principal;
@@ -119,7 +119,11 @@ pub async fn submit_question(
         error: None,
         attempts: 0,
     };
-    queue.submit(job.clone()).await.map_err(ApiError::storage)?;
+    queue
+        .submit(job.clone(), !principal.is_admin())
+        .await
+        .map_err(ApiError::storage)?
+        .map_err(|TooManyJobs| ApiError::TooManyJobs(MAX_UNFINISHED_PER_OWNER))?;
     tracing::info!(job = %job.id, workspace = %job.workspace_id, by = %principal.id, "a question was queued");
     Ok((job, workspace))
 }
@@ -146,9 +150,13 @@ async fn ask(
 
 /// The job if `principal` may see it; anyone else gets the same 404 as
 /// for a job that does not exist.
-fn visible_job(queue: &JobQueue, principal: &Principal, id: &str) -> Result<Job, ApiError> {
-    JobId::parse(id)
-        .and_then(|id| queue.get(&id))
+async fn visible_job(queue: &JobQueue, principal: &Principal, id: &str) -> Result<Job, ApiError> {
+    let Some(id) = JobId::parse(id) else {
+        return Err(ApiError::Missing("Job"));
+    };
+    queue
+        .get(&id)
+        .await
         .filter(|job| visible_to(principal)(job))
         .ok_or(ApiError::Missing("Job"))
 }
@@ -158,7 +166,7 @@ async fn get(
     queue: web::Data<JobQueue>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(visible_job(&queue, &principal, &id)?))
+    Ok(HttpResponse::Ok().json(visible_job(&queue, &principal, &id).await?))
 }
 
 async fn cancel(
@@ -166,7 +174,7 @@ async fn cancel(
     queue: web::Data<JobQueue>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let job = visible_job(&queue, &principal, &id)?;
+    let job = visible_job(&queue, &principal, &id).await?;
     match queue
         .cancel(&job.id, &principal.id)
         .await
@@ -214,29 +222,38 @@ async fn list(
     let visible = visible_to(&principal);
     let mut jobs = queue.list(|job| visible(job) && status.is_none_or(|s| job.status == s));
     jobs.truncate(limit);
-    Ok(HttpResponse::Ok().json(jobs))
+    Ok(HttpResponse::Ok().json(queue.load_all(jobs).await))
 }
 
 async fn status(principal: Principal, queue: web::Data<JobQueue>) -> HttpResponse {
-    HttpResponse::Ok().json(queue_status(&queue, &principal))
+    HttpResponse::Ok().json(queue_status(&queue, &principal).await)
 }
 
 /// The `GET /api/queue/status` document for `principal`.
-pub fn queue_status(queue: &JobQueue, principal: &Principal) -> Value {
+pub async fn queue_status(queue: &JobQueue, principal: &Principal) -> Value {
     let visible = visible_to(principal);
     let counts = queue.counts(&visible);
     let jobs = queue.list(&visible);
-    let current = jobs.iter().find(|job| job.status == JobStatus::Processing);
-    let mut pending: Vec<&Job> = jobs
+    let current = jobs
+        .iter()
+        .find(|job| job.status == JobStatus::Processing)
+        .cloned();
+    let current = queue.load_all(current.into_iter().collect()).await.pop();
+    let mut pending: Vec<Job> = jobs
         .iter()
         .filter(|job| job.status == JobStatus::Pending)
+        .cloned()
         .collect();
+    // Summaries (question shortened, no context): a long queue of large
+    // questions would otherwise be read whole for every status call.
     pending.reverse();
-    let recent: Vec<&Job> = jobs
+    let recent: Vec<Job> = jobs
         .iter()
         .filter(|job| job.status.is_finished())
         .take(RECENT_JOBS)
+        .cloned()
         .collect();
+    let recent = queue.load_all(recent).await;
     json!({
         "isProcessing": counts.processing > 0,
         "hasPending": counts.pending > 0,

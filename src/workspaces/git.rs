@@ -79,9 +79,16 @@ pub fn is_acceptable_url(url: &str) -> bool {
             .is_some_and(|(host, _)| host.contains('@') && !host.contains('/'))
 }
 
-pub async fn clone(url: &str, branch: Option<&str>, dest: &Path) -> anyhow::Result<()> {
+/// Clones `url` into `dest`; `options` go before the subcommand (such as
+/// the credential helper).
+pub async fn clone(
+    url: &str,
+    branch: Option<&str>,
+    dest: &Path,
+    options: &[String],
+) -> anyhow::Result<()> {
     let mut command = git();
-    command.args(["clone", "--quiet"]);
+    command.args(options).args(["clone", "--quiet"]);
     if let Some(branch) = branch {
         command.args(["--branch", branch]);
     }

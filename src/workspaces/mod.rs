@@ -1,9 +1,11 @@
 //! Workspaces: the directories and git repositories questions are asked
 //! about, kept in `workspaces.json`. Only admins add or remove them.
 
+mod credentials;
 pub mod git;
 mod registry;
 mod routes;
 
+pub use credentials::redacted;
 pub use registry::{NewWorkspace, Registry, Workspace, WorkspaceError, WorkspaceId};
 pub use routes::api_routes;

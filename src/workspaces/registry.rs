@@ -5,12 +5,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::credentials::{self, credential_file, RepoUrl};
 use super::git;
 use crate::auth::random_token;
-use crate::store::{read_json, write_json};
+use crate::store::{read_json, write_atomic, write_json};
 
 const MAX_NAME_CHARS: usize = 100;
 
@@ -103,8 +105,14 @@ impl Registry {
         let file = data_dir.join("workspaces.json");
         // Branch exports of jobs a crash interrupted.
         let _ = std::fs::remove_dir_all(data_dir.join("tmp"));
+        let mut items: Vec<Workspace> = read_json(&file)?.unwrap_or_default();
+        if credentials::move_out_of_records(&data_dir, &mut items) {
+            let bytes = serde_json::to_vec_pretty(&items)?;
+            write_atomic(&file, &bytes)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
         Ok(Self {
-            items: RwLock::new(read_json(&file)?.unwrap_or_default()),
+            items: RwLock::new(items),
             repos_dir: data_dir.join("repos"),
             file,
             data_dir,
@@ -189,12 +197,19 @@ impl Registry {
                 let dest = self.repos_dir.join(id.as_str());
                 std::fs::create_dir_all(&self.repos_dir)
                     .map_err(|e| WorkspaceError::Storage(e.into()))?;
-                if let Err(err) = git::clone(&repo_url, branch.as_deref(), &dest).await {
+                let url = RepoUrl::parse(&repo_url);
+                drop(repo_url);
+                let secret_file = credential_file(&self.data_dir, id.as_str());
+                let options = credentials::store(&url, &secret_file)
+                    .map_err(|e| WorkspaceError::Storage(e.into()))?;
+                let cloned = git::clone(&url.clone_url, branch.as_deref(), &dest, &options).await;
+                if let Err(err) = cloned {
                     let _ = std::fs::remove_dir_all(&dest);
+                    let _ = std::fs::remove_file(&secret_file);
                     return Err(invalid("repoUrl", format!("git clone failed: {err}")));
                 }
                 let checked_out = git::current_branch(&dest).await;
-                (dest, Some(repo_url), branch.or(checked_out))
+                (dest, Some(url.redacted), branch.or(checked_out))
             }
         };
         let workspace = Workspace {
@@ -224,11 +239,25 @@ impl Registry {
         if removed.path.starts_with(&self.repos_dir) {
             let _ = tokio::fs::remove_dir_all(&removed.path).await;
         }
+        let _ = tokio::fs::remove_file(credential_file(&self.data_dir, id)).await;
         Ok(true)
     }
 
-    /// Where branch exports for jobs are made (inside the data directory).
-    pub fn scratch_dir(&self) -> PathBuf {
-        self.data_dir.join("tmp")
+    /// The workspace's directory, checked again before every job: it must
+    /// still resolve to the directory registered (not a link swapped in
+    /// since) and must not overlap the data directory.
+    pub fn checked_root(&self, workspace: &Workspace) -> Result<PathBuf, String> {
+        let moved = || {
+            format!(
+                "the directory of workspace {} was moved or replaced since it was registered; \
+                 an admin must register it again",
+                workspace.id
+            )
+        };
+        let canonical = workspace.path.canonicalize().map_err(|_| moved())?;
+        if canonical != workspace.path {
+            return Err(moved());
+        }
+        self.check_directory(&canonical).map_err(|_| moved())
     }
 }

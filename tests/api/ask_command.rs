@@ -52,6 +52,8 @@ async fn start_agent() -> Agent {
             ("INITIAL_SETUP_TOKEN", SETUP_TOKEN),
             ("ASK_COMMAND", &command),
             ("ASK_TIMEOUT_SECS", "2"),
+            ("ASK_SANDBOX_PATHS", script_dir.path().to_str().unwrap()),
+            ("ASK_SANDBOX_WRITE_PATHS", out.path().to_str().unwrap()),
         ],
     );
     let workspace = answer_repo();

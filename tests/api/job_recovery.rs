@@ -43,6 +43,7 @@ async fn a_sigkill_while_answering_loses_strands_and_doubles_nothing() {
         ("BIND", "127.0.0.1:0"),
         ("ADMIN_API_KEY", ADMIN_KEY),
         ("ASK_COMMAND", command.as_str()),
+        ("ASK_SANDBOX_WRITE_PATHS", scripts.path().to_str().unwrap()),
     ];
     let mut server = start_server(data.path(), &vars);
     let repo = answer_repo();
@@ -155,6 +156,7 @@ async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
             ("ADMIN_API_KEY", ADMIN_KEY),
             ("VALID_API_KEYS", "owner-key-123"),
             ("ASK_COMMAND", &command),
+            ("ASK_SANDBOX_WRITE_PATHS", scripts.path().to_str().unwrap()),
         ],
     );
     let repo = answer_repo();
@@ -198,6 +200,7 @@ async fn job_concurrency_answers_that_many_questions_at_once() {
         ("BIND", "127.0.0.1:0"),
         ("ADMIN_API_KEY", ADMIN_KEY),
         ("ASK_COMMAND", command.as_str()),
+        ("ASK_SANDBOX_WRITE_PATHS", scripts.path().to_str().unwrap()),
         ("JOB_CONCURRENCY", "2"),
     ];
     let server = start_server(data.path(), &vars);

@@ -249,17 +249,13 @@ pub fn answer(root: &Path, question: &str, context: Option<&str>) -> Answer {
             break;
         }
     }
-    let mut searched: Vec<&String> = terms.keys().collect();
-    searched.sort_by_key(|t| terms[*t]);
-    let empty = format!(
-        "No passage in this workspace matches the question's words ({}).",
-        searched
-            .iter()
-            .map(|t| t.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    finish(root, &scans, chosen, &empty)
+    // The question is not echoed: answers stay small whatever was asked.
+    finish(
+        root,
+        &scans,
+        chosen,
+        "No passage in this workspace matches the question's words.",
+    )
 }
 
 fn finish(root: &Path, scans: &[FileScan], chosen: Vec<Candidate>, empty: &str) -> Answer {

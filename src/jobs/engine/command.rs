@@ -3,7 +3,7 @@
 //! the question on stdin, Portico's secrets removed from its environment, a
 //! time limit and a 1 MiB cap on what it prints.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
+use super::sandbox::{restrict_in_child, Confinement, Sandbox};
 use crate::config::SECRET_VARIABLES;
 
 pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
@@ -20,6 +21,10 @@ const STDERR_TAIL_BYTES: usize = 2000;
 pub struct CommandEngine {
     pub words: Vec<String>,
     pub timeout: Duration,
+    /// `None` only when the operator set `ASK_SANDBOX=off`.
+    pub sandbox: Option<Sandbox>,
+    /// Never named in the program's environment.
+    pub data_dir: PathBuf,
 }
 
 /// What the program is given on stdin.
@@ -75,9 +80,44 @@ fn kill_group(pid: Option<u32>) {
     }
 }
 
+/// Ends the program's whole process group when dropped.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0);
+    }
+}
+
 impl CommandEngine {
     pub fn name(&self) -> &str {
         &self.words[0]
+    }
+
+    /// Portico's secrets, `DATA_DIR`, and any variable whose value names
+    /// the data directory (such as the `PWD` Portico was started in).
+    fn hidden_variables(&self) -> Vec<std::ffi::OsString> {
+        let canonical = self.data_dir.canonicalize().ok();
+        let names_data_dir = |value: &std::ffi::OsStr| {
+            let value = value.to_string_lossy();
+            [Some(&self.data_dir), canonical.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter(|dir| dir.is_absolute() && dir.parent().is_some())
+                .filter_map(|dir| dir.to_str())
+                .any(|dir| value.contains(dir))
+        };
+        let mut hidden: Vec<std::ffi::OsString> = SECRET_VARIABLES
+            .iter()
+            .chain(&["DATA_DIR"])
+            .map(Into::into)
+            .collect();
+        hidden.extend(
+            std::env::vars_os()
+                .filter(|(_, value)| names_data_dir(value))
+                .map(|(name, _)| name),
+        );
+        hidden
     }
 
     pub async fn run(
@@ -86,24 +126,32 @@ impl CommandEngine {
         context: Option<&str>,
         cwd: &Path,
     ) -> Result<Value, String> {
+        let confinement = match &self.sandbox {
+            Some(sandbox) => sandbox.confine(cwd)?,
+            None => Confinement::unconfined()?,
+        };
         let mut command = Command::new(&self.words[0]);
         command
             .args(&self.words[1..])
             .current_dir(cwd)
+            .env("PWD", cwd)
+            .env("TMPDIR", confinement.scratch.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        for name in SECRET_VARIABLES {
+        for name in self.hidden_variables() {
             command.env_remove(name);
         }
-        // SAFETY: prctl(2) is async-signal-safe; it makes the program die
-        // with Portico instead of living on after a crash.
+        let ruleset = confinement.ruleset_fd();
+        // SAFETY: only async-signal-safe system calls run in the child:
+        // prctl(2) makes the program die with Portico, and the sandbox
+        // (built by the parent) is applied without allocating.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
+                ruleset.map_or(Ok(()), restrict_in_child)
             });
         }
         let mut child = command.spawn().map_err(|err| {
@@ -113,6 +161,8 @@ impl CommandEngine {
             )
         })?;
         let pid = child.id();
+        // Also when this future is dropped (the server stopping mid-job).
+        let _group = GroupGuard(pid);
         let mut stdin = child.stdin.take().expect("stdin is piped");
         let input = prompt(question, context);
         let writer = tokio::spawn(async move {

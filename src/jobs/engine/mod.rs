@@ -3,13 +3,15 @@
 
 pub mod builtin;
 pub mod command;
+pub mod sandbox;
 pub mod tokens;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Value};
+use tempfile::TempDir;
 
 use super::job::Job;
 use crate::workspaces::{git, Registry};
@@ -37,15 +39,6 @@ pub struct Answerer {
     pub registry: Arc<Registry>,
 }
 
-/// A temporary export of a branch, removed when dropped.
-struct Export(PathBuf);
-
-impl Drop for Export {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 impl Answerer {
     /// The answer as the job's `result`, or the error a user should read.
     pub async fn answer(&self, job: &Job) -> Result<Value, String> {
@@ -53,12 +46,13 @@ impl Answerer {
             .registry
             .get(&job.workspace_id)
             .ok_or_else(|| format!("the workspace {} was removed", job.workspace_id))?;
+        let root = self.registry.checked_root(&workspace)?;
         let started = Instant::now();
         let export = match &job.source_branch {
-            Some(branch) => Some(self.export_branch(&workspace.path, branch, job).await?),
+            Some(branch) => Some(export_branch(&root, branch).await?),
             None => None,
         };
-        let dir: &Path = export.as_ref().map_or(&workspace.path, |e| &e.0);
+        let dir: &Path = export.as_ref().map_or(&root, TempDir::path);
         let mut result = match &self.engine {
             Engine::Builtin => {
                 let (dir, question, context) =
@@ -83,19 +77,20 @@ impl Answerer {
         }
         Ok(result)
     }
+}
 
-    async fn export_branch(&self, repo: &Path, branch: &str, job: &Job) -> Result<Export, String> {
-        let commit = git::branch_commit(repo, branch).await.ok_or_else(|| {
-            format!("the branch '{branch}' does not exist (any more) in this workspace")
-        })?;
-        let dest = self.registry.scratch_dir().join(job.id.as_str());
-        let _ = std::fs::remove_dir_all(&dest);
-        std::fs::create_dir_all(&dest)
-            .map_err(|err| format!("cannot prepare the branch export: {err}"))?;
-        let export = Export(dest);
-        git::export_tree(repo, &commit, &export.0)
-            .await
-            .map_err(|err| format!("cannot read the branch '{branch}': {err:#}"))?;
-        Ok(export)
-    }
+/// Writes `branch` of `repo` into a fresh directory outside the data
+/// directory, removed when the returned value is dropped.
+async fn export_branch(repo: &Path, branch: &str) -> Result<TempDir, String> {
+    let commit = git::branch_commit(repo, branch).await.ok_or_else(|| {
+        format!("the branch '{branch}' does not exist (any more) in this workspace")
+    })?;
+    let export = tempfile::Builder::new()
+        .prefix("portico-export-")
+        .tempdir()
+        .map_err(|err| format!("cannot prepare the branch export: {err}"))?;
+    git::export_tree(repo, &commit, export.path())
+        .await
+        .map_err(|err| format!("cannot read the branch '{branch}': {err:#}"))?;
+    Ok(export)
 }
