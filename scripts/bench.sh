@@ -120,7 +120,7 @@ function init(args) n = tid * 100000000 end
 request = function()
   n = n + 1
   local from
-  if n % 100000 == 0 then from = "198.51.100.7"
+  if n % 20000 == 0 then from = "198.51.100.7"
   elseif n % 2 == 0 then
     local v = n / 2
     from = string.format("10.%d.%d.%d", math.floor(v / 65536) % 256, math.floor(v / 256) % 256, v % 256)
