@@ -32,6 +32,8 @@ pub enum ApiError {
     AdminRequired,
     #[error("Cross-site request refused")]
     CrossSite,
+    #[error("This server does not answer to the host name '{0}'; use the address in PUBLIC_URL")]
+    UnknownHost(String),
     #[error("Not found")]
     NotFound,
     #[error("{0} not found")]
@@ -93,6 +95,7 @@ impl ApiError {
             Self::TooManyJobs(_) => "too-many-jobs",
             Self::AdminRequired => "admin-required",
             Self::CrossSite => "cross-site-request",
+            Self::UnknownHost(_) => "unknown-host",
             Self::NotFound | Self::Missing(_) => "not-found",
             Self::Conflict(_) => "conflict",
             Self::MethodNotAllowed => "method-not-allowed",
@@ -113,6 +116,7 @@ impl ResponseError for ApiError {
             Self::RateLimited(_) | Self::AuthThrottled { .. } | Self::TooManyJobs(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
+            Self::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::NotFound | Self::Missing(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

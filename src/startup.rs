@@ -13,6 +13,7 @@ use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionP
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
@@ -88,13 +89,18 @@ impl Application {
 
     /// Builds on a listener the caller bound (tests that need the port
     /// before the settings are complete).
-    pub async fn build_on(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
+    pub async fn build_on(
+        mut settings: Settings,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
         let data_dir = DataDir::open(&settings.data_dir)?;
-        let bind_error = |source| StartupError::Bind {
-            addr: settings.bind,
+        let bind_addr = settings.bind;
+        let bind_error = move |source| StartupError::Bind {
+            addr: bind_addr,
             source,
         };
         let address = listener.local_addr().map_err(bind_error)?;
+        settings.public_url = settings.public_url.with_bound(address);
         let (services, session_key) =
             load_services(&settings, data_dir.path()).map_err(StartupError::Data)?;
         announce_setup(&settings, &services.dashboard);
@@ -137,6 +143,7 @@ impl Application {
                     .build();
             App::new()
                 .wrap(sessions)
+                .wrap(from_fn(dashboard::require_known_host))
                 .wrap(security_headers())
                 .app_data(services.gate)
                 .app_data(services.dashboard)
@@ -234,6 +241,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
         ),
         admin_key_configured: gate.env_keys().has_admin_key(),
         client_key_count: gate.env_keys().client_key_count(),
+        one_time_keys: Default::default(),
     };
     let session_key = session_key(settings, data_dir)?;
     Ok((

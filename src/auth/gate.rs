@@ -148,7 +148,7 @@ pub fn is_cross_site_write(req: &ServiceRequest, public_url: &PublicUrl) -> bool
     !safe && !is_same_origin(req.headers(), public_url, true)
 }
 
-/// Whether `Origin` (or, failing that, `Referer`) names `PUBLIC_URL`.
+/// Whether `Origin` (or, failing that, `Referer`) is one `PUBLIC_URL` accepts.
 /// Without either header the answer is `allow_missing`; `Sec-Fetch-Site:
 /// cross-site` is never same-origin.
 pub fn is_same_origin(headers: &HeaderMap, public_url: &PublicUrl, allow_missing: bool) -> bool {
@@ -157,10 +157,10 @@ pub fn is_same_origin(headers: &HeaderMap, public_url: &PublicUrl, allow_missing
         return false;
     }
     if let Some(origin) = header("origin") {
-        return origin == public_url.origin();
+        return public_url.accepts_origin(origin);
     }
     match header("referer").and_then(|referer| url::Url::parse(referer).ok()) {
-        Some(referer) => referer.origin().ascii_serialization() == public_url.origin(),
+        Some(referer) => public_url.accepts_origin(&referer.origin().ascii_serialization()),
         None => allow_missing,
     }
 }

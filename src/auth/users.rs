@@ -205,6 +205,36 @@ impl UserStore {
     }
 }
 
+impl UserStore {
+    /// Sets a new password for `username` without the old one (the command
+    /// line's way back in) and ends every session of the user.
+    pub async fn reset_password(
+        &self,
+        username: &str,
+        new: &Password,
+    ) -> Result<UserRecord, UserError> {
+        let _write = self.writes.lock().await;
+        let mut users = self.snapshot();
+        let user = users
+            .iter_mut()
+            .find(|user| user.username == username)
+            .ok_or(UserError::NoSuchUser)?;
+        user.password_hash = self.hasher.hash(new.secret()).await?;
+        user.session_epoch += 1;
+        let changed = user.clone();
+        self.commit(users).await?;
+        Ok(changed)
+    }
+
+    /// The names of every user, for messages.
+    pub fn usernames(&self) -> Vec<String> {
+        self.snapshot()
+            .into_iter()
+            .map(|user| user.username)
+            .collect()
+    }
+}
+
 /// Compares two secrets in constant time.
 pub fn secrets_match(presented: &str, expected: &SecretString) -> bool {
     use subtle::ConstantTimeEq;

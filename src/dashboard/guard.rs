@@ -9,7 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
 
-use super::{foreign_origin_page, redirect, DashboardState};
+use super::{foreign_origin_page, redirect, stale_form_page, DashboardState};
 use crate::auth::gate::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::secrets_match;
@@ -38,14 +38,25 @@ pub async fn require_login(
                 &secrecy::SecretString::from(logged_in.csrf_token.clone()),
             )
         });
-        if !token_ok || !is_same_origin(req.headers(), &state.public_url, false) {
-            tracing::warn!(path = %req.path(), "refused a form without a valid CSRF token or origin");
-            return Ok(req.into_response(foreign_origin_page(&state.public_url)));
+        if !is_same_origin(req.headers(), &state.public_url, false) {
+            let page = foreign_origin_page(&state.public_url, req.headers());
+            return Ok(req.into_response(page));
+        }
+        if !token_ok {
+            tracing::warn!(path = %req.path(), "refused a form without a valid CSRF token");
+            return Ok(req.into_response(stale_form_page()));
         }
         req.set_payload(Payload::from(body));
     }
+    let nav = super::Nav {
+        username: logged_in.user.username.clone(),
+        csrf_token: logged_in.csrf_token.clone(),
+        active: "",
+    };
     req.extensions_mut().insert(logged_in);
-    Ok(next.call(req).await?.map_into_boxed_body())
+    // Error pages rendered while handling this request show the nav bar.
+    let response = super::CURRENT_NAV.scope(nav, next.call(req)).await?;
+    Ok(response.map_into_boxed_body())
 }
 
 impl FromRequest for LoggedIn {

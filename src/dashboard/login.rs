@@ -105,7 +105,7 @@ pub async fn submit(
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     if !is_same_origin(req.headers(), &state.public_url, false) {
-        return foreign_origin_page(&state.public_url);
+        return foreign_origin_page(&state.public_url, req.headers());
     }
     let LoginForm { username, password } = form.into_inner();
     let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
@@ -123,7 +123,8 @@ pub async fn submit(
                 &LoginPage {
                     nav: None,
                     flash: Flash::error(format!(
-                        "Too many failed logins. {}",
+                        "Too many failed logins. {} Or reset the password on the server \
+                         with `portico user reset-password <name>`.",
                         wait_text(exhausted.reset_secs)
                     )),
                     username,

@@ -21,6 +21,18 @@ struct SetupPage {
     token: String,
     username: String,
     min_password: usize,
+    /// `/setup?token=…` while a token is known, so a reload keeps it.
+    action: String,
+}
+
+fn setup_action(token: &str) -> String {
+    if token.is_empty() {
+        return "/setup".to_owned();
+    }
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", token)
+        .finish();
+    format!("/setup?{query}")
 }
 
 fn gone() -> HttpResponse {
@@ -40,12 +52,14 @@ pub async fn form(state: web::Data<DashboardState>, query: web::Query<TokenQuery
     if state.users.has_users() {
         return gone();
     }
+    let token = query.into_inner().token.unwrap_or_default();
     render(
         StatusCode::OK,
         &SetupPage {
             nav: None,
             flash: None,
-            token: query.into_inner().token.unwrap_or_default(),
+            action: setup_action(&token),
+            token,
             username: String::new(),
             min_password: MIN_PASSWORD_CHARS,
         },
@@ -70,7 +84,7 @@ pub async fn submit(
         return gone();
     }
     if !is_same_origin(req.headers(), &state.public_url, false) {
-        return foreign_origin_page(&state.public_url);
+        return foreign_origin_page(&state.public_url, req.headers());
     }
     let form = form.into_inner();
     let retry = |status, message: String| {
@@ -79,7 +93,8 @@ pub async fn submit(
             &SetupPage {
                 nav: None,
                 flash: Flash::error(message),
-                token: String::new(),
+                token: form.token.clone(),
+                action: setup_action(&form.token),
                 username: form.username.clone(),
                 min_password: MIN_PASSWORD_CHARS,
             },

@@ -16,7 +16,7 @@ use crate::helpers::{spawn_app, test_client, PASSWORD, SETUP_TOKEN, USERNAME};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     _profile: tempfile::TempDir,
@@ -37,7 +37,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_browser() -> (Driver, Client) {
+pub(crate) async fn start_browser() -> (Driver, Client) {
     for program in [CHROMIUM, CHROMEDRIVER] {
         assert!(
             std::path::Path::new(program).exists(),
@@ -85,7 +85,7 @@ async fn start_browser() -> (Driver, Client) {
     (driver, client)
 }
 
-async fn fill(client: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(client: &Client, css: &str, text: &str) {
     client
         .find(Locator::Css(css))
         .await
@@ -95,7 +95,7 @@ async fn fill(client: &Client, css: &str, text: &str) {
         .unwrap();
 }
 
-async fn wait_for_path(client: &Client, path: &str) {
+pub(crate) async fn wait_for_path(client: &Client, path: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let url = client.current_url().await.unwrap();
@@ -108,7 +108,7 @@ async fn wait_for_path(client: &Client, path: &str) {
 }
 
 /// Fills the setup (`with_confirm`) or login form and waits for the dashboard.
-async fn submit_login_form(client: &Client, with_confirm: bool) {
+pub(crate) async fn submit_login_form(client: &Client, with_confirm: bool) {
     fill(client, "input[name=username]", USERNAME).await;
     fill(client, "input[name=password]", PASSWORD).await;
     if with_confirm {
@@ -124,7 +124,7 @@ async fn submit_login_form(client: &Client, with_confirm: bool) {
     wait_for_path(client, "/dashboard").await;
 }
 
-async fn me_status(base: &str, key: &str) -> u16 {
+pub(crate) async fn me_status(base: &str, key: &str) -> u16 {
     test_client()
         .get(format!("{base}/api/me"))
         .header("x-api-key", key)
@@ -206,25 +206,39 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
     std::fs::write(screenshot_dir().join("account-security.png"), png).unwrap();
 
     client
-        .find(Locator::Css(&format!(
-            "tr[data-key-id='{id}'] button.danger"
-        )))
+        .find(Locator::Css(&format!("tr[data-key-id='{id}'] a.danger")))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    // The confirmation page names the key; its button revokes.
+    wait_for_path(&client, &format!("/dashboard/security/keys/{id}/revoke")).await;
+    assert!(client.source().await.unwrap().contains("browser key"));
+    assert_eq!(
+        me_status(&base, &key).await,
+        200,
+        "not revoked before confirming"
+    );
     client
+        .find(Locator::Css(".confirm button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = client
         .wait()
         .for_element(Locator::Css(".flash-success"))
         .await
         .unwrap();
+    assert!(flash.text().await.unwrap().contains("browser key"));
     assert_eq!(me_status(&base, &key).await, 401);
 
     client.close().await.unwrap();
 }
 
-fn screenshot_dir() -> std::path::PathBuf {
+pub(crate) fn screenshot_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))

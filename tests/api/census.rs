@@ -9,11 +9,12 @@ use crate::helpers::{assert_error, spawn_app};
 
 /// Routes anyone may reach, and why.
 const PUBLIC: &[&str] = &[
-    "/",           // redirects to setup, login or the dashboard
-    "/setup",      // exists only until the first user; needs the setup token
-    "/login",      // the way in
-    "/static",     // the stylesheet and script
-    "/api/health", // liveness, by the spec
+    "/",            // redirects to setup, login or the dashboard
+    "/setup",       // exists only until the first user; needs the setup token
+    "/login",       // the way in
+    "/static",      // the stylesheet and script
+    "/favicon.ico", // a redirect to the icon under /static
+    "/api/health",  // liveness, by the spec
 ];
 
 /// Every registered route pattern, scope prefixes joined, read from the

@@ -5,22 +5,14 @@ use std::collections::BTreeSet;
 
 use futures_util::future::join_all;
 
-use crate::helpers::{find_key, spawn_app, TestApp};
+use crate::helpers::{find_key, generate_key_at, spawn_app, TestApp};
 
 async fn generate(app: &TestApp, csrf: &str, name: String) -> String {
-    let response = app
-        .post_form(
-            "/dashboard/security/keys",
-            &[
-                ("csrf_token", csrf),
-                ("name", &name),
-                ("role", "client"),
-                ("expiry", "never"),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    find_key(&response.text().await.unwrap()).unwrap()
+    let (status, html) = generate_key_at(&app.client, &app.address, csrf, &name, "client", "never")
+        .await
+        .unwrap();
+    assert_eq!(status, 303);
+    find_key(&html).unwrap()
 }
 
 /// `GET /api/me` from an address of the key's own, so that checking many

@@ -101,7 +101,7 @@ async fn without_a_configured_token_the_setup_url_is_printed_at_start() {
         .unwrap()
         .to_owned();
     assert!(
-        url.starts_with("http://127.0.0.1:3000/setup?token="),
+        url.starts_with(&format!("{}/setup?token=", server.address)),
         "{url}"
     );
     let token = url.split("token=").nth(1).unwrap();
@@ -109,7 +109,7 @@ async fn without_a_configured_token_the_setup_url_is_printed_at_start() {
 
     let response = test_client()
         .post(format!("{}/setup", server.address))
-        .header("origin", "http://127.0.0.1:3000")
+        .header("origin", &server.address)
         .form(&[
             ("token", token),
             ("username", USERNAME),
@@ -184,6 +184,7 @@ async fn session_cookies_are_httponly_strict_and_secure_only_over_https() {
     let response = app
         .client
         .post(app.url("/setup"))
+        .header("host", "portico.example.com")
         .header("origin", "https://portico.example.com")
         .form(&[
             ("token", SETUP_TOKEN),

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::helpers::{answer_repo, assert_error, spawn_app, TestApp, ADMIN_KEY};
+use crate::helpers::{answer_repo, assert_error, generate_key_at, spawn_app, TestApp, ADMIN_KEY};
 
 /// A data directory whose storage can be made to fail.
 struct FaultyDir {
@@ -102,19 +102,10 @@ async fn ask(app: &TestApp, workspace: &str) -> reqwest::Response {
     .await
 }
 
-async fn generate_status(app: &TestApp, csrf: &str) -> (u16, String) {
-    let response = app
-        .post_form(
-            "/dashboard/security/keys",
-            &[
-                ("csrf_token", csrf),
-                ("name", "during fault"),
-                ("role", "client"),
-                ("expiry", "never"),
-            ],
-        )
-        .await;
-    (response.status().as_u16(), response.text().await.unwrap())
+async fn generate_status(app: &TestApp, csrf: &str, name: &str) -> (u16, String) {
+    generate_key_at(&app.client, &app.address, csrf, name, "client", "never")
+        .await
+        .unwrap()
 }
 
 async fn check_fault(fault: impl Fn(&FaultyDir)) {
@@ -133,15 +124,16 @@ async fn check_fault(fault: impl Fn(&FaultyDir)) {
         body["error"].as_str().unwrap().contains("data directory"),
         "{body}"
     );
+    let other_repo = answer_repo();
     let add = app
         .post_json(
             "/api/workspaces",
             ADMIN_KEY,
-            &json!({"name": "x", "path": repo.path()}),
+            &json!({"name": "x", "path": other_repo.path()}),
         )
         .await;
     assert_error(add, 503, "service-unavailable").await;
-    let (status, page) = generate_status(&app, &csrf).await;
+    let (status, page) = generate_status(&app, &csrf, "during fault").await;
     assert_eq!(status, 503);
     assert!(page.contains("data directory"));
     assert!(
@@ -158,8 +150,8 @@ async fn check_fault(fault: impl Fn(&FaultyDir)) {
 
     dir.clear();
     assert_eq!(ask(&app, &workspace).await.status(), 202, "recovered");
-    let (status, page) = generate_status(&app, &csrf).await;
-    assert_eq!(status, 200);
+    let (status, page) = generate_status(&app, &csrf, "after the fault").await;
+    assert_eq!(status, 303);
     assert!(page.contains("ptk_"));
 }
 

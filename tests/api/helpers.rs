@@ -199,21 +199,45 @@ impl TestApp {
 
     /// Generates a key on Account Security and returns its plaintext.
     pub async fn generate_key(&self, csrf: &str, name: &str, role: &str, expiry: &str) -> String {
-        let response = self
-            .post_form(
-                "/dashboard/security/keys",
-                &[
-                    ("csrf_token", csrf),
-                    ("name", name),
-                    ("role", role),
-                    ("expiry", expiry),
-                ],
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-        let html = response.text().await.unwrap();
+        let (status, html) = generate_key_at(&self.client, &self.address, csrf, name, role, expiry)
+            .await
+            .expect("the request is answered");
+        assert_eq!(status, 303, "{html}");
         find_key(&html).expect("the new key is on the page")
     }
+}
+
+/// Sends the generate-key form as `client` (Origin `base`) and, when it
+/// redirects, follows to the page that shows the key once. Returns the
+/// form's status and the final page.
+pub async fn generate_key_at(
+    client: &reqwest::Client,
+    base: &str,
+    csrf: &str,
+    name: &str,
+    role: &str,
+    expiry: &str,
+) -> reqwest::Result<(u16, String)> {
+    let response = client
+        .post(format!("{base}/dashboard/security/keys"))
+        .header("origin", base)
+        .form(&[
+            ("csrf_token", csrf),
+            ("name", name),
+            ("role", role),
+            ("expiry", expiry),
+        ])
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let Some(location) = response.headers().get("location").cloned() else {
+        return Ok((status, response.text().await?));
+    };
+    let page = client
+        .get(format!("{base}{}", location.to_str().unwrap()))
+        .send()
+        .await?;
+    Ok((status, page.text().await?))
 }
 
 /// The CSRF token of a logged-in page.
@@ -413,7 +437,17 @@ impl RunningServer {
 
 /// Starts the binary and waits (at most 30 s) for its "listening" line.
 pub fn start_server(cwd: &std::path::Path, vars: &[(&str, &str)]) -> RunningServer {
+    start_server_with_args(cwd, vars, &[])
+}
+
+/// Starts the binary with command-line `args` and waits for its address.
+pub fn start_server_with_args(
+    cwd: &std::path::Path,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> RunningServer {
     let mut child = portico_command(cwd, vars)
+        .args(args)
         .spawn()
         .expect("the binary starts");
     let (sender, lines) = mpsc::channel();

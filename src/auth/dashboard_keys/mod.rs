@@ -35,6 +35,11 @@ struct Verified {
     principal: Principal,
 }
 
+/// `generate` refused: a key of the user already has this name.
+#[derive(Debug, thiserror::Error)]
+#[error("a key with this name exists already")]
+pub struct DuplicateKeyName;
+
 /// What a dashboard-key check found.
 #[derive(Debug)]
 pub enum KeyCheck {
@@ -143,6 +148,16 @@ impl KeyStore {
             key_hash: self.hasher.hash(&plaintext).await?,
         };
         let _write = self.writes.lock().await;
+        // Checked under the write lock, so two racing forms cannot both pass.
+        let taken = self
+            .records
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|other| other.user_id == user_id && other.name.eq_ignore_ascii_case(name));
+        if taken {
+            return Err(DuplicateKeyName.into());
+        }
         let stored = record.clone();
         self.commit(move |records| {
             records.insert(id, stored);
