@@ -51,6 +51,7 @@ impl Gate {
         users: Arc<UserStore>,
         keys: Arc<KeyStore>,
         activity: Arc<ActivityLog>,
+        env_keys: EnvKeys,
     ) -> Self {
         Self {
             allowlist: settings.allowed_ips.clone(),
@@ -58,7 +59,7 @@ impl Gate {
             public_url: settings.public_url.clone(),
             users,
             keys,
-            env_keys: EnvKeys::new(settings.admin_api_key.as_ref(), &settings.valid_api_keys),
+            env_keys,
             activity,
             quotas: WindowCounter::new(settings.api_rate_limit, QUOTA_WINDOW, Bounds::QUOTAS),
             failures: WindowCounter::new(
@@ -179,7 +180,6 @@ pub async fn require_principal(
     let client = address_text(addr, &mut addr_buffer);
     match gate.authenticate(&req, addr).await {
         Ok((principal, quota)) => {
-            gate.activity.record(true, &principal.id, addr, "api");
             tracing::info!(
                 target: "portico::auth",
                 message = "authentication attempt",
@@ -200,7 +200,7 @@ pub async fn require_principal(
             Ok(response)
         }
         Err(err) => {
-            gate.activity.record(false, err.code(), addr, "api");
+            gate.activity.anonymous_failure(err.code(), addr);
             tracing::info!(
                 target: "portico::auth",
                 message = "authentication attempt",

@@ -9,6 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AccountAction;
 use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::rate_limit::address_key;
@@ -115,9 +116,7 @@ pub async fn submit(
     let attempt = match state.login_failures.reserve_all(&[&user_key, &addr_key]) {
         Ok(attempt) => attempt,
         Err(exhausted) => {
-            state
-                .activity
-                .record(false, "login-throttled", addr, "login");
+            state.activity.anonymous_failure("login-throttled", addr);
             let page = render(
                 StatusCode::TOO_MANY_REQUESTS,
                 &LoginPage {
@@ -149,7 +148,7 @@ pub async fn submit(
     };
     let Some(user) = user else {
         attempt.into_iter().for_each(|slot| slot.keep());
-        state.activity.record(false, "invalid-login", addr, "login");
+        state.activity.anonymous_failure("invalid-login", addr);
         tracing::info!(target: "portico::auth", outcome = "denied", code = "invalid-login", client = %addr, "login attempt");
         return render(
             StatusCode::UNAUTHORIZED,
@@ -169,12 +168,23 @@ pub async fn submit(
             "The session could not be started. Try again.",
         );
     }
-    state.activity.record(true, &user.username, addr, "login");
+    state
+        .activity
+        .account(AccountAction::Login, &user.username, addr, None);
     tracing::info!(target: "portico::auth", outcome = "allowed", principal = %user.id, client = %addr, "login attempt");
     redirect("/dashboard")
 }
 
-pub async fn logout(session: Session, _logged_in: LoggedIn) -> HttpResponse {
+pub async fn logout(
+    req: HttpRequest,
+    session: Session,
+    logged_in: LoggedIn,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
     session::end(&session);
+    let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+    state
+        .activity
+        .account(AccountAction::Logout, &logged_in.user.username, addr, None);
     redirect("/login?notice=logged-out")
 }

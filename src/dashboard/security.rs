@@ -3,7 +3,7 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -13,7 +13,10 @@ use super::confirm::{confirm_page, Confirm};
 use super::login::{throttled, user_failures_key, wait_text};
 use super::pages::nav;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
-use crate::auth::activity::AuthEvent;
+use crate::auth::activity::{
+    AccountAction, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
+};
+use crate::auth::address::client_address;
 use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::{Password, UserError, MIN_PASSWORD_CHARS};
@@ -88,7 +91,10 @@ struct SecurityPage {
     keys: Vec<KeyRow>,
     admin_key_configured: bool,
     client_key_count: usize,
-    activity: Vec<AuthEvent>,
+    account_events: Vec<AccountEvent>,
+    failure_rows: Vec<FailureRow>,
+    account_events_kept: usize,
+    failure_rows_kept: usize,
     min_password: usize,
 }
 
@@ -107,7 +113,10 @@ fn security_page(
         keys: state.keys.list().into_iter().map(KeyRow::from).collect(),
         admin_key_configured: state.admin_key_configured,
         client_key_count: state.client_key_count,
-        activity: state.activity.recent(),
+        account_events: state.activity.account_events(),
+        failure_rows: state.activity.failure_rows(),
+        account_events_kept: ACCOUNT_EVENTS_KEPT,
+        failure_rows_kept: FAILURE_ROWS_KEPT,
         min_password: MIN_PASSWORD_CHARS,
     }
 }
@@ -165,6 +174,7 @@ fn storage_failure(what: &str, err: &anyhow::Error) -> HttpResponse {
 }
 
 pub async fn generate(
+    req: HttpRequest,
     logged_in: LoggedIn,
     state: web::Data<DashboardState>,
     form: web::Form<GenerateForm>,
@@ -197,6 +207,14 @@ pub async fn generate(
     {
         Ok((plaintext, record)) => {
             tracing::info!(key = %record.id, role = role_name(role), "an API key was generated");
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            let detail = format!("{} (id {})", record.name, record.id);
+            state.activity.account(
+                AccountAction::KeyCreated,
+                &logged_in.user.username,
+                addr,
+                Some(&detail),
+            );
             let ticket = state
                 .one_time_keys
                 .hold(&logged_in.csrf_token, &record.name, plaintext);
@@ -269,28 +287,31 @@ pub async fn confirm_revoke(
 }
 
 pub async fn revoke(
+    req: HttpRequest,
+    logged_in: LoggedIn,
     session: Session,
     state: web::Data<DashboardState>,
     path: web::Path<String>,
 ) -> HttpResponse {
     let id = path.into_inner();
-    let name = state
-        .keys
-        .list()
-        .into_iter()
-        .find(|key| key.id == id)
-        .map(|key| key.name);
     match state.keys.revoke(&id).await {
-        Ok(true) => {
+        Ok(Some(record)) => {
             tracing::info!(key = %id, "an API key was revoked");
-            let name = name.unwrap_or_else(|| id.clone());
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            let detail = format!("{} (id {})", record.name, record.id);
+            state.activity.account(
+                AccountAction::KeyRevoked,
+                &logged_in.user.username,
+                addr,
+                Some(&detail),
+            );
             session::set_flash(
                 &session,
-                &format!("The key “{name}” was revoked; it no longer works."),
+                &format!("The key “{}” was revoked; it no longer works.", record.name),
             );
             redirect("/dashboard/security")
         }
-        Ok(false) => no_such_key(),
+        Ok(None) => no_such_key(),
         Err(err) => storage_failure("revoking a key", &err),
     }
 }
@@ -303,6 +324,7 @@ pub struct PasswordForm {
 }
 
 pub async fn change_password(
+    req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
     state: web::Data<DashboardState>,
@@ -359,6 +381,10 @@ pub async fn change_password(
             }
             session::end(&session);
             tracing::info!(user = %user.username, "the password was changed; every session ended");
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state
+                .activity
+                .account(AccountAction::PasswordChanged, &user.username, addr, None);
             redirect("/login?notice=password-changed")
         }
         Err(UserError::WrongPassword) => retry("The current password is wrong.".into()),

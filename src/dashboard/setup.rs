@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::login::{address_failures_key, throttled, wait_text};
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AccountAction;
 use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session;
@@ -106,9 +107,7 @@ pub async fn submit(
     let attempt = match state.login_failures.reserve(&address_failures_key(addr)) {
         Ok(attempt) => attempt,
         Err(exhausted) => {
-            state
-                .activity
-                .record(false, "setup-throttled", addr, "setup");
+            state.activity.anonymous_failure("setup-throttled", addr);
             let page = retry(
                 StatusCode::TOO_MANY_REQUESTS,
                 format!(
@@ -123,7 +122,7 @@ pub async fn submit(
         attempt.keep();
         state
             .activity
-            .record(false, "invalid-setup-token", addr, "setup");
+            .anonymous_failure("invalid-setup-token", addr);
         return retry(
             StatusCode::FORBIDDEN,
             "The setup token is wrong. Open the full setup URL printed in the start-up log.".into(),
@@ -145,6 +144,10 @@ pub async fn submit(
         Ok(user) => match session::begin(&session, &user) {
             Ok(()) => {
                 tracing::info!(user = %user.username, "the dashboard user was created");
+                let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+                state
+                    .activity
+                    .account(AccountAction::Setup, &user.username, addr, None);
                 redirect("/dashboard")
             }
             Err(_) => redirect("/login"),

@@ -1,6 +1,7 @@
 //! HTTP integration tests: each starts the real application on port 0 with a
 //! fresh data directory.
 
+mod activity;
 mod allowlist;
 mod api_keys;
 mod ask_command;
@@ -15,6 +16,7 @@ mod concurrency;
 mod config_startup;
 mod crash;
 mod crash_rounds;
+mod dashboard_allowlist;
 mod dashboard_daily;
 mod dashboard_jobs;
 mod dashboard_keys;
@@ -26,6 +28,7 @@ mod first_run;
 mod flood;
 mod helpers;
 mod job_recovery;
+mod log_forging;
 mod login_throttling;
 mod parsers;
 mod races;
@@ -33,3 +36,5 @@ mod rate_limits;
 mod readme;
 mod repo_credentials;
 mod sandbox;
+mod slow_body;
+mod stored_data;
