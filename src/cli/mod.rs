@@ -4,6 +4,7 @@
 
 mod healthcheck;
 mod serve;
+mod two_factor;
 mod user;
 
 use std::process::ExitCode;
@@ -50,6 +51,12 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Turn off two-factor login (for a lost device) and end every session of the user
+    #[command(name = "disable-2fa")]
+    Disable2fa {
+        /// The user name
+        name: String,
+    },
 }
 
 pub fn run() -> ExitCode {
@@ -68,6 +75,7 @@ pub fn run() -> ExitCode {
             name,
             password_stdin,
         }) => user::reset_password(&settings, &name, password_stdin),
+        Command::User(UserCommand::Disable2fa { name }) => two_factor::disable(&settings, &name),
     }
 }
 

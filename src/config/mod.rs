@@ -16,6 +16,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::address::{IpAllowlist, TrustedProxies};
+use crate::auth::session::SessionLimits;
 pub use public_url::PublicUrl;
 pub use sandbox::{SandboxMode, SandboxSettings};
 pub use vars::ConfigError;
@@ -50,6 +51,9 @@ pub struct Settings {
     pub ask_sandbox: SandboxSettings,
     pub job_concurrency: NonZeroUsize,
     pub log_filter: String,
+    /// Idle and absolute session limits: 30 minutes and 12 hours; not a
+    /// variable, only tests set other values.
+    pub session_limits: SessionLimits,
 }
 
 impl Settings {
@@ -115,6 +119,7 @@ impl Settings {
                 get("JOB_CONCURRENCY").unwrap_or("1"),
             )?,
             log_filter: vars::log_filter(get("RUST_LOG").unwrap_or("info"))?,
+            session_limits: SessionLimits::default(),
         })
     }
 
