@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use portico::auth::address::{client_address, IpAllowlist, TrustedProxies};
 use portico::auth::dashboard_keys::{Expiry, KeyCheck, KeyStore};
 use portico::auth::hashing::Hasher;
-use portico::auth::rate_limit::WindowCounter;
+use portico::auth::rate_limit::{address_key, Bounds, WindowCounter};
 use portico::auth::Role;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -99,18 +99,35 @@ fn allowlist_matching(c: &mut Criterion) {
 }
 
 fn rate_limiter_decision(c: &mut Criterion) {
-    let limiter: WindowCounter<String> = WindowCounter::new(
+    let limiter = WindowCounter::new(
         NonZeroU32::new(u32::MAX).unwrap(),
         Duration::from_secs(3600),
+        Bounds::QUOTAS,
     );
     for n in 0..1000 {
-        let _ = limiter.try_acquire(format!("client-{n}").as_str());
+        let _ = limiter.try_acquire(format!("client-{n}").as_bytes());
     }
     c.bench_function("rate_limiter/decision", |b| {
         b.iter(|| {
             limiter
-                .try_acquire(std::hint::black_box("client-500"))
+                .try_acquire(std::hint::black_box(b"client-500"))
                 .unwrap()
+        })
+    });
+    // What the gate does for every key-carrying request: reserve a
+    // failed-attempt slot for the address, then refund it.
+    let failures = WindowCounter::new(
+        NonZeroU32::new(20).unwrap(),
+        Duration::from_secs(900),
+        Bounds::API_FAILURES,
+    );
+    let addr = address_key("192.0.2.1".parse().unwrap());
+    c.bench_function("rate_limiter/reserve_and_refund", |b| {
+        b.iter(|| {
+            failures
+                .reserve(std::hint::black_box(&addr))
+                .unwrap()
+                .refund()
         })
     });
 }

@@ -4,6 +4,7 @@
 #
 #   bash scripts/bench.sh                     # full run, about 3 minutes
 #   DURATION=3 ROUNDS=1 bash scripts/bench.sh # a quicker, noisier run
+#   bash scripts/bench.sh flood               # only the many-address flood (issue 10)
 #
 # The scenarios on one server run interleaved, ROUNDS times each, and the
 # table shows each one's median round, so drift on a shared machine hits
@@ -101,6 +102,60 @@ wrk_run() {
   echo "$name $rps $p50 $p99 ${non2xx:-0} $(peak_rss_mib)" >>"$ROWS"
 }
 
+# flood: issue 10 at full scale. A release server behind a trusted proxy gets
+# failing /api/me requests for FLOOD_SECONDS, each from a new forwarded
+# address (IPv4 addresses and IPv6 /64s alternating), with one attacker
+# address failing now and then among them. Prints RSS before and after, and
+# checks that the attacker is still refused and that a valid key from a
+# fresh address works. `bash scripts/bench.sh flood` runs only this.
+FLOOD_SECONDS=${FLOOD_SECONDS:-40}
+FLOOD_RSS_BOUND_MIB=${FLOOD_RSS_BOUND_MIB:-24}
+FLOOD_MET=0
+flood() {
+  cat >"$WORK/flood.lua" <<'LUA'
+local threads = 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+local n = 0
+function init(args) n = tid * 100000000 end
+request = function()
+  n = n + 1
+  local from
+  if n % 20000 == 0 then from = "198.51.100.7"
+  elseif n % 2 == 0 then
+    local v = n / 2
+    from = string.format("10.%d.%d.%d", math.floor(v / 65536) % 256, math.floor(v / 256) % 256, v % 256)
+  else from = string.format("2001:db8:%x:%x::1", math.floor(n / 65536) % 65536, n % 65536) end
+  return wrk.format("GET", "/api/me", { ["x-api-key"] = "flood-wrong-key", ["X-Forwarded-For"] = from })
+end
+LUA
+  env -i PATH="$PATH" HOME="$HOME" BIND="127.0.0.1:$PORT" DATA_DIR="$WORK/flood-data" PUBLIC_URL="$BASE" \
+    ADMIN_API_KEY="$ADMIN_KEY" TRUSTED_PROXIES=127.0.0.1 RUST_LOG="info,portico::auth=warn" \
+    "$BIN" >>"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 100); do curl -sf "$BASE/api/health" >/dev/null && break; sleep 0.1; done
+  local before after peak total attacker fresh
+  before=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status")
+  echo "flooding for ${FLOOD_SECONDS}s from a new address per request..." >&2
+  timeout $((FLOOD_SECONDS + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${FLOOD_SECONDS}s" --timeout 5s \
+    -s "$WORK/flood.lua" "$BASE/api/me" >"$WORK/wrk-flood.txt"
+  total=$(awk '/requests in/ { print $1 }' "$WORK/wrk-flood.txt")
+  after=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status")
+  peak=$(peak_rss_mib)
+  attacker=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $ADMIN_KEY" -H "X-Forwarded-For: 198.51.100.7" "$BASE/api/me")
+  fresh=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $ADMIN_KEY" -H "X-Forwarded-For: 203.0.113.200" "$BASE/api/me")
+  stop_server
+  FLOOD_MET=$(python3 -c "print(int($after - $before < $FLOOD_RSS_BOUND_MIB and '$attacker' == '429' and '$fresh' == '200'))")
+  echo "flood: $total failing requests in ${FLOOD_SECONDS}s, each from a new address (IPv4 and IPv6 /64s alternating);" \
+    "RSS $before MiB before, $after MiB after, peak $peak MiB; attacker with a valid key: $attacker; valid key from a fresh address: $fresh"
+  echo "$([ "$FLOOD_MET" = 1 ] && echo 'MET    ' || echo 'NOT MET')  flood: RSS growth < $FLOOD_RSS_BOUND_MIB MiB, attacker 429, fresh address 200"
+}
+
+if [ "${1:-}" = flood ]; then
+  flood
+  [ "$FLOOD_MET" = 1 ] || exit 3
+  exit 0
+fi
+
 echo "starting Portico on $BASE with one dashboard key..." >&2
 start_server
 curl -s -c "$JAR" -H "Origin: $BASE" --data-urlencode "token=$SETUP_TOKEN" --data-urlencode username=bench \
@@ -178,6 +233,8 @@ HASH_OK=$(grep -c '^200$' "$WORK/hash-codes" || true)
 RSS_HASHING=$(peak_rss_mib)
 stop_server
 
+flood >"$WORK/flood.txt"
+
 echo "running the criterion micro-benchmarks..." >&2
 cargo bench --quiet --bench gate -- key_check >/dev/null 2>&1
 cargo bench --quiet --bench engine >/dev/null 2>&1
@@ -186,8 +243,9 @@ CACHED_NS=$(estimate_ns key_check/cached)
 UNCACHED_NS=$(estimate_ns key_check/uncached)
 ENGINE_NS=$(estimate_ns builtin_engine/10000_files)
 
+STATUS=0
 python3 - "$ROWS" "$RSS_10K" "$BURST_P99" "$BURST_RPS" "$BURST_OK" "$BURST_SECONDS" \
-  "$CACHED_NS" "$UNCACHED_NS" "$ENGINE_NS" "$DURATION" "$CONNECTIONS" "$RSS_IDLE" "$RSS_HASHING" "$HASH_KEYS" "$HASH_OK" <<'PY'
+  "$CACHED_NS" "$UNCACHED_NS" "$ENGINE_NS" "$DURATION" "$CONNECTIONS" "$RSS_IDLE" "$RSS_HASHING" "$HASH_KEYS" "$HASH_OK" <<'PY' || STATUS=$?
 import os, platform, sys
 
 (rows_file, rss_10k, burst_p99, burst_rps, burst_ok, burst_s, cached, uncached, engine, duration, conns,
@@ -247,3 +305,5 @@ for label, met, value in targets:
 if not all(met for _, met, _ in targets):
     sys.exit(3)
 PY
+cat "$WORK/flood.txt"
+[ "$STATUS" = 0 ] && [ "$FLOOD_MET" = 1 ] || exit 3

@@ -1,6 +1,5 @@
 //! Periodic chores beside the server: writing the activity log, session
-//! idle times and key last-used times, pruning expired counters, and
-//! deleting jobs older than 7 days.
+//! idle times and key last-used times, and deleting jobs older than 7 days.
 
 use std::time::Duration;
 
@@ -34,8 +33,6 @@ pub(crate) fn spawn(services: Services) {
                 }
             }
             if count.is_multiple_of(30) {
-                services.gate.prune();
-                services.dashboard.login_failures.prune();
                 if let Err(err) = services.keys.flush_last_used().await {
                     tracing::warn!(
                         error = format!("{err:#}"),

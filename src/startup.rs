@@ -23,7 +23,7 @@ use crate::auth::activity::ActivityLog;
 use crate::auth::dashboard_keys::KeyStore;
 use crate::auth::env_keys::{EnvKeys, KeyIdSecret};
 use crate::auth::hashing::Hasher;
-use crate::auth::rate_limit::WindowCounter;
+use crate::auth::rate_limit::{Bounds, WindowCounter};
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::totp::SecretCipher;
 use crate::auth::users::UserStore;
@@ -265,10 +265,12 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
         login_failures: WindowCounter::new(
             NonZeroU32::new(dashboard::MAX_FAILED_LOGINS).expect("non-zero"),
             LOGIN_FAILURE_WINDOW,
+            Bounds::LOGIN_FAILURES,
         ),
         second_step_failures: WindowCounter::new(
             NonZeroU32::new(dashboard::MAX_WRONG_CODES).expect("non-zero"),
             LOGIN_FAILURE_WINDOW,
+            Bounds::LOGIN_FAILURES,
         ),
         totp_cipher: SecretCipher::from_session_secret(session_key.master()),
         admin_key_configured: gate.env_keys().has_admin_key(),

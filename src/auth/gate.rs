@@ -19,7 +19,7 @@ use super::api_key::ApiKey;
 use super::dashboard_keys::{KeyCheck, KeyStore};
 use super::env_keys::EnvKeys;
 use super::principal::Principal;
-use super::rate_limit::{Quota, WindowCounter};
+use super::rate_limit::{address_key, Bounds, Quota, WindowCounter};
 use super::session;
 use super::users::UserStore;
 use crate::config::{PublicUrl, Settings};
@@ -40,8 +40,8 @@ pub struct Gate {
     keys: Arc<KeyStore>,
     env_keys: EnvKeys,
     activity: Arc<ActivityLog>,
-    quotas: WindowCounter<String>,
-    failures: WindowCounter<IpAddr>,
+    quotas: WindowCounter,
+    failures: WindowCounter,
 }
 
 impl Gate {
@@ -60,10 +60,11 @@ impl Gate {
             keys,
             env_keys,
             activity,
-            quotas: WindowCounter::new(settings.api_rate_limit, QUOTA_WINDOW),
+            quotas: WindowCounter::new(settings.api_rate_limit, QUOTA_WINDOW, Bounds::QUOTAS),
             failures: WindowCounter::new(
                 NonZeroU32::new(MAX_FAILED_ATTEMPTS).expect("non-zero"),
                 FAILED_ATTEMPT_WINDOW,
+                Bounds::API_FAILURES,
             ),
         }
     }
@@ -74,12 +75,6 @@ impl Gate {
 
     pub fn trusted_proxies(&self) -> &TrustedProxies {
         &self.trusted_proxies
-    }
-
-    /// Drops counters whose windows have passed.
-    pub fn prune(&self) {
-        self.quotas.prune();
-        self.failures.prune();
     }
 
     /// Who the request is from, and the quota it leaves when key-based.
@@ -97,33 +92,40 @@ impl Gate {
             }
             return Ok((logged_in.principal(), None));
         }
-        let throttle_key = throttle_key(addr);
         let presented = ApiKey::from_headers(req.headers());
         if let Ok(None) = presented {
             return Err(ApiError::MissingKey);
         }
-        let throttled = self.failures.peek(&throttle_key);
-        if throttled.remaining == 0 {
-            return Err(ApiError::AuthThrottled {
+        // The attempt takes its slot before the key is checked, so
+        // simultaneous guesses cannot all pass a check made before any of
+        // them failed (SPEC §4).
+        let attempt = self
+            .failures
+            .reserve(&address_key(addr))
+            .map_err(|throttled| ApiError::AuthThrottled {
                 retry_after_secs: throttled.reset_secs,
-            });
-        }
+            })?;
         let identified = match presented {
             Ok(Some(key)) => self.identify(&key).await,
             _ => Err(ApiError::InvalidKey),
         };
         let principal = match identified {
-            Ok(principal) => principal,
+            Ok(principal) => {
+                attempt.refund();
+                principal
+            }
             Err(err @ (ApiError::InvalidKey | ApiError::ExpiredKey)) => {
-                // A failure is counted even when it is the last one allowed.
-                let _ = self.failures.try_acquire(&throttle_key);
+                attempt.keep();
                 return Err(err);
             }
-            Err(err) => return Err(err),
+            Err(err) => {
+                attempt.refund();
+                return Err(err);
+            }
         };
         let quota = self
             .quotas
-            .try_acquire(&*principal.id)
+            .try_acquire(principal.id.as_bytes())
             .map_err(ApiError::RateLimited)?;
         Ok((principal, Some(quota)))
     }
@@ -160,15 +162,6 @@ pub fn is_same_origin(headers: &HeaderMap, public_url: &PublicUrl, allow_missing
     match header("referer").and_then(|referer| url::Url::parse(referer).ok()) {
         Some(referer) => public_url.accepts_origin(&referer.origin().ascii_serialization()),
         None => allow_missing,
-    }
-}
-
-/// Failures are counted per address, and per /64 for IPv6, where one
-/// client usually holds a whole prefix.
-fn throttle_key(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V4(_) => addr,
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
     }
 }
 

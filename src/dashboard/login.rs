@@ -13,11 +13,37 @@ use super::{error_page, foreign_origin_page, redirect, render, DashboardState, F
 use crate::auth::activity::AccountAction;
 use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
+use crate::auth::rate_limit::address_key;
 use crate::auth::session::{self, LoggedIn};
 
 /// The failed-login counter of a user name (case-insensitive).
-pub fn user_failures_key(username: &str) -> String {
-    format!("user:{}", username.trim().to_lowercase())
+pub fn user_failures_key(username: &str) -> Vec<u8> {
+    let mut key = b"user:".to_vec();
+    key.extend_from_slice(username.trim().to_lowercase().as_bytes());
+    key
+}
+
+/// The failed-login counter of a client address (IPv6: its /64), shared
+/// by logins and setup tokens.
+pub fn address_failures_key(addr: std::net::IpAddr) -> Vec<u8> {
+    let mut key = b"addr:".to_vec();
+    key.extend_from_slice(&address_key(addr));
+    key
+}
+
+/// The page of a throttled attempt: 429 with the true wait in
+/// `Retry-After`, and the wait in minutes for people.
+pub fn throttled(mut page: HttpResponse, wait_secs: u64) -> HttpResponse {
+    page.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        wait_secs.max(1).into(),
+    );
+    page
+}
+
+/// "Try again in N minute(s)." for a wait in seconds.
+pub fn wait_text(wait_secs: u64) -> String {
+    format!("Try again in {} minute(s).", wait_secs.div_ceil(60).max(1))
 }
 
 /// Failed logins allowed per user name, and per address, in the window.
@@ -85,36 +111,34 @@ pub async fn submit(
     }
     let LoginForm { username, password } = form.into_inner();
     let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
-    let counters = [user_failures_key(&username), format!("addr:{addr}")];
-    let wait = counters
-        .iter()
-        .map(|key| state.login_failures.peek(key.as_str()))
-        .filter(|quota| quota.remaining == 0)
-        .map(|quota| quota.reset_secs)
-        .max();
-    if let Some(wait) = wait {
-        state.activity.anonymous_failure("login-throttled", addr);
-        let minutes = wait.div_ceil(60);
-        let mut page = render(
-            StatusCode::TOO_MANY_REQUESTS,
-            &LoginPage {
-                nav: None,
-                flash: Flash::error(format!(
-                    "Too many failed logins. Try again in {minutes} minute(s), or, on the \
-                     server, stop Portico and run portico user reset-password <name>."
-                )),
-                username,
-            },
-        );
-        page.headers_mut()
-            .insert(actix_web::http::header::RETRY_AFTER, wait.max(1).into());
-        return page;
-    }
+    let (user_key, addr_key) = (user_failures_key(&username), address_failures_key(addr));
+    // Both slots are taken before the password is checked, so simultaneous
+    // guesses cannot all pass (SPEC §4); a success gives them back.
+    let attempt = match state.login_failures.reserve_all(&[&user_key, &addr_key]) {
+        Ok(attempt) => attempt,
+        Err(exhausted) => {
+            state.activity.anonymous_failure("login-throttled", addr);
+            let page = render(
+                StatusCode::TOO_MANY_REQUESTS,
+                &LoginPage {
+                    nav: None,
+                    flash: Flash::error(format!(
+                        "Too many failed logins. {} Or, on the server, stop Portico and run \
+                         portico user reset-password <name>.",
+                        wait_text(exhausted.reset_secs)
+                    )),
+                    username,
+                },
+            );
+            return throttled(page, exhausted.reset_secs);
+        }
+    };
 
     let secret = secrecy::SecretString::from(password);
     let user = match state.users.check_login(username.trim(), &secret).await {
         Ok(user) => user,
         Err(err) => {
+            attempt.into_iter().for_each(|slot| slot.refund());
             tracing::error!(error = format!("{err:#}"), "login check failed");
             return error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -124,9 +148,7 @@ pub async fn submit(
         }
     };
     let Some(user) = user else {
-        for key in &counters {
-            let _ = state.login_failures.try_acquire(key.as_str());
-        }
+        attempt.into_iter().for_each(|slot| slot.keep());
         state.activity.anonymous_failure("invalid-login", addr);
         tracing::info!(target: "portico::auth", outcome = "denied", code = "invalid-login", client = %addr, "login attempt");
         return render(
@@ -138,6 +160,7 @@ pub async fn submit(
             },
         );
     };
+    attempt.into_iter().for_each(|slot| slot.refund());
     if user.two_factor.is_some() {
         return match session::begin_second_step(&session, &user) {
             Ok(()) => redirect("/login/code"),

@@ -53,11 +53,12 @@ pub struct DashboardState {
     pub keys: Arc<KeyStore>,
     pub sessions: FileSessionStore,
     pub activity: Arc<ActivityLog>,
-    /// Failed logins per user name and per address.
-    pub login_failures: WindowCounter<String>,
+    /// Failed logins per user name and per address, and wrong setup
+    /// tokens per address (the same address key as logins).
+    pub login_failures: WindowCounter,
     /// Second-step attempts per user (every attempt counts, reserved
     /// before the code is checked).
-    pub second_step_failures: WindowCounter<String>,
+    pub second_step_failures: WindowCounter,
     pub totp_cipher: SecretCipher,
     pub admin_key_configured: bool,
     pub client_key_count: usize,

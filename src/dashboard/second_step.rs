@@ -37,7 +37,10 @@ fn reserve_attempt(
     req: &HttpRequest,
     user: &UserRecord,
 ) -> Option<HttpResponse> {
-    let quota = state.second_step_failures.try_acquire(&user.id).err()?;
+    let quota = state
+        .second_step_failures
+        .try_acquire(user.id.as_bytes())
+        .err()?;
     note(
         state,
         req,

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::confirm::{confirm_page, Confirm};
-use super::login::user_failures_key;
+use super::login::{throttled, user_failures_key, wait_text};
 use super::pages::nav;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::{
@@ -418,24 +418,36 @@ pub async fn change_password(
     }
     // Wrong current passwords count as failed logins of the user, so a
     // stolen session cannot be used to guess the password.
+    // The slot is taken before the password is checked (SPEC §4).
     let failures_key = user_failures_key(&logged_in.user.username);
-    if state.login_failures.peek(failures_key.as_str()).remaining == 0 {
-        return render(
-            StatusCode::TOO_MANY_REQUESTS,
-            &security_page(
-                &state,
-                &logged_in,
-                Flash::error("Too many wrong passwords. Try again in a few minutes."),
-                None,
-            ),
-        );
-    }
+    let attempt = match state.login_failures.reserve(&failures_key) {
+        Ok(attempt) => attempt,
+        Err(exhausted) => {
+            let page = render(
+                StatusCode::TOO_MANY_REQUESTS,
+                &security_page(
+                    &state,
+                    &logged_in,
+                    Flash::error(format!(
+                        "Too many wrong passwords. {}",
+                        wait_text(exhausted.reset_secs)
+                    )),
+                    None,
+                ),
+            );
+            return throttled(page, exhausted.reset_secs);
+        }
+    };
     let current = SecretString::from(form.current.clone());
-    match state
+    let changed = state
         .users
         .change_password(&logged_in.user.id, &current, &new)
-        .await
-    {
+        .await;
+    match &changed {
+        Err(UserError::WrongPassword) => attempt.keep(),
+        _ => attempt.refund(),
+    }
+    match changed {
         Ok(user) => {
             if let Err(err) = state.sessions.purge_where("user_id", &user.id).await {
                 tracing::error!(error = format!("{err:#}"), "ending old sessions failed");
@@ -448,10 +460,7 @@ pub async fn change_password(
                 .account(AccountAction::PasswordChanged, &user.username, addr, None);
             redirect("/login?notice=password-changed")
         }
-        Err(UserError::WrongPassword) => {
-            let _ = state.login_failures.try_acquire(failures_key.as_str());
-            retry("The current password is wrong.".into())
-        }
+        Err(UserError::WrongPassword) => retry("The current password is wrong.".into()),
         Err(UserError::Storage(err)) => storage_failure("changing the password", &err),
         Err(err @ (UserError::NoSuchUser | UserError::AlreadySetUp)) => {
             storage_failure("changing the password", &anyhow::Error::new(err))

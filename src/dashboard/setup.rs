@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::login::{address_failures_key, throttled, wait_text};
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::auth::address::client_address;
@@ -100,8 +101,25 @@ pub async fn submit(
             },
         )
     };
+    // Wrong tokens count as failed logins of the address; the slot is
+    // taken before the token is compared (SPEC §4).
+    let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+    let attempt = match state.login_failures.reserve(&address_failures_key(addr)) {
+        Ok(attempt) => attempt,
+        Err(exhausted) => {
+            state.activity.anonymous_failure("setup-throttled", addr);
+            let page = retry(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "Too many wrong setup tokens from this address. {}",
+                    wait_text(exhausted.reset_secs)
+                ),
+            );
+            return throttled(page, exhausted.reset_secs);
+        }
+    };
     if !secrets_match(form.token.trim(), &state.setup_token) {
-        let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+        attempt.keep();
         state
             .activity
             .anonymous_failure("invalid-setup-token", addr);
@@ -110,6 +128,7 @@ pub async fn submit(
             "The setup token is wrong. Open the full setup URL printed in the start-up log.".into(),
         );
     }
+    attempt.refund();
     let username = match Username::parse(&form.username) {
         Ok(name) => name,
         Err(message) => return retry(StatusCode::BAD_REQUEST, message),

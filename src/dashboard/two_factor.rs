@@ -184,29 +184,32 @@ async fn password_refusal(
     password: &str,
 ) -> Option<HttpResponse> {
     let failures_key = user_failures_key(&logged_in.user.username);
-    if state
-        .login_failures
-        .try_acquire(failures_key.as_str())
-        .is_err()
-    {
+    let Ok(attempt) = state.login_failures.reserve(&failures_key) else {
         session::set_flash(
             session,
             "Too many wrong passwords. Try again in a few minutes.",
         );
         return Some(redirect("/dashboard/security"));
-    }
+    };
     let password = SecretString::from(password.to_owned());
     match state
         .users
         .verify_password(&logged_in.user.id, &password)
         .await
     {
-        Ok(true) => None,
+        Ok(true) => {
+            attempt.refund();
+            None
+        }
         Ok(false) => {
+            attempt.keep();
             session::set_flash(session, "The password is wrong; nothing was changed.");
             Some(redirect("/dashboard/security"))
         }
-        Err(err) => Some(failure("checking the password", &err)),
+        Err(err) => {
+            attempt.refund();
+            Some(failure("checking the password", &err))
+        }
     }
 }
 
@@ -270,7 +273,7 @@ pub async fn disable(
     let user_id = &logged_in.user.id;
     if state
         .second_step_failures
-        .try_acquire(user_id.as_str())
+        .try_acquire(user_id.as_bytes())
         .is_err()
     {
         session::set_flash(

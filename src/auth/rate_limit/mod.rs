@@ -1,0 +1,136 @@
+//! Fixed-window counters with a fixed memory bound: the hourly per-client
+//! quota (SPEC §4), the failed-attempt throttle per client address, and the
+//! failed logins and setup tokens per user name and per address.
+//!
+//! Two rules hold for all of them.
+//!
+//! * **Reserve, then verify.** The only way to count is `reserve`, which
+//!   takes a slot atomically *before* the secret is checked and returns a
+//!   `Reservation` that the caller refunds on success and keeps on failure.
+//!   A thousand simultaneous guesses therefore cost at most the limit in
+//!   verifications; there is no `peek` to check before an await.
+//! * **Bounded memory, safe under pressure.** Keys are stored as 16-byte
+//!   keyed digests in a set-associative table of fixed size (`Bounds`): a
+//!   full bucket evicts its least-used, least recently failing slot, so a
+//!   flood of one-off addresses evicts itself and never the address that is
+//!   failing 20 times. An evicted count goes into a fixed-size "max" sketch
+//!   (a count-min sketch that keeps maxima), which may over-state a key but
+//!   never forgets one within its window: pressure can make the throttle
+//!   stricter, never lenient. Memory is allocated once, whatever the number
+//!   of distinct clients (README, "Limits and memory").
+
+mod sketch;
+mod table;
+
+use std::net::IpAddr;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+
+pub use table::{Bounds, Reservation, WindowCounter};
+
+/// The key of a client address in a failure counter: the address itself
+/// for IPv4, its /64 for IPv6, where one client usually holds a whole
+/// prefix. IPv4-mapped IPv6 addresses count as the IPv4 address.
+pub fn address_key(addr: IpAddr) -> [u8; 17] {
+    let mut key = [0u8; 17];
+    match addr.to_canonical() {
+        IpAddr::V4(v4) => {
+            key[0] = 4;
+            key[1..5].copy_from_slice(&v4.octets());
+        }
+        IpAddr::V6(v6) => {
+            key[0] = 6;
+            key[1..9].copy_from_slice(&v6.octets()[..8]);
+        }
+    }
+    key
+}
+
+/// A client's standing in its current window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u32,
+    pub remaining: u32,
+    /// Whole seconds until the window ends (rounded up).
+    pub reset_secs: u64,
+}
+
+impl Quota {
+    /// The IETF `RateLimit-Policy` and `RateLimit` fields. Written by
+    /// hand: they go out with every key-authenticated response.
+    pub fn headers(&self) -> [(HeaderName, HeaderValue); 2] {
+        let mut state = Vec::with_capacity(40);
+        state.extend_from_slice(b"\"hourly\";r=");
+        push_decimal(&mut state, u64::from(self.remaining));
+        state.extend_from_slice(b";t=");
+        push_decimal(&mut state, self.reset_secs);
+        [
+            (
+                HeaderName::from_static("ratelimit-policy"),
+                policy_value(self.limit),
+            ),
+            (HeaderName::from_static("ratelimit"), header_value(state)),
+        ]
+    }
+}
+
+thread_local! {
+    /// The policy field only changes with the limit: built once per thread.
+    static POLICY: std::cell::RefCell<Option<(u32, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+}
+
+fn policy_value(limit: u32) -> HeaderValue {
+    POLICY.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if let Some((cached_limit, value)) = &*cached {
+            if *cached_limit == limit {
+                return value.clone();
+            }
+        }
+        let mut policy = Vec::with_capacity(32);
+        policy.extend_from_slice(b"\"hourly\";q=");
+        push_decimal(&mut policy, u64::from(limit));
+        policy.extend_from_slice(b";w=3600");
+        let value = header_value(policy);
+        *cached = Some((limit, value.clone()));
+        value
+    })
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+fn header_value(bytes: Vec<u8>) -> HeaderValue {
+    HeaderValue::from_maybe_shared(actix_web::web::Bytes::from(bytes))
+        .expect("digits, letters and quotes are a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_follow_the_ietf_field_syntax() {
+        let quota = Quota {
+            limit: 100,
+            remaining: 7,
+            reset_secs: 42,
+        };
+        let [(policy_name, policy), (state_name, state)] = quota.headers();
+        assert_eq!(policy_name, "ratelimit-policy");
+        assert_eq!(policy, "\"hourly\";q=100;w=3600");
+        assert_eq!(state_name, "ratelimit");
+        assert_eq!(state, "\"hourly\";r=7;t=42");
+    }
+}

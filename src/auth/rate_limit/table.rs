@@ -1,0 +1,285 @@
+//! `WindowCounter`: fixed windows per key in a table of fixed size, with
+//! `reserve` as the only way to count, so a limit holds under concurrency.
+
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::sketch::ExhaustedFilter;
+use super::Quota;
+
+/// Slots per bucket. A key lives in one bucket; a full bucket evicts its
+/// least-used slot, so a heavily failing key is the last to go.
+const WAYS: usize = 8;
+
+/// The fixed size of a counter: how many keys it tracks exactly, and how
+/// many bits per row the filter of evicted exhausted keys has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub slots_log2: u32,
+    pub filter_width_log2: u32,
+}
+
+impl Bounds {
+    /// Failed API-key checks per client address: 65,536 addresses exactly.
+    pub const API_FAILURES: Self = Self {
+        slots_log2: 16,
+        filter_width_log2: 20,
+    };
+    /// Failed logins and setup tokens per user name and per address.
+    pub const LOGIN_FAILURES: Self = Self {
+        slots_log2: 14,
+        filter_width_log2: 16,
+    };
+    /// The hourly quota per API client (only authenticated clients).
+    pub const QUOTAS: Self = Self {
+        slots_log2: 14,
+        filter_width_log2: 12,
+    };
+
+    pub fn slots(&self) -> usize {
+        1 << self.slots_log2
+    }
+
+    /// Everything the counter allocates, fixed at creation.
+    pub fn memory_bytes(&self) -> usize {
+        self.slots() * std::mem::size_of::<Slot>()
+            + ExhaustedFilter::memory_bytes(self.filter_width_log2)
+    }
+}
+
+/// One key's window. Free when `used` is 0 or the window has passed.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    key: u128,
+    started_ms: u64,
+    last_ms: u64,
+    used: u32,
+}
+
+#[derive(Debug)]
+struct Table {
+    slots: Vec<Slot>,
+    exhausted: ExhaustedFilter,
+}
+
+/// Counts events per key in fixed windows that start with a key's first
+/// event: a new key may use its whole allowance at once, and the count
+/// starts again when its window has passed. Memory is fixed by `Bounds`,
+/// whatever the number of keys. A full bucket pushes out its least-used,
+/// least recently counted key; one that had reached its limit is kept in
+/// a filter that may wrongly refuse a fresh key but never frees it.
+#[derive(Debug)]
+pub struct WindowCounter {
+    limit: u32,
+    window_ms: u64,
+    bucket_mask: usize,
+    table: Mutex<Table>,
+    hash_key: [u8; 32],
+    epoch: Instant,
+}
+
+/// One counted event, taken before the work it guards. Dropping it (or
+/// `keep`) leaves it counted; `refund` gives it back, as after a success.
+#[derive(Debug)]
+#[must_use = "a reservation is counted unless refunded"]
+pub struct Reservation<'a> {
+    counter: &'a WindowCounter,
+    key: u128,
+    started_ms: u64,
+    quota: Quota,
+}
+
+impl Reservation<'_> {
+    /// The standing of the key with this event counted.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
+    /// Leaves the event counted (a failure).
+    pub fn keep(self) {}
+
+    /// Takes the event back (a success), unless its window has been replaced.
+    pub fn refund(self) {
+        let mut table = self.counter.lock();
+        let bucket = self.counter.bucket(self.key);
+        if let Some(slot) = table.slots[bucket]
+            .iter_mut()
+            .find(|s| s.key == self.key && s.started_ms == self.started_ms && s.used > 0)
+        {
+            slot.used -= 1;
+        }
+    }
+}
+
+impl WindowCounter {
+    pub fn new(limit: NonZeroU32, window: Duration, bounds: Bounds) -> Self {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX / 4);
+        Self {
+            limit: limit.get(),
+            window_ms,
+            bucket_mask: (bounds.slots() / WAYS).max(1) - 1,
+            table: Mutex::new(Table {
+                slots: vec![Slot::default(); bounds.slots().max(WAYS)],
+                exhausted: ExhaustedFilter::new(bounds.filter_width_log2, window_ms),
+            }),
+            hash_key: rand::random(),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A keyed digest: callers' keys may be long or chosen by an attacker;
+    /// the table holds 16 bytes per key whose placement nobody can predict.
+    fn digest(&self, key: &[u8]) -> u128 {
+        let hash = blake3::keyed_hash(&self.hash_key, key);
+        u128::from_le_bytes(hash.as_bytes()[..16].try_into().expect("16 bytes"))
+    }
+
+    fn bucket(&self, key: u128) -> std::ops::Range<usize> {
+        let mixed = (key >> 64) as u64 ^ (key as u64).rotate_left(29);
+        let start = (mixed as usize & self.bucket_mask) * WAYS;
+        start..start + WAYS
+    }
+
+    fn now_ms(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX / 4)
+    }
+
+    fn quota_of(&self, used: u32, until_ms: u64, now_ms: u64) -> Quota {
+        let left_ms = until_ms.saturating_sub(now_ms);
+        Quota {
+            limit: self.limit,
+            remaining: self.limit.saturating_sub(used),
+            reset_secs: left_ms.div_ceil(1000),
+        }
+    }
+
+    fn is_live(&self, slot: &Slot, now_ms: u64) -> bool {
+        slot.used > 0 && now_ms.saturating_sub(slot.started_ms) < self.window_ms
+    }
+
+    /// The standing of `key` before counting: `Err` when exhausted.
+    fn standing(&self, table: &mut Table, key: u128, now_ms: u64) -> Result<Quota, Quota> {
+        let bucket = self.bucket(key);
+        let quota = match table.slots[bucket]
+            .iter()
+            .find(|s| s.key == key && self.is_live(s, now_ms))
+        {
+            Some(slot) => self.quota_of(slot.used, slot.started_ms + self.window_ms, now_ms),
+            None => match table.exhausted.exhausted_until(key, now_ms) {
+                Some(until_ms) => self.quota_of(self.limit, until_ms, now_ms),
+                None => self.quota_of(0, now_ms + self.window_ms, now_ms),
+            },
+        };
+        if quota.remaining == 0 {
+            Err(quota)
+        } else {
+            Ok(quota)
+        }
+    }
+
+    /// Counts one event for `key`, which `standing` allowed.
+    fn take(&self, table: &mut Table, key: u128, now_ms: u64) -> (u64, Quota) {
+        let bucket = self.bucket(key);
+        if let Some(slot) = table.slots[bucket.clone()].iter_mut().find(|s| {
+            s.key == key && s.used > 0 && now_ms.saturating_sub(s.started_ms) < self.window_ms
+        }) {
+            slot.used += 1;
+            slot.last_ms = now_ms;
+            let slot = *slot;
+            return (
+                slot.started_ms,
+                self.quota_of(slot.used, slot.started_ms + self.window_ms, now_ms),
+            );
+        }
+        let victim = table.slots[bucket.clone()]
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, s)| match self.is_live(s, now_ms) {
+                false => (0, 0, 0),
+                true => (1, s.used, s.last_ms),
+            })
+            .map(|(way, _)| bucket.start + way)
+            .expect("a bucket has slots");
+        let evicted = table.slots[victim];
+        if self.is_live(&evicted, now_ms) && evicted.used >= self.limit {
+            table.exhausted.insert(evicted.key, now_ms);
+        }
+        let slot = Slot {
+            key,
+            started_ms: now_ms,
+            last_ms: now_ms,
+            used: 1,
+        };
+        table.slots[victim] = slot;
+        (
+            now_ms,
+            self.quota_of(slot.used, now_ms + self.window_ms, now_ms),
+        )
+    }
+
+    /// Takes one event for `key` if its allowance is not used up, before
+    /// the caller does the work the limit guards: `Err` with the exhausted
+    /// quota (whose `reset_secs` is the true wait) when it is.
+    pub fn reserve(&self, key: &[u8]) -> Result<Reservation<'_>, Quota> {
+        self.reserve_at(key, Instant::now())
+    }
+
+    pub fn reserve_at(&self, key: &[u8], now: Instant) -> Result<Reservation<'_>, Quota> {
+        let mut reservations = self.reserve_all_at(&[key], now)?;
+        Ok(reservations.pop().expect("one key, one reservation"))
+    }
+
+    /// One event for each of `keys`, all or none: refused if any is used up,
+    /// with the longest wait among those that are.
+    pub fn reserve_all(&self, keys: &[&[u8]]) -> Result<Vec<Reservation<'_>>, Quota> {
+        self.reserve_all_at(keys, Instant::now())
+    }
+
+    pub fn reserve_all_at(
+        &self,
+        keys: &[&[u8]],
+        now: Instant,
+    ) -> Result<Vec<Reservation<'_>>, Quota> {
+        let digests: Vec<u128> = keys.iter().map(|key| self.digest(key)).collect();
+        let now_ms = self.now_ms(now);
+        let mut table = self.lock();
+        let refused = digests
+            .iter()
+            .filter_map(|&key| self.standing(&mut table, key, now_ms).err())
+            .max_by_key(|quota| quota.reset_secs);
+        if let Some(refused) = refused {
+            return Err(refused);
+        }
+        Ok(digests
+            .into_iter()
+            .map(|key| {
+                let (started_ms, quota) = self.take(&mut table, key, now_ms);
+                Reservation {
+                    counter: self,
+                    key,
+                    started_ms,
+                    quota,
+                }
+            })
+            .collect())
+    }
+
+    /// Counts one event for `key` for good: `Ok` with the quota after it, or
+    /// `Err` with the exhausted quota.
+    pub fn try_acquire(&self, key: &[u8]) -> Result<Quota, Quota> {
+        self.reserve(key).map(|reservation| {
+            let quota = reservation.quota();
+            reservation.keep();
+            quota
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;
