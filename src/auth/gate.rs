@@ -187,6 +187,7 @@ pub async fn require_principal(
     match gate.authenticate(&req, addr).await {
         Ok((principal, quota)) => {
             gate.activity.record(true, &principal.id, addr, "api");
+            crate::metrics::auth_attempt("allowed");
             tracing::info!(
                 target: "portico::auth",
                 message = "authentication attempt",
@@ -208,6 +209,7 @@ pub async fn require_principal(
         }
         Err(err) => {
             gate.activity.record(false, err.code(), addr, "api");
+            crate::metrics::auth_attempt(err.code());
             tracing::info!(
                 target: "portico::auth",
                 message = "authentication attempt",

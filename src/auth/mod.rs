@@ -9,8 +9,11 @@ pub mod dashboard_keys;
 pub mod env_keys;
 pub mod gate;
 pub mod hashing;
+pub mod key_admin;
+pub mod offline_keys;
 pub mod principal;
 pub mod rate_limit;
+pub mod scope;
 pub mod session;
 pub mod session_store;
 pub mod users;
@@ -20,6 +23,7 @@ use rand::{Rng, TryRngCore};
 
 pub use gate::Gate;
 pub use principal::{Principal, PrincipalKind, Role};
+pub use scope::{Permission, Scope};
 
 fn random_from(alphabet: &[u8], len: usize) -> String {
     let mut rng = OsRng.unwrap_err();

@@ -31,6 +31,7 @@ pub const SECRET_VARIABLES: &[&str] = &[
     "VALID_API_KEYS",
     "SESSION_SECRET",
     "INITIAL_SETUP_TOKEN",
+    "METRICS_TOKEN",
 ];
 
 #[derive(Debug, Clone)]
@@ -50,6 +51,30 @@ pub struct Settings {
     pub ask_sandbox: SandboxSettings,
     pub job_concurrency: NonZeroUsize,
     pub log_filter: String,
+    /// Lets non-loopback clients read `/metrics` (bearer).
+    pub metrics_token: Option<SecretString>,
+    pub log_format: LogFormat,
+}
+
+/// `LOG_FORMAT`: readable lines, or one JSON object a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(ConfigError {
+                variable: "LOG_FORMAT".to_owned(),
+                problem: format!("must be 'text' or 'json', not '{}'", value.escape_debug()),
+            }),
+        }
+    }
 }
 
 impl Settings {
@@ -115,6 +140,10 @@ impl Settings {
                 get("JOB_CONCURRENCY").unwrap_or("1"),
             )?,
             log_filter: vars::log_filter(get("RUST_LOG").unwrap_or("info"))?,
+            metrics_token: get("METRICS_TOKEN")
+                .map(|token| vars::header_safe_secret("METRICS_TOKEN", None, token))
+                .transpose()?,
+            log_format: LogFormat::parse(get("LOG_FORMAT").unwrap_or("text"))?,
         })
     }
 

@@ -113,6 +113,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/security/keys/{id}/revoke",
                 web::post().to(security::revoke),
             )
+            .route("/security/keys/{id}/roll", web::post().to(security::roll))
             .route(
                 "/security/password",
                 web::post().to(security::change_password),

@@ -9,17 +9,20 @@ use crate::helpers::{assert_error, spawn_app};
 
 /// Routes anyone may reach, and why.
 const PUBLIC: &[&str] = &[
-    "/",            // redirects to setup, login or the dashboard
-    "/setup",       // exists only until the first user; needs the setup token
-    "/login",       // the way in
-    "/static",      // the stylesheet and script
-    "/favicon.ico", // a redirect to the icon under /static
-    "/api/health",  // liveness, by the spec
+    "/",                 // redirects to setup, login or the dashboard
+    "/setup",            // exists only until the first user; needs the setup token
+    "/login",            // the way in
+    "/static",           // the stylesheet and script
+    "/favicon.ico",      // a redirect to the icon under /static
+    "/api/health",       // liveness, by the spec
+    "/api/openapi.json", // the API's description, by the spec
+    "/api/docs",         // renders that description
+    "/metrics",          // loopback peers or METRICS_TOKEN only; tested in metrics.rs
 ];
 
 /// Every registered route pattern, scope prefixes joined, read from the
 /// pretty `Debug` form of actix's resource map (its only public view).
-async fn registered_routes() -> Vec<String> {
+pub(crate) async fn registered_routes() -> Vec<String> {
     let app = test::init_service(App::new().configure(portico::startup::routes).route(
         "/__census",
         web::get().to(|req: HttpRequest| async move {

@@ -3,7 +3,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::auth::principal::{Principal, PrincipalKind, Role};
+use crate::auth::scope::Scope;
 
 pub(super) const KEY_PREFIX: &str = "ptk_";
 
@@ -20,6 +23,21 @@ pub struct KeyRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<DateTime<Utc>>,
     pub key_hash: String,
+    /// After a roll, the replaced secret's hash and when it stops working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousSecret>,
+    /// Permissions, workspaces, allowlist and hourly limit. Absent in
+    /// records written before scopes existed: then the role's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+}
+
+/// A rolled key's old secret, valid until `valid_until` (SPEC §5, roll).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousSecret {
+    pub key_hash: String,
+    pub valid_until: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for KeyRecord {
@@ -37,6 +55,14 @@ impl KeyRecord {
         self.expires_at.is_some_and(|expiry| expiry <= now)
     }
 
+    /// The old secret's hash while its grace period lasts.
+    pub fn previous_hash(&self, now: DateTime<Utc>) -> Option<&str> {
+        self.previous
+            .as_ref()
+            .filter(|previous| previous.valid_until > now)
+            .map(|previous| previous.key_hash.as_str())
+    }
+
     /// What may be shown of the key after its one-time display.
     pub fn display_prefix(&self) -> String {
         format!("{KEY_PREFIX}{}_…", self.id)
@@ -48,7 +74,15 @@ impl KeyRecord {
             kind: PrincipalKind::DashboardKey,
             name: self.name.as_str().into(),
             role: self.role,
+            scope: Arc::new(self.effective_scope()),
         }
+    }
+
+    /// The stored scope, or the role's default for an older record.
+    pub fn effective_scope(&self) -> Scope {
+        self.scope
+            .clone()
+            .unwrap_or_else(|| Scope::for_role(self.role))
     }
 }
 
@@ -75,6 +109,15 @@ pub enum Expiry {
 }
 
 impl Expiry {
+    /// The choices as a number of days, for the JSON API and the CLI.
+    pub fn from_days(days: Option<u32>) -> Option<Self> {
+        match days {
+            None => Some(Self::Never),
+            Some(30 | 90 | 365) => days.and_then(|d| u16::try_from(d).ok()).map(Self::Days),
+            Some(_) => None,
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "never" | "" => Some(Self::Never),

@@ -1,0 +1,98 @@
+//! The library behind `portico keys ...`: the same operations as the API,
+//! on a data directory no server holds.
+
+use portico::auth::offline_keys::{run, KeysCommand, KeysCommandError};
+
+use crate::helpers::spawn_app;
+
+fn create(name: &str) -> KeysCommand {
+    KeysCommand::Create {
+        name: name.to_owned(),
+        role: None,
+        expires_days: None,
+    }
+}
+
+#[tokio::test]
+async fn keys_made_offline_print_only_the_key_and_work_once_the_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let printed = run(dir.path(), create("deploy")).await.unwrap();
+    assert_eq!(printed.lines().count(), 1, "{printed}");
+    let key = printed.trim_end().to_owned();
+    assert!(key.starts_with("ptk_") && key.len() > 50, "{printed}");
+    let id = key.split('_').nth(1).unwrap().to_owned();
+
+    let listed = run(dir.path(), KeysCommand::List).await.unwrap();
+    assert!(
+        listed.contains(&id) && listed.contains("deploy"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(key.rsplit('_').next().unwrap()),
+        "{listed}"
+    );
+    assert!(!listed.contains("argon2"), "{listed}");
+
+    let rolled = run(
+        dir.path(),
+        KeysCommand::Roll {
+            id: id.clone(),
+            grace_seconds: Some(0),
+        },
+    )
+    .await
+    .unwrap();
+    let new = rolled.trim_end().to_owned();
+    assert!(new.starts_with(&format!("ptk_{id}_")) && new != key);
+
+    let data_dir = dir.path().display().to_string();
+    let app = spawn_app(&[("DATA_DIR", &data_dir)]).await;
+    assert_eq!(app.me_with_key(&new).await.0, 200);
+    assert_eq!(app.me_with_key(&key).await.0, 401, "rolled with no grace");
+
+    // While the server holds the data directory, writes are refused and
+    // the message names the JSON API.
+    let refused = run(dir.path(), create("second")).await.unwrap_err();
+    assert!(matches!(refused, KeysCommandError::ServerRunning(_)));
+    assert!(refused.to_string().contains("/api/keys"), "{refused}");
+    drop(app);
+}
+
+#[tokio::test]
+async fn offline_revocation_and_bad_input_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = run(dir.path(), create("old")).await.unwrap();
+    let id = key.split('_').nth(1).unwrap().to_owned();
+    let revoked = run(dir.path(), KeysCommand::Revoke { id: id.clone() }).await;
+    assert_eq!(revoked.unwrap(), "");
+    let again = run(dir.path(), KeysCommand::Revoke { id: id.clone() })
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains(&id), "{again}");
+    let bad = run(
+        dir.path(),
+        KeysCommand::Create {
+            name: "x".into(),
+            role: Some("root".into()),
+            expires_days: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(bad.to_string().contains("'client' or 'admin'"), "{bad}");
+    let bad = run(
+        dir.path(),
+        KeysCommand::Create {
+            name: "x".into(),
+            role: None,
+            expires_days: Some(7),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(bad.to_string().contains("30, 90 or 365"), "{bad}");
+    let listed = run(dir.path(), KeysCommand::List).await.unwrap();
+    assert_eq!(listed.lines().count(), 1, "only the header: {listed}");
+    let activity = std::fs::read_to_string(dir.path().join("auth-activity.json")).unwrap();
+    assert!(activity.contains("key-revoked") && activity.contains("command line"));
+}
