@@ -23,7 +23,7 @@ use rand::{Rng, TryRngCore};
 
 pub use gate::Gate;
 pub use principal::{Principal, PrincipalKind, Role};
-pub use scope::{Permission, Scope};
+pub use scope::{Permission, Scope, ScopeChanges};
 
 fn random_from(alphabet: &[u8], len: usize) -> String {
     let mut rng = OsRng.unwrap_err();

@@ -108,17 +108,21 @@ impl<K: Hash + Eq> WindowCounter<K> {
     }
 
     fn quota(&self, window: Option<&Window>, now: Instant) -> Quota {
+        self.quota_of(self.limit, window, now)
+    }
+
+    fn quota_of(&self, limit: u32, window: Option<&Window>, now: Instant) -> Quota {
         let Some(window) = window.filter(|w| now.duration_since(w.started) < self.window) else {
             return Quota {
-                limit: self.limit,
-                remaining: self.limit,
+                limit,
+                remaining: limit,
                 reset_secs: self.window.as_secs(),
             };
         };
         let left = self.window - now.duration_since(window.started);
         Quota {
-            limit: self.limit,
-            remaining: self.limit.saturating_sub(window.used),
+            limit,
+            remaining: limit.saturating_sub(window.used),
             reset_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
         }
     }
@@ -138,12 +142,33 @@ impl<K: Hash + Eq> WindowCounter<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
+        self.try_acquire_limited_at(key, self.limit, now)
+    }
+
+    /// `try_acquire` with a limit of this key's own instead of the counter's.
+    pub fn try_acquire_limited<Q>(&self, key: &Q, limit: u32) -> Result<Quota, Quota>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
+        self.try_acquire_limited_at(key, limit, Instant::now())
+    }
+
+    fn try_acquire_limited_at<Q>(&self, key: &Q, limit: u32, now: Instant) -> Result<Quota, Quota>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let current = self.quota(entries.get(key), now);
+        let window = entries
+            .get(key)
+            .filter(|w| now.duration_since(w.started) < self.window)
+            .copied();
+        let current = self.quota_of(limit, window.as_ref(), now);
         if current.remaining == 0 {
             return Err(current);
         }
-        if current.remaining == self.limit {
+        if window.is_none() {
             entries.insert(
                 key.to_owned(),
                 Window {
@@ -155,7 +180,7 @@ impl<K: Hash + Eq> WindowCounter<K> {
         let window = entries.get_mut(key).expect("the window was just opened");
         window.used += 1;
         let window = *window;
-        Ok(self.quota(Some(&window), now))
+        Ok(self.quota_of(limit, Some(&window), now))
     }
 
     /// The quota of `key` without counting anything.

@@ -119,16 +119,9 @@ impl Scope {
         self.allowed_ips.is_empty() || self.allowed_ips.iter().any(|net| net.contains(addr))
     }
 
-    /// Builds a scope from its parts as the API, form and CLI give them.
-    pub fn parse(
-        role: Role,
-        permissions: Option<&[String]>,
-        workspaces: Option<&[String]>,
-        allowed_ips: Option<&[String]>,
-        hourly_limit: Option<u32>,
-    ) -> Result<Self, ScopeError> {
-        let mut scope = Self::for_role(role);
-        if let Some(names) = permissions {
+    /// This scope with `changes` applied, checked for a key of `role`.
+    pub fn apply(mut self, role: Role, changes: &ScopeChanges) -> Result<Self, ScopeError> {
+        if let Some(names) = &changes.permissions {
             let mut parsed = Vec::with_capacity(names.len());
             for name in names.iter().filter(|n| !n.trim().is_empty()) {
                 let permission = Permission::parse(name).ok_or_else(|| ScopeError {
@@ -149,19 +142,21 @@ impl Scope {
             }
             parsed.sort();
             parsed.dedup();
-            scope.permissions = parsed;
+            self.permissions = parsed;
         }
-        if let Some(ids) = workspaces {
-            let mut ids: Vec<String> = ids
-                .iter()
-                .map(|id| id.trim().to_owned())
-                .filter(|id| !id.is_empty())
-                .collect();
-            ids.sort();
-            ids.dedup();
-            scope.workspaces = Some(ids);
+        if let Some(workspaces) = &changes.workspaces {
+            self.workspaces = workspaces.as_ref().map(|ids| {
+                let mut ids: Vec<String> = ids
+                    .iter()
+                    .map(|id| id.trim().to_owned())
+                    .filter(|id| !id.is_empty())
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                ids
+            });
         }
-        if let Some(entries) = allowed_ips {
+        if let Some(entries) = &changes.allowed_ips {
             let mut networks = Vec::with_capacity(entries.len());
             for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
                 let network: IpNetwork = entry.parse().map_err(|_| ScopeError {
@@ -172,54 +167,132 @@ impl Scope {
                 })?;
                 networks.push(network);
             }
-            scope.allowed_ips = networks;
+            self.allowed_ips = networks;
         }
-        if let Some(limit) = hourly_limit {
-            scope.hourly_limit = Some(NonZeroU32::new(limit).ok_or_else(|| ScopeError {
-                field: "hourlyLimit",
-                message: "The hourly limit is at least 1; leave it out to use API_RATE_LIMIT"
-                    .to_owned(),
-            })?);
+        if let Some(limit) = changes.hourly_limit {
+            self.hourly_limit = match limit {
+                None => None,
+                Some(limit) => Some(NonZeroU32::new(limit).ok_or_else(|| ScopeError {
+                    field: "hourlyLimit",
+                    message: "The hourly limit is at least 1; use null for API_RATE_LIMIT"
+                        .to_owned(),
+                })?),
+            };
         }
-        Ok(scope)
+        Ok(self)
     }
+
+    /// The first thing `self` grants that `holder` does not have: a key
+    /// manager cannot hand out more than it holds itself.
+    pub fn exceeds(&self, holder: &Self) -> Option<Permission> {
+        if let Some(missing) = self.permissions.iter().find(|p| !holder.allows(**p)) {
+            return Some(*missing);
+        }
+        let wider = match (&self.workspaces, &holder.workspaces) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(mine), Some(theirs)) => mine.iter().any(|w| !theirs.contains(w)),
+        };
+        wider.then_some(Permission::KeysManage)
+    }
+}
+
+/// Changes to a scope as the API, the form and the command line give them:
+/// an absent field keeps what is there; `null` workspaces means all of
+/// them, a `null` hourly limit means `API_RATE_LIMIT`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScopeChanges {
+    /// Replaces the permissions: ask, jobs:read, workspaces:read,
+    /// workspaces:write, keys:manage (the last two for admin keys only).
+    #[serde(default)]
+    pub permissions: Option<Vec<String>>,
+    /// Workspace ids the key is held to; `null` for every workspace.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub workspaces: Option<Option<Vec<String>>>,
+    /// Addresses or CIDR networks; an empty list allows any address.
+    #[serde(default)]
+    pub allowed_ips: Option<Vec<String>>,
+    /// Requests per hour for this key; `null` for `API_RATE_LIMIT`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
+    pub hourly_limit: Option<Option<u32>>,
+}
+
+/// A field that is present, even as `null`, is `Some`.
+fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_client_scope_cannot_hold_admin_permissions() {
-        let err = Scope::parse(Role::Client, Some(&["keys:manage".into()]), None, None, None)
-            .unwrap_err();
-        assert_eq!(err.field, "permissions");
-        assert!(Scope::parse(Role::Admin, Some(&["keys:manage".into()]), None, None, None).is_ok());
+    fn changes(json: &str) -> ScopeChanges {
+        serde_json::from_str(json).unwrap()
     }
 
     #[test]
-    fn defaults_follow_the_role() {
+    fn a_client_scope_cannot_hold_admin_permissions() {
+        let base = Scope::for_role(Role::Client);
+        let err = base
+            .clone()
+            .apply(Role::Client, &changes(r#"{"permissions":["keys:manage"]}"#))
+            .unwrap_err();
+        assert_eq!(err.field, "permissions");
+        assert!(Scope::for_role(Role::Admin)
+            .apply(Role::Admin, &changes(r#"{"permissions":["keys:manage"]}"#))
+            .is_ok());
+    }
+
+    #[test]
+    fn defaults_follow_the_role_and_absent_fields_keep_what_is_there() {
         let client = Scope::for_role(Role::Client);
         assert!(client.allows(Permission::Ask) && !client.allows(Permission::WorkspacesWrite));
         assert!(client.reaches_workspace("anything"));
         assert!(Permission::ALL
             .iter()
             .all(|p| Scope::for_role(Role::Admin).allows(*p)));
+        let held = client
+            .apply(Role::Client, &changes(r#"{"workspaces":["w1"],"hourlyLimit":10}"#))
+            .unwrap();
+        assert!(held.reaches_workspace("w1") && !held.reaches_workspace("w2"));
+        let same = held.clone().apply(Role::Client, &changes("{}")).unwrap();
+        assert_eq!(same, held);
+        let all = held
+            .apply(Role::Client, &changes(r#"{"workspaces":null,"hourlyLimit":null}"#))
+            .unwrap();
+        assert_eq!(all, Scope::for_role(Role::Client));
     }
 
     #[test]
     fn an_allowlist_accepts_only_its_networks() {
-        let scope = Scope::parse(
-            Role::Client,
-            None,
-            None,
-            Some(&["10.1.0.0/16".into(), "::1".into()]),
-            None,
-        )
-        .unwrap();
+        let scope = Scope::for_role(Role::Client)
+            .apply(Role::Client, &changes(r#"{"allowedIps":["10.1.0.0/16","::1"]}"#))
+            .unwrap();
         assert!(scope.allows_address("10.1.2.3".parse().unwrap()));
         assert!(!scope.allows_address("10.2.0.1".parse().unwrap()));
         assert!(scope.allows_address("::ffff:10.1.0.9".parse().unwrap()));
-        assert!(Scope::parse(Role::Client, None, None, Some(&["nope".into()]), None).is_err());
+        assert!(Scope::for_role(Role::Client)
+            .apply(Role::Client, &changes(r#"{"allowedIps":["nope"]}"#))
+            .is_err());
+    }
+
+    #[test]
+    fn a_key_manager_cannot_grant_more_than_it_holds() {
+        let held = Scope::for_role(Role::Admin)
+            .apply(Role::Admin, &changes(r#"{"workspaces":["w1"]}"#))
+            .unwrap();
+        let wider = Scope::for_role(Role::Client);
+        assert!(wider.exceeds(&held).is_some());
+        let narrower = wider
+            .apply(Role::Client, &changes(r#"{"workspaces":["w1"]}"#))
+            .unwrap();
+        assert_eq!(narrower.exceeds(&held), None);
     }
 }
