@@ -199,7 +199,8 @@ impl KeyAdmin<'_> {
             after = %serde_json::to_string(&after.effective_scope()).unwrap_or_default(),
             "an API key's scope was edited"
         );
-        self.activity.record(true, actor.name, actor.client, "key-edited");
+        self.activity
+            .record(true, actor.name, actor.client, "key-edited");
         Ok(Some(after))
     }
 

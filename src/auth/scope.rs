@@ -11,7 +11,17 @@ use serde::{Deserialize, Serialize};
 use super::principal::Role;
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 pub enum Permission {
     /// Submit questions and cancel one's own pending jobs.
@@ -172,11 +182,15 @@ impl Scope {
         if let Some(limit) = changes.hourly_limit {
             self.hourly_limit = match limit {
                 None => None,
-                Some(limit) => Some(NonZeroU32::new(limit).ok_or_else(|| ScopeError {
-                    field: "hourlyLimit",
-                    message: "The hourly limit is at least 1; use null for API_RATE_LIMIT"
-                        .to_owned(),
-                })?),
+                Some(limit) => {
+                    Some(
+                        NonZeroU32::new(limit).ok_or_else(|| ScopeError {
+                            field: "hourlyLimit",
+                            message: "The hourly limit is at least 1; use null for API_RATE_LIMIT"
+                                .to_owned(),
+                        })?,
+                    )
+                }
             };
         }
         Ok(self)
@@ -259,13 +273,19 @@ mod tests {
             .iter()
             .all(|p| Scope::for_role(Role::Admin).allows(*p)));
         let held = client
-            .apply(Role::Client, &changes(r#"{"workspaces":["w1"],"hourlyLimit":10}"#))
+            .apply(
+                Role::Client,
+                &changes(r#"{"workspaces":["w1"],"hourlyLimit":10}"#),
+            )
             .unwrap();
         assert!(held.reaches_workspace("w1") && !held.reaches_workspace("w2"));
         let same = held.clone().apply(Role::Client, &changes("{}")).unwrap();
         assert_eq!(same, held);
         let all = held
-            .apply(Role::Client, &changes(r#"{"workspaces":null,"hourlyLimit":null}"#))
+            .apply(
+                Role::Client,
+                &changes(r#"{"workspaces":null,"hourlyLimit":null}"#),
+            )
             .unwrap();
         assert_eq!(all, Scope::for_role(Role::Client));
     }
@@ -273,7 +293,10 @@ mod tests {
     #[test]
     fn an_allowlist_accepts_only_its_networks() {
         let scope = Scope::for_role(Role::Client)
-            .apply(Role::Client, &changes(r#"{"allowedIps":["10.1.0.0/16","::1"]}"#))
+            .apply(
+                Role::Client,
+                &changes(r#"{"allowedIps":["10.1.0.0/16","::1"]}"#),
+            )
             .unwrap();
         assert!(scope.allows_address("10.1.2.3".parse().unwrap()));
         assert!(!scope.allows_address("10.2.0.1".parse().unwrap()));

@@ -37,3 +37,4 @@ mod rate_limits;
 mod readme;
 mod repo_credentials;
 mod sandbox;
+mod scopes;
