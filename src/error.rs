@@ -46,6 +46,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("Request body is larger than 1 MiB")]
     PayloadTooLarge,
+    #[error("The request body was not received within 10 seconds; send it again over a faster connection")]
+    BodyTimeout,
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
     #[error("{message}")]
@@ -103,6 +105,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::PayloadTooLarge => "payload-too-large",
+            Self::BodyTimeout => "request-timeout",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::BadRequest { .. } => "invalid-request",
             Self::Unavailable(_) => "service-unavailable",
@@ -127,6 +130,7 @@ impl ResponseError for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

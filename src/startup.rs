@@ -21,12 +21,14 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::api;
 use crate::auth::activity::ActivityLog;
 use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::env_keys::{EnvKeys, KeyIdSecret};
 use crate::auth::hashing::Hasher;
 use crate::auth::rate_limit::WindowCounter;
 use crate::auth::session::IDLE_TIMEOUT;
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::users::UserStore;
 use crate::auth::{random_alphanumeric, Gate};
+use crate::body_deadline;
 use crate::config::Settings;
 use crate::dashboard::{self, DashboardState};
 use crate::housekeeping;
@@ -149,6 +151,8 @@ impl Application {
             App::new()
                 .wrap(sessions)
                 .wrap(from_fn(dashboard::require_known_host))
+                .wrap(from_fn(dashboard::require_allowed_address))
+                .wrap(from_fn(body_deadline::bound_body_time))
                 .wrap(security_headers())
                 .wrap(middleware::from_fn(crate::metrics::track_requests))
                 .app_data(metrics_access.clone())
@@ -156,6 +160,7 @@ impl Application {
                 .app_data(services.dashboard)
                 .app_data(services.registry)
                 .app_data(services.queue)
+                .app_data(web::Data::from(services.activity))
                 .configure(api::json::extractor_configs)
                 .configure(routes)
         })
@@ -230,10 +235,22 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
     let sessions = FileSessionStore::load(data_dir)?;
     let registry = web::Data::new(Registry::load(data_dir)?);
     let queue = web::Data::new(JobQueue::load(data_dir)?);
-    let gate = Gate::new(settings, users.clone(), keys.clone(), activity.clone());
+    let env_keys = EnvKeys::new(
+        settings.admin_api_key.as_ref(),
+        &settings.valid_api_keys,
+        &KeyIdSecret::load_or_create(data_dir)?,
+    );
+    let gate = Gate::new(
+        settings,
+        users.clone(),
+        keys.clone(),
+        activity.clone(),
+        env_keys,
+    );
     let dashboard = DashboardState {
         public_url: settings.public_url.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
+        allowlist: settings.allowed_ips.clone(),
         setup_token: settings
             .initial_setup_token
             .clone()

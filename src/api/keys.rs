@@ -12,7 +12,7 @@ use super::json::{ApiJson, ApiJsonOrEmpty};
 use super::openapi::ErrorBody;
 use super::resource;
 use crate::auth::address::client_address;
-use crate::auth::dashboard_keys::{Expiry, KeyRecord};
+use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{parse_grace, Actor, KeyAdmin, KeyFieldError, NewKey};
 use crate::auth::{Gate, Permission, Principal, Role, Scope, ScopeChanges};
 use crate::dashboard::DashboardState;
@@ -186,6 +186,7 @@ pub async fn list(
         (status = 400, description = "An invalid field, named in details", body = ErrorBody),
         (status = 401, description = "No or a bad key", body = ErrorBody),
         (status = 403, description = "The caller's scope lacks keys:manage", body = ErrorBody),
+        (status = 409, description = "The creator has a key with this name already", body = ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub async fn create(
@@ -209,7 +210,17 @@ pub async fn create(
     let (plaintext, record) = key_admin(&state)
         .create(&actor(&principal, &req, &gate), &new)
         .await
-        .map_err(ApiError::storage)?;
+        .map_err(|err| {
+            if err.is::<DuplicateKeyName>() {
+                ApiError::Conflict(format!(
+                    "A key named '{}' exists already for this creator; choose another name \
+                     or revoke the old key first",
+                    body.name.trim()
+                ))
+            } else {
+                ApiError::storage(err)
+            }
+        })?;
     Ok(no_store(HttpResponse::Created()).json(IssuedKey {
         key: plaintext.expose_secret().to_owned(),
         record: record.into(),

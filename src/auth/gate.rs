@@ -51,6 +51,7 @@ impl Gate {
         users: Arc<UserStore>,
         keys: Arc<KeyStore>,
         activity: Arc<ActivityLog>,
+        env_keys: EnvKeys,
     ) -> Self {
         Self {
             allowlist: settings.allowed_ips.clone(),
@@ -58,7 +59,7 @@ impl Gate {
             public_url: settings.public_url.clone(),
             users,
             keys,
-            env_keys: EnvKeys::new(settings.admin_api_key.as_ref(), &settings.valid_api_keys),
+            env_keys,
             activity,
             quotas: WindowCounter::new(settings.api_rate_limit, QUOTA_WINDOW),
             failures: WindowCounter::new(
@@ -191,7 +192,6 @@ pub async fn require_principal(
     let client = address_text(addr, &mut addr_buffer);
     match gate.authenticate(&req, addr).await {
         Ok((principal, quota)) => {
-            gate.activity.record(true, &principal.id, addr, "api");
             crate::metrics::auth_attempt("allowed");
             tracing::info!(
                 target: "portico::auth",
@@ -213,7 +213,7 @@ pub async fn require_principal(
             Ok(response)
         }
         Err(err) => {
-            gate.activity.record(false, err.code(), addr, "api");
+            gate.activity.anonymous_failure(err.code(), addr);
             crate::metrics::auth_attempt(err.code());
             tracing::info!(
                 target: "portico::auth",

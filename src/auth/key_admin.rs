@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::activity::ActivityLog;
+use super::activity::{AccountAction, ActivityLog};
 use super::dashboard_keys::{Expiry, KeyRecord, KeyStore};
 use super::principal::Role;
 use super::scope::{Scope, ScopeError};
@@ -146,14 +146,15 @@ impl KeyAdmin<'_> {
             by = actor.name,
             "an API key was {what}"
         );
-        let channel = match what {
-            "generated" => "key-created",
-            "revoked" => "key-revoked",
-            "edited" => "key-edited",
-            _ => "key-rolled",
+        let action = match what {
+            "generated" => AccountAction::KeyCreated,
+            "revoked" => AccountAction::KeyRevoked,
+            "edited" => AccountAction::KeyEdited,
+            _ => AccountAction::KeyRolled,
         };
+        let detail = format!("{} (id {})", record.name, record.id);
         self.activity
-            .record(true, actor.name, actor.client, channel);
+            .account(action, actor.name, actor.client, Some(&detail));
     }
 
     /// Generates a key; its plaintext is returned once and exists nowhere else.
@@ -172,14 +173,11 @@ impl KeyAdmin<'_> {
 
     /// Revokes a key: the record, or `None` when there was no such key.
     pub async fn revoke(&self, actor: &Actor<'_>, id: &str) -> anyhow::Result<Option<KeyRecord>> {
-        let Some(record) = self.keys.get(id) else {
-            return Ok(None);
-        };
-        if !self.keys.revoke(id).await? {
-            return Ok(None);
+        let revoked = self.keys.revoke(id).await?;
+        if let Some(record) = &revoked {
+            self.audit(actor, "revoked", record);
         }
-        self.audit(actor, "revoked", &record);
-        Ok(Some(record))
+        Ok(revoked)
     }
 
     /// Changes what a key may reach, keeping its secret.
@@ -199,8 +197,41 @@ impl KeyAdmin<'_> {
             after = %serde_json::to_string(&after.effective_scope()).unwrap_or_default(),
             "an API key's scope was edited"
         );
-        self.activity
-            .record(true, actor.name, actor.client, "key-edited");
+        let scope = after.effective_scope();
+        let detail = format!(
+            "{} (id {}): {}; workspaces {}; allowlist {}; hourly limit {}",
+            after.name,
+            after.id,
+            scope
+                .permissions
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            scope
+                .workspaces
+                .as_ref()
+                .map_or_else(|| "all".to_owned(), |ids| ids.join(", ")),
+            if scope.allowed_ips.is_empty() {
+                "any address".to_owned()
+            } else {
+                scope
+                    .allowed_ips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            scope
+                .hourly_limit
+                .map_or_else(|| "API_RATE_LIMIT".to_owned(), |n| n.to_string()),
+        );
+        self.activity.account(
+            AccountAction::KeyEdited,
+            actor.name,
+            actor.client,
+            Some(&detail),
+        );
         Ok(Some(after))
     }
 

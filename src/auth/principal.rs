@@ -59,13 +59,13 @@ impl Principal {
         }
     }
 
-    /// The `VALID_API_KEYS` entry at `position` (counted from 1 among the
-    /// non-empty entries) is a client of its own.
-    pub fn client_key(position: usize) -> Self {
+    /// A `VALID_API_KEYS` entry is a client of its own, named by the
+    /// shortened digest of the key (never by its position in the list).
+    pub fn client_key(digest: &str) -> Self {
         Self {
-            id: format!("client-key-{position}").into(),
+            id: format!("client-key-{digest}").into(),
             kind: PrincipalKind::ClientKey,
-            name: format!("VALID_API_KEYS #{position}").into(),
+            name: format!("VALID_API_KEYS key {digest}").into(),
             role: Role::Client,
             scope: Arc::new(Scope::for_role(Role::Client)),
         }
@@ -83,10 +83,14 @@ impl Principal {
         }
     }
 
-    /// `Ok` when the principal's scope holds `permission` (admin-only
-    /// permissions also need the admin role), else 403 `insufficient-scope`.
+    /// `Ok` when the principal's scope holds `permission`, else 403
+    /// `insufficient-scope`; admin-only permissions asked of a client are
+    /// 403 `admin-required`, as before scopes.
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
-        if self.scope.allows(permission) && (self.is_admin() || !permission.admin_only()) {
+        if permission.admin_only() && !self.is_admin() {
+            // No client scope can hold it: the role is what is missing.
+            Err(ApiError::AdminRequired)
+        } else if self.scope.allows(permission) {
             Ok(())
         } else {
             Err(ApiError::InsufficientScope(permission))

@@ -1,6 +1,7 @@
 //! The guard on every logged-in page and form: a valid session or a
 //! redirect to `/login`; and for every state-changing request, a same-site
 //! `Origin` and the session's CSRF token, or 403 with nothing changed.
+//! Before any of it, `ALLOWED_IPS` for every page outside `/api`.
 
 use actix_session::SessionExt;
 use actix_web::body::{BoxBody, MessageBody};
@@ -9,12 +10,47 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
 
-use super::{foreign_origin_page, redirect, stale_form_page, DashboardState};
+use super::{foreign_origin_page, ip_not_allowed_page, redirect, stale_form_page, DashboardState};
+use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::secrets_match;
 
 const CSRF_FIELD: &str = "csrf_token";
+
+/// `ALLOWED_IPS` covers the dashboard too (SPEC §2): setup, login, every
+/// page and form, unknown URLs. Wrapped around the whole application; `/api`
+/// is left to its gate (which answers in JSON and keeps `/api/health` open),
+/// and the stylesheet stays reachable so the refusal page has its look.
+pub async fn require_allowed_address(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let path = req.path();
+    let exempt = path == "/api" || path.starts_with("/api/") || path.starts_with("/static/");
+    if !exempt {
+        let state = req
+            .app_data::<web::Data<DashboardState>>()
+            .cloned()
+            .expect("the dashboard state is registered");
+        if !state.allowlist.allows_all() {
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            if !state.allowlist.allows(addr) {
+                tracing::info!(
+                    target: "portico::auth",
+                    outcome = "denied",
+                    code = "ip-not-allowed",
+                    client = %addr,
+                    method = req.method().as_str(),
+                    path = req.path(),
+                    "dashboard request"
+                );
+                return Ok(req.into_response(ip_not_allowed_page()));
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
 
 pub async fn require_login(
     mut req: ServiceRequest,

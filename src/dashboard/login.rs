@@ -9,6 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AccountAction;
 use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
@@ -91,9 +92,7 @@ pub async fn submit(
         .map(|quota| quota.reset_secs)
         .max();
     if let Some(wait) = wait {
-        state
-            .activity
-            .record(false, "login-throttled", addr, "login");
+        state.activity.anonymous_failure("login-throttled", addr);
         let minutes = wait.div_ceil(60);
         let mut page = render(
             StatusCode::TOO_MANY_REQUESTS,
@@ -127,7 +126,7 @@ pub async fn submit(
         for key in &counters {
             let _ = state.login_failures.try_acquire(key.as_str());
         }
-        state.activity.record(false, "invalid-login", addr, "login");
+        state.activity.anonymous_failure("invalid-login", addr);
         tracing::info!(target: "portico::auth", outcome = "denied", code = "invalid-login", client = %addr, "login attempt");
         return render(
             StatusCode::UNAUTHORIZED,
@@ -146,12 +145,23 @@ pub async fn submit(
             "The session could not be started. Try again.",
         );
     }
-    state.activity.record(true, &user.username, addr, "login");
+    state
+        .activity
+        .account(AccountAction::Login, &user.username, addr, None);
     tracing::info!(target: "portico::auth", outcome = "allowed", principal = %user.id, client = %addr, "login attempt");
     redirect("/dashboard")
 }
 
-pub async fn logout(session: Session, _logged_in: LoggedIn) -> HttpResponse {
+pub async fn logout(
+    req: HttpRequest,
+    session: Session,
+    logged_in: LoggedIn,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
     session::end(&session);
+    let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+    state
+        .activity
+        .account(AccountAction::Logout, &logged_in.user.username, addr, None);
     redirect("/login?notice=logged-out")
 }

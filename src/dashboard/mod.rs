@@ -23,14 +23,14 @@ use askama::Template;
 use secrecy::SecretString;
 
 use crate::auth::activity::ActivityLog;
-use crate::auth::address::TrustedProxies;
+use crate::auth::address::{IpAllowlist, TrustedProxies};
 use crate::auth::dashboard_keys::KeyStore;
 use crate::auth::rate_limit::WindowCounter;
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::users::UserStore;
 use crate::config::PublicUrl;
 
-pub use guard::require_login;
+pub use guard::{require_allowed_address, require_login};
 pub use host_check::require_known_host;
 pub use jobs::markdown_to_safe_html;
 pub use login::MAX_FAILED_LOGINS;
@@ -43,6 +43,7 @@ const FORM_LIMIT: usize = 64 * 1024;
 pub struct DashboardState {
     pub public_url: PublicUrl,
     pub trusted_proxies: TrustedProxies,
+    pub allowlist: IpAllowlist,
     pub setup_token: SecretString,
     pub users: Arc<UserStore>,
     pub keys: Arc<KeyStore>,
@@ -112,6 +113,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/security/keys/{id}/revoke",
                 web::post().to(security::revoke),
+            )
+            .route(
+                "/security/keys/{id}/roll",
+                web::get().to(security::confirm_roll),
             )
             .route("/security/keys/{id}/roll", web::post().to(security::roll))
             .route(
@@ -217,6 +222,19 @@ pub fn error_page_with_link(
             back_href,
             back_label,
         },
+    )
+}
+
+/// The 403 page for an address outside `ALLOWED_IPS`.
+pub fn ip_not_allowed_page() -> HttpResponse {
+    error_page_with_link(
+        StatusCode::FORBIDDEN,
+        "Access denied from this IP address",
+        "This Portico only answers the addresses in its ALLOWED_IPS setting, \
+         and yours is not one of them. Connect from an allowed network, or \
+         ask its administrator to add your address.",
+        "/",
+        "Try again",
     )
 }
 

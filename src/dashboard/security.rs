@@ -13,7 +13,9 @@ use super::confirm::{confirm_page, Confirm};
 use super::login::user_failures_key;
 use super::pages::nav;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
-use crate::auth::activity::AuthEvent;
+use crate::auth::activity::{
+    AccountAction, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
+};
 use crate::auth::address::client_address;
 use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{role_name, Actor, KeyAdmin, NewKey as NewKeyRequest};
@@ -80,7 +82,10 @@ struct SecurityPage {
     keys: Vec<KeyRow>,
     admin_key_configured: bool,
     client_key_count: usize,
-    activity: Vec<AuthEvent>,
+    account_events: Vec<AccountEvent>,
+    failure_rows: Vec<FailureRow>,
+    account_events_kept: usize,
+    failure_rows_kept: usize,
     min_password: usize,
 }
 
@@ -99,7 +104,10 @@ fn security_page(
         keys: state.keys.list().into_iter().map(KeyRow::from).collect(),
         admin_key_configured: state.admin_key_configured,
         client_key_count: state.client_key_count,
-        activity: state.activity.recent(),
+        account_events: state.activity.account_events(),
+        failure_rows: state.activity.failure_rows(),
+        account_events_kept: ACCOUNT_EVENTS_KEPT,
+        failure_rows_kept: FAILURE_ROWS_KEPT,
         min_password: MIN_PASSWORD_CHARS,
     }
 }
@@ -281,6 +289,39 @@ pub async fn revoke(
     }
 }
 
+#[derive(Template)]
+#[template(path = "roll.html")]
+struct RollPage<'a> {
+    nav: Option<Nav>,
+    flash: Option<Flash>,
+    csrf_token: &'a str,
+    id: &'a str,
+    name: &'a str,
+    prefix: &'a str,
+}
+
+/// `GET …/roll`: names the key and asks how long the old secret may live.
+pub async fn confirm_roll(
+    logged_in: LoggedIn,
+    state: web::Data<DashboardState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let Some(key) = state.keys.get(&path) else {
+        return no_such_key();
+    };
+    render(
+        StatusCode::OK,
+        &RollPage {
+            nav: Some(nav(&logged_in, "security")),
+            flash: None,
+            csrf_token: &logged_in.csrf_token,
+            id: &key.id,
+            name: &key.name,
+            prefix: &key.display_prefix(),
+        },
+    )
+}
+
 #[derive(Deserialize)]
 pub struct RollForm {
     /// Hours the old secret keeps working: 0, 1, 24 (default) or 168.
@@ -293,11 +334,12 @@ pub struct RollForm {
 pub async fn roll(
     req: HttpRequest,
     logged_in: LoggedIn,
+    session: Session,
     state: web::Data<DashboardState>,
     path: web::Path<String>,
     form: web::Form<RollForm>,
 ) -> HttpResponse {
-    let hours = match form.grace_hours.as_str() {
+    let hours: u64 = match form.grace_hours.as_str() {
         "" | "24" => 24,
         "0" => 0,
         "1" => 1,
@@ -318,19 +360,22 @@ pub async fn roll(
     let grace = std::time::Duration::from_secs(hours * 3600);
     match key_admin(&state).roll(&actor, &path, grace).await {
         Ok(Some((plaintext, record))) => {
-            let new_key = NewKey {
-                name: record.name,
-                plaintext: plaintext.expose_secret().to_owned(),
-            };
             let notice = if hours == 0 {
-                "The key was rolled; the old secret no longer works.".to_owned()
+                format!(
+                    "The key “{}” was rolled; the old secret no longer works.",
+                    record.name
+                )
             } else {
-                format!("The key was rolled; the old secret works for {hours} more hour(s).")
+                format!(
+                    "The key “{}” was rolled; the old secret works for {hours} more hour(s).",
+                    record.name
+                )
             };
-            render(
-                StatusCode::OK,
-                &security_page(&state, &logged_in, Flash::success(notice), Some(new_key)),
-            )
+            session::set_flash(&session, &notice);
+            let ticket = state
+                .one_time_keys
+                .hold(&logged_in.csrf_token, &record.name, plaintext);
+            redirect(&format!("/dashboard/security?new={ticket}"))
         }
         Ok(None) => no_such_key(),
         Err(err) => storage_failure("rolling a key", &err),
@@ -345,6 +390,7 @@ pub struct PasswordForm {
 }
 
 pub async fn change_password(
+    req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
     state: web::Data<DashboardState>,
@@ -389,6 +435,10 @@ pub async fn change_password(
             }
             session::end(&session);
             tracing::info!(user = %user.username, "the password was changed; every session ended");
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state
+                .activity
+                .account(AccountAction::PasswordChanged, &user.username, addr, None);
             redirect("/login?notice=password-changed")
         }
         Err(UserError::WrongPassword) => {

@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AccountAction;
 use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session;
@@ -103,7 +104,7 @@ pub async fn submit(
         let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
         state
             .activity
-            .record(false, "invalid-setup-token", addr, "setup");
+            .anonymous_failure("invalid-setup-token", addr);
         return retry(
             StatusCode::FORBIDDEN,
             "The setup token is wrong. Open the full setup URL printed in the start-up log.".into(),
@@ -124,6 +125,10 @@ pub async fn submit(
         Ok(user) => match session::begin(&session, &user) {
             Ok(()) => {
                 tracing::info!(user = %user.username, "the dashboard user was created");
+                let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+                state
+                    .activity
+                    .account(AccountAction::Setup, &user.username, addr, None);
                 redirect("/dashboard")
             }
             Err(_) => redirect("/login"),

@@ -3,13 +3,15 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
 use super::confirm::{confirm_page, Confirm};
 use super::pages::nav;
-use super::{error_page, redirect, render, Flash, Nav};
+use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AccountAction;
+use crate::auth::address::client_address;
 use crate::auth::session::{self, LoggedIn};
 use crate::workspaces::{NewWorkspace, Registry, WorkspaceError};
 
@@ -89,8 +91,10 @@ pub struct AddForm {
 }
 
 pub async fn add(
+    req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
+    state: web::Data<DashboardState>,
     registry: web::Data<Registry>,
     form: web::Form<AddForm>,
 ) -> HttpResponse {
@@ -113,6 +117,13 @@ pub async fn add(
     };
     match registry.add(request).await {
         Ok(workspace) => {
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state.activity.account(
+                AccountAction::WorkspaceAdded,
+                &logged_in.user.username,
+                addr,
+                Some(&workspace.name),
+            );
             session::set_flash(
                 &session,
                 &format!("The workspace “{}” was added.", workspace.name),
@@ -187,7 +198,10 @@ pub async fn confirm_remove(
 }
 
 pub async fn remove(
+    req: HttpRequest,
+    logged_in: LoggedIn,
     session: Session,
+    state: web::Data<DashboardState>,
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> HttpResponse {
@@ -195,6 +209,13 @@ pub async fn remove(
     match registry.remove(&id).await {
         Ok(true) => {
             let name = name.unwrap_or_else(|| id.to_string());
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state.activity.account(
+                AccountAction::WorkspaceRemoved,
+                &logged_in.user.username,
+                addr,
+                Some(&name),
+            );
             session::set_flash(&session, &format!("The workspace “{name}” was removed."));
             redirect("/dashboard/workspaces")
         }

@@ -115,6 +115,14 @@ impl TestApp {
         self.hasher = hasher;
     }
 
+    /// Restarts with some variables changed (an operator editing `.env`).
+    pub async fn restart_with_vars(&mut self, vars: &[(&str, &str)]) {
+        for (name, value) in vars {
+            self.vars.insert((*name).to_owned(), (*value).to_owned());
+        }
+        self.restart().await;
+    }
+
     /// The status of a login from a new client.
     pub async fn fresh_login_status(&self, password: &str) -> u16 {
         self.fresh_client()

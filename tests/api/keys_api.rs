@@ -70,17 +70,24 @@ async fn keys_made_by_the_api_show_on_account_security_and_in_its_activity() {
     let (_, page) = app.page("/dashboard/security").await;
     assert!(page.contains("from-the-api"), "the key is listed");
     assert!(page.contains(&format!("data-key-id=\"{id}\"")));
-    assert!(page.contains("key-created"), "the creation is in the trail");
     assert!(
-        page.contains("<td class=\"mono\">ADMIN_API_KEY</td>"),
+        page.contains("API key created"),
+        "the creation is in the trail"
+    );
+    assert!(
+        page.contains("<td data-label=\"By\">ADMIN_API_KEY</td>"),
         "with its actor"
     );
+    assert!(page.contains(&format!("from-the-api (id {id})")));
 
     let response = delete(&app, &format!("/api/keys/{id}"), ADMIN_KEY).await;
     assert_eq!(response.status(), 204);
     let (_, page) = app.page("/dashboard/security").await;
-    assert!(!page.contains("from-the-api"));
-    assert!(page.contains("key-revoked"));
+    assert!(
+        !page.contains(&format!("data-key-id=\"{id}\"")),
+        "the key row is gone"
+    );
+    assert!(page.contains("API key revoked"));
 }
 
 #[tokio::test]
@@ -299,18 +306,25 @@ async fn the_dashboard_rolls_a_key_and_shows_the_new_secret_once() {
     let csrf = app.setup_and_login().await;
     let old = app.generate_key(&csrf, "laptop", "client", "never").await;
     let id = old.split('_').nth(1).unwrap().to_owned();
+    let (status, confirm) = app
+        .page(&format!("/dashboard/security/keys/{id}/roll"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(confirm.contains("laptop") && confirm.contains("grace_hours"));
     let response = app
         .post_form(
             &format!("/dashboard/security/keys/{id}/roll"),
             &[("csrf_token", &csrf), ("grace_hours", "0")],
         )
         .await;
-    assert_eq!(response.status(), 200);
-    let html = response.text().await.unwrap();
+    assert_eq!(response.status(), 303, "post/redirect/get");
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let (status, html) = app.page(&location).await;
+    assert_eq!(status, 200);
     let new = crate::helpers::find_key(&html).expect("the new secret is shown");
     assert_ne!(new, old);
     assert!(new.starts_with(&format!("ptk_{id}_")));
-    assert!(html.contains("key-rolled"), "the roll is in the trail");
+    assert!(html.contains("API key rolled"), "the roll is in the trail");
     // A fresh client: the logged-in one would pass on its session.
     let me = |key: String| {
         let request = app

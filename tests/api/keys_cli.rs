@@ -93,6 +93,63 @@ async fn offline_revocation_and_bad_input_say_what_is_wrong() {
     assert!(bad.to_string().contains("30, 90 or 365"), "{bad}");
     let listed = run(dir.path(), KeysCommand::List).await.unwrap();
     assert_eq!(listed.lines().count(), 1, "only the header: {listed}");
-    let activity = std::fs::read_to_string(dir.path().join("auth-activity.json")).unwrap();
-    assert!(activity.contains("key-revoked") && activity.contains("command line"));
+    let activity = std::fs::read_to_string(dir.path().join("activity.json")).unwrap();
+    assert!(
+        activity.contains("key-revoked") && activity.contains("command line"),
+        "{activity}"
+    );
+}
+
+#[test]
+fn portico_keys_create_prints_only_the_key_and_list_roll_revoke_work_on_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_dir = data.display().to_string();
+    let vars = [("DATA_DIR", data_dir.as_str())];
+    let run = |args: &[&str]| {
+        let output = crate::helpers::portico_command(dir.path(), &vars)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (code, stdout, stderr) = run(&["keys", "create", "--name", "ci", "--expires-days", "90"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "only the key: {stdout}");
+    let key = stdout.trim_end();
+    assert!(key.starts_with("ptk_") && key.len() > 50, "{stdout}");
+    let id = key.split('_').nth(1).unwrap();
+    let (code, listed, _) = run(&["keys", "list"]);
+    assert_eq!(code, Some(0));
+    assert!(listed.contains(id) && listed.contains("ci"), "{listed}");
+    assert!(!listed.contains(key), "{listed}");
+    let (code, rolled, stderr) = run(&["keys", "roll", id, "--grace-seconds", "0"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(rolled.trim_end().starts_with(&format!("ptk_{id}_")) && rolled.trim_end() != key);
+    let (code, _, stderr) = run(&["keys", "create", "--name", "x", "--role", "root"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("'client' or 'admin'"), "{stderr}");
+    let (code, out, stderr) = run(&["keys", "revoke", id]);
+    assert_eq!((code, out.as_str()), (Some(0), ""), "{stderr}");
+    let (code, _, stderr) = run(&["keys", "revoke", id]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains(id), "{stderr}");
+}
+
+#[test]
+fn portico_keys_refuses_to_write_while_a_server_holds_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let _server = crate::helpers::start_server(dir.path(), &[("BIND", "127.0.0.1:0")]);
+    let output = crate::helpers::portico_command(dir.path(), &[])
+        .args(["keys", "create", "--name", "live"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/api/keys"), "names the JSON API: {stderr}");
 }

@@ -1,6 +1,7 @@
 //! HTTP integration tests: each starts the real application on port 0 with a
 //! fresh data directory.
 
+mod activity;
 mod allowlist;
 mod api_keys;
 mod ask_command;
@@ -16,6 +17,7 @@ mod config_startup;
 mod container;
 mod crash;
 mod crash_rounds;
+mod dashboard_allowlist;
 mod dashboard_daily;
 mod dashboard_jobs;
 mod dashboard_keys;
@@ -29,6 +31,7 @@ mod job_recovery;
 mod json_logs;
 mod keys_api;
 mod keys_cli;
+mod log_forging;
 mod login_throttling;
 mod metrics;
 mod openapi;
@@ -38,3 +41,5 @@ mod readme;
 mod repo_credentials;
 mod sandbox;
 mod scopes;
+mod slow_body;
+mod stored_data;

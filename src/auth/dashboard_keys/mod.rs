@@ -3,10 +3,12 @@
 //! at most one argon2 verification per key per process: a verified key is
 //! remembered as a keyed digest, forgotten when the key is revoked.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use argon2::password_hash::PasswordHash;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -38,14 +40,15 @@ struct Verified {
     principal: Principal,
 }
 
+fn same_digest(known: Option<[u8; 32]>, digest: &[u8; 32]) -> bool {
+    known.is_some_and(|known| bool::from(known.ct_eq(digest)))
+}
+
 /// `generate` refused: a key of the user already has this name.
 #[derive(Debug, thiserror::Error)]
 #[error("a key with this name exists already")]
 pub struct DuplicateKeyName;
 
-fn same_digest(known: Option<[u8; 32]>, digest: &[u8; 32]) -> bool {
-    known.is_some_and(|known| bool::from(known.ct_eq(digest)))
-}
 
 /// What a dashboard-key check found.
 #[derive(Debug)]
@@ -68,6 +71,8 @@ pub struct KeyStore {
     /// A last-used time changed in memory since the file was written.
     last_used_dirty: AtomicBool,
     hasher: Arc<Hasher>,
+    /// Ids whose stored `keyHash` is not a PHC string, already reported.
+    malformed_reported: Mutex<HashSet<String>>,
 }
 
 /// `ptk_<id>_<secret>` with a fresh secret from the OS CSPRNG.
@@ -99,6 +104,7 @@ impl KeyStore {
             writes: tokio::sync::Mutex::new(()),
             last_used_dirty: AtomicBool::new(false),
             hasher,
+            malformed_reported: Mutex::new(HashSet::new()),
         })
     }
 
@@ -190,17 +196,18 @@ impl KeyStore {
         Ok((plaintext, record))
     }
 
-    /// Removes a key; `false` when there was none with this id.
-    pub async fn revoke(&self, id: &str) -> anyhow::Result<bool> {
+    /// Removes a key and returns it; `None` when there was none with this id.
+    pub async fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
         let _write = self.writes.lock().await;
-        if !self
+        let Some(revoked) = self
             .records
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .contains_key(id)
-        {
-            return Ok(false);
-        }
+            .get(id)
+            .cloned()
+        else {
+            return Ok(None);
+        };
         self.commit(|records| {
             records.remove(id);
         })
@@ -209,7 +216,7 @@ impl KeyStore {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
-        Ok(true)
+        Ok(Some(revoked))
     }
 
     /// Replaces the scope of the key `id`, keeping its secret: the new
@@ -337,6 +344,12 @@ impl KeyStore {
         crate::metrics::key_cache(false);
         let mut matched = None;
         for key_hash in candidates {
+            if PasswordHash::new(&key_hash).is_err() {
+                // A hand-edited or damaged record: no key can match it, so it
+                // is an invalid key (counted as a failure), not a server error.
+                self.report_malformed(parts.id);
+                continue;
+            }
             if self.hasher.verify(key, &key_hash).await? {
                 matched = Some(key_hash);
                 break;
@@ -375,6 +388,22 @@ impl KeyStore {
         }
         self.touch(parts.id, now);
         Ok(KeyCheck::Valid(principal))
+    }
+
+    fn report_malformed(&self, id: &str) {
+        let first = self
+            .malformed_reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned());
+        if first {
+            tracing::error!(
+                key = id,
+                file = %self.path.display(),
+                "a stored keyHash is malformed, so this key is refused; \
+                 revoke it in Account Security and generate a new one"
+            );
+        }
     }
 
     /// Notes the use of a key in memory; `flush_last_used` writes it.
