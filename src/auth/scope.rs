@@ -214,7 +214,7 @@ impl Scope {
 /// Changes to a scope as the API, the form and the command line give them:
 /// an absent field keeps what is there; `null` workspaces means all of
 /// them, a `null` hourly limit means `API_RATE_LIMIT`.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScopeChanges {
     /// Replaces the permissions: ask, jobs:read, workspaces:read,

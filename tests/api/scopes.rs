@@ -435,7 +435,7 @@ async fn editing_a_key_keeps_its_secret_checks_the_fields_and_is_in_the_audit_tr
 
     let (_, page) = app.page("/dashboard/security").await;
     assert!(
-        page.contains("key-edited"),
+        page.contains("API key scope edited"),
         "the edit is in the activity trail"
     );
     let stored: Value =

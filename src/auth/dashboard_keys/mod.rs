@@ -49,7 +49,6 @@ fn same_digest(known: Option<[u8; 32]>, digest: &[u8; 32]) -> bool {
 #[error("a key with this name exists already")]
 pub struct DuplicateKeyName;
 
-
 /// What a dashboard-key check found.
 #[derive(Debug)]
 pub enum KeyCheck {
