@@ -447,3 +447,66 @@ async fn editing_a_key_keeps_its_secret_checks_the_fields_and_is_in_the_audit_tr
         "kept on disk"
     );
 }
+
+#[tokio::test]
+async fn the_command_line_creates_and_edits_a_scoped_key_without_a_new_secret() {
+    use portico::auth::offline_keys::{run, KeysCommand};
+    use portico::auth::ScopeChanges;
+    let dir = tempfile::tempdir().unwrap();
+    let printed = run(
+        dir.path(),
+        KeysCommand::Create {
+            name: "narrow".into(),
+            role: None,
+            expires_days: None,
+            scope: ScopeChanges {
+                permissions: Some(vec!["ask".into()]),
+                hourly_limit: Some(Some(10)),
+                ..ScopeChanges::default()
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let key = printed.trim().to_owned();
+    let id = key.split('_').nth(1).unwrap().to_owned();
+    let edited = run(
+        dir.path(),
+        KeysCommand::Edit {
+            id: id.clone(),
+            scope: ScopeChanges {
+                workspaces: Some(Some(vec!["w1".into()])),
+                ..ScopeChanges::default()
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let edited: Value = serde_json::from_str(&edited).unwrap();
+    assert_eq!(edited["permissions"], json!(["ask"]), "kept");
+    assert_eq!(edited["workspaces"], json!(["w1"]));
+    assert_eq!(edited["hourlyLimit"], 10);
+    let refused = run(
+        dir.path(),
+        KeysCommand::Edit {
+            id,
+            scope: ScopeChanges {
+                permissions: Some(vec!["keys:manage".into()]),
+                ..ScopeChanges::default()
+            },
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("admin keys only"), "{refused}");
+
+    let app = spawn_app(&[("DATA_DIR", dir.path().to_str().unwrap())]).await;
+    let (status, me) = app.me_with_key(&key).await;
+    assert_eq!(status, 200, "the same secret works");
+    assert_eq!(me["scopes"]["workspaces"], json!(["w1"]));
+    let response = app.me(&[("x-api-key", &key)]).await;
+    assert_eq!(
+        response.headers()["ratelimit-policy"],
+        "\"hourly\";q=10;w=3600"
+    );
+}
