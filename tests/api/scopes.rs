@@ -510,3 +510,67 @@ async fn the_command_line_creates_and_edits_a_scoped_key_without_a_new_secret() 
         "\"hourly\";q=10;w=3600"
     );
 }
+
+#[tokio::test]
+async fn account_security_edits_a_key_s_scope_and_keeps_refused_input() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let csrf = app.setup_and_login().await;
+    let (key, id) = create_key(&app, json!({"name": "form-edited"})).await;
+    let (_, list) = app.page("/dashboard/security").await;
+    assert!(list.contains(&format!("/dashboard/security/keys/{id}/scope")));
+    let (status, form) = app
+        .page(&format!("/dashboard/security/keys/{id}/scope"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        form.contains("name=\"perm_ask\" value=\"on\" checked"),
+        "{form}"
+    );
+    assert!(
+        !form.contains("perm_keys_manage"),
+        "no admin permission for a client key"
+    );
+
+    let path = format!("/dashboard/security/keys/{id}/scope");
+    let response = app
+        .post_form(
+            &path,
+            &[
+                ("csrf_token", &csrf),
+                ("perm_ask", "on"),
+                ("workspaces", "w1"),
+                ("hourly_limit", "many"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("whole number"), "says what is wrong");
+    assert!(page.contains("value=\"many\""), "keeps what was typed");
+
+    let response = app
+        .post_form(
+            &path,
+            &[
+                ("csrf_token", &csrf),
+                ("perm_ask", "on"),
+                ("workspaces", "w1, w2"),
+                ("allowed_ips", "127.0.0.1"),
+                ("hourly_limit", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let me: Value = call(&app, Method::GET, "/api/me", &key, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["scopes"]["permissions"], json!(["ask"]));
+    assert_eq!(me["scopes"]["workspaces"], json!(["w1", "w2"]));
+    assert_eq!(me["scopes"]["allowedIps"], json!(["127.0.0.1/32"]));
+    assert_eq!(me["scopes"]["hourlyLimit"], 7);
+
+    let response = app.post_form(&path, &[("perm_ask", "on")]).await;
+    assert_eq!(response.status(), 403, "no CSRF token, no change");
+}
