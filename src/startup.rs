@@ -24,8 +24,8 @@ use crate::auth::dashboard_keys::KeyStore;
 use crate::auth::env_keys::{EnvKeys, KeyIdSecret};
 use crate::auth::hashing::Hasher;
 use crate::auth::rate_limit::WindowCounter;
-use crate::auth::session::IDLE_TIMEOUT;
 use crate::auth::session_store::FileSessionStore;
+use crate::auth::totp::SecretCipher;
 use crate::auth::users::UserStore;
 use crate::auth::{random_alphanumeric, Gate};
 use crate::body_deadline;
@@ -130,6 +130,7 @@ impl Application {
             settings.trusted_proxies.clone(),
         ));
         let secure_cookies = settings.public_url.is_https();
+        let limits = settings.session_limits;
         let app_services = services.clone();
         let server = HttpServer::new(move || {
             let services = app_services.clone();
@@ -143,12 +144,13 @@ impl Application {
                     .session_lifecycle(
                         BrowserSession::default()
                             .state_ttl(actix_web::cookie::time::Duration::seconds(
-                                IDLE_TIMEOUT.as_secs() as i64,
+                                i64::try_from(limits.store_ttl().as_secs()).unwrap_or(i64::MAX),
                             ))
                             .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
                     )
                     .build();
             App::new()
+                .wrap(limits.identity_middleware())
                 .wrap(sessions)
                 .wrap(from_fn(dashboard::require_known_host))
                 .wrap(from_fn(dashboard::require_allowed_address))
@@ -247,6 +249,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
         activity.clone(),
         env_keys,
     );
+    let session_key = session_key(settings, data_dir)?;
     let dashboard = DashboardState {
         public_url: settings.public_url.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
@@ -263,11 +266,15 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
             NonZeroU32::new(dashboard::MAX_FAILED_LOGINS).expect("non-zero"),
             LOGIN_FAILURE_WINDOW,
         ),
+        second_step_failures: WindowCounter::new(
+            NonZeroU32::new(dashboard::MAX_WRONG_CODES).expect("non-zero"),
+            LOGIN_FAILURE_WINDOW,
+        ),
+        totp_cipher: SecretCipher::from_session_secret(session_key.master()),
         admin_key_configured: gate.env_keys().has_admin_key(),
         client_key_count: gate.env_keys().client_key_count(),
         one_time_keys: Default::default(),
     };
-    let session_key = session_key(settings, data_dir)?;
     Ok((
         Services {
             gate: web::Data::new(gate),

@@ -7,7 +7,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_session::SessionExt;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderMap;
@@ -92,7 +91,7 @@ impl Gate {
         if !self.allowlist.allows(addr) {
             return Err(ApiError::IpNotAllowed);
         }
-        if let Some(logged_in) = session::current(&req.get_session(), &self.users) {
+        if let Some(logged_in) = session::current(req, &self.users) {
             if is_cross_site_write(req, &self.public_url) {
                 return Err(ApiError::CrossSite);
             }

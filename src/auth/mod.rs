@@ -16,6 +16,8 @@ pub mod rate_limit;
 pub mod scope;
 pub mod session;
 pub mod session_store;
+pub mod totp;
+pub mod two_factor;
 pub mod users;
 
 use rand::rngs::OsRng;

@@ -5,6 +5,7 @@
 mod healthcheck;
 mod keys;
 mod serve;
+mod two_factor;
 mod user;
 
 use std::process::ExitCode;
@@ -54,6 +55,12 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Turn off two-factor login (for a lost device) and end every session of the user
+    #[command(name = "disable-2fa")]
+    Disable2fa {
+        /// The user name
+        name: String,
+    },
 }
 
 pub fn run() -> ExitCode {
@@ -73,6 +80,7 @@ pub fn run() -> ExitCode {
             name,
             password_stdin,
         }) => user::reset_password(&settings, &name, password_stdin),
+        Command::User(UserCommand::Disable2fa { name }) => two_factor::disable(&settings, &name),
     }
 }
 

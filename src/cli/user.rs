@@ -75,7 +75,7 @@ async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<
 }
 
 /// The data directory, held so that no server starts while we write.
-fn open_data_dir(settings: &Settings) -> Result<DataDir, Failure> {
+pub(super) fn open_data_dir(settings: &Settings) -> Result<DataDir, Failure> {
     let path = &settings.data_dir;
     if !path.is_dir() {
         return Err(format!(

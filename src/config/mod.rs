@@ -16,6 +16,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::address::{IpAllowlist, TrustedProxies};
+use crate::auth::session::SessionLimits;
 pub use public_url::PublicUrl;
 pub use sandbox::{SandboxMode, SandboxSettings};
 pub use vars::ConfigError;
@@ -54,6 +55,9 @@ pub struct Settings {
     /// Lets non-loopback clients read `/metrics` (bearer).
     pub metrics_token: Option<SecretString>,
     pub log_format: LogFormat,
+    /// Idle and absolute session limits: 30 minutes and 12 hours; not a
+    /// variable, only tests set other values.
+    pub session_limits: SessionLimits,
 }
 
 /// `LOG_FORMAT`: readable lines, or one JSON object a line.
@@ -144,6 +148,7 @@ impl Settings {
                 .map(|token| vars::header_safe_secret("METRICS_TOKEN", None, token))
                 .transpose()?,
             log_format: LogFormat::parse(get("LOG_FORMAT").unwrap_or("text"))?,
+            session_limits: SessionLimits::default(),
         })
     }
 

@@ -3,7 +3,6 @@
 //! `Origin` and the session's CSRF token, or 403 with nothing changed.
 //! Before any of it, `ALLOWED_IPS` for every page outside `/api`.
 
-use actix_session::SessionExt;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -60,7 +59,7 @@ pub async fn require_login(
         .app_data::<web::Data<DashboardState>>()
         .cloned()
         .expect("the dashboard state is registered");
-    let Some(logged_in) = session::current(&req.get_session(), &state.users) else {
+    let Some(logged_in) = session::current(&req, &state.users) else {
         return Ok(req.into_response(redirect("/login")));
     };
     if !matches!(req.method().as_str(), "GET" | "HEAD") {

@@ -2,6 +2,7 @@
 //! and per address; an unknown user and a wrong password get the same page
 //! after the same work.
 
+use actix_identity::Identity;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -46,14 +47,14 @@ fn notice_text(notice: &str) -> Option<Option<Flash>> {
 }
 
 pub async fn form(
-    session: Session,
+    req: HttpRequest,
     state: web::Data<DashboardState>,
     query: web::Query<NoticeQuery>,
 ) -> HttpResponse {
     if !state.users.has_users() {
         return redirect("/setup");
     }
-    if session::current(&session, &state.users).is_some() {
+    if session::current(&req, &state.users).is_some() {
         return redirect("/dashboard");
     }
     let flash = query.notice.as_deref().and_then(notice_text).flatten();
@@ -137,13 +138,14 @@ pub async fn submit(
             },
         );
     };
-    if let Err(err) = session::begin(&session, &user) {
-        tracing::error!(error = format!("{err:#}"), "starting a session failed");
-        return error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal server error",
-            "The session could not be started. Try again.",
-        );
+    if user.two_factor.is_some() {
+        return match session::begin_second_step(&session, &user) {
+            Ok(()) => redirect("/login/code"),
+            Err(err) => session_failure(&err),
+        };
+    }
+    if let Err(err) = session::begin(&req, &session, &user) {
+        return session_failure(&err);
     }
     state
         .activity
@@ -152,13 +154,23 @@ pub async fn submit(
     redirect("/dashboard")
 }
 
+/// The page for a session that could not be started.
+pub fn session_failure(err: &anyhow::Error) -> HttpResponse {
+    tracing::error!(error = format!("{err:#}"), "starting a session failed");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal server error",
+        "The session could not be started. Try again.",
+    )
+}
+
 pub async fn logout(
     req: HttpRequest,
-    session: Session,
+    identity: Identity,
     logged_in: LoggedIn,
     state: web::Data<DashboardState>,
 ) -> HttpResponse {
-    session::end(&session);
+    session::logout(identity);
     let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
     state
         .activity

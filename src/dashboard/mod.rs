@@ -10,8 +10,10 @@ mod key_scope;
 mod login;
 mod one_time;
 mod pages;
+mod second_step;
 mod security;
 mod setup;
+mod two_factor;
 mod workspaces;
 
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use crate::auth::address::{IpAllowlist, TrustedProxies};
 use crate::auth::dashboard_keys::KeyStore;
 use crate::auth::rate_limit::WindowCounter;
 use crate::auth::session_store::FileSessionStore;
+use crate::auth::totp::SecretCipher;
 use crate::auth::users::UserStore;
 use crate::config::PublicUrl;
 
@@ -35,6 +38,7 @@ pub use guard::{require_allowed_address, require_login};
 pub use host_check::require_known_host;
 pub use jobs::markdown_to_safe_html;
 pub use login::MAX_FAILED_LOGINS;
+pub use second_step::MAX_WRONG_CODES;
 
 /// The largest form the dashboard reads (a question is at most 32 KiB).
 const FORM_LIMIT: usize = 64 * 1024;
@@ -52,6 +56,10 @@ pub struct DashboardState {
     pub activity: Arc<ActivityLog>,
     /// Failed logins per user name and per address.
     pub login_failures: WindowCounter<String>,
+    /// Second-step attempts per user (every attempt counts, reserved
+    /// before the code is checked).
+    pub second_step_failures: WindowCounter<String>,
+    pub totp_cipher: SecretCipher,
     pub admin_key_configured: bool,
     pub client_key_count: usize,
     /// Generated keys waiting for their one display.
@@ -81,6 +89,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/login")
             .route(web::get().to(login::form))
             .route(web::post().to(login::submit)),
+    )
+    .service(
+        web::resource("/login/code")
+            .route(web::get().to(second_step::second_step_form))
+            .route(web::post().to(second_step::second_step_submit)),
     )
     .service(
         web::resource("/logout")
@@ -126,6 +139,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/security/password",
                 web::post().to(security::change_password),
             )
+            .configure(two_factor::configure)
             .default_service(web::to(pages::not_found)),
     )
     .route("/favicon.ico", web::get().to(pages::favicon))

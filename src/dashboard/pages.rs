@@ -2,7 +2,7 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::jobs::{rows, JobRow};
@@ -38,10 +38,10 @@ pub struct AskInput {
 }
 
 /// `/`: the dashboard when logged in, else setup or login.
-pub async fn root(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
+pub async fn root(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
     if !state.users.has_users() {
         redirect("/setup")
-    } else if session::current(&session, &state.users).is_some() {
+    } else if session::current(&req, &state.users).is_some() {
         redirect("/dashboard")
     } else {
         redirect("/login")
@@ -107,7 +107,7 @@ pub async fn not_found() -> HttpResponse {
 
 /// Any other unknown address: a styled 404, with the nav bar when logged in.
 pub async fn not_found_anywhere(
-    session: Session,
+    req: HttpRequest,
     state: web::Data<DashboardState>,
 ) -> HttpResponse {
     let page = || {
@@ -117,7 +117,7 @@ pub async fn not_found_anywhere(
             "There is no page at this address. Check the link, or start from the dashboard.",
         )
     };
-    match session::current(&session, &state.users) {
+    match session::current(&req, &state.users) {
         Some(logged_in) => super::CURRENT_NAV.sync_scope(nav(&logged_in, ""), page),
         None => page(),
     }

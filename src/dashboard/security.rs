@@ -87,6 +87,8 @@ struct SecurityPage {
     account_events_kept: usize,
     failure_rows_kept: usize,
     min_password: usize,
+    /// `Some(unused recovery codes)` when two-factor login is on.
+    two_factor_recovery_left: Option<usize>,
 }
 
 fn security_page(
@@ -109,6 +111,11 @@ fn security_page(
         account_events_kept: ACCOUNT_EVENTS_KEPT,
         failure_rows_kept: FAILURE_ROWS_KEPT,
         min_password: MIN_PASSWORD_CHARS,
+        two_factor_recovery_left: logged_in
+            .user
+            .two_factor
+            .as_ref()
+            .map(|two_factor| two_factor.recovery_hashes.len()),
     }
 }
 

@@ -122,7 +122,7 @@ pub async fn submit(
         return retry(StatusCode::BAD_REQUEST, "The two passwords differ.".into());
     }
     match state.users.create_first(&username, &password).await {
-        Ok(user) => match session::begin(&session, &user) {
+        Ok(user) => match session::begin(&req, &session, &user) {
             Ok(()) => {
                 tracing::info!(user = %user.username, "the dashboard user was created");
                 let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);

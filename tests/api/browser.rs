@@ -4,6 +4,7 @@
 //! `target/screenshots/`.
 
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,17 +17,43 @@ use crate::helpers::{spawn_app, test_client, PASSWORD, SETUP_TOKEN, USERNAME};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// chromedriver, started as the leader of its own process group: Chromium
+/// and its helpers join that group, and dropping the driver kills it all.
 pub(crate) struct Driver {
     child: Child,
     url: String,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = self.child.id() as libc::pid_t;
+        // SAFETY: killpg only sends a signal; the group is the one this
+        // driver leads (its id is not reused before `wait` reaps it).
+        unsafe { libc::killpg(group, libc::SIGKILL) };
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The processes whose command line names `profile`: Chromium's, whatever
+/// group or session they ended up in.
+fn processes_using(profile: &std::path::Path) -> Vec<String> {
+    let needle = profile.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let cmdline = std::fs::read(path.join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let state = std::fs::read_to_string(path.join("stat")).ok()?;
+            let zombie = state
+                .rsplit(") ")
+                .next()
+                .is_some_and(|s| s.starts_with('Z'));
+            (cmdline.contains(&needle) && !zombie).then(|| format!("{}: {cmdline}", path.display()))
+        })
+        .collect()
 }
 
 fn free_port() -> u16 {
@@ -49,12 +76,13 @@ pub(crate) async fn start_browser() -> (Driver, Client) {
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("chromedriver starts");
     let driver = Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
-        _profile: tempfile::tempdir().unwrap(),
+        profile: tempfile::tempdir().unwrap(),
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -73,7 +101,7 @@ pub(crate) async fn start_browser() -> (Driver, Client) {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                 "--disable-dev-shm-usage", "--window-size=1280,1600",
-                format!("--user-data-dir={}", driver._profile.path().display()),
+                format!("--user-data-dir={}", driver.profile.path().display()),
             ],
         }),
     );
@@ -138,7 +166,7 @@ pub(crate) async fn me_status(base: &str, key: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_works_end_to_end_in_headless_chromium() {
     let app = spawn_app(&[]).await;
-    let (_driver, client) = start_browser().await;
+    let (driver, client) = start_browser().await;
     let base = app.address.clone();
 
     client
@@ -235,7 +263,27 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
     assert!(flash.text().await.unwrap().contains("browser key"));
     assert_eq!(me_status(&base, &key).await, 401);
 
-    client.close().await.unwrap();
+    // Dropped with the session still open, as a failing test would: the
+    // whole browser goes with the driver.
+    let profile = driver.profile.path().to_owned();
+    assert!(
+        !processes_using(&profile).is_empty(),
+        "Chromium's processes are found by their profile"
+    );
+    drop(client);
+    drop(driver);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_using(&profile);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "browser processes outlived the test: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 pub(crate) fn screenshot_dir() -> std::path::PathBuf {

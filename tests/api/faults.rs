@@ -1,7 +1,10 @@
 //! Storage faults: a data directory that fills up or turns read-only. The
 //! request fails with 503 and says why, nothing stored is damaged, and
 //! Portico works again once the fault clears. A small tmpfs is mounted where
-//! the test may (root); elsewhere the writer's fault hook stands in.
+//! the test may (root). Elsewhere a read-only directory is made by taking
+//! away write permission, a real fault the writer meets; a full disk cannot
+//! be made without root, so there the writer's fault hook stands in, which
+//! fails writes before they touch anything and so proves less.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,8 +61,35 @@ impl FaultyDir {
     fn read_only(&self) {
         if self.mounted {
             self.remount("ro");
-        } else {
+        } else if !self.deny_writes() {
             portico::store::inject_write_fault(&self.path, true);
+        }
+    }
+
+    /// Takes write permission from every directory of the data dir; `false`
+    /// when that does not stop writes (root ignores permissions).
+    fn deny_writes(&self) -> bool {
+        self.set_directory_modes(0o500);
+        let probe = self.path.join("probe");
+        if std::fs::write(&probe, "x").is_ok() {
+            let _ = std::fs::remove_file(probe);
+            self.set_directory_modes(0o700);
+            return false;
+        }
+        true
+    }
+
+    fn set_directory_modes(&self, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let mut directories = vec![self.path.clone()];
+        while let Some(dir) = directories.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let entry = entry.unwrap();
+                if entry.file_type().unwrap().is_dir() {
+                    directories.push(entry.path());
+                }
+            }
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
         }
     }
 
@@ -68,6 +98,7 @@ impl FaultyDir {
             self.remount("rw");
             let _ = std::fs::remove_file(self.path.join("filler"));
         } else {
+            self.set_directory_modes(0o700);
             portico::store::inject_write_fault(&self.path, false);
         }
     }
@@ -77,6 +108,8 @@ impl Drop for FaultyDir {
     fn drop(&mut self) {
         if self.mounted {
             let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        } else {
+            self.set_directory_modes(0o700);
         }
     }
 }

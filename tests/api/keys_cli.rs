@@ -1,9 +1,26 @@
 //! The library behind `portico keys ...`: the same operations as the API,
 //! on a data directory no server holds.
 
-use portico::auth::offline_keys::{run, KeysCommand, KeysCommandError};
+use std::path::Path;
+
+use portico::auth::offline_keys::{self, KeysCommand, KeysCommandError};
 
 use crate::helpers::spawn_app;
+
+/// `offline_keys::run`, retried while the lock of the previous run is
+/// still shared with a child that another test is forking (flock locks
+/// follow the open file description until the child's exec closes it).
+async fn run(dir: &Path, command: KeysCommand) -> Result<String, KeysCommandError> {
+    for _ in 0..40 {
+        match offline_keys::run(dir, command.clone()).await {
+            Err(KeysCommandError::ServerRunning(_)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await
+            }
+            other => return other,
+        }
+    }
+    offline_keys::run(dir, command).await
+}
 
 fn create(name: &str) -> KeysCommand {
     KeysCommand::Create {
@@ -53,7 +70,9 @@ async fn keys_made_offline_print_only_the_key_and_work_once_the_server_starts() 
 
     // While the server holds the data directory, writes are refused and
     // the message names the JSON API.
-    let refused = run(dir.path(), create("second")).await.unwrap_err();
+    let refused = offline_keys::run(dir.path(), create("second"))
+        .await
+        .unwrap_err();
     assert!(matches!(refused, KeysCommandError::ServerRunning(_)));
     assert!(refused.to_string().contains("/api/keys"), "{refused}");
     drop(app);
