@@ -27,7 +27,13 @@ fn key_checks(c: &mut Criterion) {
     let hasher = Hasher::new(1);
     let store = KeyStore::load(dir.path(), hasher.clone()).unwrap();
     let (key, _) = rt
-        .block_on(store.generate("bench", "user", Role::Client, Expiry::Never))
+        .block_on(store.generate(
+            "bench",
+            "user",
+            Role::Client,
+            Expiry::Never,
+            portico::auth::Scope::for_role(Role::Client),
+        ))
         .unwrap();
     rt.block_on(async {
         assert!(matches!(

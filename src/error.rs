@@ -30,6 +30,8 @@ pub enum ApiError {
     TooManyJobs(usize),
     #[error("This action needs an admin key or a dashboard login")]
     AdminRequired,
+    #[error("This key lacks the '{}' permission; ask an admin to add it to the key's scope", .0.as_str())]
+    InsufficientScope(crate::auth::Permission),
     #[error("Cross-site request refused")]
     CrossSite,
     #[error("This server does not answer to the host name '{0}'; use the address in PUBLIC_URL")]
@@ -96,6 +98,7 @@ impl ApiError {
             Self::AuthThrottled { .. } => "auth-throttled",
             Self::TooManyJobs(_) => "too-many-jobs",
             Self::AdminRequired => "admin-required",
+            Self::InsufficientScope(_) => "insufficient-scope",
             Self::CrossSite => "cross-site-request",
             Self::UnknownHost(_) => "unknown-host",
             Self::NotFound | Self::Missing(_) => "not-found",
@@ -115,7 +118,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::MissingKey | Self::InvalidKey | Self::ExpiredKey => StatusCode::UNAUTHORIZED,
-            Self::IpNotAllowed | Self::AdminRequired | Self::CrossSite => StatusCode::FORBIDDEN,
+            Self::IpNotAllowed
+            | Self::AdminRequired
+            | Self::InsufficientScope(_)
+            | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::RateLimited(_) | Self::AuthThrottled { .. } | Self::TooManyJobs(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -139,6 +145,9 @@ impl ResponseError for ApiError {
         let mut body = json!({ "error": self.to_string(), "code": self.code() });
         if let Self::BadRequest { details, .. } = self {
             body["details"] = details.clone();
+        }
+        if let Self::InsufficientScope(permission) = self {
+            body["details"] = json!({ "permission": permission.as_str() });
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));

@@ -14,13 +14,13 @@ use super::resource;
 use crate::auth::address::client_address;
 use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{parse_grace, Actor, KeyAdmin, KeyFieldError, NewKey};
-use crate::auth::{Gate, Principal, Role};
+use crate::auth::{Gate, Permission, Principal, Role, Scope, ScopeChanges};
 use crate::dashboard::DashboardState;
 use crate::error::ApiError;
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/keys").get(list).post(create))
-        .service(resource("/keys/{id}").delete(revoke))
+        .service(resource("/keys/{id}").patch(edit).delete(revoke))
         .service(resource("/keys/{id}/roll").post(roll));
 }
 
@@ -44,6 +44,8 @@ pub struct KeyView {
     /// After a roll: until when the old secret still works.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_valid_until: Option<DateTime<Utc>>,
+    /// Permissions, workspaces, address allowlist and hourly limit.
+    pub scopes: Scope,
 }
 
 impl From<KeyRecord> for KeyView {
@@ -51,6 +53,7 @@ impl From<KeyRecord> for KeyView {
         let now = Utc::now();
         Self {
             prefix: record.display_prefix(),
+            scopes: record.effective_scope(),
             previous_valid_until: record
                 .previous
                 .as_ref()
@@ -85,6 +88,45 @@ pub struct CreateKeyBody {
     pub role: Option<String>,
     /// 30, 90 or 365; leave it out for a key that never expires.
     pub expires_in_days: Option<u32>,
+    /// Default: ask, jobs:read, workspaces:read for a client key; every
+    /// permission for an admin key.
+    pub permissions: Option<Vec<String>>,
+    /// Workspace ids the key is held to; leave it out for all of them.
+    pub workspaces: Option<Vec<String>>,
+    /// Addresses or CIDR networks the key may be used from; default any.
+    pub allowed_ips: Option<Vec<String>>,
+    /// Requests per hour for this key instead of `API_RATE_LIMIT`.
+    pub hourly_limit: Option<u32>,
+}
+
+impl CreateKeyBody {
+    fn scope_changes(&self) -> ScopeChanges {
+        ScopeChanges {
+            permissions: self.permissions.clone(),
+            workspaces: self.workspaces.clone().map(Some),
+            allowed_ips: self.allowed_ips.clone(),
+            hourly_limit: self.hourly_limit.map(Some),
+        }
+    }
+}
+
+/// A key manager may not hand out more than its own scope holds.
+fn within_own_scope(principal: &Principal, scope: &Scope) -> Result<(), ApiError> {
+    match scope.exceeds(&principal.scope) {
+        None => Ok(()),
+        Some(permission) => Err(ApiError::invalid_field(
+            if permission == Permission::KeysManage && principal.scope.allows(permission) {
+                "workspaces"
+            } else {
+                "permissions"
+            },
+            format!(
+                "goes beyond this key's own scope ('{}' or its workspaces); a key cannot \
+                 grant what it does not hold",
+                permission.as_str()
+            ),
+        )),
+    }
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -125,14 +167,14 @@ fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate) -> Actor<
     responses(
         (status = 200, description = "The key records", body = Vec<KeyView>),
         (status = 401, description = "No or a bad key", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "The caller's scope lacks keys:manage", body = ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub async fn list(
     principal: Principal,
     state: web::Data<DashboardState>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_admin()?;
+    principal.require(Permission::KeysManage)?;
     let keys: Vec<KeyView> = state.keys.list().into_iter().map(KeyView::from).collect();
     Ok(HttpResponse::Ok().json(keys))
 }
@@ -143,7 +185,7 @@ pub async fn list(
         (status = 201, description = "The new key, shown once", body = IssuedKey),
         (status = 400, description = "An invalid field, named in details", body = ErrorBody),
         (status = 401, description = "No or a bad key", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "The caller's scope lacks keys:manage", body = ErrorBody),
         (status = 409, description = "The creator has a key with this name already", body = ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
@@ -154,12 +196,17 @@ pub async fn create(
     state: web::Data<DashboardState>,
     ApiJson(body): ApiJson<CreateKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_admin()?;
+    principal.require(Permission::KeysManage)?;
     let new = NewKey::parse(
         &body.name,
         Some(body.role.as_deref().unwrap_or("client")),
         Expiry::from_days(body.expires_in_days),
     )?;
+    let scope = Scope::for_role(new.role())
+        .apply(new.role(), &body.scope_changes())
+        .map_err(KeyFieldError::from)?;
+    within_own_scope(&principal, &scope)?;
+    let new = new.with_scope(scope);
     let (plaintext, record) = key_admin(&state)
         .create(&actor(&principal, &req, &gate), &new)
         .await
@@ -180,13 +227,48 @@ pub async fn create(
     }))
 }
 
+/// Changes a key's permissions, workspaces, allowlist or hourly limit,
+/// keeping its secret; absent fields stay as they are.
+#[utoipa::path(patch, path = "/api/keys/{id}", tag = "keys", request_body = ScopeChanges,
+    params(("id" = String, Path, description = "The key's public id")),
+    responses(
+        (status = 200, description = "The edited key", body = KeyView),
+        (status = 400, description = "An invalid field, named in details", body = ErrorBody),
+        (status = 401, description = "No or a bad key", body = ErrorBody),
+        (status = 403, description = "The caller's scope lacks keys:manage", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub async fn edit(
+    req: HttpRequest,
+    principal: Principal,
+    gate: web::Data<Gate>,
+    state: web::Data<DashboardState>,
+    id: web::Path<String>,
+    ApiJson(changes): ApiJson<ScopeChanges>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Permission::KeysManage)?;
+    let record = state.keys.get(&id).ok_or(ApiError::Missing("Key"))?;
+    let scope = record
+        .effective_scope()
+        .apply(record.role, &changes)
+        .map_err(KeyFieldError::from)?;
+    within_own_scope(&principal, &scope)?;
+    let edited = key_admin(&state)
+        .edit(&actor(&principal, &req, &gate), &id, scope)
+        .await
+        .map_err(ApiError::storage)?
+        .ok_or(ApiError::Missing("Key"))?;
+    Ok(HttpResponse::Ok().json(KeyView::from(edited)))
+}
+
 /// Revokes a key: its next request gets 401.
 #[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "The key's public id")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 401, description = "No or a bad key", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "The caller's scope lacks keys:manage", body = ErrorBody),
         (status = 404, description = "No such key", body = ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
@@ -197,7 +279,7 @@ pub async fn revoke(
     state: web::Data<DashboardState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_admin()?;
+    principal.require(Permission::KeysManage)?;
     match key_admin(&state)
         .revoke(&actor(&principal, &req, &gate), &id)
         .await
@@ -217,7 +299,7 @@ pub async fn revoke(
         (status = 200, description = "The new secret, shown once", body = IssuedKey),
         (status = 400, description = "An invalid field, named in details", body = ErrorBody),
         (status = 401, description = "No or a bad key", body = ErrorBody),
-        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 403, description = "The caller's scope lacks keys:manage", body = ErrorBody),
         (status = 404, description = "No such key", body = ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
@@ -229,7 +311,7 @@ pub async fn roll(
     id: web::Path<String>,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<RollKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_admin()?;
+    principal.require(Permission::KeysManage)?;
     let grace = parse_grace(body.grace_seconds)?;
     let (plaintext, record) = key_admin(&state)
         .roll(&actor(&principal, &req, &gate), &id, grace)

@@ -60,6 +60,15 @@ impl ApiResource {
         Self(self.0.route(web::post().to(handler)))
     }
 
+    pub fn patch<F, Args>(self, handler: F) -> Self
+    where
+        F: actix_web::Handler<Args>,
+        Args: actix_web::FromRequest + 'static,
+        F::Output: actix_web::Responder + 'static,
+    {
+        Self(self.0.route(web::patch().to(handler)))
+    }
+
     pub fn delete<F, Args>(self, handler: F) -> Self
     where
         F: actix_web::Handler<Args>,

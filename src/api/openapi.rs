@@ -106,6 +106,7 @@ impl Modify for SecuritySchemes {
         super::docs_page,
         super::keys::list,
         super::keys::create,
+        super::keys::edit,
         super::keys::revoke,
         super::keys::roll,
         crate::workspaces::routes::list,

@@ -40,6 +40,7 @@ pub enum AccountAction {
     KeyCreated,
     KeyRevoked,
     KeyRolled,
+    KeyEdited,
     WorkspaceAdded,
     WorkspaceRemoved,
 }
@@ -59,6 +60,7 @@ impl AccountAction {
             Self::KeyCreated => "API key created",
             Self::KeyRevoked => "API key revoked",
             Self::KeyRolled => "API key rolled",
+            Self::KeyEdited => "API key scope edited",
             Self::WorkspaceAdded => "Workspace added",
             Self::WorkspaceRemoved => "Workspace removed",
         }

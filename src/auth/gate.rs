@@ -123,10 +123,17 @@ impl Gate {
                 return Err(err);
             }
         };
-        let quota = self
-            .quotas
-            .try_acquire(principal.id.as_bytes())
-            .map_err(ApiError::RateLimited)?;
+        // A key's own allowlist narrows the global one (SPEC §4).
+        if !principal.scope.allows_address(addr) {
+            return Err(ApiError::IpNotAllowed);
+        }
+        let quota = match principal.scope.hourly_limit {
+            Some(limit) => self
+                .quotas
+                .try_acquire_limited(principal.id.as_bytes(), limit.get()),
+            None => self.quotas.try_acquire(principal.id.as_bytes()),
+        }
+        .map_err(ApiError::RateLimited)?;
         Ok((principal, Some(quota)))
     }
 

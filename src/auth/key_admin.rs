@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use super::activity::{AccountAction, ActivityLog};
 use super::dashboard_keys::{Expiry, KeyRecord, KeyStore};
 use super::principal::Role;
+use super::scope::{Scope, ScopeError};
 
 pub const MAX_KEY_NAME_CHARS: usize = 64;
 /// How long a rolled key's old secret keeps working unless told otherwise.
@@ -39,6 +40,7 @@ pub struct NewKey {
     name: String,
     role: Role,
     expiry: Expiry,
+    scope: Scope,
 }
 
 impl NewKey {
@@ -79,7 +81,24 @@ impl NewKey {
             name: name.to_owned(),
             role,
             expiry,
+            scope: Scope::for_role(role),
         })
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Narrows the key to `scope` (built with `Scope::parse` for this role).
+    pub fn with_scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+}
+
+impl From<ScopeError> for KeyFieldError {
+    fn from(err: ScopeError) -> Self {
+        Self::new(err.field, err.message)
     }
 }
 
@@ -130,6 +149,7 @@ impl KeyAdmin<'_> {
         let action = match what {
             "generated" => AccountAction::KeyCreated,
             "revoked" => AccountAction::KeyRevoked,
+            "edited" => AccountAction::KeyEdited,
             _ => AccountAction::KeyRolled,
         };
         let detail = format!("{} (id {})", record.name, record.id);
@@ -145,7 +165,7 @@ impl KeyAdmin<'_> {
     ) -> anyhow::Result<(SecretString, KeyRecord)> {
         let (plaintext, record) = self
             .keys
-            .generate(&new.name, actor.id, new.role, new.expiry)
+            .generate(&new.name, actor.id, new.role, new.expiry, new.scope.clone())
             .await?;
         self.audit(actor, "generated", &record);
         Ok((plaintext, record))
@@ -158,6 +178,61 @@ impl KeyAdmin<'_> {
             self.audit(actor, "revoked", record);
         }
         Ok(revoked)
+    }
+
+    /// Changes what a key may reach, keeping its secret.
+    pub async fn edit(
+        &self,
+        actor: &Actor<'_>,
+        id: &str,
+        scope: Scope,
+    ) -> anyhow::Result<Option<KeyRecord>> {
+        let Some((before, after)) = self.keys.set_scope(id, scope).await? else {
+            return Ok(None);
+        };
+        tracing::info!(
+            key = %after.id,
+            by = actor.name,
+            before = %serde_json::to_string(&before.effective_scope()).unwrap_or_default(),
+            after = %serde_json::to_string(&after.effective_scope()).unwrap_or_default(),
+            "an API key's scope was edited"
+        );
+        let scope = after.effective_scope();
+        let detail = format!(
+            "{} (id {}): {}; workspaces {}; allowlist {}; hourly limit {}",
+            after.name,
+            after.id,
+            scope
+                .permissions
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            scope
+                .workspaces
+                .as_ref()
+                .map_or_else(|| "all".to_owned(), |ids| ids.join(", ")),
+            if scope.allowed_ips.is_empty() {
+                "any address".to_owned()
+            } else {
+                scope
+                    .allowed_ips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            scope
+                .hourly_limit
+                .map_or_else(|| "API_RATE_LIMIT".to_owned(), |n| n.to_string()),
+        );
+        self.activity.account(
+            AccountAction::KeyEdited,
+            actor.name,
+            actor.client,
+            Some(&detail),
+        );
+        Ok(Some(after))
     }
 
     /// Gives a key a new secret; the old one works for `grace` more.

@@ -13,6 +13,7 @@ pub mod key_admin;
 pub mod offline_keys;
 pub mod principal;
 pub mod rate_limit;
+pub mod scope;
 pub mod session;
 pub mod session_store;
 pub mod totp;
@@ -24,6 +25,7 @@ use rand::{Rng, TryRngCore};
 
 pub use gate::Gate;
 pub use principal::{Principal, PrincipalKind, Role};
+pub use scope::{Permission, Scope, ScopeChanges};
 
 fn random_from(alphabet: &[u8], len: usize) -> String {
     let mut rng = OsRng.unwrap_err();

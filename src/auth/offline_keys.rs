@@ -12,7 +12,8 @@ use secrecy::ExposeSecret;
 use super::activity::ActivityLog;
 use super::dashboard_keys::{Expiry, KeyStore};
 use super::hashing::Hasher;
-use super::key_admin::{parse_grace, role_name, Actor, KeyAdmin, NewKey};
+use super::key_admin::{parse_grace, role_name, Actor, KeyAdmin, KeyFieldError, NewKey};
+use super::scope::{Scope, ScopeChanges};
 use crate::store::{DataDir, DataDirError};
 
 /// What the command line asked for.
@@ -23,6 +24,12 @@ pub enum KeysCommand {
         name: String,
         role: Option<String>,
         expires_days: Option<u32>,
+        scope: ScopeChanges,
+    },
+    /// Changes a key's scope, keeping its secret.
+    Edit {
+        id: String,
+        scope: ScopeChanges,
     },
     Revoke {
         id: String,
@@ -78,14 +85,36 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
             name,
             role,
             expires_days,
+            scope,
         } => {
             let new = NewKey::parse(&name, role.as_deref(), Expiry::from_days(expires_days))
                 .map_err(invalid)?;
+            let scope = Scope::for_role(new.role())
+                .apply(new.role(), &scope)
+                .map_err(|err| invalid(KeyFieldError::from(err)))?;
+            let new = new.with_scope(scope);
             let (plaintext, _) = admin
                 .create(&actor, &new)
                 .await
                 .map_err(KeysCommandError::Data)?;
             format!("{}\n", plaintext.expose_secret())
+        }
+        KeysCommand::Edit { id, scope } => {
+            let record = keys
+                .get(&id)
+                .ok_or_else(|| KeysCommandError::NoSuchKey(id.clone()))?;
+            let scope = record
+                .effective_scope()
+                .apply(record.role, &scope)
+                .map_err(|err| invalid(KeyFieldError::from(err)))?;
+            let edited = admin
+                .edit(&actor, &id, scope)
+                .await
+                .map_err(KeysCommandError::Data)?
+                .ok_or(KeysCommandError::NoSuchKey(id))?;
+            let scope = serde_json::to_string(&edited.effective_scope())
+                .map_err(|err| KeysCommandError::Data(err.into()))?;
+            format!("{scope}\n")
         }
         KeysCommand::Revoke { id } => {
             admin

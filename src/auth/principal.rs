@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
 use serde::{Deserialize, Serialize};
 
+use super::scope::{Permission, Scope};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -33,15 +34,28 @@ pub struct Principal {
     #[schema(value_type = String)]
     pub name: Arc<str>,
     pub role: Role,
+    /// What it may reach: a dashboard key's stored scope; for the
+    /// environment keys and sessions, their role's whole reach.
+    #[serde(rename = "scopes")]
+    #[schema(value_type = Scope)]
+    pub scope: Arc<Scope>,
 }
 
 impl Principal {
+    /// Everything on every workspace: the reach of sessions and the admin key.
+    pub fn admin_scope() -> Arc<Scope> {
+        static FULL: std::sync::LazyLock<Arc<Scope>> =
+            std::sync::LazyLock::new(|| Arc::new(Scope::for_role(Role::Admin)));
+        Arc::clone(&FULL)
+    }
+
     pub fn admin_key() -> Self {
         Self {
             id: "admin-key".into(),
             kind: PrincipalKind::AdminKey,
             name: "ADMIN_API_KEY".into(),
             role: Role::Admin,
+            scope: Self::admin_scope(),
         }
     }
 
@@ -53,6 +67,7 @@ impl Principal {
             kind: PrincipalKind::ClientKey,
             name: format!("VALID_API_KEYS key {digest}").into(),
             role: Role::Client,
+            scope: Arc::new(Scope::for_role(Role::Client)),
         }
     }
 
@@ -66,6 +81,26 @@ impl Principal {
         } else {
             Err(ApiError::AdminRequired)
         }
+    }
+
+    /// `Ok` when the principal's scope holds `permission`, else 403
+    /// `insufficient-scope`; admin-only permissions asked of a client are
+    /// 403 `admin-required`, as before scopes.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if permission.admin_only() && !self.is_admin() {
+            // No client scope can hold it: the role is what is missing.
+            Err(ApiError::AdminRequired)
+        } else if self.scope.allows(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::InsufficientScope(permission))
+        }
+    }
+
+    /// Whether the workspace `id` is inside the scope; outside it, a
+    /// workspace is answered as if it did not exist.
+    pub fn reaches_workspace(&self, id: &str) -> bool {
+        self.scope.reaches_workspace(id)
     }
 
     /// API clients have an hourly quota; logged-in dashboard users do not.

@@ -86,6 +86,7 @@ impl LoggedIn {
             kind: PrincipalKind::Session,
             name: self.user.username.as_str().into(),
             role: Role::Admin,
+            scope: Principal::admin_scope(),
         }
     }
 }

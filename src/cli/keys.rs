@@ -4,9 +4,10 @@
 
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use crate::auth::offline_keys::{self, KeysCommand};
+use crate::auth::ScopeChanges;
 use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -24,6 +25,16 @@ pub enum KeysArgs {
         /// 30, 90 or 365; without it the key never expires
         #[arg(long = "expires-days")]
         expires_days: Option<u32>,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Change what a key may reach (permissions, workspaces, addresses,
+    /// hourly limit), keeping its secret; prints the new scope as JSON
+    Edit {
+        /// The key's id (the part after ptk_)
+        id: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
     },
     /// Revoke a key: its next request gets 401
     Revoke {
@@ -41,6 +52,57 @@ pub enum KeysArgs {
     },
 }
 
+/// A key's scope on the command line; what is not given stays as it is
+/// (for `create`: the role's default).
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// Comma-separated: ask, jobs:read, workspaces:read, workspaces:write,
+    /// keys:manage (the last two for admin keys only)
+    #[arg(long, value_delimiter = ',')]
+    permissions: Option<Vec<String>>,
+    /// Comma-separated workspace ids the key is held to
+    #[arg(long, value_delimiter = ',', conflicts_with = "all_workspaces")]
+    workspaces: Option<Vec<String>>,
+    /// Let the key reach every workspace again
+    #[arg(long)]
+    all_workspaces: bool,
+    /// Comma-separated addresses or CIDR networks the key may be used from
+    #[arg(long = "allow-ips", value_delimiter = ',', conflicts_with = "any_ip")]
+    allow_ips: Option<Vec<String>>,
+    /// Let the key be used from any address again
+    #[arg(long)]
+    any_ip: bool,
+    /// Requests per hour for this key instead of API_RATE_LIMIT
+    #[arg(long, conflicts_with = "default_limit")]
+    hourly_limit: Option<u32>,
+    /// Use API_RATE_LIMIT for this key again
+    #[arg(long)]
+    default_limit: bool,
+}
+
+impl ScopeArgs {
+    fn into_changes(self) -> ScopeChanges {
+        ScopeChanges {
+            permissions: self.permissions,
+            workspaces: if self.all_workspaces {
+                Some(None)
+            } else {
+                self.workspaces.map(Some)
+            },
+            allowed_ips: if self.any_ip {
+                Some(Vec::new())
+            } else {
+                self.allow_ips
+            },
+            hourly_limit: if self.default_limit {
+                Some(None)
+            } else {
+                self.hourly_limit.map(Some)
+            },
+        }
+    }
+}
+
 pub fn run(settings: &Settings, args: KeysArgs) -> ExitCode {
     let command = match args {
         KeysArgs::List => KeysCommand::List,
@@ -48,10 +110,16 @@ pub fn run(settings: &Settings, args: KeysArgs) -> ExitCode {
             name,
             role,
             expires_days,
+            scope,
         } => KeysCommand::Create {
             name,
             role,
             expires_days,
+            scope: scope.into_changes(),
+        },
+        KeysArgs::Edit { id, scope } => KeysCommand::Edit {
+            id,
+            scope: scope.into_changes(),
         },
         KeysArgs::Revoke { id } => KeysCommand::Revoke { id },
         KeysArgs::Roll { id, grace_seconds } => KeysCommand::Roll {

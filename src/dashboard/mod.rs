@@ -6,6 +6,7 @@ mod confirm;
 mod guard;
 mod host_check;
 mod jobs;
+mod key_scope;
 mod login;
 mod one_time;
 mod pages;
@@ -133,6 +134,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::get().to(security::confirm_roll),
             )
             .route("/security/keys/{id}/roll", web::post().to(security::roll))
+            .route("/security/keys/{id}/scope", web::get().to(key_scope::form))
+            .route("/security/keys/{id}/scope", web::post().to(key_scope::save))
             .route(
                 "/security/password",
                 web::post().to(security::change_password),

@@ -161,7 +161,7 @@ pub struct GenerateForm {
     expiry: String,
 }
 
-fn storage_failure(what: &str, err: &anyhow::Error) -> HttpResponse {
+pub(super) fn storage_failure(what: &str, err: &anyhow::Error) -> HttpResponse {
     tracing::error!(error = format!("{err:#}"), "{what} failed");
     error_page(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -171,14 +171,18 @@ fn storage_failure(what: &str, err: &anyhow::Error) -> HttpResponse {
     )
 }
 
-fn key_admin(state: &DashboardState) -> KeyAdmin<'_> {
+pub(super) fn key_admin(state: &DashboardState) -> KeyAdmin<'_> {
     KeyAdmin {
         keys: &state.keys,
         activity: &state.activity,
     }
 }
 
-fn actor<'a>(logged_in: &'a LoggedIn, state: &DashboardState, req: &HttpRequest) -> Actor<'a> {
+pub(super) fn actor<'a>(
+    logged_in: &'a LoggedIn,
+    state: &DashboardState,
+    req: &HttpRequest,
+) -> Actor<'a> {
     Actor {
         id: &logged_in.user.id,
         name: &logged_in.user.username,
@@ -238,7 +242,7 @@ fn refused_form(
     render(StatusCode::BAD_REQUEST, &page)
 }
 
-fn no_such_key() -> HttpResponse {
+pub(super) fn no_such_key() -> HttpResponse {
     error_page(
         StatusCode::NOT_FOUND,
         "No such key",

@@ -10,7 +10,7 @@ use super::job::{Job, JobId, JobStatus};
 use super::queue::{JobQueue, TooManyJobs, MAX_UNFINISHED_PER_OWNER};
 use crate::api::json::ApiJson;
 use crate::api::resource;
-use crate::auth::Principal;
+use crate::auth::{Permission, Principal};
 use crate::error::ApiError;
 use crate::workspaces::{git, Registry, Workspace};
 
@@ -39,8 +39,12 @@ pub struct AskRequest {
     pub source_branch: Option<String>,
 }
 
+/// Own jobs (an admin's: all), and only in workspaces of the principal's scope.
 fn visible_to(principal: &Principal) -> impl Fn(&Job) -> bool + '_ {
-    move |job| principal.is_admin() || *job.owner_id == *principal.id
+    move |job| {
+        (principal.is_admin() || *job.owner_id == *principal.id)
+            && principal.reaches_workspace(&job.workspace_id)
+    }
 }
 
 /// Validates a question and queues it for `principal`.
@@ -89,8 +93,9 @@ pub async fn submit_question(
             Value::Object(problems),
         ));
     }
-    let workspace = registry
-        .get(request.workspace_id.trim())
+    let workspace = Some(request.workspace_id.trim())
+        .filter(|id| principal.reaches_workspace(id))
+        .and_then(|id| registry.get(id))
         .ok_or(ApiError::Missing("Workspace"))?;
     if let Some(branch) = branch {
         if !git::is_valid_branch_name(branch).await
@@ -133,6 +138,7 @@ pub async fn submit_question(
         (status = 202, description = "Queued", body = crate::api::openapi::AskAccepted),
         (status = 400, description = "An invalid field, named in details", body = crate::api::openapi::ErrorBody),
         (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "The key's scope lacks the permission", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "No such workspace", body = crate::api::openapi::ErrorBody),
         (status = 429, description = "Rate limited or too many pending jobs", body = crate::api::openapi::ErrorBody),
     ),
@@ -143,6 +149,7 @@ pub(crate) async fn ask(
     registry: web::Data<Registry>,
     ApiJson(request): ApiJson<AskRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    principal.require(Permission::Ask)?;
     let (job, workspace) = submit_question(&queue, &registry, &principal, request).await?;
     Ok(HttpResponse::Accepted().json(json!({
         "success": true,
@@ -175,6 +182,7 @@ async fn visible_job(queue: &JobQueue, principal: &Principal, id: &str) -> Resul
     responses(
         (status = 200, description = "The job", body = Job),
         (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "The key's scope lacks the permission", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "No such job, or not the caller's", body = crate::api::openapi::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
@@ -183,6 +191,7 @@ pub(crate) async fn get(
     queue: web::Data<JobQueue>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    principal.require(Permission::JobsRead)?;
     Ok(HttpResponse::Ok().json(visible_job(&queue, &principal, &id).await?))
 }
 
@@ -191,6 +200,7 @@ pub(crate) async fn get(
     responses(
         (status = 200, description = "The cancelled job", body = Job),
         (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "The key's scope lacks the permission", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "No such job, or not the caller's", body = crate::api::openapi::ErrorBody),
         (status = 409, description = "The job is no longer pending", body = crate::api::openapi::ErrorBody),
     ),
@@ -200,6 +210,7 @@ pub(crate) async fn cancel(
     queue: web::Data<JobQueue>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    principal.require(Permission::Ask)?;
     let job = visible_job(&queue, &principal, &id).await?;
     match queue
         .cancel(&job.id, &principal.id)
@@ -230,6 +241,7 @@ pub(crate) struct ListQuery {
         (status = 200, description = "The caller's jobs (an admin's: all), newest first", body = Vec<Job>),
         (status = 400, description = "An invalid parameter", body = crate::api::openapi::ErrorBody),
         (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "The key's scope lacks the permission", body = crate::api::openapi::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn list(
@@ -237,6 +249,7 @@ pub(crate) async fn list(
     queue: web::Data<JobQueue>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    principal.require(Permission::JobsRead)?;
     let status = match query.status.as_deref() {
         None | Some("") => None,
         Some(text) => Some(JobStatus::parse(text).ok_or_else(|| {
@@ -266,10 +279,15 @@ pub(crate) async fn list(
     responses(
         (status = 200, description = "The queue as the caller may see it", body = crate::api::openapi::QueueStatus),
         (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "The key's scope lacks the permission", body = crate::api::openapi::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
-pub(crate) async fn status(principal: Principal, queue: web::Data<JobQueue>) -> HttpResponse {
-    HttpResponse::Ok().json(queue_status(&queue, &principal).await)
+pub(crate) async fn status(
+    principal: Principal,
+    queue: web::Data<JobQueue>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Permission::JobsRead)?;
+    Ok(HttpResponse::Ok().json(queue_status(&queue, &principal).await))
 }
 
 /// The `GET /api/queue/status` document for `principal`.

@@ -9,7 +9,7 @@ use crate::api::json::ApiJson;
 use crate::api::resource;
 use crate::auth::activity::{AccountAction, ActivityLog};
 use crate::auth::address::client_address;
-use crate::auth::{Gate, Principal};
+use crate::auth::{Gate, Permission, Principal};
 use crate::error::ApiError;
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
@@ -28,12 +28,19 @@ impl From<WorkspaceError> for ApiError {
 
 #[utoipa::path(get, path = "/api/workspaces", tag = "workspaces",
     responses(
-        (status = 200, description = "Every workspace", body = Vec<super::Workspace>),
+        (status = 200, description = "Every workspace in the caller's scope", body = Vec<super::Workspace>),
         (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "The key's scope lacks workspaces:read", body = crate::api::openapi::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
-pub(crate) async fn list(registry: web::Data<Registry>) -> HttpResponse {
-    HttpResponse::Ok().json(registry.list())
+pub(crate) async fn list(
+    principal: Principal,
+    registry: web::Data<Registry>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Permission::WorkspacesRead)?;
+    let mut workspaces = registry.list();
+    workspaces.retain(|workspace| principal.reaches_workspace(workspace.id.as_str()));
+    Ok(HttpResponse::Ok().json(workspaces))
 }
 
 /// Either `path` (an existing directory) or `repoUrl` (and `branch`) to clone.
@@ -87,7 +94,7 @@ fn record(req: &HttpRequest, principal: &Principal, action: AccountAction, name:
         (status = 201, description = "Registered", body = super::Workspace),
         (status = 400, description = "An invalid field, named in details", body = crate::api::openapi::ErrorBody),
         (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
-        (status = 403, description = "Not an admin", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "Not an admin, or the key's scope lacks workspaces:write", body = crate::api::openapi::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn create(
@@ -96,7 +103,11 @@ pub(crate) async fn create(
     registry: web::Data<Registry>,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_admin()?;
+    principal.require(Permission::WorkspacesWrite)?;
+    // A key held to some workspaces cannot add others it would not reach.
+    if principal.scope.workspaces.is_some() {
+        return Err(ApiError::InsufficientScope(Permission::WorkspacesWrite));
+    }
     let workspace = registry.add(body.into_request()?).await?;
     tracing::info!(workspace = %workspace.id.as_str(), by = %principal.id, "a workspace was added");
     record(
@@ -113,7 +124,7 @@ pub(crate) async fn create(
     responses(
         (status = 204, description = "Removed"),
         (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
-        (status = 403, description = "Not an admin", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "Not an admin, or the key's scope lacks workspaces:write", body = crate::api::openapi::ErrorBody),
         (status = 404, description = "No such workspace", body = crate::api::openapi::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
@@ -123,7 +134,10 @@ pub(crate) async fn remove(
     registry: web::Data<Registry>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require_admin()?;
+    principal.require(Permission::WorkspacesWrite)?;
+    if !principal.reaches_workspace(&path) {
+        return Err(ApiError::Missing("Workspace"));
+    }
     let name = registry.get(&path).map(|workspace| workspace.name);
     if registry.remove(&path).await? {
         record(

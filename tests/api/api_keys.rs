@@ -96,7 +96,9 @@ async fn the_admin_key_is_an_admin_principal_in_both_header_forms() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(
             body,
-            serde_json::json!({"id": "admin-key", "kind": "admin-key", "name": "ADMIN_API_KEY", "role": "admin"})
+            serde_json::json!({"id": "admin-key", "kind": "admin-key", "name": "ADMIN_API_KEY", "role": "admin",
+                "scopes": {"permissions": ["ask", "jobs:read", "workspaces:read", "workspaces:write", "keys:manage"],
+                           "workspaces": null}})
         );
     }
 }

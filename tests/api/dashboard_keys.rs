@@ -45,7 +45,8 @@ async fn a_generated_key_works_with_both_headers_and_is_shown_only_once() {
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        serde_json::json!({"id": id, "kind": "dashboard-key", "name": "CI pipeline", "role": "client"})
+        serde_json::json!({"id": id, "kind": "dashboard-key", "name": "CI pipeline", "role": "client",
+            "scopes": {"permissions": ["ask", "jobs:read", "workspaces:read"], "workspaces": null}})
     );
     let (status, _) = me(&app, ("authorization", &format!("Bearer {key}"))).await;
     assert_eq!(status, 200);

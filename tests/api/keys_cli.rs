@@ -27,6 +27,7 @@ fn create(name: &str) -> KeysCommand {
         name: name.to_owned(),
         role: None,
         expires_days: None,
+        scope: Default::default(),
     }
 }
 
@@ -94,6 +95,7 @@ async fn offline_revocation_and_bad_input_say_what_is_wrong() {
             name: "x".into(),
             role: Some("root".into()),
             expires_days: None,
+            scope: Default::default(),
         },
     )
     .await
@@ -105,6 +107,7 @@ async fn offline_revocation_and_bad_input_say_what_is_wrong() {
             name: "x".into(),
             role: None,
             expires_days: Some(7),
+            scope: Default::default(),
         },
     )
     .await

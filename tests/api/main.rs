@@ -45,6 +45,7 @@ mod readme;
 mod repo_credentials;
 mod retry_after;
 mod sandbox;
+mod scopes;
 mod security_headers;
 mod session_limits;
 mod session_tokens;

@@ -21,6 +21,7 @@ pub use record::{Expiry, KeyRecord, PreviousSecret};
 
 use super::hashing::Hasher;
 use super::principal::{Principal, Role};
+use super::scope::Scope;
 use super::{random_alphanumeric, random_token};
 use crate::store::{read_json, write_json};
 
@@ -158,6 +159,7 @@ impl KeyStore {
         user_id: &str,
         role: Role,
         expiry: Expiry,
+        scope: Scope,
     ) -> anyhow::Result<(SecretString, KeyRecord)> {
         let id = random_token(ID_LEN);
         let plaintext = new_secret(&id);
@@ -172,6 +174,7 @@ impl KeyStore {
             last_used_at: None,
             key_hash: self.hasher.hash(&plaintext).await?,
             previous: None,
+            scope: Some(scope),
         };
         let _write = self.writes.lock().await;
         // Checked under the write lock, so two racing forms cannot both pass.
@@ -213,6 +216,36 @@ impl KeyStore {
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
         Ok(Some(revoked))
+    }
+
+    /// Replaces the scope of the key `id`, keeping its secret: the new
+    /// reach applies from the next request. The record before and after,
+    /// or `None` when there is no key with this id.
+    pub async fn set_scope(
+        &self,
+        id: &str,
+        scope: Scope,
+    ) -> anyhow::Result<Option<(KeyRecord, KeyRecord)>> {
+        let _write = self.writes.lock().await;
+        let Some(before) = self.get(id) else {
+            return Ok(None);
+        };
+        let mut after = before.clone();
+        after.scope = Some(scope);
+        let stored = after.clone();
+        self.commit(move |records| {
+            records.insert(stored.id.clone(), stored);
+        })
+        .await?;
+        if let Some(known) = self
+            .verified
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(id)
+        {
+            known.principal = after.principal();
+        }
+        Ok(Some((before, after)))
     }
 
     /// Gives the key `id` a new secret and returns it. The old secret keeps

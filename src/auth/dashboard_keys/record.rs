@@ -3,7 +3,10 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::auth::principal::{Principal, PrincipalKind, Role};
+use crate::auth::scope::Scope;
 
 pub(super) const KEY_PREFIX: &str = "ptk_";
 
@@ -23,6 +26,10 @@ pub struct KeyRecord {
     /// After a roll, the replaced secret's hash and when it stops working.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<PreviousSecret>,
+    /// Permissions, workspaces, allowlist and hourly limit. Absent in
+    /// records written before scopes existed: then the role's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
 }
 
 /// A rolled key's old secret, valid until `valid_until` (SPEC §5, roll).
@@ -67,7 +74,15 @@ impl KeyRecord {
             kind: PrincipalKind::DashboardKey,
             name: self.name.as_str().into(),
             role: self.role,
+            scope: Arc::new(self.effective_scope()),
         }
+    }
+
+    /// The stored scope, or the role's default for an older record.
+    pub fn effective_scope(&self) -> Scope {
+        self.scope
+            .clone()
+            .unwrap_or_else(|| Scope::for_role(self.role))
     }
 }
 

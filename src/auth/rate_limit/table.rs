@@ -55,6 +55,8 @@ struct Slot {
     started_ms: u64,
     last_ms: u64,
     used: u32,
+    /// The limit the key was counted against (a key may have its own).
+    limit: u32,
 }
 
 #[derive(Debug)]
@@ -149,11 +151,11 @@ impl WindowCounter {
         u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX / 4)
     }
 
-    fn quota_of(&self, used: u32, until_ms: u64, now_ms: u64) -> Quota {
+    fn quota_of(&self, limit: u32, used: u32, until_ms: u64, now_ms: u64) -> Quota {
         let left_ms = until_ms.saturating_sub(now_ms);
         Quota {
-            limit: self.limit,
-            remaining: self.limit.saturating_sub(used),
+            limit,
+            remaining: limit.saturating_sub(used),
             reset_secs: left_ms.div_ceil(1000),
         }
     }
@@ -163,16 +165,22 @@ impl WindowCounter {
     }
 
     /// The standing of `key` before counting: `Err` when exhausted.
-    fn standing(&self, table: &mut Table, key: u128, now_ms: u64) -> Result<Quota, Quota> {
+    fn standing(
+        &self,
+        table: &mut Table,
+        key: u128,
+        limit: u32,
+        now_ms: u64,
+    ) -> Result<Quota, Quota> {
         let bucket = self.bucket(key);
         let quota = match table.slots[bucket]
             .iter()
             .find(|s| s.key == key && self.is_live(s, now_ms))
         {
-            Some(slot) => self.quota_of(slot.used, slot.started_ms + self.window_ms, now_ms),
+            Some(slot) => self.quota_of(limit, slot.used, slot.started_ms + self.window_ms, now_ms),
             None => match table.exhausted.exhausted_until(key, now_ms) {
-                Some(until_ms) => self.quota_of(self.limit, until_ms, now_ms),
-                None => self.quota_of(0, now_ms + self.window_ms, now_ms),
+                Some(until_ms) => self.quota_of(limit, limit, until_ms, now_ms),
+                None => self.quota_of(limit, 0, now_ms + self.window_ms, now_ms),
             },
         };
         if quota.remaining == 0 {
@@ -183,17 +191,18 @@ impl WindowCounter {
     }
 
     /// Counts one event for `key`, which `standing` allowed.
-    fn take(&self, table: &mut Table, key: u128, now_ms: u64) -> (u64, Quota) {
+    fn take(&self, table: &mut Table, key: u128, limit: u32, now_ms: u64) -> (u64, Quota) {
         let bucket = self.bucket(key);
         if let Some(slot) = table.slots[bucket.clone()].iter_mut().find(|s| {
             s.key == key && s.used > 0 && now_ms.saturating_sub(s.started_ms) < self.window_ms
         }) {
             slot.used += 1;
             slot.last_ms = now_ms;
+            slot.limit = limit;
             let slot = *slot;
             return (
                 slot.started_ms,
-                self.quota_of(slot.used, slot.started_ms + self.window_ms, now_ms),
+                self.quota_of(limit, slot.used, slot.started_ms + self.window_ms, now_ms),
             );
         }
         let victim = table.slots[bucket.clone()]
@@ -206,7 +215,7 @@ impl WindowCounter {
             .map(|(way, _)| bucket.start + way)
             .expect("a bucket has slots");
         let evicted = table.slots[victim];
-        if self.is_live(&evicted, now_ms) && evicted.used >= self.limit {
+        if self.is_live(&evicted, now_ms) && evicted.used >= evicted.limit {
             table.exhausted.insert(evicted.key, now_ms);
         }
         let slot = Slot {
@@ -214,11 +223,12 @@ impl WindowCounter {
             started_ms: now_ms,
             last_ms: now_ms,
             used: 1,
+            limit,
         };
         table.slots[victim] = slot;
         (
             now_ms,
-            self.quota_of(slot.used, now_ms + self.window_ms, now_ms),
+            self.quota_of(limit, slot.used, now_ms + self.window_ms, now_ms),
         )
     }
 
@@ -245,12 +255,21 @@ impl WindowCounter {
         keys: &[&[u8]],
         now: Instant,
     ) -> Result<Vec<Reservation<'_>>, Quota> {
+        self.reserve_all_limited_at(keys, self.limit, now)
+    }
+
+    fn reserve_all_limited_at(
+        &self,
+        keys: &[&[u8]],
+        limit: u32,
+        now: Instant,
+    ) -> Result<Vec<Reservation<'_>>, Quota> {
         let digests: Vec<u128> = keys.iter().map(|key| self.digest(key)).collect();
         let now_ms = self.now_ms(now);
         let mut table = self.lock();
         let refused = digests
             .iter()
-            .filter_map(|&key| self.standing(&mut table, key, now_ms).err())
+            .filter_map(|&key| self.standing(&mut table, key, limit, now_ms).err())
             .max_by_key(|quota| quota.reset_secs);
         if let Some(refused) = refused {
             return Err(refused);
@@ -258,7 +277,7 @@ impl WindowCounter {
         Ok(digests
             .into_iter()
             .map(|key| {
-                let (started_ms, quota) = self.take(&mut table, key, now_ms);
+                let (started_ms, quota) = self.take(&mut table, key, limit, now_ms);
                 Reservation {
                     counter: self,
                     key,
@@ -272,11 +291,17 @@ impl WindowCounter {
     /// Counts one event for `key` for good: `Ok` with the quota after it, or
     /// `Err` with the exhausted quota.
     pub fn try_acquire(&self, key: &[u8]) -> Result<Quota, Quota> {
-        self.reserve(key).map(|reservation| {
-            let quota = reservation.quota();
-            reservation.keep();
-            quota
-        })
+        self.try_acquire_limited(key, self.limit)
+    }
+
+    /// `try_acquire` against a limit of this key's own (a key's own hourly
+    /// limit) instead of the counter's.
+    pub fn try_acquire_limited(&self, key: &[u8], limit: u32) -> Result<Quota, Quota> {
+        let mut reservations = self.reserve_all_limited_at(&[key], limit, Instant::now())?;
+        let reservation = reservations.pop().expect("one key, one reservation");
+        let quota = reservation.quota();
+        reservation.keep();
+        Ok(quota)
     }
 }
 

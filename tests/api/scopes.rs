@@ -1,0 +1,576 @@
+//! Key scopes (issue 17): permissions per endpoint, workspaces outside the
+//! scope answered as absent, per-key address allowlist and hourly limit,
+//! and editing all of it without a new secret.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, TestApp, ADMIN_KEY};
+
+async fn create_key(app: &TestApp, body: Value) -> (String, String) {
+    let response = app.post_json("/api/keys", ADMIN_KEY, &body).await;
+    assert_eq!(response.status(), 201, "creating {body}");
+    let created: Value = response.json().await.unwrap();
+    (
+        created["key"].as_str().unwrap().to_owned(),
+        created["record"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app
+        .fresh_client()
+        .request(method, app.url(path))
+        .header("x-api-key", key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.expect("request sent")
+}
+
+async fn patch_key(app: &TestApp, id: &str, body: Value) -> reqwest::Response {
+    call(
+        app,
+        Method::PATCH,
+        &format!("/api/keys/{id}"),
+        ADMIN_KEY,
+        Some(body),
+    )
+    .await
+}
+
+async fn add_workspace(app: &TestApp, name: &str, dir: &std::path::Path) -> String {
+    let body = json!({"name": name, "path": dir});
+    let response = app.post_json("/api/workspaces", ADMIN_KEY, &body).await;
+    assert_eq!(response.status(), 201);
+    let workspace: Value = response.json().await.unwrap();
+    workspace["id"].as_str().unwrap().to_owned()
+}
+
+/// Each endpoint, the permission it needs, and its status with it (the
+/// requests name things that do not exist, so nothing changes).
+fn endpoints() -> Vec<(Method, &'static str, Option<Value>, &'static str, u16)> {
+    let nowhere = json!({"name": "x", "path": "/nonexistent/portico-scope-test"});
+    vec![
+        (Method::GET, "/api/workspaces", None, "workspaces:read", 200),
+        (
+            Method::POST,
+            "/api/workspaces",
+            Some(nowhere),
+            "workspaces:write",
+            400,
+        ),
+        (
+            Method::DELETE,
+            "/api/workspaces/nope",
+            None,
+            "workspaces:write",
+            404,
+        ),
+        (
+            Method::POST,
+            "/api/ask",
+            Some(json!({"workspaceId": "nope", "question": "q"})),
+            "ask",
+            404,
+        ),
+        (Method::DELETE, "/api/jobs/nope", None, "ask", 404),
+        (Method::GET, "/api/jobs", None, "jobs:read", 200),
+        (Method::GET, "/api/jobs/nope", None, "jobs:read", 404),
+        (Method::GET, "/api/queue/status", None, "jobs:read", 200),
+        (Method::GET, "/api/keys", None, "keys:manage", 200),
+        (
+            Method::POST,
+            "/api/keys",
+            Some(json!({"name": ""})),
+            "keys:manage",
+            400,
+        ),
+        (
+            Method::PATCH,
+            "/api/keys/nope",
+            Some(json!({})),
+            "keys:manage",
+            404,
+        ),
+        (Method::DELETE, "/api/keys/nope", None, "keys:manage", 404),
+        (
+            Method::POST,
+            "/api/keys/nope/roll",
+            None,
+            "keys:manage",
+            404,
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn each_permission_opens_exactly_its_endpoints_and_the_rest_answer_insufficient_scope() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let permissions = [
+        "ask",
+        "jobs:read",
+        "workspaces:read",
+        "workspaces:write",
+        "keys:manage",
+    ];
+    for permission in permissions {
+        // Admin-only permissions can only be given to admin keys; an admin
+        // key holding just one permission is as narrow as a client key.
+        let (key, _) = create_key(
+            &app,
+            json!({"name": permission, "role": "admin", "permissions": [permission]}),
+        )
+        .await;
+        let (status, me) = app.me_with_key(&key).await;
+        assert_eq!(status, 200, "/api/me needs no permission");
+        assert_eq!(me["scopes"]["permissions"], json!([permission]));
+        for (method, path, body, needed, allowed_status) in endpoints() {
+            let response = call(&app, method.clone(), path, &key, body).await;
+            if needed == permission {
+                assert_eq!(
+                    response.status().as_u16(),
+                    allowed_status,
+                    "{permission}: {method} {path}"
+                );
+            } else {
+                let error = assert_error(response, 403, "insufficient-scope").await;
+                assert_eq!(
+                    error["details"]["permission"], needed,
+                    "{permission}: {method} {path}"
+                );
+                assert!(error["error"].as_str().unwrap().contains(needed), "{error}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn new_keys_get_their_role_s_default_scope_and_clients_cannot_hold_admin_permissions() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let (client, _) = create_key(&app, json!({"name": "client"})).await;
+    let (_, me) = app.me_with_key(&client).await;
+    assert_eq!(
+        me["scopes"]["permissions"],
+        json!(["ask", "jobs:read", "workspaces:read"])
+    );
+    assert_eq!(me["scopes"]["workspaces"], Value::Null, "every workspace");
+    let (admin, _) = create_key(&app, json!({"name": "admin", "role": "admin"})).await;
+    let (_, me) = app.me_with_key(&admin).await;
+    assert_eq!(me["scopes"]["permissions"].as_array().unwrap().len(), 5);
+    let (_, me) = app.me_with_key(ADMIN_KEY).await;
+    assert_eq!(
+        me["scopes"]["permissions"].as_array().unwrap().len(),
+        5,
+        "env admin key: all"
+    );
+
+    let body = json!({"name": "sneaky", "permissions": ["ask", "keys:manage"]});
+    let response = app.post_json("/api/keys", ADMIN_KEY, &body).await;
+    let error = assert_error(response, 400, "invalid-request").await;
+    assert!(error["details"]["permissions"]
+        .as_str()
+        .unwrap()
+        .contains("admin keys only"));
+    let response = app
+        .post_json(
+            "/api/keys",
+            ADMIN_KEY,
+            &json!({"name": "x", "permissions": ["root"]}),
+        )
+        .await;
+    assert_error(response, 400, "invalid-request").await;
+}
+
+#[tokio::test]
+async fn a_key_held_to_one_workspace_sees_the_others_as_absent_in_lists_jobs_and_queue_status() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let w1 = add_workspace(&app, "one", dir1.path()).await;
+    let w2 = add_workspace(&app, "two", dir2.path()).await;
+    let (key, id) = create_key(&app, json!({"name": "wide"})).await;
+    let job1 = app
+        .ask(&key, json!({"workspaceId": w1, "question": "in one"}))
+        .await;
+    let job2 = app
+        .ask(&key, json!({"workspaceId": w2, "question": "in two"}))
+        .await;
+
+    let response = patch_key(&app, &id, json!({"workspaces": [w1]})).await;
+    assert_eq!(response.status(), 200);
+    let edited: Value = response.json().await.unwrap();
+    assert_eq!(edited["scopes"]["workspaces"], json!([w1]));
+
+    let (_, me) = app.me_with_key(&key).await;
+    assert_eq!(
+        me["scopes"]["workspaces"],
+        json!([w1]),
+        "the same secret, the new scope"
+    );
+    let (_, listed) = app.get_json("/api/workspaces", &key).await;
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [w1.as_str()]);
+    let response = app
+        .post_json(
+            "/api/ask",
+            &key,
+            &json!({"workspaceId": w2, "question": "q"}),
+        )
+        .await;
+    assert_error(response, 404, "not-found").await;
+
+    let (_, jobs) = app.get_json("/api/jobs", &key).await;
+    let text = jobs.to_string();
+    assert!(text.contains(&job1) && !text.contains(&job2), "{text}");
+    let (status, _) = app.get_json(&format!("/api/jobs/{job2}"), &key).await;
+    assert_eq!(
+        status, 404,
+        "a job in another workspace is absent, not forbidden"
+    );
+    let response = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/jobs/{job2}"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 404);
+    let (_, queue) = app.get_json("/api/queue/status", &key).await;
+    let text = queue.to_string();
+    assert!(text.contains(&job1) && !text.contains(&job2), "{text}");
+
+    // An admin key held to workspace one: all jobs there, none elsewhere.
+    let (admin, _) = create_key(
+        &app,
+        json!({"name": "a1", "role": "admin", "workspaces": [w1]}),
+    )
+    .await;
+    let (_, jobs) = app.get_json("/api/jobs", &admin).await;
+    let text = jobs.to_string();
+    assert!(text.contains(&job1) && !text.contains(&job2), "{text}");
+    let (_, queue) = app.get_json("/api/queue/status", &admin).await;
+    assert!(!queue.to_string().contains(&job2));
+    let response = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/workspaces/{w2}"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_error(response, 404, "not-found").await;
+    let (_, all) = app.get_json("/api/workspaces", ADMIN_KEY).await;
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        2,
+        "workspace two is still there"
+    );
+    // Nor can it hand out a key that reaches further than itself.
+    let response = app
+        .post_json("/api/keys", &admin, &json!({"name": "wider"}))
+        .await;
+    let error = assert_error(response, 400, "invalid-request").await;
+    assert!(error["details"]["workspaces"].is_string(), "{error}");
+}
+
+#[tokio::test]
+async fn a_key_s_allowlist_refuses_other_addresses_seen_through_a_trusted_proxy() {
+    let app = spawn_app(&[
+        ("ADMIN_API_KEY", ADMIN_KEY),
+        ("TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let (held, _) = create_key(
+        &app,
+        json!({"name": "office", "allowedIps": ["203.0.113.0/24"]}),
+    )
+    .await;
+    let (free, _) = create_key(&app, json!({"name": "anywhere"})).await;
+    let from = |key: &str, addr: &str| {
+        let (app, key, addr) = (&app, key.to_owned(), addr.to_owned());
+        async move {
+            app.me(&[("x-api-key", &key), ("x-forwarded-for", &addr)])
+                .await
+        }
+    };
+    assert_eq!(from(&held, "203.0.113.7").await.status(), 200);
+    let error = assert_error(from(&held, "198.51.100.1").await, 403, "ip-not-allowed").await;
+    assert_eq!(error["error"], "Access denied from this IP address");
+    assert_eq!(
+        from(&free, "198.51.100.1").await.status(),
+        200,
+        "other keys are not held"
+    );
+
+    let response = app
+        .post_json(
+            "/api/keys",
+            ADMIN_KEY,
+            &json!({"name": "bad", "allowedIps": ["10.0.0.0/33"]}),
+        )
+        .await;
+    let error = assert_error(response, 400, "invalid-request").await;
+    assert!(error["details"]["allowedIps"].is_string(), "{error}");
+}
+
+#[tokio::test]
+async fn a_key_s_own_hourly_limit_shows_in_its_headers_and_ends_in_429() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY), ("API_RATE_LIMIT", "100")]).await;
+    let (key, id) = create_key(&app, json!({"name": "slow", "hourlyLimit": 3})).await;
+    for remaining in [2, 1, 0] {
+        let response = app.me(&[("x-api-key", &key)]).await;
+        assert_eq!(response.status(), 200);
+        let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header("ratelimit-policy"), "\"hourly\";q=3;w=3600");
+        assert!(header("ratelimit").starts_with(&format!("\"hourly\";r={remaining};")));
+    }
+    let response = app.me(&[("x-api-key", &key)]).await;
+    assert!(response.headers().contains_key("retry-after"));
+    assert_error(response, 429, "rate-limited").await;
+    let (other, _) = create_key(&app, json!({"name": "fast"})).await;
+    let response = app.me(&[("x-api-key", &other)]).await;
+    assert_eq!(
+        response.headers()["ratelimit-policy"],
+        "\"hourly\";q=100;w=3600"
+    );
+
+    // Raising the limit applies at once, to the same secret and window.
+    assert_eq!(
+        patch_key(&app, &id, json!({"hourlyLimit": 5}))
+            .await
+            .status(),
+        200
+    );
+    let response = app.me(&[("x-api-key", &key)]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["ratelimit-policy"],
+        "\"hourly\";q=5;w=3600"
+    );
+}
+
+#[tokio::test]
+async fn hundreds_of_simultaneous_requests_get_exactly_a_key_s_own_limit() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY), ("API_RATE_LIMIT", "1000")]).await;
+    let (key, _) = create_key(&app, json!({"name": "burst", "hourlyLimit": 10})).await;
+    assert_eq!(
+        app.me(&[("x-api-key", &key)]).await.status(),
+        200,
+        "verified once"
+    );
+    let requests = (0..300).map(|_| {
+        let (client, url, key) = (app.fresh_client(), app.url("/api/me"), key.clone());
+        tokio::spawn(async move {
+            client
+                .get(url)
+                .header("x-api-key", key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 9);
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 291);
+}
+
+#[tokio::test]
+async fn editing_a_key_keeps_its_secret_checks_the_fields_and_is_in_the_audit_trail() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    app.setup_and_login().await;
+    let (key, id) = create_key(&app, json!({"name": "edited"})).await;
+    let response = patch_key(&app, &id, json!({"permissions": ["ask"]})).await;
+    assert_eq!(response.status(), 200);
+    // The logged-in client's session would win over the key: ask without it.
+    let response = call(&app, Method::GET, "/api/me", &key, None).await;
+    assert_eq!(response.status(), 200);
+    let me: Value = response.json().await.unwrap();
+    assert_eq!(me["scopes"]["permissions"], json!(["ask"]));
+    let (status, _) = app.get_json("/api/jobs", &key).await;
+    assert_eq!(status, 403, "jobs:read was taken away");
+
+    for (body, field) in [
+        (json!({"permissions": ["workspaces:write"]}), "permissions"),
+        (json!({"hourlyLimit": 0}), "hourlyLimit"),
+        (json!({"allowedIps": ["not-an-address"]}), "allowedIps"),
+    ] {
+        let error = assert_error(patch_key(&app, &id, body).await, 400, "invalid-request").await;
+        assert!(error["details"][field].is_string(), "{error}");
+    }
+    assert_error(
+        patch_key(&app, &id, json!({"colour": "red"})).await,
+        400,
+        "invalid-request",
+    )
+    .await;
+    assert_error(patch_key(&app, "nope", json!({})).await, 404, "not-found").await;
+    let me: Value = call(&app, Method::GET, "/api/me", &key, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["scopes"]["permissions"],
+        json!(["ask"]),
+        "refused edits changed nothing"
+    );
+
+    let (_, page) = app.page("/dashboard/security").await;
+    assert!(
+        page.contains("API key scope edited"),
+        "the edit is in the activity trail"
+    );
+    let stored: Value =
+        serde_json::from_str(&std::fs::read_to_string(app.data_file("api-keys.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        stored[0]["scope"]["permissions"],
+        json!(["ask"]),
+        "kept on disk"
+    );
+}
+
+#[tokio::test]
+async fn the_command_line_creates_and_edits_a_scoped_key_without_a_new_secret() {
+    use portico::auth::offline_keys::{run, KeysCommand};
+    use portico::auth::ScopeChanges;
+    let dir = tempfile::tempdir().unwrap();
+    let printed = run(
+        dir.path(),
+        KeysCommand::Create {
+            name: "narrow".into(),
+            role: None,
+            expires_days: None,
+            scope: ScopeChanges {
+                permissions: Some(vec!["ask".into()]),
+                hourly_limit: Some(Some(10)),
+                ..ScopeChanges::default()
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let key = printed.trim().to_owned();
+    let id = key.split('_').nth(1).unwrap().to_owned();
+    let edited = run(
+        dir.path(),
+        KeysCommand::Edit {
+            id: id.clone(),
+            scope: ScopeChanges {
+                workspaces: Some(Some(vec!["w1".into()])),
+                ..ScopeChanges::default()
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let edited: Value = serde_json::from_str(&edited).unwrap();
+    assert_eq!(edited["permissions"], json!(["ask"]), "kept");
+    assert_eq!(edited["workspaces"], json!(["w1"]));
+    assert_eq!(edited["hourlyLimit"], 10);
+    let refused = run(
+        dir.path(),
+        KeysCommand::Edit {
+            id,
+            scope: ScopeChanges {
+                permissions: Some(vec!["keys:manage".into()]),
+                ..ScopeChanges::default()
+            },
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("admin keys only"), "{refused}");
+
+    let app = spawn_app(&[("DATA_DIR", dir.path().to_str().unwrap())]).await;
+    let (status, me) = app.me_with_key(&key).await;
+    assert_eq!(status, 200, "the same secret works");
+    assert_eq!(me["scopes"]["workspaces"], json!(["w1"]));
+    let response = app.me(&[("x-api-key", &key)]).await;
+    assert_eq!(
+        response.headers()["ratelimit-policy"],
+        "\"hourly\";q=10;w=3600"
+    );
+}
+
+#[tokio::test]
+async fn account_security_edits_a_key_s_scope_and_keeps_refused_input() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let csrf = app.setup_and_login().await;
+    let (key, id) = create_key(&app, json!({"name": "form-edited"})).await;
+    let (_, list) = app.page("/dashboard/security").await;
+    assert!(list.contains(&format!("/dashboard/security/keys/{id}/scope")));
+    let (status, form) = app
+        .page(&format!("/dashboard/security/keys/{id}/scope"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        form.contains("name=\"perm_ask\" value=\"on\" checked"),
+        "{form}"
+    );
+    assert!(
+        !form.contains("perm_keys_manage"),
+        "no admin permission for a client key"
+    );
+
+    let path = format!("/dashboard/security/keys/{id}/scope");
+    let response = app
+        .post_form(
+            &path,
+            &[
+                ("csrf_token", &csrf),
+                ("perm_ask", "on"),
+                ("workspaces", "w1"),
+                ("hourly_limit", "many"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("whole number"), "says what is wrong");
+    assert!(page.contains("value=\"many\""), "keeps what was typed");
+
+    let response = app
+        .post_form(
+            &path,
+            &[
+                ("csrf_token", &csrf),
+                ("perm_ask", "on"),
+                ("workspaces", "w1, w2"),
+                ("allowed_ips", "127.0.0.1"),
+                ("hourly_limit", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let me: Value = call(&app, Method::GET, "/api/me", &key, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["scopes"]["permissions"], json!(["ask"]));
+    assert_eq!(me["scopes"]["workspaces"], json!(["w1", "w2"]));
+    assert_eq!(me["scopes"]["allowedIps"], json!(["127.0.0.1/32"]));
+    assert_eq!(me["scopes"]["hourlyLimit"], 7);
+
+    let response = app.post_form(&path, &[("perm_ask", "on")]).await;
+    assert_eq!(response.status(), 403, "no CSRF token, no change");
+}
