@@ -271,18 +271,20 @@ pub async fn disable(
         return refusal;
     }
     let user_id = &logged_in.user.id;
-    if state
-        .second_step_failures
-        .try_acquire(user_id.as_bytes())
-        .is_err()
-    {
+    let Ok(attempt) = state.second_step_failures.reserve(user_id.as_bytes()) else {
         session::set_flash(
             &session,
             "Too many codes tried. Try again in a few minutes.",
         );
         return redirect("/dashboard/security");
+    };
+    let check = two_factor::check_code(&state.users, &state.totp_cipher, user_id, &form.code).await;
+    // Only a wrong code keeps its slot.
+    match &check {
+        Ok(CodeCheck::Refused) => attempt.keep(),
+        _ => attempt.refund(),
     }
-    match two_factor::check_code(&state.users, &state.totp_cipher, user_id, &form.code).await {
+    match check {
         Ok(CodeCheck::Refused) => {
             note(
                 &state,

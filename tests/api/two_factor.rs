@@ -282,3 +282,22 @@ async fn the_second_step_without_the_password_first_leads_back_to_login() {
     let page = stranger.get(app.url("/login/code")).send().await.unwrap();
     assert_eq!(page.headers()["location"], "/login");
 }
+
+#[tokio::test]
+async fn right_codes_do_not_use_up_the_second_step_allowance() {
+    let (app, _secret, codes) = enrolled_at_second_step().await;
+    // Six good second steps in a row, more than the five wrong ones allowed.
+    for (round, code) in codes.iter().take(6).enumerate() {
+        let answer = give_code(&app, code).await;
+        assert_eq!(
+            answer.status(),
+            303,
+            "round {round}: a right code is accepted"
+        );
+        assert_ne!(answer.headers()["location"], "/login/code");
+        logout(&app).await;
+        let login = app.login(USERNAME, PASSWORD).await;
+        assert_eq!(login.status(), 303, "round {round}: the password step");
+        assert_eq!(login.headers()["location"], "/login/code");
+    }
+}
