@@ -11,7 +11,7 @@ use super::index::DirIndex;
 
 /// Default memory budget for all indexes together. A 50,000-file, 500 MB
 /// workspace needs about 70 MiB (see README, Performance).
-pub const DEFAULT_BUDGET_BYTES: usize = 160 * 1024 * 1024;
+pub const DEFAULT_BUDGET_BYTES: usize = 256 * 1024 * 1024;
 
 /// What an index describes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

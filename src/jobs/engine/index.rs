@@ -50,8 +50,9 @@ struct Doc {
     block_tokens: Box<[u32]>,
     /// Interned tokens of the relative path, in order, repeats kept.
     path_terms: Box<[u32]>,
-    /// Per term (ascending id): id delta, byte length, then (block delta,
-    /// count) pairs, all LEB128 varints.
+    /// Per term (ascending id): id delta, byte length, then per block the
+    /// block delta shifted left (low bit set when a count other than 1
+    /// follows) and that count, all LEB128 varints.
     postings: Box<[u8]>,
 }
 
@@ -329,8 +330,14 @@ fn read_doc(path: &Path, relative: &Path, terms: &Mutex<HashMap<Box<str>, u32>>)
         payload.clear();
         let mut previous_block = 0;
         for (block, count) in blocks {
-            put_varint(&mut payload, u64::from(block - previous_block));
-            put_varint(&mut payload, u64::from(count));
+            // The low bit says whether a count follows (most are 1).
+            let delta = u64::from(block - previous_block) << 1;
+            if count == 1 {
+                put_varint(&mut payload, delta);
+            } else {
+                put_varint(&mut payload, delta | 1);
+                put_varint(&mut payload, u64::from(count));
+            }
             previous_block = block;
         }
         put_varint(&mut packed, u64::from(id - previous_id));
@@ -365,8 +372,13 @@ fn decode_hits(mut packed: &[u8], wanted: &[(u32, u16)], hits: &mut Vec<(u32, u1
         at += 1;
         let mut block = 0u64;
         while !payload.is_empty() {
-            block += get_varint(&mut payload);
-            let count = get_varint(&mut payload);
+            let delta = get_varint(&mut payload);
+            block += delta >> 1;
+            let count = if delta & 1 == 1 {
+                get_varint(&mut payload)
+            } else {
+                1
+            };
             hits.push((block as u32, q, count as u32));
         }
     }
