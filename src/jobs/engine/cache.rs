@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::builtin::Answer;
 use super::index::DirIndex;
 
-/// Default memory budget for all indexes together. A 50,000-file, 500 MB
-/// workspace needs about 70 MiB (see README, Performance).
+/// Default memory budget for all indexes together (estimated heap); the
+/// generated 50,000-file, 500 MB workspace of scripts/bench.sh fits.
 pub const DEFAULT_BUDGET_BYTES: usize = 256 * 1024 * 1024;
 
 /// What an index describes.
