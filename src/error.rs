@@ -32,6 +32,8 @@ pub enum ApiError {
     AdminRequired,
     #[error("Cross-site request refused")]
     CrossSite,
+    #[error("This server does not answer to the host name '{0}'; use the address in PUBLIC_URL")]
+    UnknownHost(String),
     #[error("Not found")]
     NotFound,
     #[error("{0} not found")]
@@ -42,6 +44,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("Request body is larger than 1 MiB")]
     PayloadTooLarge,
+    #[error("The request body was not received within 10 seconds; send it again over a faster connection")]
+    BodyTimeout,
     #[error("Content-Type must be application/json")]
     UnsupportedMediaType,
     #[error("{message}")]
@@ -93,10 +97,12 @@ impl ApiError {
             Self::TooManyJobs(_) => "too-many-jobs",
             Self::AdminRequired => "admin-required",
             Self::CrossSite => "cross-site-request",
+            Self::UnknownHost(_) => "unknown-host",
             Self::NotFound | Self::Missing(_) => "not-found",
             Self::Conflict(_) => "conflict",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::PayloadTooLarge => "payload-too-large",
+            Self::BodyTimeout => "request-timeout",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::BadRequest { .. } => "invalid-request",
             Self::Unavailable(_) => "service-unavailable",
@@ -113,10 +119,12 @@ impl ResponseError for ApiError {
             Self::RateLimited(_) | Self::AuthThrottled { .. } | Self::TooManyJobs(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
+            Self::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
             Self::NotFound | Self::Missing(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

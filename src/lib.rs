@@ -2,6 +2,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod body_deadline;
+pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod error;

@@ -13,6 +13,7 @@ use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionP
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
@@ -20,12 +21,14 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::api;
 use crate::auth::activity::ActivityLog;
 use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::env_keys::{EnvKeys, KeyIdSecret};
 use crate::auth::hashing::Hasher;
 use crate::auth::rate_limit::WindowCounter;
-use crate::auth::session::IDLE_TIMEOUT;
 use crate::auth::session_store::FileSessionStore;
+use crate::auth::totp::SecretCipher;
 use crate::auth::users::UserStore;
 use crate::auth::{random_alphanumeric, Gate};
+use crate::body_deadline;
 use crate::config::Settings;
 use crate::dashboard::{self, DashboardState};
 use crate::housekeeping;
@@ -88,13 +91,18 @@ impl Application {
 
     /// Builds on a listener the caller bound (tests that need the port
     /// before the settings are complete).
-    pub async fn build_on(settings: Settings, listener: TcpListener) -> Result<Self, StartupError> {
+    pub async fn build_on(
+        mut settings: Settings,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
         let data_dir = DataDir::open(&settings.data_dir)?;
-        let bind_error = |source| StartupError::Bind {
-            addr: settings.bind,
+        let bind_addr = settings.bind;
+        let bind_error = move |source| StartupError::Bind {
+            addr: bind_addr,
             source,
         };
         let address = listener.local_addr().map_err(bind_error)?;
+        settings.public_url = settings.public_url.with_bound(address);
         let (services, session_key) =
             load_services(&settings, data_dir.path()).map_err(StartupError::Data)?;
         announce_setup(&settings, &services.dashboard);
@@ -118,6 +126,7 @@ impl Application {
         );
 
         let secure_cookies = settings.public_url.is_https();
+        let limits = settings.session_limits;
         let app_services = services.clone();
         let server = HttpServer::new(move || {
             let services = app_services.clone();
@@ -131,18 +140,23 @@ impl Application {
                     .session_lifecycle(
                         BrowserSession::default()
                             .state_ttl(actix_web::cookie::time::Duration::seconds(
-                                IDLE_TIMEOUT.as_secs() as i64,
+                                i64::try_from(limits.store_ttl().as_secs()).unwrap_or(i64::MAX),
                             ))
                             .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
                     )
                     .build();
             App::new()
+                .wrap(limits.identity_middleware())
                 .wrap(sessions)
+                .wrap(from_fn(dashboard::require_known_host))
+                .wrap(from_fn(dashboard::require_allowed_address))
+                .wrap(from_fn(body_deadline::bound_body_time))
                 .wrap(security_headers())
                 .app_data(services.gate)
                 .app_data(services.dashboard)
                 .app_data(services.registry)
                 .app_data(services.queue)
+                .app_data(web::Data::from(services.activity))
                 .configure(api::json::extractor_configs)
                 .configure(routes)
         })
@@ -216,10 +230,23 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
     let sessions = FileSessionStore::load(data_dir)?;
     let registry = web::Data::new(Registry::load(data_dir)?);
     let queue = web::Data::new(JobQueue::load(data_dir)?);
-    let gate = Gate::new(settings, users.clone(), keys.clone(), activity.clone());
+    let env_keys = EnvKeys::new(
+        settings.admin_api_key.as_ref(),
+        &settings.valid_api_keys,
+        &KeyIdSecret::load_or_create(data_dir)?,
+    );
+    let gate = Gate::new(
+        settings,
+        users.clone(),
+        keys.clone(),
+        activity.clone(),
+        env_keys,
+    );
+    let session_key = session_key(settings, data_dir)?;
     let dashboard = DashboardState {
         public_url: settings.public_url.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
+        allowlist: settings.allowed_ips.clone(),
         setup_token: settings
             .initial_setup_token
             .clone()
@@ -232,10 +259,15 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
             NonZeroU32::new(dashboard::MAX_FAILED_LOGINS).expect("non-zero"),
             LOGIN_FAILURE_WINDOW,
         ),
+        second_step_failures: WindowCounter::new(
+            NonZeroU32::new(dashboard::MAX_WRONG_CODES).expect("non-zero"),
+            LOGIN_FAILURE_WINDOW,
+        ),
+        totp_cipher: SecretCipher::from_session_secret(session_key.master()),
         admin_key_configured: gate.env_keys().has_admin_key(),
         client_key_count: gate.env_keys().client_key_count(),
+        one_time_keys: Default::default(),
     };
-    let session_key = session_key(settings, data_dir)?;
     Ok((
         Services {
             gate: web::Data::new(gate),

@@ -1,113 +1,326 @@
-//! Recent authentication activity for the Account Security page: the last
-//! 50 events, kept in memory and written to `auth-activity.json` (mode 0600)
-//! every few seconds, so they survive a restart without a write per request.
+//! The audit trail of Account Security (SPEC §6.2), in two bounded tables
+//! kept apart: account events (setup, logins, key and password changes,
+//! workspace changes, second-factor failures), each its own row with its own
+//! time, actor by name and address; and anonymous failures (bad keys, bad
+//! passwords, bad setup tokens), aggregated per (code, address, hour), so a
+//! flood of them cannot push an account event out. Both are kept in memory
+//! and written to `activity.json` (mode 0600) every few seconds.
 
-use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{read_json, write_json};
 
-pub const CAPACITY: usize = 50;
+/// The newest account events kept.
+pub const ACCOUNT_EVENTS_KEPT: usize = 200;
+/// The newest (code, address, hour) rows of anonymous failures kept.
+pub const FAILURE_ROWS_KEPT: usize = 200;
+/// Longer actor names and details are cut, so the tables' size is bounded.
+const MAX_TEXT_CHARS: usize = 80;
 
+/// What happened to an account. `portico::auth::activity::AccountAction`
+/// is the whole vocabulary; new kinds (2FA) are added here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccountAction {
+    Setup,
+    Login,
+    Logout,
+    SecondFactorFailed,
+    PasswordChanged,
+    TwoFactorEnabled,
+    TwoFactorDisabled,
+    RecoveryCodesRegenerated,
+    KeyCreated,
+    KeyRevoked,
+    WorkspaceAdded,
+    WorkspaceRemoved,
+}
+
+impl AccountAction {
+    /// How the Account Security page names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Setup => "Dashboard user created",
+            Self::Login => "Logged in",
+            Self::Logout => "Logged out",
+            Self::SecondFactorFailed => "Wrong second-factor code",
+            Self::PasswordChanged => "Password changed",
+            Self::TwoFactorEnabled => "Two-factor login enabled",
+            Self::TwoFactorDisabled => "Two-factor login disabled",
+            Self::RecoveryCodesRegenerated => "Recovery codes regenerated",
+            Self::KeyCreated => "API key created",
+            Self::KeyRevoked => "API key revoked",
+            Self::WorkspaceAdded => "Workspace added",
+            Self::WorkspaceRemoved => "Workspace removed",
+        }
+    }
+
+    /// Failures are shown as such.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Self::SecondFactorFailed)
+    }
+}
+
+/// One thing done by (or to) a named account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AuthEvent {
+pub struct AccountEvent {
     pub at: DateTime<Utc>,
-    /// `allowed` or `denied`.
-    pub outcome: Cow<'static, str>,
-    /// The principal id when allowed, the failure code when denied.
-    pub subject: Arc<str>,
+    pub action: AccountAction,
+    /// The user name or key name that acted, never an opaque id.
+    pub actor: String,
     pub client: IpAddr,
-    /// `api`, `login` or `setup`.
-    pub channel: Cow<'static, str>,
-    /// Identical events in a row are one entry: how many, `at` the last.
-    #[serde(default = "one")]
+    /// What it acted on: a key's or workspace's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Anonymous failures with one code from one address within one hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureRow {
+    pub code: String,
+    pub client: IpAddr,
+    /// The start of the hour.
+    pub hour: DateTime<Utc>,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
     pub count: u64,
 }
 
-fn one() -> u64 {
-    1
-}
-
-impl AuthEvent {
-    fn repeats(&self, allowed: bool, subject: &str, client: IpAddr, channel: &str) -> bool {
-        (self.outcome == "allowed") == allowed
-            && &*self.subject == subject
-            && self.client == client
-            && self.channel == channel
-    }
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Tables {
+    /// Newest first.
+    account: VecDeque<AccountEvent>,
+    /// Most recently seen first.
+    failures: VecDeque<FailureRow>,
 }
 
 #[derive(Debug)]
 pub struct ActivityLog {
     path: PathBuf,
-    events: Mutex<VecDeque<AuthEvent>>,
+    tables: Mutex<Tables>,
     dirty: AtomicBool,
+}
+
+fn bounded(text: &str) -> String {
+    text.chars().take(MAX_TEXT_CHARS).collect()
 }
 
 impl ActivityLog {
     pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
-        let path = data_dir.join("auth-activity.json");
-        let mut events: VecDeque<AuthEvent> = read_json(&path)?.unwrap_or_default();
-        events.truncate(CAPACITY);
+        let path = data_dir.join("activity.json");
+        let mut tables: Tables = read_json(&path)?.unwrap_or_default();
+        tables.account.truncate(ACCOUNT_EVENTS_KEPT);
+        tables.failures.truncate(FAILURE_ROWS_KEPT);
         Ok(Self {
             path,
-            events: Mutex::new(events),
+            tables: Mutex::new(tables),
             dirty: AtomicBool::new(false),
         })
     }
 
-    /// Notes an event; a repeat of the newest one only counts it again,
-    /// so a busy client does not push everything else out of view.
-    pub fn record(&self, allowed: bool, subject: &str, client: IpAddr, channel: &'static str) {
-        let at = Utc::now();
-        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        match events.front_mut() {
-            Some(newest) if newest.repeats(allowed, subject, client, channel) => {
-                newest.at = at;
-                newest.count += 1;
-            }
-            _ => {
-                events.push_front(AuthEvent {
-                    at,
-                    outcome: Cow::Borrowed(if allowed { "allowed" } else { "denied" }),
-                    subject: subject.into(),
-                    client,
-                    channel: Cow::Borrowed(channel),
-                    count: 1,
-                });
-                events.truncate(CAPACITY);
-            }
-        }
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records an account event as its own row, with its own time.
+    pub fn account(
+        &self,
+        action: AccountAction,
+        actor: &str,
+        client: IpAddr,
+        detail: Option<&str>,
+    ) {
+        self.account_at(Utc::now(), action, actor, client, detail);
+    }
+
+    fn account_at(
+        &self,
+        at: DateTime<Utc>,
+        action: AccountAction,
+        actor: &str,
+        client: IpAddr,
+        detail: Option<&str>,
+    ) {
+        let event = AccountEvent {
+            at,
+            action,
+            actor: bounded(actor),
+            client,
+            detail: detail.map(bounded),
+        };
+        let mut tables = self.tables();
+        tables.account.push_front(event);
+        tables.account.truncate(ACCOUNT_EVENTS_KEPT);
+        drop(tables);
         self.dirty.store(true, Ordering::Relaxed);
     }
 
-    /// Newest first.
-    pub fn recent(&self) -> Vec<AuthEvent> {
-        self.events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    /// Counts a failure nobody is known for (`code` is the SPEC §4 code or
+    /// `invalid-login`, `login-throttled`, `invalid-setup-token`).
+    pub fn anonymous_failure(&self, code: &'static str, client: IpAddr) {
+        self.anonymous_failure_at(Utc::now(), code, client);
+    }
+
+    fn anonymous_failure_at(&self, at: DateTime<Utc>, code: &'static str, client: IpAddr) {
+        let hour = at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at);
+        let mut tables = self.tables();
+        let failures = &mut tables.failures;
+        let same = failures
             .iter()
-            .cloned()
-            .collect()
+            .position(|row| row.client == client && row.hour == hour && row.code == code);
+        let row = match same {
+            Some(index) => {
+                let mut row = failures.remove(index).expect("the index was just found");
+                row.last_at = at;
+                row.count += 1;
+                row
+            }
+            None => FailureRow {
+                code: code.to_owned(),
+                client,
+                hour,
+                first_at: at,
+                last_at: at,
+                count: 1,
+            },
+        };
+        failures.push_front(row);
+        failures.truncate(FAILURE_ROWS_KEPT);
+        drop(tables);
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Account events, newest first.
+    pub fn account_events(&self) -> Vec<AccountEvent> {
+        self.tables().account.iter().cloned().collect()
+    }
+
+    /// Anonymous failure rows, most recently seen first.
+    pub fn failure_rows(&self) -> Vec<FailureRow> {
+        self.tables().failures.iter().cloned().collect()
     }
 
     pub async fn flush(&self) -> anyhow::Result<()> {
         if !self.dirty.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
-        let events = self.recent();
-        if let Err(err) = write_json(&self.path, &events).await {
+        let snapshot = {
+            let tables = self.tables();
+            Tables {
+                account: tables.account.clone(),
+                failures: tables.failures.clone(),
+            }
+        };
+        if let Err(err) = write_json(&self.path, &snapshot).await {
             self.dirty.store(true, Ordering::Relaxed);
             return Err(err);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log() -> (tempfile::TempDir, ActivityLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ActivityLog::load(dir.path()).unwrap();
+        (dir, log)
+    }
+
+    #[test]
+    fn repeated_account_events_keep_their_own_times() {
+        let (_dir, log) = log();
+        let addr: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = Utc::now() - TimeDelta::minutes(5);
+        let second = Utc::now();
+        log.account_at(first, AccountAction::Login, "owner", addr, None);
+        log.account_at(second, AccountAction::Login, "owner", addr, None);
+        let times: Vec<_> = log.account_events().iter().map(|e| e.at).collect();
+        assert_eq!(times, vec![second, first]);
+    }
+
+    #[test]
+    fn anonymous_failures_are_one_row_per_code_address_and_hour() {
+        let (_dir, log) = log();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let hour = Utc::now().duration_trunc(TimeDelta::hours(1)).unwrap();
+        for minute in 0..10 {
+            log.anonymous_failure_at(hour + TimeDelta::minutes(minute), "invalid-login", a);
+            log.anonymous_failure_at(hour + TimeDelta::minutes(minute), "invalid-login", b);
+        }
+        log.anonymous_failure_at(hour + TimeDelta::minutes(70), "invalid-login", a);
+        log.anonymous_failure_at(hour, "invalid-api-key", a);
+        let rows = log.failure_rows();
+        assert_eq!(rows.len(), 4);
+        let main = rows
+            .iter()
+            .find(|r| r.client == a && r.hour == hour && r.code == "invalid-login")
+            .unwrap();
+        assert_eq!(main.count, 10);
+        assert_eq!(main.first_at, hour);
+        assert_eq!(main.last_at, hour + TimeDelta::minutes(9));
+    }
+
+    #[tokio::test]
+    async fn full_tables_of_the_longest_values_stay_under_256_kib_on_disk() {
+        let (dir, log) = log();
+        let v6: IpAddr = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap();
+        let long = "\u{1d518}".repeat(500);
+        for _ in 0..ACCOUNT_EVENTS_KEPT {
+            log.account(
+                AccountAction::RecoveryCodesRegenerated,
+                &long,
+                v6,
+                Some(&long),
+            );
+        }
+        for n in 0..FAILURE_ROWS_KEPT as u128 {
+            log.anonymous_failure(
+                "invalid-setup-token",
+                IpAddr::from((u128::MAX - n).to_be_bytes()),
+            );
+        }
+        log.flush().await.unwrap();
+        let size = std::fs::metadata(dir.path().join("activity.json"))
+            .unwrap()
+            .len();
+        assert!(size < 256 * 1024, "{size} bytes");
+    }
+
+    #[tokio::test]
+    async fn both_tables_are_bounded_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ActivityLog::load(dir.path()).unwrap();
+        for n in 0..(ACCOUNT_EVENTS_KEPT + 10) {
+            let name = format!("user-{n}-{}", "x".repeat(500));
+            log.account(
+                AccountAction::Login,
+                &name,
+                "192.0.2.1".parse().unwrap(),
+                None,
+            );
+        }
+        for n in 0..(FAILURE_ROWS_KEPT as u32 + 10) {
+            log.anonymous_failure("invalid-api-key", IpAddr::from(n.to_be_bytes()));
+        }
+        assert_eq!(log.account_events().len(), ACCOUNT_EVENTS_KEPT);
+        assert_eq!(log.failure_rows().len(), FAILURE_ROWS_KEPT);
+        assert!(log.account_events()[0].actor.chars().count() <= MAX_TEXT_CHARS);
+        log.flush().await.unwrap();
+        let again = ActivityLog::load(dir.path()).unwrap();
+        assert_eq!(again.account_events(), log.account_events());
+        assert_eq!(again.failure_rows(), log.failure_rows());
     }
 }

@@ -7,7 +7,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_session::SessionExt;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderMap;
@@ -51,6 +50,7 @@ impl Gate {
         users: Arc<UserStore>,
         keys: Arc<KeyStore>,
         activity: Arc<ActivityLog>,
+        env_keys: EnvKeys,
     ) -> Self {
         Self {
             allowlist: settings.allowed_ips.clone(),
@@ -58,7 +58,7 @@ impl Gate {
             public_url: settings.public_url.clone(),
             users,
             keys,
-            env_keys: EnvKeys::new(settings.admin_api_key.as_ref(), &settings.valid_api_keys),
+            env_keys,
             activity,
             quotas: WindowCounter::new(settings.api_rate_limit, QUOTA_WINDOW),
             failures: WindowCounter::new(
@@ -91,7 +91,7 @@ impl Gate {
         if !self.allowlist.allows(addr) {
             return Err(ApiError::IpNotAllowed);
         }
-        if let Some(logged_in) = session::current(&req.get_session(), &self.users) {
+        if let Some(logged_in) = session::current(req, &self.users) {
             if is_cross_site_write(req, &self.public_url) {
                 return Err(ApiError::CrossSite);
             }
@@ -146,7 +146,7 @@ pub fn is_cross_site_write(req: &ServiceRequest, public_url: &PublicUrl) -> bool
     !safe && !is_same_origin(req.headers(), public_url, true)
 }
 
-/// Whether `Origin` (or, failing that, `Referer`) names `PUBLIC_URL`.
+/// Whether `Origin` (or, failing that, `Referer`) is one `PUBLIC_URL` accepts.
 /// Without either header the answer is `allow_missing`; `Sec-Fetch-Site:
 /// cross-site` is never same-origin.
 pub fn is_same_origin(headers: &HeaderMap, public_url: &PublicUrl, allow_missing: bool) -> bool {
@@ -155,10 +155,10 @@ pub fn is_same_origin(headers: &HeaderMap, public_url: &PublicUrl, allow_missing
         return false;
     }
     if let Some(origin) = header("origin") {
-        return origin == public_url.origin();
+        return public_url.accepts_origin(origin);
     }
     match header("referer").and_then(|referer| url::Url::parse(referer).ok()) {
-        Some(referer) => referer.origin().ascii_serialization() == public_url.origin(),
+        Some(referer) => public_url.accepts_origin(&referer.origin().ascii_serialization()),
         None => allow_missing,
     }
 }
@@ -186,7 +186,6 @@ pub async fn require_principal(
     let client = address_text(addr, &mut addr_buffer);
     match gate.authenticate(&req, addr).await {
         Ok((principal, quota)) => {
-            gate.activity.record(true, &principal.id, addr, "api");
             tracing::info!(
                 target: "portico::auth",
                 message = "authentication attempt",
@@ -207,7 +206,7 @@ pub async fn require_principal(
             Ok(response)
         }
         Err(err) => {
-            gate.activity.record(false, err.code(), addr, "api");
+            gate.activity.anonymous_failure(err.code(), addr);
             tracing::info!(
                 target: "portico::auth",
                 message = "authentication attempt",

@@ -13,6 +13,8 @@ pub mod principal;
 pub mod rate_limit;
 pub mod session;
 pub mod session_store;
+pub mod totp;
+pub mod two_factor;
 pub mod users;
 
 use rand::rngs::OsRng;

@@ -43,13 +43,13 @@ impl Principal {
         }
     }
 
-    /// The `VALID_API_KEYS` entry at `position` (counted from 1 among the
-    /// non-empty entries) is a client of its own.
-    pub fn client_key(position: usize) -> Self {
+    /// A `VALID_API_KEYS` entry is a client of its own, named by the
+    /// shortened digest of the key (never by its position in the list).
+    pub fn client_key(digest: &str) -> Self {
         Self {
-            id: format!("client-key-{position}").into(),
+            id: format!("client-key-{digest}").into(),
             kind: PrincipalKind::ClientKey,
-            name: format!("VALID_API_KEYS #{position}").into(),
+            name: format!("VALID_API_KEYS key {digest}").into(),
             role: Role::Client,
         }
     }

@@ -1,26 +1,76 @@
-//! Dashboard login sessions on top of actix-session: what a session holds,
-//! when it is still valid (user exists, same password epoch, under the idle
-//! and absolute limits), and its CSRF token.
+//! Dashboard login state on top of actix-session and actix-identity: who is
+//! logged in (an `Identity`, whose visit and login deadlines the
+//! `IdentityMiddleware` enforces), whether the session is still valid (user
+//! exists, same password epoch), its CSRF token, and the half-way state of
+//! a login that passed the password but not yet the second factor.
 
 use std::time::Duration;
 
-use actix_session::Session;
+use actix_identity::config::LogoutBehavior;
+use actix_identity::{Identity, IdentityExt, IdentityMiddleware};
+use actix_session::{Session, SessionExt};
+use actix_web::HttpMessage;
 use chrono::Utc;
 
 use super::principal::{Principal, PrincipalKind, Role};
 use super::random_alphanumeric;
 use super::users::{UserRecord, UserStore};
 
-/// A session unused this long is over (enforced by the store's TTL).
+/// A session unused this long is over.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// A session older than this is over, however busy.
 pub const ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
+/// A login that passed the password has this long to give the second factor.
+const SECOND_STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
-const USER_ID: &str = "user_id";
+/// The session entry holding the logged-in user's id (the identity).
+pub const USER_ID: &str = "user_id";
+/// The session entry with the time of the last request, which the identity
+/// middleware rewrites on every request (the store batches its writes).
+pub const LAST_VISIT: &str = "last_visit";
 const EPOCH: &str = "epoch";
-const LOGIN_AT: &str = "login_at";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
+/// The session entry naming the user half-way through logging in.
+pub const PENDING_USER: &str = "pending_user";
+const PENDING_EPOCH: &str = "pending_epoch";
+const PENDING_AT: &str = "pending_at";
+
+/// How long a session lives: idle (visit) and absolute (login) deadlines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    pub idle: Duration,
+    pub absolute: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            idle: IDLE_TIMEOUT,
+            absolute: ABSOLUTE_TIMEOUT,
+        }
+    }
+}
+
+impl SessionLimits {
+    /// How long the store keeps an unused session: a minute past the
+    /// idle limit, so that the visit deadline (exact, enforced by the
+    /// identity middleware) ends sessions and the store only forgets them.
+    pub fn store_ttl(&self) -> Duration {
+        self.idle + Duration::from_secs(60)
+    }
+
+    /// The middleware that ends a session past either deadline.
+    pub fn identity_middleware(&self) -> IdentityMiddleware {
+        IdentityMiddleware::builder()
+            .id_key(USER_ID)
+            .last_visit_unix_timestamp_key(LAST_VISIT)
+            .visit_deadline(Some(self.idle))
+            .login_deadline(Some(self.absolute))
+            .logout_behavior(LogoutBehavior::PurgeSession)
+            .build()
+    }
+}
 
 /// The user behind a valid session, and the session's CSRF token.
 #[derive(Debug, Clone)]
@@ -40,40 +90,69 @@ impl LoggedIn {
     }
 }
 
-/// Starts a fresh session for `user`: a new session key (the old one is
-/// gone), the user's password epoch and a new CSRF token.
-pub fn begin(session: &Session, user: &UserRecord) -> anyhow::Result<()> {
-    session.renew();
+/// Logs `user` in on a fresh session: a new session key (the old one is
+/// gone), the identity with its deadlines, the user's password epoch and a
+/// new CSRF token. Anything the session held before (a half-way login) is
+/// dropped.
+pub fn begin(req: &impl HttpMessage, session: &Session, user: &UserRecord) -> anyhow::Result<()> {
     session.clear();
-    session.insert(USER_ID, &user.id)?;
+    Identity::login(&req.extensions(), user.id.clone())?;
     session.insert(EPOCH, user.session_epoch)?;
-    session.insert(LOGIN_AT, Utc::now().timestamp())?;
     session.insert(CSRF, random_alphanumeric(43))?;
     Ok(())
 }
 
-/// Ends the session for good: the store forgets it.
+/// Logs out: the identity goes, and with it the whole session (the store
+/// forgets it for good).
+pub fn logout(identity: Identity) {
+    identity.logout();
+}
+
+/// Ends the session for good, logged in or not: the store forgets it.
 pub fn end(session: &Session) {
     session.purge();
 }
 
-/// The logged-in user, if the session is still valid; an invalid session
-/// is ended on the spot.
-pub fn current(session: &Session, users: &UserStore) -> Option<LoggedIn> {
-    let user_id = session.get::<String>(USER_ID).ok().flatten()?;
+/// The logged-in user, if the request carries a valid identity (the
+/// middleware has already ended sessions past their deadlines) of a user
+/// who still exists with the same password epoch. An invalid session is
+/// ended on the spot.
+pub fn current(req: &(impl IdentityExt + SessionExt), users: &UserStore) -> Option<LoggedIn> {
+    let identity = req.get_identity().ok()?;
+    let session = req.get_session();
     let valid = (|| {
-        let user = users.get(&user_id)?;
+        let user = users.get(&identity.id().ok()?)?;
         let epoch = session.get::<u64>(EPOCH).ok().flatten()?;
-        let login_at = session.get::<i64>(LOGIN_AT).ok().flatten()?;
-        let age = Utc::now().timestamp().saturating_sub(login_at);
-        let fresh = u64::try_from(age).is_ok_and(|age| age < ABSOLUTE_TIMEOUT.as_secs());
         let csrf_token = session.get::<String>(CSRF).ok().flatten()?;
-        (epoch == user.session_epoch && fresh).then_some(LoggedIn { user, csrf_token })
+        (epoch == user.session_epoch).then_some(LoggedIn { user, csrf_token })
     })();
     if valid.is_none() {
-        end(session);
+        identity.logout();
     }
     valid
+}
+
+/// Notes on a fresh session that `user` passed the password and still owes
+/// the second factor. The session carries no identity: no page, no API.
+pub fn begin_second_step(session: &Session, user: &UserRecord) -> anyhow::Result<()> {
+    session.renew();
+    session.clear();
+    session.insert(PENDING_USER, &user.id)?;
+    session.insert(PENDING_EPOCH, user.session_epoch)?;
+    session.insert(PENDING_AT, Utc::now().timestamp())?;
+    Ok(())
+}
+
+/// The user half-way through logging in on this session, if recent and
+/// their password has not changed since.
+pub fn second_step_user(session: &Session, users: &UserStore) -> Option<UserRecord> {
+    let user_id = session.get::<String>(PENDING_USER).ok().flatten()?;
+    let epoch = session.get::<u64>(PENDING_EPOCH).ok().flatten()?;
+    let at = session.get::<i64>(PENDING_AT).ok().flatten()?;
+    let age = Utc::now().timestamp().saturating_sub(at);
+    let recent = u64::try_from(age).is_ok_and(|age| age < SECOND_STEP_TIMEOUT.as_secs());
+    let user = users.get(&user_id)?;
+    (recent && user.session_epoch == epoch).then_some(user)
 }
 
 /// A one-time message for the next page.

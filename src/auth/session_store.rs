@@ -1,8 +1,9 @@
 //! The server-side session store behind actix-session: sessions live in
 //! memory and in `sessions.json` (mode 0600), so they survive a restart, and
-//! the cookie carries nothing but a random session key. Creation and
-//! deletion are on disk before the answer goes out; idle-time extensions are
-//! written in batches by `flush`.
+//! the cookie carries nothing but a random session key. Creation, deletion
+//! and changes of what a session holds are on disk before the answer goes
+//! out; idle-time extensions and the last-visit time, which change on every
+//! request, are written in batches by `flush`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::random_alphanumeric;
+use super::session::LAST_VISIT;
 use crate::store::{read_json, write_json};
 
 type State = HashMap<String, String>;
@@ -106,6 +108,25 @@ impl FileSessionStore {
         .await
     }
 
+    /// Applies `state` in memory, to be written by the next `flush`, when
+    /// it differs from the stored one only in the last-visit time.
+    fn touch_only(&self, key: &str, state: &State, expires_at: DateTime<Utc>) -> bool {
+        let mut sessions = self.sessions();
+        let Some(session) = sessions.get_mut(key) else {
+            return false;
+        };
+        let same_but_visit = session.state.len() == state.len()
+            && state
+                .iter()
+                .all(|(k, v)| k == LAST_VISIT || session.state.get(k) == Some(v));
+        if same_but_visit {
+            session.state.clone_from(state);
+            session.expires_at = expires_at;
+            self.0.dirty.store(true, Ordering::Relaxed);
+        }
+        same_but_visit
+    }
+
     async fn insert_new(&self, state: State, ttl: &CookieDuration) -> anyhow::Result<SessionKey> {
         let key = random_alphanumeric(64);
         let session_key = SessionKey::try_from(key.clone()).map_err(anyhow::Error::msg)?;
@@ -145,6 +166,9 @@ impl SessionStore for FileSessionStore {
     ) -> Result<SessionKey, UpdateError> {
         let key: String = session_key.as_ref().to_owned();
         let expires_at = expiry(ttl);
+        if self.touch_only(&key, &state, expires_at) {
+            return Ok(session_key);
+        }
         let updated = self
             .commit(|sessions| match sessions.get_mut(&key) {
                 Some(session) => {

@@ -25,6 +25,20 @@ pub struct UserRecord {
     pub created_at: DateTime<Utc>,
     /// Raised by a password change: sessions from an older epoch are over.
     pub session_epoch: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_factor: Option<TwoFactor>,
+}
+
+/// A user's second factor: the TOTP secret sealed by `SecretCipher`, the
+/// last time step a code was accepted for, and argon2id hashes of the
+/// unused recovery codes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TwoFactor {
+    pub sealed_secret: String,
+    pub last_used_step: u64,
+    pub recovery_hashes: Vec<String>,
+    pub enabled_at: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for UserRecord {
@@ -33,6 +47,7 @@ impl std::fmt::Debug for UserRecord {
             .field("id", &self.id)
             .field("username", &self.username)
             .field("session_epoch", &self.session_epoch)
+            .field("two_factor", &self.two_factor.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +172,7 @@ impl UserStore {
             password_hash: self.hasher.hash(password.secret()).await?,
             created_at: Utc::now(),
             session_epoch: 0,
+            two_factor: None,
         };
         self.commit(vec![user.clone()]).await?;
         Ok(user)
@@ -181,6 +197,45 @@ impl UserStore {
         Ok(valid.then_some(user))
     }
 
+    pub fn find_by_name(&self, username: &str) -> Option<UserRecord> {
+        self.snapshot()
+            .into_iter()
+            .find(|user| user.username == username)
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.hasher
+    }
+
+    /// Applies `change` to the user, all under the write lock, and writes
+    /// the result unless `change` fails: a read-check-write with no other
+    /// change in between.
+    pub async fn update<T>(
+        &self,
+        user_id: &str,
+        change: impl FnOnce(&mut UserRecord) -> Result<T, UserError>,
+    ) -> Result<T, UserError> {
+        let _write = self.writes.lock().await;
+        let mut users = self.snapshot();
+        let user = users
+            .iter_mut()
+            .find(|user| user.id == user_id)
+            .ok_or(UserError::NoSuchUser)?;
+        let result = change(user)?;
+        self.commit(users).await?;
+        Ok(result)
+    }
+
+    /// Whether `password` is the user's (one argon2 verification).
+    pub async fn verify_password(
+        &self,
+        user_id: &str,
+        password: &SecretString,
+    ) -> Result<bool, UserError> {
+        let user = self.get(user_id).ok_or(UserError::NoSuchUser)?;
+        Ok(self.hasher.verify(password, &user.password_hash).await?)
+    }
+
     /// Sets a new password and ends every session of the user.
     pub async fn change_password(
         &self,
@@ -202,6 +257,36 @@ impl UserStore {
         let changed = user.clone();
         self.commit(users).await?;
         Ok(changed)
+    }
+}
+
+impl UserStore {
+    /// Sets a new password for `username` without the old one (the command
+    /// line's way back in) and ends every session of the user.
+    pub async fn reset_password(
+        &self,
+        username: &str,
+        new: &Password,
+    ) -> Result<UserRecord, UserError> {
+        let _write = self.writes.lock().await;
+        let mut users = self.snapshot();
+        let user = users
+            .iter_mut()
+            .find(|user| user.username == username)
+            .ok_or(UserError::NoSuchUser)?;
+        user.password_hash = self.hasher.hash(new.secret()).await?;
+        user.session_epoch += 1;
+        let changed = user.clone();
+        self.commit(users).await?;
+        Ok(changed)
+    }
+
+    /// The names of every user, for messages.
+    pub fn usernames(&self) -> Vec<String> {
+        self.snapshot()
+            .into_iter()
+            .map(|user| user.username)
+            .collect()
     }
 }
 

@@ -2,6 +2,8 @@
 //! environment, `.env.local` and `.env` (the real environment wins), and
 //! parsed into types so the rest of the program never re-checks them.
 
+mod known;
+mod public_url;
 mod sandbox;
 mod vars;
 
@@ -14,11 +16,15 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::address::{IpAllowlist, TrustedProxies};
+use crate::auth::session::SessionLimits;
+pub use public_url::PublicUrl;
 pub use sandbox::{SandboxMode, SandboxSettings};
-pub use vars::{ConfigError, PublicUrl};
+pub use vars::ConfigError;
 
 /// Keys shorter than this draw a start-up warning (SPEC §1).
 const ADMIN_KEY_RECOMMENDED_LEN: usize = 32;
+/// A setup token shorter than this draws a start-up warning.
+const SETUP_TOKEN_RECOMMENDED_LEN: usize = 24;
 
 /// The variables that hold secrets: never logged, never passed to children.
 pub const SECRET_VARIABLES: &[&str] = &[
@@ -45,6 +51,9 @@ pub struct Settings {
     pub ask_sandbox: SandboxSettings,
     pub job_concurrency: NonZeroUsize,
     pub log_filter: String,
+    /// Idle and absolute session limits: 30 minutes and 12 hours; not a
+    /// variable, only tests set other values.
+    pub session_limits: SessionLimits,
 }
 
 impl Settings {
@@ -53,7 +62,9 @@ impl Settings {
     pub fn load() -> Result<Self, ConfigError> {
         let mut layered: HashMap<String, String> = HashMap::new();
         for file in [".env", ".env.local"] {
-            layered.extend(vars::read_env_file(file)?);
+            let vars = vars::read_env_file(file)?;
+            known::check_names(file, vars.keys())?;
+            layered.extend(vars);
         }
         layered.extend(std::env::vars());
         Self::from_vars(&layered)
@@ -66,8 +77,9 @@ impl Settings {
                 .map(|value| value.trim())
                 .filter(|value| !value.is_empty())
         };
+        let bind = vars::socket_addr("BIND", get("BIND").unwrap_or("127.0.0.1:3000"))?;
         Ok(Self {
-            bind: vars::socket_addr("BIND", get("BIND").unwrap_or("127.0.0.1:3000"))?,
+            bind,
             data_dir: PathBuf::from(get("DATA_DIR").unwrap_or("./workspaces")),
             admin_api_key: get("ADMIN_API_KEY")
                 .map(|key| vars::header_safe_secret("ADMIN_API_KEY", None, key))
@@ -79,7 +91,10 @@ impl Settings {
             )?,
             allowed_ips: vars::allowlist(get("ALLOWED_IPS"))?,
             trusted_proxies: vars::trusted_proxies(get("TRUSTED_PROXIES"))?,
-            public_url: PublicUrl::parse(get("PUBLIC_URL").unwrap_or("http://127.0.0.1:3000"))?,
+            public_url: match get("PUBLIC_URL") {
+                Some(url) => PublicUrl::parse(url)?,
+                None => PublicUrl::local(bind),
+            },
             session_secret: get("SESSION_SECRET")
                 .map(vars::session_secret)
                 .transpose()?,
@@ -104,6 +119,7 @@ impl Settings {
                 get("JOB_CONCURRENCY").unwrap_or("1"),
             )?,
             log_filter: vars::log_filter(get("RUST_LOG").unwrap_or("info"))?,
+            session_limits: SessionLimits::default(),
         })
     }
 
@@ -118,6 +134,24 @@ impl Settings {
                      generate a stronger one with `openssl rand -hex 32`"
                 );
             }
+        }
+        if let Some(token) = &self.initial_setup_token {
+            let len = token.expose_secret().chars().count();
+            if len < SETUP_TOKEN_RECOMMENDED_LEN {
+                tracing::warn!(
+                    length = len,
+                    "INITIAL_SETUP_TOKEN is shorter than {SETUP_TOKEN_RECOMMENDED_LEN} characters; \
+                     whoever guesses it first owns the dashboard: use `openssl rand -hex 16`, \
+                     or unset it to have a strong one generated"
+                );
+            }
+        }
+        if !self.public_url.is_configured() && self.bind.ip().is_unspecified() {
+            tracing::warn!(
+                bind = %self.bind,
+                "listening on every interface without PUBLIC_URL: pages answer only to \
+                 localhost, 127.0.0.1 and [::1]; set PUBLIC_URL to the address users open"
+            );
         }
         if !self.public_url.is_https() && !self.bind.ip().is_loopback() {
             tracing::warn!(

@@ -2,7 +2,6 @@
 //! that names the variable and says what to fix, never echoing a secret.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
@@ -21,7 +20,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(super) fn new(variable: &str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(variable: &str, problem: impl Into<String>) -> Self {
         Self {
             variable: variable.to_owned(),
             problem: problem.into(),
@@ -160,59 +159,4 @@ pub fn log_filter(value: &str) -> Result<String, ConfigError> {
     tracing_subscriber::EnvFilter::try_new(value)
         .map(|_| value.to_owned())
         .map_err(|err| ConfigError::new("RUST_LOG", format!("is not a valid log filter: {err}")))
-}
-
-/// `PUBLIC_URL`: where users reach Portico. Kept as its origin
-/// (`scheme://host[:port]`), which is what `Origin` headers are checked against.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PublicUrl {
-    origin: String,
-    https: bool,
-}
-
-impl PublicUrl {
-    pub fn parse(value: &str) -> Result<Self, ConfigError> {
-        let bad = |why: &str| {
-            ConfigError::new(
-                "PUBLIC_URL",
-                format!("'{value}' {why}; expected something like https://portico.example.com"),
-            )
-        };
-        let url = url::Url::parse(value).map_err(|_| bad("is not a URL"))?;
-        let https = match url.scheme() {
-            "https" => true,
-            "http" => false,
-            _ => return Err(bad("must start with http:// or https://")),
-        };
-        if url.host_str().is_none() {
-            return Err(bad("has no host"));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad("must not carry a user name or password"));
-        }
-        Ok(Self {
-            origin: url.origin().ascii_serialization(),
-            https,
-        })
-    }
-
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-
-    pub fn is_https(&self) -> bool {
-        self.https
-    }
-}
-
-impl fmt::Debug for PublicUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.origin)
-    }
-}
-
-impl fmt::Display for PublicUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.origin)
-    }
 }

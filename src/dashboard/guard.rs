@@ -1,20 +1,55 @@
 //! The guard on every logged-in page and form: a valid session or a
 //! redirect to `/login`; and for every state-changing request, a same-site
 //! `Origin` and the session's CSRF token, or 403 with nothing changed.
+//! Before any of it, `ALLOWED_IPS` for every page outside `/api`.
 
-use actix_session::SessionExt;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
 
-use super::{foreign_origin_page, redirect, DashboardState};
+use super::{foreign_origin_page, ip_not_allowed_page, redirect, stale_form_page, DashboardState};
+use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::secrets_match;
 
 const CSRF_FIELD: &str = "csrf_token";
+
+/// `ALLOWED_IPS` covers the dashboard too (SPEC §2): setup, login, every
+/// page and form, unknown URLs. Wrapped around the whole application; `/api`
+/// is left to its gate (which answers in JSON and keeps `/api/health` open),
+/// and the stylesheet stays reachable so the refusal page has its look.
+pub async fn require_allowed_address(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let path = req.path();
+    let exempt = path == "/api" || path.starts_with("/api/") || path.starts_with("/static/");
+    if !exempt {
+        let state = req
+            .app_data::<web::Data<DashboardState>>()
+            .cloned()
+            .expect("the dashboard state is registered");
+        if !state.allowlist.allows_all() {
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            if !state.allowlist.allows(addr) {
+                tracing::info!(
+                    target: "portico::auth",
+                    outcome = "denied",
+                    code = "ip-not-allowed",
+                    client = %addr,
+                    method = req.method().as_str(),
+                    path = req.path(),
+                    "dashboard request"
+                );
+                return Ok(req.into_response(ip_not_allowed_page()));
+            }
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
 
 pub async fn require_login(
     mut req: ServiceRequest,
@@ -24,7 +59,7 @@ pub async fn require_login(
         .app_data::<web::Data<DashboardState>>()
         .cloned()
         .expect("the dashboard state is registered");
-    let Some(logged_in) = session::current(&req.get_session(), &state.users) else {
+    let Some(logged_in) = session::current(&req, &state.users) else {
         return Ok(req.into_response(redirect("/login")));
     };
     if !matches!(req.method().as_str(), "GET" | "HEAD") {
@@ -38,14 +73,25 @@ pub async fn require_login(
                 &secrecy::SecretString::from(logged_in.csrf_token.clone()),
             )
         });
-        if !token_ok || !is_same_origin(req.headers(), &state.public_url, false) {
-            tracing::warn!(path = %req.path(), "refused a form without a valid CSRF token or origin");
-            return Ok(req.into_response(foreign_origin_page(&state.public_url)));
+        if !is_same_origin(req.headers(), &state.public_url, false) {
+            let page = foreign_origin_page(&state.public_url, req.headers());
+            return Ok(req.into_response(page));
+        }
+        if !token_ok {
+            tracing::warn!(path = %req.path(), "refused a form without a valid CSRF token");
+            return Ok(req.into_response(stale_form_page()));
         }
         req.set_payload(Payload::from(body));
     }
+    let nav = super::Nav {
+        username: logged_in.user.username.clone(),
+        csrf_token: logged_in.csrf_token.clone(),
+        active: "",
+    };
     req.extensions_mut().insert(logged_in);
-    Ok(next.call(req).await?.map_into_boxed_body())
+    // Error pages rendered while handling this request show the nav bar.
+    let response = super::CURRENT_NAV.scope(nav, next.call(req)).await?;
+    Ok(response.map_into_boxed_body())
 }
 
 impl FromRequest for LoggedIn {

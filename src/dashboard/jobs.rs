@@ -1,15 +1,17 @@
 //! The ask form, a job's page (refreshing until the answer is there, the
 //! Markdown rendered with any HTML in it escaped) and the queue page.
 
+use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag, TagEnd};
 use serde::Deserialize;
 
-use super::pages::nav;
-use super::{error_page, redirect, render, Flash, Nav};
-use crate::auth::session::LoggedIn;
+use super::pages::{nav, overview_page, AskInput};
+use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::session::{self, LoggedIn};
+use crate::error::ApiError;
 use crate::jobs::{submit_question, AskRequest, Job, JobId, JobQueue, JobStatus};
 use crate::workspaces::Registry;
 
@@ -57,11 +59,17 @@ pub struct AskForm {
 
 pub async fn ask(
     logged_in: LoggedIn,
+    state: web::Data<DashboardState>,
     queue: web::Data<JobQueue>,
     registry: web::Data<Registry>,
     form: web::Form<AskForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
+    let input = AskInput {
+        workspace_id: form.workspace_id.clone(),
+        source_branch: form.source_branch.clone(),
+        question: form.question.clone(),
+    };
     let request = AskRequest {
         workspace_id: form.workspace_id,
         question: form.question,
@@ -70,26 +78,92 @@ pub async fn ask(
     };
     match submit_question(&queue, &registry, &logged_in.principal(), request).await {
         Ok((job, _)) => redirect(&format!("/dashboard/jobs/{}", job.id)),
-        Err(err) => error_page(
+        Err(err) => overview_page(
             actix_web::ResponseError::status_code(&err),
-            "The question was not queued",
-            &match &err {
-                crate::error::ApiError::BadRequest { details, .. } => details
-                    .as_object()
-                    .map(|problems| {
-                        problems
-                            .iter()
-                            .map(|(field, problem)| {
-                                format!("{field} {}", problem.as_str().unwrap_or("is invalid"))
-                            })
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    })
-                    .unwrap_or_else(|| err.to_string()),
-                other => other.to_string(),
-            },
+            &logged_in,
+            &state,
+            &queue,
+            &registry,
+            Flash::error(format!("The question was not queued. {}", in_words(&err))),
+            input,
         ),
     }
+}
+
+/// An API error about the ask form, with the form's names for its fields.
+fn in_words(err: &ApiError) -> String {
+    let ApiError::BadRequest { details, .. } = err else {
+        return err.to_string();
+    };
+    let Some(problems) = details.as_object() else {
+        return err.to_string();
+    };
+    problems
+        .iter()
+        .map(|(field, problem)| {
+            let label = match field.as_str() {
+                "workspaceId" => "Workspace",
+                "sourceBranch" => "Branch",
+                "question" => "Question",
+                "context" => "Context",
+                other => other,
+            };
+            format!(
+                "{label}: {}.",
+                problem
+                    .as_str()
+                    .unwrap_or("is invalid")
+                    .trim_end_matches('.')
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `POST /dashboard/jobs/{id}/cancel`: cancels a job that has not started.
+pub async fn cancel(
+    logged_in: LoggedIn,
+    session: Session,
+    queue: web::Data<JobQueue>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let Some(job_id) = JobId::parse(&id) else {
+        return no_such_job();
+    };
+    let page = format!("/dashboard/jobs/{job_id}");
+    match queue.cancel(&job_id, &logged_in.user.username).await {
+        Ok(Ok(Some(_))) => {
+            session::set_flash(&session, "The job was cancelled before it started.");
+            redirect(&page)
+        }
+        Ok(Ok(None)) => no_such_job(),
+        Ok(Err(job)) => {
+            session::set_flash(
+                &session,
+                &format!(
+                    "The job was not cancelled: only a pending job can be, and this one is {}.",
+                    job.status.as_str()
+                ),
+            );
+            redirect(&page)
+        }
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "cancelling a job failed");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not saved",
+                "Portico could not write to its data directory, so the job was not cancelled.",
+            )
+        }
+    }
+}
+
+fn no_such_job() -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "No such job",
+        "There is no job with this id; it may be older than 7 days.",
+    )
 }
 
 #[derive(Template)]
@@ -97,16 +171,21 @@ pub async fn ask(
 struct JobPage {
     nav: Option<Nav>,
     flash: Option<Flash>,
+    csrf_token: String,
     job: JobRow,
     question: String,
     finished: bool,
+    pending: bool,
     error: Option<String>,
     answer_html: Option<String>,
+    /// An answer that is not Markdown, shown preformatted as it came.
+    answer_text: Option<String>,
     engine: Option<String>,
 }
 
 pub async fn job(
     logged_in: LoggedIn,
+    session: Session,
     queue: web::Data<JobQueue>,
     registry: web::Data<Registry>,
     id: web::Path<String>,
@@ -116,28 +195,39 @@ pub async fn job(
         None => None,
     };
     let Some(job) = job else {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            "No such job",
-            "There is no job with this id; it may be older than 7 days.",
-        );
+        return no_such_job();
     };
     let result = job.result.as_ref();
+    let output = result.and_then(|r| r["output"].as_str());
+    let markdown = output.is_some_and(looks_like_markdown);
     render(
         StatusCode::OK,
         &JobPage {
             nav: Some(nav(&logged_in, "queue")),
-            flash: None,
+            flash: session::take_flash(&session).and_then(Flash::success),
+            csrf_token: logged_in.csrf_token.clone(),
             job: JobRow::new(&job, &registry),
             question: job.question.clone(),
             finished: job.status.is_finished(),
+            pending: job.status == JobStatus::Pending,
             error: job.error.clone(),
-            answer_html: result
-                .and_then(|r| r["output"].as_str())
-                .map(markdown_to_safe_html),
+            answer_html: output.filter(|_| markdown).map(markdown_to_safe_html),
+            answer_text: output.filter(|_| !markdown).map(str::to_owned),
             engine: result.and_then(|r| r["engine"].as_str()).map(str::to_owned),
         },
     )
+}
+
+/// Whether an answer uses Markdown (headings, lists, fences, emphasis,
+/// links, tables); plain text from a command is shown as it came instead,
+/// since Markdown would join its lines and eat its `*` and `_`.
+pub fn looks_like_markdown(text: &str) -> bool {
+    let line_marks = ["# ", "## ", "### ", "```", "- ", "* ", "> ", "1. ", "| "];
+    let by_line = text.lines().any(|line| {
+        let line = line.trim_start();
+        line_marks.iter().any(|mark| line.starts_with(mark))
+    });
+    by_line || text.contains("**") || text.contains("](") || text.contains("`")
 }
 
 /// Renders Markdown to HTML with every piece of raw HTML escaped, images
@@ -184,6 +274,7 @@ pub fn markdown_to_safe_html(markdown: &str) -> String {
 struct QueuePage {
     nav: Option<Nav>,
     flash: Option<Flash>,
+    csrf_token: String,
     busy: bool,
     processing: Vec<JobRow>,
     pending: Vec<JobRow>,
@@ -216,6 +307,7 @@ pub async fn queue_page(
         &QueuePage {
             nav: Some(nav(&logged_in, "queue")),
             flash: None,
+            csrf_token: logged_in.csrf_token.clone(),
             busy: !processing.is_empty() || !pending.is_empty(),
             processing: rows(&processing, &registry),
             pending: rows(&pending, &registry),

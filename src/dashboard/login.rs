@@ -2,6 +2,7 @@
 //! and per address; an unknown user and a wrong password get the same page
 //! after the same work.
 
+use actix_identity::Identity;
 use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -9,6 +10,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AccountAction;
 use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
@@ -45,14 +47,14 @@ fn notice_text(notice: &str) -> Option<Option<Flash>> {
 }
 
 pub async fn form(
-    session: Session,
+    req: HttpRequest,
     state: web::Data<DashboardState>,
     query: web::Query<NoticeQuery>,
 ) -> HttpResponse {
     if !state.users.has_users() {
         return redirect("/setup");
     }
-    if session::current(&session, &state.users).is_some() {
+    if session::current(&req, &state.users).is_some() {
         return redirect("/dashboard");
     }
     let flash = query.notice.as_deref().and_then(notice_text).flatten();
@@ -79,7 +81,7 @@ pub async fn submit(
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     if !is_same_origin(req.headers(), &state.public_url, false) {
-        return foreign_origin_page(&state.public_url);
+        return foreign_origin_page(&state.public_url, req.headers());
     }
     let LoginForm { username, password } = form.into_inner();
     let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
@@ -91,16 +93,15 @@ pub async fn submit(
         .map(|quota| quota.reset_secs)
         .max();
     if let Some(wait) = wait {
-        state
-            .activity
-            .record(false, "login-throttled", addr, "login");
+        state.activity.anonymous_failure("login-throttled", addr);
         let minutes = wait.div_ceil(60);
         let mut page = render(
             StatusCode::TOO_MANY_REQUESTS,
             &LoginPage {
                 nav: None,
                 flash: Flash::error(format!(
-                    "Too many failed logins. Try again in {minutes} minute(s)."
+                    "Too many failed logins. Try again in {minutes} minute(s), or reset the \
+                     password on the server with `portico user reset-password <name>`."
                 )),
                 username,
             },
@@ -126,7 +127,7 @@ pub async fn submit(
         for key in &counters {
             let _ = state.login_failures.try_acquire(key.as_str());
         }
-        state.activity.record(false, "invalid-login", addr, "login");
+        state.activity.anonymous_failure("invalid-login", addr);
         tracing::info!(target: "portico::auth", outcome = "denied", code = "invalid-login", client = %addr, "login attempt");
         return render(
             StatusCode::UNAUTHORIZED,
@@ -137,20 +138,42 @@ pub async fn submit(
             },
         );
     };
-    if let Err(err) = session::begin(&session, &user) {
-        tracing::error!(error = format!("{err:#}"), "starting a session failed");
-        return error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal server error",
-            "The session could not be started. Try again.",
-        );
+    if user.two_factor.is_some() {
+        return match session::begin_second_step(&session, &user) {
+            Ok(()) => redirect("/login/code"),
+            Err(err) => session_failure(&err),
+        };
     }
-    state.activity.record(true, &user.username, addr, "login");
+    if let Err(err) = session::begin(&req, &session, &user) {
+        return session_failure(&err);
+    }
+    state
+        .activity
+        .account(AccountAction::Login, &user.username, addr, None);
     tracing::info!(target: "portico::auth", outcome = "allowed", principal = %user.id, client = %addr, "login attempt");
     redirect("/dashboard")
 }
 
-pub async fn logout(session: Session, _logged_in: LoggedIn) -> HttpResponse {
-    session::end(&session);
+/// The page for a session that could not be started.
+pub fn session_failure(err: &anyhow::Error) -> HttpResponse {
+    tracing::error!(error = format!("{err:#}"), "starting a session failed");
+    error_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal server error",
+        "The session could not be started. Try again.",
+    )
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    identity: Identity,
+    logged_in: LoggedIn,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
+    session::logout(identity);
+    let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+    state
+        .activity
+        .account(AccountAction::Logout, &logged_in.user.username, addr, None);
     redirect("/login?notice=logged-out")
 }

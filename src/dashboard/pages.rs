@@ -2,7 +2,7 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::jobs::{rows, JobRow};
@@ -26,13 +26,22 @@ struct OverviewPage {
     admin_key_configured: bool,
     client_key_count: usize,
     public_url: String,
+    ask: AskInput,
+}
+
+/// What the ask form showed; kept when the question is refused.
+#[derive(Default)]
+pub struct AskInput {
+    pub workspace_id: String,
+    pub source_branch: String,
+    pub question: String,
 }
 
 /// `/`: the dashboard when logged in, else setup or login.
-pub async fn root(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
+pub async fn root(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
     if !state.users.has_users() {
         redirect("/setup")
-    } else if session::current(&session, &state.users).is_some() {
+    } else if session::current(&req, &state.users).is_some() {
         redirect("/dashboard")
     } else {
         redirect("/login")
@@ -46,21 +55,44 @@ pub async fn overview(
     queue: web::Data<JobQueue>,
     registry: web::Data<Registry>,
 ) -> HttpResponse {
+    let flash = session::take_flash(&session).and_then(Flash::success);
+    overview_page(
+        StatusCode::OK,
+        &logged_in,
+        &state,
+        &queue,
+        &registry,
+        flash,
+        AskInput::default(),
+    )
+}
+
+/// The overview, also shown again with the ask form's input and an error.
+pub fn overview_page(
+    status: StatusCode,
+    logged_in: &LoggedIn,
+    state: &DashboardState,
+    queue: &JobQueue,
+    registry: &Registry,
+    flash: Option<Flash>,
+    ask: AskInput,
+) -> HttpResponse {
     let mut recent = queue.list(|_| true);
     recent.truncate(OVERVIEW_JOBS);
     render(
-        StatusCode::OK,
+        status,
         &OverviewPage {
-            nav: Some(nav(&logged_in, "overview")),
-            flash: session::take_flash(&session).and_then(Flash::success),
+            nav: Some(nav(logged_in, "overview")),
+            flash,
             csrf_token: logged_in.csrf_token.clone(),
             workspaces: registry.list(),
             counts: queue.counts(|_| true),
-            jobs: rows(&recent, &registry),
+            jobs: rows(&recent, registry),
             key_count: state.keys.len(),
             admin_key_configured: state.admin_key_configured,
             client_key_count: state.client_key_count,
             public_url: state.public_url.origin().to_owned(),
+            ask,
         },
     )
 }
@@ -71,6 +103,29 @@ pub async fn not_found() -> HttpResponse {
         "Page not found",
         "There is no such page in the dashboard.",
     )
+}
+
+/// Any other unknown address: a styled 404, with the nav bar when logged in.
+pub async fn not_found_anywhere(
+    req: HttpRequest,
+    state: web::Data<DashboardState>,
+) -> HttpResponse {
+    let page = || {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is no page at this address. Check the link, or start from the dashboard.",
+        )
+    };
+    match session::current(&req, &state.users) {
+        Some(logged_in) => super::CURRENT_NAV.sync_scope(nav(&logged_in, ""), page),
+        None => page(),
+    }
+}
+
+/// Browsers ask for `/favicon.ico` on their own; the icon is an SVG.
+pub async fn favicon() -> HttpResponse {
+    redirect("/static/favicon.svg")
 }
 
 pub fn nav(logged_in: &LoggedIn, active: &'static str) -> Nav {

@@ -3,17 +3,21 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use super::confirm::{confirm_page, Confirm};
 use super::login::user_failures_key;
 use super::pages::nav;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
-use crate::auth::activity::AuthEvent;
-use crate::auth::dashboard_keys::{Expiry, KeyRecord};
+use crate::auth::activity::{
+    AccountAction, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
+};
+use crate::auth::address::client_address;
+use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::{Password, UserError, MIN_PASSWORD_CHARS};
 use crate::auth::Role;
@@ -68,6 +72,14 @@ struct NewKey {
     plaintext: String,
 }
 
+/// What the generate form showed, kept when it is refused.
+#[derive(Default)]
+struct KeyForm {
+    name: String,
+    role: String,
+    expiry: String,
+}
+
 #[derive(Template)]
 #[template(path = "security.html")]
 struct SecurityPage {
@@ -75,11 +87,17 @@ struct SecurityPage {
     flash: Option<Flash>,
     csrf_token: String,
     new_key: Option<NewKey>,
+    key_form: KeyForm,
     keys: Vec<KeyRow>,
     admin_key_configured: bool,
     client_key_count: usize,
-    activity: Vec<AuthEvent>,
+    account_events: Vec<AccountEvent>,
+    failure_rows: Vec<FailureRow>,
+    account_events_kept: usize,
+    failure_rows_kept: usize,
     min_password: usize,
+    /// `Some(unused recovery codes)` when two-factor login is on.
+    two_factor_recovery_left: Option<usize>,
 }
 
 fn security_page(
@@ -93,23 +111,55 @@ fn security_page(
         flash,
         csrf_token: logged_in.csrf_token.clone(),
         new_key,
+        key_form: KeyForm::default(),
         keys: state.keys.list().into_iter().map(KeyRow::from).collect(),
         admin_key_configured: state.admin_key_configured,
         client_key_count: state.client_key_count,
-        activity: state.activity.recent(),
+        account_events: state.activity.account_events(),
+        failure_rows: state.activity.failure_rows(),
+        account_events_kept: ACCOUNT_EVENTS_KEPT,
+        failure_rows_kept: FAILURE_ROWS_KEPT,
         min_password: MIN_PASSWORD_CHARS,
+        two_factor_recovery_left: logged_in
+            .user
+            .two_factor
+            .as_ref()
+            .map(|two_factor| two_factor.recovery_hashes.len()),
     }
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    /// The ticket of a key waiting for its one display.
+    new: Option<String>,
 }
 
 pub async fn page(
     logged_in: LoggedIn,
     session: Session,
     state: web::Data<DashboardState>,
+    query: web::Query<PageQuery>,
 ) -> HttpResponse {
-    let flash = session::take_flash(&session).and_then(Flash::success);
+    let mut flash = session::take_flash(&session).and_then(Flash::success);
+    let new_key = match query.into_inner().new {
+        Some(ticket) => {
+            let held = state.one_time_keys.take(&ticket, &logged_in.csrf_token);
+            if held.is_none() {
+                flash = Flash::error(
+                    "That key was shown once already and is not shown again; nothing new was \
+                     created. If you did not copy it, revoke it below and generate another.",
+                );
+            }
+            held.map(|(name, plaintext)| NewKey {
+                name,
+                plaintext: plaintext.expose_secret().to_owned(),
+            })
+        }
+        None => None,
+    };
     render(
         StatusCode::OK,
-        &security_page(&state, &logged_in, flash, None),
+        &security_page(&state, &logged_in, flash, new_key),
     )
 }
 
@@ -131,6 +181,7 @@ fn storage_failure(what: &str, err: &anyhow::Error) -> HttpResponse {
 }
 
 pub async fn generate(
+    req: HttpRequest,
     logged_in: LoggedIn,
     state: web::Data<DashboardState>,
     form: web::Form<GenerateForm>,
@@ -154,10 +205,7 @@ pub async fn generate(
     else {
         let message =
             problem.unwrap_or_else(|| "Choose a role and an expiry from the lists.".into());
-        return render(
-            StatusCode::BAD_REQUEST,
-            &security_page(&state, &logged_in, Flash::error(message), None),
-        );
+        return refused_form(&state, &logged_in, &form, message);
     };
     match state
         .keys
@@ -166,36 +214,111 @@ pub async fn generate(
     {
         Ok((plaintext, record)) => {
             tracing::info!(key = %record.id, role = role_name(role), "an API key was generated");
-            let new_key = NewKey {
-                name: record.name,
-                plaintext: plaintext.expose_secret().to_owned(),
-            };
-            render(
-                StatusCode::OK,
-                &security_page(&state, &logged_in, None, Some(new_key)),
-            )
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            let detail = format!("{} (id {})", record.name, record.id);
+            state.activity.account(
+                AccountAction::KeyCreated,
+                &logged_in.user.username,
+                addr,
+                Some(&detail),
+            );
+            let ticket = state
+                .one_time_keys
+                .hold(&logged_in.csrf_token, &record.name, plaintext);
+            redirect(&format!("/dashboard/security?new={ticket}"))
         }
+        Err(err) if err.is::<DuplicateKeyName>() => refused_form(
+            &state,
+            &logged_in,
+            &form,
+            format!(
+                "A key named “{name}” exists already. Choose another name, or revoke the old \
+                 key first."
+            ),
+        ),
         Err(err) => storage_failure("generating a key", &err),
     }
 }
 
+/// The generate form again, with what was typed and why it was refused.
+fn refused_form(
+    state: &DashboardState,
+    logged_in: &LoggedIn,
+    form: &GenerateForm,
+    message: String,
+) -> HttpResponse {
+    let mut page = security_page(state, logged_in, Flash::error(message), None);
+    page.key_form = KeyForm {
+        name: form.name.clone(),
+        role: form.role.clone(),
+        expiry: form.expiry.clone(),
+    };
+    render(StatusCode::BAD_REQUEST, &page)
+}
+
+fn no_such_key() -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "No such key",
+        "That key does not exist; it may have been revoked already.",
+    )
+}
+
+/// `GET …/revoke`: asks before revoking, naming the key.
+pub async fn confirm_revoke(
+    logged_in: LoggedIn,
+    state: web::Data<DashboardState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let id = path.into_inner();
+    let Some(key) = state.keys.list().into_iter().find(|key| key.id == id) else {
+        return no_such_key();
+    };
+    let message = format!(
+        "Revoke the key “{}” ({})? Every program using it is refused at once, and it cannot \
+         be restored.",
+        key.name,
+        key.display_prefix()
+    );
+    confirm_page(
+        &logged_in,
+        Confirm {
+            active: "security",
+            title: "Revoke this key?",
+            message: &message,
+            action: &format!("/dashboard/security/keys/{id}/revoke"),
+            button: &format!("Revoke “{}”", key.name),
+            cancel_href: "/dashboard/security",
+        },
+    )
+}
+
 pub async fn revoke(
+    req: HttpRequest,
+    logged_in: LoggedIn,
     session: Session,
     state: web::Data<DashboardState>,
     path: web::Path<String>,
 ) -> HttpResponse {
     let id = path.into_inner();
     match state.keys.revoke(&id).await {
-        Ok(true) => {
+        Ok(Some(record)) => {
             tracing::info!(key = %id, "an API key was revoked");
-            session::set_flash(&session, "The key was revoked; it no longer works.");
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            let detail = format!("{} (id {})", record.name, record.id);
+            state.activity.account(
+                AccountAction::KeyRevoked,
+                &logged_in.user.username,
+                addr,
+                Some(&detail),
+            );
+            session::set_flash(
+                &session,
+                &format!("The key “{}” was revoked; it no longer works.", record.name),
+            );
             redirect("/dashboard/security")
         }
-        Ok(false) => error_page(
-            StatusCode::NOT_FOUND,
-            "No such key",
-            "That key does not exist; it may have been revoked already.",
-        ),
+        Ok(None) => no_such_key(),
         Err(err) => storage_failure("revoking a key", &err),
     }
 }
@@ -208,6 +331,7 @@ pub struct PasswordForm {
 }
 
 pub async fn change_password(
+    req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
     state: web::Data<DashboardState>,
@@ -252,6 +376,10 @@ pub async fn change_password(
             }
             session::end(&session);
             tracing::info!(user = %user.username, "the password was changed; every session ended");
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state
+                .activity
+                .account(AccountAction::PasswordChanged, &user.username, addr, None);
             redirect("/login?notice=password-changed")
         }
         Err(UserError::WrongPassword) => {

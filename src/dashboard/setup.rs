@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AccountAction;
 use crate::auth::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session;
@@ -20,6 +21,18 @@ struct SetupPage {
     token: String,
     username: String,
     min_password: usize,
+    /// `/setup?token=…` while a token is known, so a reload keeps it.
+    action: String,
+}
+
+fn setup_action(token: &str) -> String {
+    if token.is_empty() {
+        return "/setup".to_owned();
+    }
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("token", token)
+        .finish();
+    format!("/setup?{query}")
 }
 
 fn gone() -> HttpResponse {
@@ -39,12 +52,14 @@ pub async fn form(state: web::Data<DashboardState>, query: web::Query<TokenQuery
     if state.users.has_users() {
         return gone();
     }
+    let token = query.into_inner().token.unwrap_or_default();
     render(
         StatusCode::OK,
         &SetupPage {
             nav: None,
             flash: None,
-            token: query.into_inner().token.unwrap_or_default(),
+            action: setup_action(&token),
+            token,
             username: String::new(),
             min_password: MIN_PASSWORD_CHARS,
         },
@@ -69,7 +84,7 @@ pub async fn submit(
         return gone();
     }
     if !is_same_origin(req.headers(), &state.public_url, false) {
-        return foreign_origin_page(&state.public_url);
+        return foreign_origin_page(&state.public_url, req.headers());
     }
     let form = form.into_inner();
     let retry = |status, message: String| {
@@ -78,7 +93,8 @@ pub async fn submit(
             &SetupPage {
                 nav: None,
                 flash: Flash::error(message),
-                token: String::new(),
+                token: form.token.clone(),
+                action: setup_action(&form.token),
                 username: form.username.clone(),
                 min_password: MIN_PASSWORD_CHARS,
             },
@@ -88,7 +104,7 @@ pub async fn submit(
         let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
         state
             .activity
-            .record(false, "invalid-setup-token", addr, "setup");
+            .anonymous_failure("invalid-setup-token", addr);
         return retry(
             StatusCode::FORBIDDEN,
             "The setup token is wrong. Open the full setup URL printed in the start-up log.".into(),
@@ -106,9 +122,13 @@ pub async fn submit(
         return retry(StatusCode::BAD_REQUEST, "The two passwords differ.".into());
     }
     match state.users.create_first(&username, &password).await {
-        Ok(user) => match session::begin(&session, &user) {
+        Ok(user) => match session::begin(&req, &session, &user) {
             Ok(()) => {
                 tracing::info!(user = %user.username, "the dashboard user was created");
+                let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+                state
+                    .activity
+                    .account(AccountAction::Setup, &user.username, addr, None);
                 redirect("/dashboard")
             }
             Err(_) => redirect("/login"),

@@ -3,12 +3,15 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
+use super::confirm::{confirm_page, Confirm};
 use super::pages::nav;
-use super::{error_page, redirect, render, Flash, Nav};
+use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AccountAction;
+use crate::auth::address::client_address;
 use crate::auth::session::{self, LoggedIn};
 use crate::workspaces::{NewWorkspace, Registry, WorkspaceError};
 
@@ -27,6 +30,7 @@ struct WorkspacesPage {
     flash: Option<Flash>,
     csrf_token: String,
     workspaces: Vec<WorkspaceRow>,
+    form: AddForm,
 }
 
 fn page_with(
@@ -34,6 +38,7 @@ fn page_with(
     logged_in: &LoggedIn,
     registry: &Registry,
     flash: Option<Flash>,
+    form: AddForm,
 ) -> HttpResponse {
     let workspaces = registry
         .list()
@@ -53,6 +58,7 @@ fn page_with(
             flash,
             csrf_token: logged_in.csrf_token.clone(),
             workspaces,
+            form,
         },
     )
 }
@@ -63,10 +69,17 @@ pub async fn page(
     registry: web::Data<Registry>,
 ) -> HttpResponse {
     let flash = session::take_flash(&session).and_then(Flash::success);
-    page_with(StatusCode::OK, &logged_in, &registry, flash)
+    page_with(
+        StatusCode::OK,
+        &logged_in,
+        &registry,
+        flash,
+        AddForm::default(),
+    )
 }
 
-#[derive(Deserialize)]
+/// The add form's fields; kept when the form is refused.
+#[derive(Deserialize, Default)]
 pub struct AddForm {
     name: String,
     #[serde(default)]
@@ -78,8 +91,10 @@ pub struct AddForm {
 }
 
 pub async fn add(
+    req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
+    state: web::Data<DashboardState>,
     registry: web::Data<Registry>,
     form: web::Form<AddForm>,
 ) -> HttpResponse {
@@ -87,21 +102,28 @@ pub async fn add(
     let (path, repo_url, branch) = (form.path.trim(), form.repo_url.trim(), form.branch.trim());
     let request = match (path.is_empty(), repo_url.is_empty()) {
         (false, true) => NewWorkspace::Directory {
-            name: form.name,
+            name: form.name.clone(),
             path: path.to_owned(),
         },
         (true, false) => NewWorkspace::Clone {
-            name: form.name,
+            name: form.name.clone(),
             repo_url: repo_url.to_owned(),
             branch: Some(branch.to_owned()).filter(|b| !b.is_empty()),
         },
         _ => {
             let flash = Flash::error("Give either a directory or a repository URL.");
-            return page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash);
+            return page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form);
         }
     };
     match registry.add(request).await {
         Ok(workspace) => {
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state.activity.account(
+                AccountAction::WorkspaceAdded,
+                &logged_in.user.username,
+                addr,
+                Some(&workspace.name),
+            );
             session::set_flash(
                 &session,
                 &format!("The workspace “{}” was added.", workspace.name),
@@ -109,8 +131,8 @@ pub async fn add(
             redirect("/dashboard/workspaces")
         }
         Err(WorkspaceError::Invalid { field, message }) => {
-            let flash = Flash::error(format!("{field}: {message}"));
-            page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash)
+            let flash = Flash::error(format!("{}: {message}", field_label(field)));
+            page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form)
         }
         Err(WorkspaceError::Storage(err)) => {
             tracing::error!(error = format!("{err:#}"), "adding a workspace failed");
@@ -123,21 +145,81 @@ pub async fn add(
     }
 }
 
-pub async fn remove(
-    session: Session,
+/// The form's name for a field the registry reports in API terms.
+fn field_label(field: &str) -> &str {
+    match field {
+        "name" => "Name",
+        "path" => "Directory on the server",
+        "repoUrl" => "Repository URL",
+        "branch" => "Branch",
+        other => other,
+    }
+}
+
+fn no_such_workspace() -> HttpResponse {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "No such workspace",
+        "It may have been removed already.",
+    )
+}
+
+/// `GET …/remove`: asks before removing, naming the workspace and saying
+/// whether its clone is deleted.
+pub async fn confirm_remove(
+    logged_in: LoggedIn,
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> HttpResponse {
+    let Some(workspace) = registry.get(&id) else {
+        return no_such_workspace();
+    };
+    let what_happens = if workspace.repo_url.is_some() {
+        "Its clone in the data directory is deleted."
+    } else {
+        "The directory itself is left untouched."
+    };
+    let message = format!(
+        "Remove the workspace “{}” ({})? {what_happens} Its past jobs stay in the queue's history.",
+        workspace.name,
+        workspace.path.display()
+    );
+    confirm_page(
+        &logged_in,
+        Confirm {
+            active: "workspaces",
+            title: "Remove this workspace?",
+            message: &message,
+            action: &format!("/dashboard/workspaces/{}/remove", workspace.id.as_str()),
+            button: &format!("Remove “{}”", workspace.name),
+            cancel_href: "/dashboard/workspaces",
+        },
+    )
+}
+
+pub async fn remove(
+    req: HttpRequest,
+    logged_in: LoggedIn,
+    session: Session,
+    state: web::Data<DashboardState>,
+    registry: web::Data<Registry>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let name = registry.get(&id).map(|w| w.name);
     match registry.remove(&id).await {
         Ok(true) => {
-            session::set_flash(&session, "The workspace was removed.");
+            let name = name.unwrap_or_else(|| id.to_string());
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state.activity.account(
+                AccountAction::WorkspaceRemoved,
+                &logged_in.user.username,
+                addr,
+                Some(&name),
+            );
+            session::set_flash(&session, &format!("The workspace “{name}” was removed."));
             redirect("/dashboard/workspaces")
         }
-        Ok(false) => error_page(
-            StatusCode::NOT_FOUND,
-            "No such workspace",
-            "It may have been removed already.",
-        ),
+        Ok(false) => no_such_workspace(),
         Err(_) => error_page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Not saved",

@@ -2,9 +2,9 @@
 //! and atomic writes (temporary file in the same directory, fsync, rename,
 //! fsync of the directory) so a crash leaves the old file or the new one.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use fs4::fs_std::FileExt;
@@ -16,6 +16,9 @@ const LOCK_FILE: &str = ".portico.lock";
 
 /// Mode of every file Portico writes: they may hold hashes and secrets.
 pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// Mode of the data directory: nothing below it is reachable by another
+/// user, whatever mode a file or clone inside was given.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
@@ -41,7 +44,15 @@ impl DataDir {
             path: path.to_owned(),
             source,
         };
-        fs::create_dir_all(path).map_err(create_error)?;
+        DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(path)
+            .map_err(create_error)?;
+        // An existing directory is tightened too: it may come from an older
+        // version, or from a `mkdir` under a permissive umask.
+        fs::set_permissions(path, Permissions::from_mode(PRIVATE_DIR_MODE))
+            .map_err(create_error)?;
         let lock_path = path.join(LOCK_FILE);
         OpenOptions::new()
             .create(true)
@@ -144,7 +155,6 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn an_atomic_write_replaces_the_file_with_mode_0600_and_leaves_no_temporary() {
@@ -158,6 +168,20 @@ mod tests {
             0o600
         );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_data_dir_is_created_0700_and_an_existing_one_is_tightened() {
+        let parent = tempfile::tempdir().unwrap();
+        let fresh = parent.path().join("fresh");
+        drop(DataDir::open(&fresh).unwrap());
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), 0o700);
+        let existing = parent.path().join("existing");
+        fs::create_dir(&existing).unwrap();
+        fs::set_permissions(&existing, Permissions::from_mode(0o755)).unwrap();
+        drop(DataDir::open(&existing).unwrap());
+        assert_eq!(mode(&existing), 0o700);
     }
 
     #[test]

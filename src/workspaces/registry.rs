@@ -152,7 +152,8 @@ impl Registry {
         {
             return Err(invalid(
                 "path",
-                "this directory overlaps Portico's data directory, which holds keys and sessions",
+                "this directory overlaps Portico's data directory, which holds keys and sessions; \
+                 register a clone instead ({\"repoUrl\": \"<this path>\"} clones it into the data directory)",
             ));
         }
         Ok(canonical)
@@ -172,6 +173,9 @@ impl Registry {
                 "name",
                 format!("give a name of 1 to {MAX_NAME_CHARS} characters"),
             ));
+        }
+        if let Some(err) = duplicate(&self.list(), &name, None) {
+            return Err(err);
         }
         let id = WorkspaceId::generate();
         let (path, repo_url, target_branch) = match request {
@@ -222,6 +226,17 @@ impl Registry {
         };
         let _write = self.writes.lock().await;
         let mut items = self.list();
+        // Checked again under the write lock: two racing requests cannot both pass.
+        let own_path = workspace
+            .repo_url
+            .is_none()
+            .then_some(workspace.path.as_path());
+        if let Some(err) = duplicate(&items, &workspace.name, own_path) {
+            if workspace.repo_url.is_some() {
+                let _ = tokio::fs::remove_dir_all(&workspace.path).await;
+            }
+            return Err(err);
+        }
         items.push(workspace.clone());
         self.commit(items).await.map_err(WorkspaceError::Storage)?;
         Ok(workspace)
@@ -260,4 +275,22 @@ impl Registry {
         }
         self.check_directory(&canonical).map_err(|_| moved())
     }
+}
+
+/// A workspace that already has this name, or this directory.
+fn duplicate(items: &[Workspace], name: &str, path: Option<&Path>) -> Option<WorkspaceError> {
+    if let Some(other) = items.iter().find(|w| w.name.eq_ignore_ascii_case(name)) {
+        return Some(invalid(
+            "name",
+            format!(
+                "a workspace named “{}” exists already; choose another name",
+                other.name
+            ),
+        ));
+    }
+    let other = items.iter().find(|w| Some(w.path.as_path()) == path)?;
+    Some(invalid(
+        "path",
+        format!("this directory is already the workspace “{}”", other.name),
+    ))
 }

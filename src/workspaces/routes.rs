@@ -1,13 +1,15 @@
 //! `GET/POST /api/workspaces` and `DELETE /api/workspaces/{id}`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{NewWorkspace, Registry, WorkspaceError};
 use crate::api::json::ApiJson;
 use crate::api::resource;
-use crate::auth::Principal;
+use crate::auth::activity::{AccountAction, ActivityLog};
+use crate::auth::address::client_address;
+use crate::auth::{Gate, Principal};
 use crate::error::ApiError;
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
@@ -61,7 +63,20 @@ impl CreateBody {
     }
 }
 
+/// Notes a workspace change in the audit trail, by the key's name.
+fn record(req: &HttpRequest, principal: &Principal, action: AccountAction, name: Option<&str>) {
+    let (Some(activity), Some(gate)) = (
+        req.app_data::<web::Data<ActivityLog>>(),
+        req.app_data::<web::Data<Gate>>(),
+    ) else {
+        return;
+    };
+    let addr = client_address(req.peer_addr(), req.headers(), gate.trusted_proxies());
+    activity.account(action, &principal.name, addr, name);
+}
+
 async fn create(
+    req: HttpRequest,
     principal: Principal,
     registry: web::Data<Registry>,
     ApiJson(body): ApiJson<CreateBody>,
@@ -69,16 +84,30 @@ async fn create(
     principal.require_admin()?;
     let workspace = registry.add(body.into_request()?).await?;
     tracing::info!(workspace = %workspace.id.as_str(), by = %principal.id, "a workspace was added");
+    record(
+        &req,
+        &principal,
+        AccountAction::WorkspaceAdded,
+        Some(&workspace.name),
+    );
     Ok(HttpResponse::Created().json(workspace))
 }
 
 async fn remove(
+    req: HttpRequest,
     principal: Principal,
     registry: web::Data<Registry>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_admin()?;
+    let name = registry.get(&path).map(|workspace| workspace.name);
     if registry.remove(&path).await? {
+        record(
+            &req,
+            &principal,
+            AccountAction::WorkspaceRemoved,
+            name.as_deref(),
+        );
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::Missing("Workspace"))

@@ -114,27 +114,35 @@ async fn a_flood_of_2000_bad_keys_gets_only_401_or_429_and_malformed_keys_never_
     );
 }
 
+/// Sends `head` on a raw connection and reads the answer, off the test's
+/// runtime (the server shares it, so a blocking read there would stall it).
+async fn raw_exchange(address: &str, head: Vec<u8>) -> String {
+    let address = address.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(&head).unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        String::from_utf8_lossy(&response).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn control_bytes_in_a_header_are_refused_by_the_http_parser_and_the_server_keeps_serving() {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
     let address = app.address.trim_start_matches("http://");
     for bad in [&b"ab\x01cd"[..], b"ab\x00cd", b"ab\x7fcd"] {
-        let mut stream = TcpStream::connect(address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-            .write_all(b"GET /api/me HTTP/1.1\r\nHost: x\r\nx-api-key: ")
-            .unwrap();
-        stream.write_all(bad).unwrap();
-        stream.write_all(b"\r\nConnection: close\r\n\r\n").unwrap();
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
+        let mut head = b"GET /api/me HTTP/1.1\r\nHost: x\r\nx-api-key: ".to_vec();
+        head.extend_from_slice(bad);
+        head.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+        let response = raw_exchange(address, head).await;
         let status = response.split_whitespace().nth(1).unwrap_or("closed");
-        assert!(
-            status == "400" || status == "401" || status == "closed",
-            "{status}: {response}"
-        );
+        assert_eq!(status, "400", "{bad:?}: {response}");
     }
     assert_eq!(app.me(&[("x-api-key", ADMIN_KEY)]).await.status(), 200);
 }
@@ -144,7 +152,8 @@ async fn an_ended_session_cookie_next_to_a_valid_key_is_ignored_and_the_key_coun
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
     let csrf = app.setup_and_login().await;
     let ended = app.session_cookie().unwrap();
-    app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    let logout = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(logout.status(), 303, "logged out");
     for cookie in [ended.as_str(), "portico_session=forged", "portico_session="] {
         let response = app
             .fresh_client()
@@ -217,12 +226,22 @@ async fn forwarding_garbage_and_long_chains_resolve_as_documented() {
         status(&client, format!("garbage, {}", chain[1..].join(","))).await,
         200
     );
+
+    // Without TRUSTED_PROXIES the peer is the client: a chain that would
+    // let it in if believed is refused, one that would shut it out is not.
     let untrusted =
         spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY), ("ALLOWED_IPS", "203.0.113.7")]).await;
     assert_eq!(
-        status(&untrusted, chain.join(", ")).await,
+        status(&untrusted, chain[..2].join(", ")).await,
         403,
-        "an untrusted peer's chain is ignored"
+        "an untrusted peer's chain naming an allowed client is ignored"
+    );
+    let peer_allowed =
+        spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY), ("ALLOWED_IPS", "127.0.0.1")]).await;
+    assert_eq!(
+        status(&peer_allowed, chain.join(", ")).await,
+        200,
+        "an untrusted peer's chain naming a refused client is ignored"
     );
 }
 
@@ -231,7 +250,7 @@ async fn two_hundred_slow_clients_do_not_stop_others_and_are_cut_off() {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
     let address = app.address.trim_start_matches("http://").to_owned();
     let started = Instant::now();
-    let slow: Vec<std::thread::JoinHandle<Option<Duration>>> = (0..200)
+    let slow: Vec<std::thread::JoinHandle<Option<(Duration, String)>>> = (0..200)
         .map(|_| {
             let address = address.clone();
             std::thread::spawn(move || {
@@ -246,12 +265,17 @@ async fn two_hundred_slow_clients_do_not_stop_others_and_are_cut_off() {
                     .take(30)
                 {
                     if stream.write_all(&[*byte]).is_err() {
-                        return Some(opened.elapsed());
+                        return Some((opened.elapsed(), String::new()));
                     }
                     let mut buffer = [0u8; 256];
                     match stream.read(&mut buffer) {
-                        Ok(0) => return Some(opened.elapsed()),
-                        Ok(_) => return Some(opened.elapsed()),
+                        Ok(read) => {
+                            let answer = String::from_utf8_lossy(&buffer[..read]).into_owned();
+                            return Some((opened.elapsed(), answer));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                            return Some((opened.elapsed(), String::new()));
+                        }
                         Err(_) => {}
                     }
                     std::thread::sleep(Duration::from_millis(950));
@@ -272,13 +296,19 @@ async fn two_hundred_slow_clients_do_not_stop_others_and_are_cut_off() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for handle in slow {
-        let cut_after = handle
+        let (cut_after, answer) = handle
             .join()
             .unwrap()
             .expect("a slow client was never cut off");
+        // The README documents 5 s; a client notices at its next byte, about
+        // a second later, and 200 threads on a busy machine add some more.
         assert!(
-            cut_after < Duration::from_secs(15),
-            "cut off after {cut_after:?}"
+            cut_after >= Duration::from_millis(4500) && cut_after < Duration::from_millis(8000),
+            "cut off after {cut_after:?}, not after 5 s"
+        );
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "a slow client got {answer:?}, not 408 or a closed connection"
         );
     }
     assert!(started.elapsed() < Duration::from_secs(30));

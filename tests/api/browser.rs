@@ -4,6 +4,7 @@
 //! `target/screenshots/`.
 
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,17 +17,43 @@ use crate::helpers::{spawn_app, test_client, PASSWORD, SETUP_TOKEN, USERNAME};
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-struct Driver {
+/// chromedriver, started as the leader of its own process group: Chromium
+/// and its helpers join that group, and dropping the driver kills it all.
+pub(crate) struct Driver {
     child: Child,
     url: String,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = self.child.id() as libc::pid_t;
+        // SAFETY: killpg only sends a signal; the group is the one this
+        // driver leads (its id is not reused before `wait` reaps it).
+        unsafe { libc::killpg(group, libc::SIGKILL) };
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The processes whose command line names `profile`: Chromium's, whatever
+/// group or session they ended up in.
+fn processes_using(profile: &std::path::Path) -> Vec<String> {
+    let needle = profile.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let cmdline = std::fs::read(path.join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let state = std::fs::read_to_string(path.join("stat")).ok()?;
+            let zombie = state
+                .rsplit(") ")
+                .next()
+                .is_some_and(|s| s.starts_with('Z'));
+            (cmdline.contains(&needle) && !zombie).then(|| format!("{}: {cmdline}", path.display()))
+        })
+        .collect()
 }
 
 fn free_port() -> u16 {
@@ -37,7 +64,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start_browser() -> (Driver, Client) {
+pub(crate) async fn start_browser() -> (Driver, Client) {
     for program in [CHROMIUM, CHROMEDRIVER] {
         assert!(
             std::path::Path::new(program).exists(),
@@ -49,12 +76,13 @@ async fn start_browser() -> (Driver, Client) {
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("chromedriver starts");
     let driver = Driver {
         child,
         url: format!("http://127.0.0.1:{port}"),
-        _profile: tempfile::tempdir().unwrap(),
+        profile: tempfile::tempdir().unwrap(),
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -73,7 +101,7 @@ async fn start_browser() -> (Driver, Client) {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
                 "--disable-dev-shm-usage", "--window-size=1280,1600",
-                format!("--user-data-dir={}", driver._profile.path().display()),
+                format!("--user-data-dir={}", driver.profile.path().display()),
             ],
         }),
     );
@@ -85,7 +113,7 @@ async fn start_browser() -> (Driver, Client) {
     (driver, client)
 }
 
-async fn fill(client: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(client: &Client, css: &str, text: &str) {
     client
         .find(Locator::Css(css))
         .await
@@ -95,7 +123,7 @@ async fn fill(client: &Client, css: &str, text: &str) {
         .unwrap();
 }
 
-async fn wait_for_path(client: &Client, path: &str) {
+pub(crate) async fn wait_for_path(client: &Client, path: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let url = client.current_url().await.unwrap();
@@ -108,7 +136,7 @@ async fn wait_for_path(client: &Client, path: &str) {
 }
 
 /// Fills the setup (`with_confirm`) or login form and waits for the dashboard.
-async fn submit_login_form(client: &Client, with_confirm: bool) {
+pub(crate) async fn submit_login_form(client: &Client, with_confirm: bool) {
     fill(client, "input[name=username]", USERNAME).await;
     fill(client, "input[name=password]", PASSWORD).await;
     if with_confirm {
@@ -124,7 +152,7 @@ async fn submit_login_form(client: &Client, with_confirm: bool) {
     wait_for_path(client, "/dashboard").await;
 }
 
-async fn me_status(base: &str, key: &str) -> u16 {
+pub(crate) async fn me_status(base: &str, key: &str) -> u16 {
     test_client()
         .get(format!("{base}/api/me"))
         .header("x-api-key", key)
@@ -138,7 +166,7 @@ async fn me_status(base: &str, key: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_works_end_to_end_in_headless_chromium() {
     let app = spawn_app(&[]).await;
-    let (_driver, client) = start_browser().await;
+    let (driver, client) = start_browser().await;
     let base = app.address.clone();
 
     client
@@ -206,25 +234,59 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
     std::fs::write(screenshot_dir().join("account-security.png"), png).unwrap();
 
     client
-        .find(Locator::Css(&format!(
-            "tr[data-key-id='{id}'] button.danger"
-        )))
+        .find(Locator::Css(&format!("tr[data-key-id='{id}'] a.danger")))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    // The confirmation page names the key; its button revokes.
+    wait_for_path(&client, &format!("/dashboard/security/keys/{id}/revoke")).await;
+    assert!(client.source().await.unwrap().contains("browser key"));
+    assert_eq!(
+        me_status(&base, &key).await,
+        200,
+        "not revoked before confirming"
+    );
     client
+        .find(Locator::Css(".confirm button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = client
         .wait()
         .for_element(Locator::Css(".flash-success"))
         .await
         .unwrap();
+    assert!(flash.text().await.unwrap().contains("browser key"));
     assert_eq!(me_status(&base, &key).await, 401);
 
-    client.close().await.unwrap();
+    // Dropped with the session still open, as a failing test would: the
+    // whole browser goes with the driver.
+    let profile = driver.profile.path().to_owned();
+    assert!(
+        !processes_using(&profile).is_empty(),
+        "Chromium's processes are found by their profile"
+    );
+    drop(client);
+    drop(driver);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_using(&profile);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "browser processes outlived the test: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
-fn screenshot_dir() -> std::path::PathBuf {
+pub(crate) fn screenshot_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))

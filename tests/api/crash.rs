@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{csrf_at, find_key, start_server, test_client, PASSWORD, SETUP_TOKEN};
-
-const ORIGIN: &str = "http://127.0.0.1:3000";
+use crate::helpers::{
+    csrf_at, find_key, generate_key_at, start_server, test_client, PASSWORD, SETUP_TOKEN,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keys_whose_plaintext_was_returned_survive_a_sigkill() {
@@ -18,7 +18,7 @@ async fn keys_whose_plaintext_was_returned_survive_a_sigkill() {
     let mut server = start_server(dir.path(), &vars);
     let base = server.address.clone();
 
-    let owner = server.setup(ORIGIN, PASSWORD).await;
+    let owner = server.setup(&base, PASSWORD).await;
     let csrf = csrf_at(&owner, &base).await;
 
     let returned = Arc::new(Mutex::new(Vec::new()));
@@ -33,21 +33,9 @@ async fn keys_whose_plaintext_was_returned_survive_a_sigkill() {
                         break;
                     }
                     let name = format!("w{worker}-{n}");
-                    let sent = owner
-                        .post(format!("{base}/dashboard/security/keys"))
-                        .header("origin", ORIGIN)
-                        .form(&[
-                            ("csrf_token", csrf.as_str()),
-                            ("name", &name),
-                            ("role", "client"),
-                            ("expiry", "never"),
-                        ])
-                        .send()
-                        .await;
-                    let Ok(response) = sent else { break };
-                    let Ok(html) = response.text().await else {
-                        break;
-                    };
+                    let sent =
+                        generate_key_at(&owner, &base, &csrf, &name, "client", "never").await;
+                    let Ok((_, html)) = sent else { break };
                     if let Some(key) = find_key(&html) {
                         returned.lock().unwrap().push(key);
                     }

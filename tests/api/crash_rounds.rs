@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{
-    answer_repo, csrf_at, find_key, start_server, test_client, wait_for_job_at, ADMIN_KEY,
-    SETUP_TOKEN, USERNAME,
+    answer_repo, csrf_at, find_key, generate_key_at, start_server, test_client, wait_for_job_at,
+    ADMIN_KEY, SETUP_TOKEN, USERNAME,
 };
 
-const ORIGIN: &str = "http://127.0.0.1:3000";
 const ROUNDS: u64 = 20;
 
 fn password(round: u64) -> String {
@@ -28,7 +27,7 @@ async fn login(base: &str, candidates: &[String]) -> (reqwest::Client, String) {
         let client = test_client();
         let response = client
             .post(format!("{base}/login"))
-            .header("origin", ORIGIN)
+            .header("origin", base)
             .form(&[("username", USERNAME), ("password", candidate.as_str())])
             .send()
             .await
@@ -83,7 +82,7 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
 
     let server = start_server(dir.path(), &vars);
     let first = password(0);
-    server.setup(ORIGIN, &first).await;
+    server.setup(&server.address, &first).await;
     let workspace_id = server.register_workspace(repo.path()).await;
     drop(server);
 
@@ -103,23 +102,14 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
             let (owner, base, csrf, keys) =
                 (owner.clone(), base.clone(), csrf.clone(), keys.clone());
             tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    let form = [
-                        ("csrf_token", csrf.as_str()),
-                        ("name", "crash"),
-                        ("role", "client"),
-                        ("expiry", "never"),
-                    ];
-                    let Ok(response) = owner
-                        .post(format!("{base}/dashboard/security/keys"))
-                        .header("origin", ORIGIN)
-                        .form(&form)
-                        .send()
-                        .await
-                    else {
+                for n in 0.. {
+                    if Instant::now() >= deadline {
                         break;
-                    };
-                    let Ok(html) = response.text().await else {
+                    }
+                    let name = format!("crash {round}-{n}");
+                    let Ok((_, html)) =
+                        generate_key_at(&owner, &base, &csrf, &name, "client", "never").await
+                    else {
                         break;
                     };
                     match find_key(&html) {
@@ -141,6 +131,9 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
                         .send()
                         .await;
                     let Ok(response) = sent else { break };
+                    if response.status() != 202 {
+                        break;
+                    }
                     let Ok(body) = response.json::<serde_json::Value>().await else {
                         break;
                     };
@@ -168,7 +161,7 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
                 ];
                 let sent = owner
                     .post(format!("{base}/dashboard/security/password"))
-                    .header("origin", ORIGIN)
+                    .header("origin", &base)
                     .form(&form)
                     .send()
                     .await;
@@ -200,8 +193,10 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
         keys.len(),
         jobs.len()
     );
+    // A key takes two requests (post/redirect/get) and the password change
+    // ends the session early in each round, so fewer keys than jobs finish.
     assert!(
-        keys.len() >= 10 && jobs.len() >= 10,
+        keys.len() >= 3 && jobs.len() >= 10,
         "too little happened: {} keys, {} jobs",
         keys.len(),
         jobs.len()
@@ -216,11 +211,13 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
             .status();
         assert_eq!(status, 200, "a key that was shown is lost");
     }
+    // `job_at` fails at once on a job that is not there; a job that was
+    // interrupted runs again and must answer, not fail.
     for id in &jobs {
         let job = wait_for_job_at(&base, ADMIN_KEY, id).await;
-        assert!(
-            job["status"] == "completed" || job["status"] == "failed",
-            "{job}"
+        assert_eq!(
+            job["status"], "completed",
+            "an accepted job did not answer: {job}"
         );
     }
 }

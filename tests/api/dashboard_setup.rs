@@ -101,7 +101,7 @@ async fn without_a_configured_token_the_setup_url_is_printed_at_start() {
         .unwrap()
         .to_owned();
     assert!(
-        url.starts_with("http://127.0.0.1:3000/setup?token="),
+        url.starts_with(&format!("{}/setup?token=", server.address)),
         "{url}"
     );
     let token = url.split("token=").nth(1).unwrap();
@@ -109,7 +109,7 @@ async fn without_a_configured_token_the_setup_url_is_printed_at_start() {
 
     let response = test_client()
         .post(format!("{}/setup", server.address))
-        .header("origin", "http://127.0.0.1:3000")
+        .header("origin", &server.address)
         .form(&[
             ("token", token),
             ("username", USERNAME),
@@ -125,7 +125,7 @@ async fn without_a_configured_token_the_setup_url_is_printed_at_start() {
 #[tokio::test]
 async fn pages_need_a_login() {
     let app = spawn_app(&[]).await;
-    app.setup().await;
+    assert_eq!(app.setup().await.status(), 303, "setup succeeds");
     let anonymous = app.fresh_client();
     for path in ["/dashboard", "/dashboard/security", "/dashboard/nothing"] {
         let response = anonymous.get(app.url(path)).send().await.unwrap();
@@ -184,6 +184,7 @@ async fn session_cookies_are_httponly_strict_and_secure_only_over_https() {
     let response = app
         .client
         .post(app.url("/setup"))
+        .header("host", "portico.example.com")
         .header("origin", "https://portico.example.com")
         .form(&[
             ("token", SETUP_TOKEN),
@@ -204,7 +205,11 @@ async fn the_session_id_changes_at_login_and_the_old_one_is_dead() {
     let app = spawn_app(&[]).await;
     app.setup_and_login().await;
     let first = app.session_cookie().unwrap();
-    app.login(USERNAME, PASSWORD).await;
+    assert_eq!(
+        app.login(USERNAME, PASSWORD).await.status(),
+        303,
+        "logged in"
+    );
     let second = app.session_cookie().unwrap();
     assert_ne!(first, second);
 
@@ -249,7 +254,8 @@ async fn a_copied_cookie_is_useless_after_logout() {
         .unwrap();
     assert_eq!(api.status(), 200, "the copy works while the session lives");
 
-    app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    let logout = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    assert_eq!(logout.status(), 303, "logged out");
     replay_is_refused(&app, &copied).await;
 }
 
@@ -258,6 +264,17 @@ async fn a_password_change_ends_every_session() {
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let copied = app.session_cookie().unwrap();
+    let other_browser = test_client();
+    let login = other_browser
+        .post(app.url("/login"))
+        .header("origin", &app.address)
+        .form(&[("username", USERNAME), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303, "a second browser logs in");
+    let dashboard = |client: &reqwest::Client| client.get(app.url("/dashboard")).send();
+    assert_eq!(dashboard(&other_browser).await.unwrap().status(), 200);
     let new_password = "a brand new password 42";
     let response = app
         .post_form(
@@ -277,6 +294,13 @@ async fn a_password_change_ends_every_session() {
     );
     replay_is_refused(&app, &copied).await;
     assert_eq!(app.get("/dashboard", &[]).await.status(), 303);
+    let elsewhere = dashboard(&other_browser).await.unwrap();
+    assert_eq!(
+        elsewhere.status(),
+        303,
+        "the other browser's session ended too"
+    );
+    assert_eq!(elsewhere.headers()["location"], "/login");
 
     assert_eq!(app.login(USERNAME, PASSWORD).await.status(), 401);
     assert_eq!(app.login(USERNAME, new_password).await.status(), 303);
@@ -345,7 +369,8 @@ async fn a_session_ends_twelve_hours_after_login_however_busy() {
     app.restart_with(|app| {
         let thirteen_hours_ago = (chrono::Utc::now() - chrono::Duration::hours(13)).timestamp();
         edit_sessions(app, |session| {
-            session["state"]["login_at"] = serde_json::json!(thirteen_hours_ago.to_string());
+            session["state"]["actix_identity.logged_in_at"] =
+                serde_json::json!(thirteen_hours_ago.to_string());
         })
     })
     .await;
@@ -358,7 +383,7 @@ async fn a_session_ends_twelve_hours_after_login_however_busy() {
 #[tokio::test]
 async fn a_login_from_another_origin_is_refused_with_the_address_to_use() {
     let app = spawn_app(&[]).await;
-    app.setup().await;
+    assert_eq!(app.setup().await.status(), 303, "setup succeeds");
     let response = app
         .fresh_client()
         .post(app.url("/login"))
@@ -378,7 +403,7 @@ async fn a_login_from_another_origin_is_refused_with_the_address_to_use() {
 #[tokio::test]
 async fn a_form_with_missing_fields_gets_a_readable_page() {
     let app = spawn_app(&[]).await;
-    app.setup().await;
+    assert_eq!(app.setup().await.status(), 303, "setup succeeds");
     let response = app.post_form("/login", &[("username", USERNAME)]).await;
     assert_eq!(response.status(), 400);
     assert!(response.headers()["content-type"]

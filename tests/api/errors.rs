@@ -57,16 +57,31 @@ async fn post(base: &str, content_type: &str, body: Vec<u8>) -> reqwest::Respons
 #[tokio::test]
 async fn a_body_over_one_mebibyte_is_413() {
     let base = spawn_probe_server();
-    let big = format!("{{\"question\":\"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    // Valid JSON padded with spaces to exactly `len` bytes.
+    let padded = |len: usize| {
+        let mut body = br#"{"question":"q"}"#.to_vec();
+        body.resize(len, b' ');
+        body
+    };
+    let mebibyte = 1024 * 1024;
+    assert_eq!(
+        post(&base, "application/json", padded(mebibyte))
+            .await
+            .status(),
+        200,
+        "exactly 1 MiB is accepted"
+    );
     assert_error(
-        post(&base, "application/json", big.into_bytes()).await,
+        post(&base, "application/json", padded(mebibyte + 1)).await,
         413,
         "payload-too-large",
     )
     .await;
 
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..40).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
+    // Streamed without a length: refused once the 1 MiB + 1st byte arrives.
+    let mut chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..16).map(|_| Ok(vec![b' '; 64 * 1024])).collect();
+    chunks.push(Ok(vec![b' ']));
     let streamed = test_client()
         .post(format!("{base}/probe"))
         .header("content-type", "application/json")

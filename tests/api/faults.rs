@@ -1,14 +1,17 @@
 //! Storage faults: a data directory that fills up or turns read-only. The
 //! request fails with 503 and says why, nothing stored is damaged, and
 //! Portico works again once the fault clears. A small tmpfs is mounted where
-//! the test may (root); elsewhere the writer's fault hook stands in.
+//! the test may (root). Elsewhere a read-only directory is made by taking
+//! away write permission, a real fault the writer meets; a full disk cannot
+//! be made without root, so there the writer's fault hook stands in, which
+//! fails writes before they touch anything and so proves less.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
 
-use crate::helpers::{answer_repo, assert_error, spawn_app, TestApp, ADMIN_KEY};
+use crate::helpers::{answer_repo, assert_error, generate_key_at, spawn_app, TestApp, ADMIN_KEY};
 
 /// A data directory whose storage can be made to fail.
 struct FaultyDir {
@@ -58,8 +61,35 @@ impl FaultyDir {
     fn read_only(&self) {
         if self.mounted {
             self.remount("ro");
-        } else {
+        } else if !self.deny_writes() {
             portico::store::inject_write_fault(&self.path, true);
+        }
+    }
+
+    /// Takes write permission from every directory of the data dir; `false`
+    /// when that does not stop writes (root ignores permissions).
+    fn deny_writes(&self) -> bool {
+        self.set_directory_modes(0o500);
+        let probe = self.path.join("probe");
+        if std::fs::write(&probe, "x").is_ok() {
+            let _ = std::fs::remove_file(probe);
+            self.set_directory_modes(0o700);
+            return false;
+        }
+        true
+    }
+
+    fn set_directory_modes(&self, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let mut directories = vec![self.path.clone()];
+        while let Some(dir) = directories.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let entry = entry.unwrap();
+                if entry.file_type().unwrap().is_dir() {
+                    directories.push(entry.path());
+                }
+            }
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
         }
     }
 
@@ -68,6 +98,7 @@ impl FaultyDir {
             self.remount("rw");
             let _ = std::fs::remove_file(self.path.join("filler"));
         } else {
+            self.set_directory_modes(0o700);
             portico::store::inject_write_fault(&self.path, false);
         }
     }
@@ -77,6 +108,8 @@ impl Drop for FaultyDir {
     fn drop(&mut self) {
         if self.mounted {
             let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        } else {
+            self.set_directory_modes(0o700);
         }
     }
 }
@@ -102,19 +135,10 @@ async fn ask(app: &TestApp, workspace: &str) -> reqwest::Response {
     .await
 }
 
-async fn generate_status(app: &TestApp, csrf: &str) -> (u16, String) {
-    let response = app
-        .post_form(
-            "/dashboard/security/keys",
-            &[
-                ("csrf_token", csrf),
-                ("name", "during fault"),
-                ("role", "client"),
-                ("expiry", "never"),
-            ],
-        )
-        .await;
-    (response.status().as_u16(), response.text().await.unwrap())
+async fn generate_status(app: &TestApp, csrf: &str, name: &str) -> (u16, String) {
+    generate_key_at(&app.client, &app.address, csrf, name, "client", "never")
+        .await
+        .unwrap()
 }
 
 async fn check_fault(fault: impl Fn(&FaultyDir)) {
@@ -133,15 +157,16 @@ async fn check_fault(fault: impl Fn(&FaultyDir)) {
         body["error"].as_str().unwrap().contains("data directory"),
         "{body}"
     );
+    let other_repo = answer_repo();
     let add = app
         .post_json(
             "/api/workspaces",
             ADMIN_KEY,
-            &json!({"name": "x", "path": repo.path()}),
+            &json!({"name": "x", "path": other_repo.path()}),
         )
         .await;
     assert_error(add, 503, "service-unavailable").await;
-    let (status, page) = generate_status(&app, &csrf).await;
+    let (status, page) = generate_status(&app, &csrf, "during fault").await;
     assert_eq!(status, 503);
     assert!(page.contains("data directory"));
     assert!(
@@ -158,8 +183,8 @@ async fn check_fault(fault: impl Fn(&FaultyDir)) {
 
     dir.clear();
     assert_eq!(ask(&app, &workspace).await.status(), 202, "recovered");
-    let (status, page) = generate_status(&app, &csrf).await;
-    assert_eq!(status, 200);
+    let (status, page) = generate_status(&app, &csrf, "after the fault").await;
+    assert_eq!(status, 303);
     assert!(page.contains("ptk_"));
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
 use portico::auth::hashing::Hasher;
+use portico::auth::session::SessionLimits;
 use portico::config::Settings;
 use portico::startup::Application;
 use reqwest::cookie::{CookieStore, Jar};
@@ -27,6 +28,7 @@ pub struct TestApp {
     pub data_dir: TempDir,
     pub hasher: Arc<Hasher>,
     vars: HashMap<String, String>,
+    limits: SessionLimits,
     server: ServerHandle,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -47,6 +49,15 @@ pub async fn spawn_app(vars: &[(&str, &str)]) -> TestApp {
 }
 
 pub async fn spawn_app_on(bind: &str, vars: &[(&str, &str)]) -> TestApp {
+    spawn_app_with_limits(bind, vars, SessionLimits::default()).await
+}
+
+/// Like `spawn_app_on`, with session limits no variable can set.
+pub async fn spawn_app_with_limits(
+    bind: &str,
+    vars: &[(&str, &str)],
+    limits: SessionLimits,
+) -> TestApp {
     init_logging();
     let data_dir = tempfile::tempdir().expect("temporary data dir");
     let listener = std::net::TcpListener::bind(bind).expect("a free port");
@@ -60,7 +71,7 @@ pub async fn spawn_app_on(bind: &str, vars: &[(&str, &str)]) -> TestApp {
     ]);
     map.insert("DATA_DIR".into(), data_dir.path().display().to_string());
     map.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let (server, task, hasher) = start(&map, listener).await;
+    let (server, task, hasher) = start(&map, limits, listener).await;
     let cookies = Arc::new(Jar::default());
     TestApp {
         address,
@@ -69,6 +80,7 @@ pub async fn spawn_app_on(bind: &str, vars: &[(&str, &str)]) -> TestApp {
         data_dir,
         hasher,
         vars: map,
+        limits,
         server,
         task: Some(task),
     }
@@ -76,6 +88,7 @@ pub async fn spawn_app_on(bind: &str, vars: &[(&str, &str)]) -> TestApp {
 
 async fn start(
     vars: &HashMap<String, String>,
+    limits: SessionLimits,
     listener: std::net::TcpListener,
 ) -> (
     ServerHandle,
@@ -84,7 +97,8 @@ async fn start(
 ) {
     let mut vars = vars.clone();
     vars.insert("BIND".into(), listener.local_addr().unwrap().to_string());
-    let settings = Settings::from_vars(&vars).expect("test settings are valid");
+    let mut settings = Settings::from_vars(&vars).expect("test settings are valid");
+    settings.session_limits = limits;
     let app = Application::build_on(settings, listener)
         .await
         .expect("the app starts");
@@ -109,10 +123,18 @@ impl TestApp {
         edit(self);
         let port_addr = self.address.trim_start_matches("http://").to_owned();
         let listener = std::net::TcpListener::bind(&port_addr).expect("the same port again");
-        let (server, task, hasher) = start(&self.vars, listener).await;
+        let (server, task, hasher) = start(&self.vars, self.limits, listener).await;
         self.server = server;
         self.task = Some(task);
         self.hasher = hasher;
+    }
+
+    /// Restarts with some variables changed (an operator editing `.env`).
+    pub async fn restart_with_vars(&mut self, vars: &[(&str, &str)]) {
+        for (name, value) in vars {
+            self.vars.insert((*name).to_owned(), (*value).to_owned());
+        }
+        self.restart().await;
     }
 
     /// The status of a login from a new client.
@@ -199,21 +221,45 @@ impl TestApp {
 
     /// Generates a key on Account Security and returns its plaintext.
     pub async fn generate_key(&self, csrf: &str, name: &str, role: &str, expiry: &str) -> String {
-        let response = self
-            .post_form(
-                "/dashboard/security/keys",
-                &[
-                    ("csrf_token", csrf),
-                    ("name", name),
-                    ("role", role),
-                    ("expiry", expiry),
-                ],
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-        let html = response.text().await.unwrap();
+        let (status, html) = generate_key_at(&self.client, &self.address, csrf, name, role, expiry)
+            .await
+            .expect("the request is answered");
+        assert_eq!(status, 303, "{html}");
         find_key(&html).expect("the new key is on the page")
     }
+}
+
+/// Sends the generate-key form as `client` (Origin `base`) and, when it
+/// redirects, follows to the page that shows the key once. Returns the
+/// form's status and the final page.
+pub async fn generate_key_at(
+    client: &reqwest::Client,
+    base: &str,
+    csrf: &str,
+    name: &str,
+    role: &str,
+    expiry: &str,
+) -> reqwest::Result<(u16, String)> {
+    let response = client
+        .post(format!("{base}/dashboard/security/keys"))
+        .header("origin", base)
+        .form(&[
+            ("csrf_token", csrf),
+            ("name", name),
+            ("role", role),
+            ("expiry", expiry),
+        ])
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let Some(location) = response.headers().get("location").cloned() else {
+        return Ok((status, response.text().await?));
+    };
+    let page = client
+        .get(format!("{base}{}", location.to_str().unwrap()))
+        .send()
+        .await?;
+    Ok((status, page.text().await?))
 }
 
 /// The CSRF token of a logged-in page.
@@ -413,7 +459,17 @@ impl RunningServer {
 
 /// Starts the binary and waits (at most 30 s) for its "listening" line.
 pub fn start_server(cwd: &std::path::Path, vars: &[(&str, &str)]) -> RunningServer {
+    start_server_with_args(cwd, vars, &[])
+}
+
+/// Starts the binary with command-line `args` and waits for its address.
+pub fn start_server_with_args(
+    cwd: &std::path::Path,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> RunningServer {
     let mut child = portico_command(cwd, vars)
+        .args(args)
         .spawn()
         .expect("the binary starts");
     let (sender, lines) = mpsc::channel();
@@ -572,17 +628,19 @@ impl TestApp {
     }
 }
 
-/// `GET /api/jobs/{id}` on `base`.
+/// `GET /api/jobs/{id}` on `base`; a job that is not there (a lost job)
+/// fails the test at once.
 pub async fn job_at(base: &str, key: &str, id: &str) -> serde_json::Value {
-    test_client()
+    let response = test_client()
         .get(format!("{base}/api/jobs/{id}"))
         .header("x-api-key", key)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+        .unwrap();
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "job {id} is not there: {body}");
+    body
 }
 
 /// Polls `GET /api/jobs/{id}` on `base` until the job is finished.
@@ -599,4 +657,23 @@ pub async fn wait_for_job_at(base: &str, key: &str, id: &str) -> serde_json::Val
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The TOTP code (RFC 6238: SHA-1, 6 digits, 30 s) of the base32 `secret`
+/// at `unix_time`, computed independently of Portico's own code path.
+pub fn totp_code(secret: &str, unix_time: u64) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret).expect("a base32 secret");
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_account_name("test")
+        .build()
+        .expect("a valid TOTP")
+        .generate(unix_time)
+        .to_string()
+}
+
+/// The TOTP code `steps` time steps from now.
+pub fn totp_code_in(secret: &str, steps: i64) -> String {
+    let now = chrono::Utc::now().timestamp() + steps * 30;
+    totp_code(secret, u64::try_from(now).unwrap())
 }

@@ -22,7 +22,7 @@ async fn login_from(
 #[tokio::test]
 async fn five_failed_logins_from_an_address_throttle_it() {
     let app = spawn_app(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
-    app.setup().await;
+    assert_eq!(app.setup().await.status(), 303, "setup succeeds");
     for _ in 0..5 {
         assert_eq!(
             login_from(&app, USERNAME, "wrong password!", "198.51.100.1")
@@ -50,7 +50,7 @@ async fn five_failed_logins_from_an_address_throttle_it() {
 #[tokio::test]
 async fn five_failed_logins_for_a_user_throttle_that_user_from_everywhere() {
     let app = spawn_app(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
-    app.setup().await;
+    assert_eq!(app.setup().await.status(), 303, "setup succeeds");
     for n in 1..=5 {
         let addr = format!("198.51.100.{n}");
         assert_eq!(
@@ -77,7 +77,7 @@ async fn five_failed_logins_for_a_user_throttle_that_user_from_everywhere() {
 #[tokio::test]
 async fn an_unknown_user_and_a_wrong_password_get_the_same_answer_for_the_same_work() {
     let app = spawn_app(&[]).await;
-    app.setup().await;
+    assert_eq!(app.setup().await.status(), 303, "setup succeeds");
     let mut answers = Vec::new();
     for username in [USERNAME, "nobody-here"] {
         let before = app.hasher.verification_count();

@@ -1,6 +1,7 @@
 //! HTTP integration tests: each starts the real application on port 0 with a
 //! fresh data directory.
 
+mod activity;
 mod allowlist;
 mod api_keys;
 mod ask_command;
@@ -8,21 +9,38 @@ mod ask_flow;
 mod ask_inputs;
 mod attacks;
 mod browser;
+mod browser_daily;
+mod browser_two_factor;
 mod census;
+mod cli;
+mod cli_two_factor;
 mod concurrency;
 mod config_startup;
 mod crash;
 mod crash_rounds;
+mod dashboard_allowlist;
+mod dashboard_daily;
 mod dashboard_jobs;
 mod dashboard_keys;
 mod dashboard_setup;
 mod errors;
 mod fairness;
 mod faults;
+mod first_run;
 mod helpers;
 mod job_recovery;
+mod log_forging;
 mod login_throttling;
 mod parsers;
 mod rate_limits;
+mod readme;
 mod repo_credentials;
+mod retry_after;
 mod sandbox;
+mod security_headers;
+mod session_limits;
+mod session_tokens;
+mod slow_body;
+mod stored_data;
+mod two_factor;
+mod two_factor_recovery;

@@ -44,14 +44,32 @@ proptest! {
 
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_forwards(
-        peer in any_ip(), forwarded in "\\PC{0,200}", trusted in proptest::collection::vec(any_ip(), 0..4),
+        peer in any_ip(), prefix in "[ -~]{0,120}", last in any_ip(), port in any::<u16>(), form in 0..3u8,
+        real_ip in any_ip(), trusted in proptest::collection::vec(any_ip(), 0..4),
     ) {
         let peer = peer.to_canonical();
         let list = trusted.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
         let proxies = if list.is_empty() { TrustedProxies::none() } else { TrustedProxies::parse(&list).unwrap() };
         prop_assume!(!proxies.trusts(peer));
-        let resolved = client_address(Some(SocketAddr::new(peer, 1234)), &forwarded_headers(&forwarded), &proxies);
+        // The chain ends in a hop that parses, so believing it would name
+        // another client: the answer below differs from the believed one.
+        let hop = match (form, last) {
+            (1, _) => SocketAddr::new(last, port).to_string(),
+            (2, IpAddr::V6(v6)) => format!("[{v6}]"),
+            _ => last.to_string(),
+        };
+        let believed = last.to_canonical();
+        prop_assume!(believed != peer && !proxies.trusts(believed) && real_ip.to_canonical() != peer);
+        let forwarded = format!("{prefix},{hop}");
+        prop_assert_eq!(walk_forwarded(peer, forwarded.rsplit(','), &proxies), believed);
+        let mut headers = forwarded_headers(&forwarded);
+        prop_assert_eq!(headers.len(), 1, "the generated chain is a valid header");
+        headers.insert(HeaderName::from_static("x-real-ip"), HeaderValue::from_str(&real_ip.to_string()).unwrap());
+        let resolved = client_address(Some(SocketAddr::new(peer, 1234)), &headers, &proxies);
         prop_assert_eq!(resolved, peer);
+        headers.remove("x-forwarded-for");
+        let resolved = client_address(Some(SocketAddr::new(peer, 1234)), &headers, &proxies);
+        prop_assert_eq!(resolved, peer, "X-Real-IP alone");
     }
 
     #[test]

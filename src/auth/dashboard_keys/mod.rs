@@ -3,10 +3,12 @@
 //! at most one argon2 verification per key per process: a verified key is
 //! remembered as a keyed digest, forgotten when the key is revoked.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use argon2::password_hash::PasswordHash;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -35,6 +37,11 @@ struct Verified {
     principal: Principal,
 }
 
+/// `generate` refused: a key of the user already has this name.
+#[derive(Debug, thiserror::Error)]
+#[error("a key with this name exists already")]
+pub struct DuplicateKeyName;
+
 /// What a dashboard-key check found.
 #[derive(Debug)]
 pub enum KeyCheck {
@@ -56,6 +63,8 @@ pub struct KeyStore {
     /// A last-used time changed in memory since the file was written.
     last_used_dirty: AtomicBool,
     hasher: Arc<Hasher>,
+    /// Ids whose stored `keyHash` is not a PHC string, already reported.
+    malformed_reported: Mutex<HashSet<String>>,
 }
 
 impl KeyStore {
@@ -70,6 +79,7 @@ impl KeyStore {
             writes: tokio::sync::Mutex::new(()),
             last_used_dirty: AtomicBool::new(false),
             hasher,
+            malformed_reported: Mutex::new(HashSet::new()),
         })
     }
 
@@ -143,6 +153,16 @@ impl KeyStore {
             key_hash: self.hasher.hash(&plaintext).await?,
         };
         let _write = self.writes.lock().await;
+        // Checked under the write lock, so two racing forms cannot both pass.
+        let taken = self
+            .records
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|other| other.user_id == user_id && other.name.eq_ignore_ascii_case(name));
+        if taken {
+            return Err(DuplicateKeyName.into());
+        }
         let stored = record.clone();
         self.commit(move |records| {
             records.insert(id, stored);
@@ -151,17 +171,18 @@ impl KeyStore {
         Ok((plaintext, record))
     }
 
-    /// Removes a key; `false` when there was none with this id.
-    pub async fn revoke(&self, id: &str) -> anyhow::Result<bool> {
+    /// Removes a key and returns it; `None` when there was none with this id.
+    pub async fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
         let _write = self.writes.lock().await;
-        if !self
+        let Some(revoked) = self
             .records
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .contains_key(id)
-        {
-            return Ok(false);
-        }
+            .get(id)
+            .cloned()
+        else {
+            return Ok(None);
+        };
         self.commit(|records| {
             records.remove(id);
         })
@@ -170,7 +191,7 @@ impl KeyStore {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(id);
-        Ok(true)
+        Ok(Some(revoked))
     }
 
     /// Checks a presented key against the stored ones. A key verified
@@ -207,6 +228,12 @@ impl KeyStore {
             }
             (record.is_expired(now), record.key_hash.clone())
         };
+        if PasswordHash::new(&key_hash).is_err() {
+            // A hand-edited or damaged record: no key can match it, so it
+            // is an invalid key (counted as a failure), not a server error.
+            self.report_malformed(parts.id);
+            return Ok(KeyCheck::Invalid);
+        }
         if !self.hasher.verify(key, &key_hash).await? {
             return Ok(KeyCheck::Invalid);
         }
@@ -234,6 +261,22 @@ impl KeyStore {
         }
         self.touch(parts.id, now);
         Ok(KeyCheck::Valid(principal))
+    }
+
+    fn report_malformed(&self, id: &str) {
+        let first = self
+            .malformed_reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned());
+        if first {
+            tracing::error!(
+                key = id,
+                file = %self.path.display(),
+                "a stored keyHash is malformed, so this key is refused; \
+                 revoke it in Account Security and generate a new one"
+            );
+        }
     }
 
     /// Notes the use of a key in memory; `flush_last_used` writes it.

@@ -1,0 +1,122 @@
+//! `portico user …`: the way back in for a forgotten password or a locked-out
+//! user. With the file store the server must be stopped: the command holds
+//! the data directory's lock while it writes.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::hashing::Hasher;
+use crate::auth::session_store::FileSessionStore;
+use crate::auth::users::{Password, UserError, UserStore};
+use crate::config::Settings;
+use crate::store::{DataDir, DataDirError};
+
+/// What a failed command prints, after `portico: `.
+type Failure = String;
+
+pub fn reset_password(settings: &Settings, name: &str, password_stdin: bool) -> ExitCode {
+    match super::block_on(reset(settings, name, password_stdin)) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("portico: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<String, Failure> {
+    let data_dir = open_data_dir(settings)?;
+    let users = UserStore::load(data_dir.path(), Hasher::for_this_machine()).map_err(|err| {
+        format!(
+            "cannot read the users in {}: {err:#}",
+            data_dir.path().display()
+        )
+    })?;
+    if !users.has_users() {
+        return Err(format!(
+            "there is no dashboard user in {} yet; start Portico and open the setup URL it prints",
+            data_dir.path().display()
+        ));
+    }
+    if !users.usernames().iter().any(|user| user == name) {
+        return Err(format!(
+            "there is no user named '{name}'; the users are: {}",
+            users.usernames().join(", ")
+        ));
+    }
+    let secret = if password_stdin {
+        read_stdin_line()?
+    } else {
+        prompt_twice()?
+    };
+    let password = Password::parse(secret.expose_secret()).map_err(|why| why.to_string())?;
+    let user = match users.reset_password(name, &password).await {
+        Ok(user) => user,
+        Err(UserError::NoSuchUser) => return Err(format!("there is no user named '{name}'")),
+        Err(err) => return Err(format!("the new password could not be saved: {err:#}")),
+    };
+    let sessions = FileSessionStore::load(data_dir.path())
+        .map_err(|err| format!("cannot read the sessions: {err:#}"))?;
+    let ended = sessions
+        .purge_where("user_id", &user.id)
+        .await
+        .map_err(|err| {
+            format!("the password is changed, but ending the sessions failed: {err:#}")
+        })?;
+    Ok(format!(
+        "The password of '{name}' is reset and {ended} session(s) ended. The login lockout \
+         lives in the server's memory and is clear when it starts: start Portico and log in."
+    ))
+}
+
+/// The data directory, held so that no server starts while we write.
+pub(super) fn open_data_dir(settings: &Settings) -> Result<DataDir, Failure> {
+    let path = &settings.data_dir;
+    if !path.is_dir() {
+        return Err(format!(
+            "there is no data directory at {} (DATA_DIR); run this where Portico runs, \
+             with the same DATA_DIR",
+            path.display()
+        ));
+    }
+    DataDir::open(path).map_err(|err| match err {
+        DataDirError::InUse { path } => format!(
+            "a Portico server is running on the data directory {}; stop it first and run \
+             this again (or, while it runs, change the password in the dashboard under \
+             Account Security)",
+            path.display()
+        ),
+        other => other.to_string(),
+    })
+}
+
+fn read_stdin_line() -> Result<SecretString, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|err| format!("cannot read the password from standard input: {err}"))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    line.clear();
+    if password.is_empty() {
+        return Err("standard input held no password (expected it on the first line)".into());
+    }
+    Ok(SecretString::from(password))
+}
+
+fn prompt_twice() -> Result<SecretString, Failure> {
+    let no_terminal = |err: std::io::Error| {
+        format!("cannot prompt for the password ({err}); pipe it in with --password-stdin instead")
+    };
+    let first = rpassword::prompt_password("New password: ").map_err(no_terminal)?;
+    let second = rpassword::prompt_password("Repeat the new password: ").map_err(no_terminal)?;
+    if first != second {
+        return Err("the two passwords differ; nothing was changed".into());
+    }
+    Ok(SecretString::from(first))
+}

@@ -1,0 +1,139 @@
+//! The second login step at `/login/code` (SPEC §6.1): a session that
+//! passed the password gives a TOTP or recovery code, and only then logs in.
+
+use actix_session::Session;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::login::session_failure;
+use super::two_factor::{failure, note, CodeForm};
+use super::{foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use crate::auth::activity::AccountAction;
+use crate::auth::gate::is_same_origin;
+use crate::auth::session;
+use crate::auth::two_factor::{self, CodeCheck};
+use crate::auth::users::UserRecord;
+
+/// Codes (right or wrong) allowed per user at the second step in the window.
+pub const MAX_WRONG_CODES: u32 = 5;
+
+#[derive(Template)]
+#[template(path = "login_code.html")]
+struct SecondStepPage {
+    nav: Option<Nav>,
+    flash: Option<Flash>,
+}
+
+fn second_step_page(status: StatusCode, flash: Option<Flash>) -> HttpResponse {
+    render(status, &SecondStepPage { nav: None, flash })
+}
+
+/// Reserves one of the user's second-step attempts before any code is
+/// checked, so concurrent guesses cannot overrun the limit; the 429
+/// answer when none is left.
+fn reserve_attempt(
+    state: &DashboardState,
+    req: &HttpRequest,
+    user: &UserRecord,
+) -> Option<HttpResponse> {
+    let quota = state.second_step_failures.try_acquire(&user.id).err()?;
+    note(
+        state,
+        req,
+        AccountAction::SecondFactorFailed,
+        &user.username,
+        Some("locked: too many codes"),
+    );
+    let minutes = quota.reset_secs.div_ceil(60);
+    let mut page = second_step_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        Flash::error(format!(
+            "Too many codes tried. Try again in {minutes} minute(s)."
+        )),
+    );
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, quota.reset_secs.max(1).into());
+    Some(page)
+}
+
+pub async fn second_step_form(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
+    if session::second_step_user(&session, &state.users).is_none() {
+        return redirect("/login");
+    }
+    second_step_page(StatusCode::OK, None)
+}
+
+pub async fn second_step_submit(
+    req: HttpRequest,
+    session: Session,
+    state: web::Data<DashboardState>,
+    form: web::Form<CodeForm>,
+) -> HttpResponse {
+    if !is_same_origin(req.headers(), &state.public_url, false) {
+        return foreign_origin_page(&state.public_url, req.headers());
+    }
+    let Some(user) = session::second_step_user(&session, &state.users) else {
+        return redirect("/login");
+    };
+    if let Some(page) = reserve_attempt(&state, &req, &user) {
+        return page;
+    }
+    let check = match two_factor::check_code(&state.users, &state.totp_cipher, &user.id, &form.code)
+        .await
+    {
+        Ok(check) => check,
+        Err(err) => return failure("checking a second-step code", &err),
+    };
+    let flash = match check {
+        CodeCheck::Refused => {
+            note(
+                &state,
+                &req,
+                AccountAction::SecondFactorFailed,
+                &user.username,
+                None,
+            );
+            return second_step_page(
+                StatusCode::UNAUTHORIZED,
+                Flash::error(
+                    "That code is wrong or was already used. Enter the current code \
+                     from your authenticator app, or an unused recovery code.",
+                ),
+            );
+        }
+        CodeCheck::Totp => None,
+        CodeCheck::Recovery { remaining } => {
+            note(
+                &state,
+                &req,
+                AccountAction::Login,
+                &user.username,
+                Some("with a recovery code"),
+            );
+            Some(format!(
+                "You logged in with a recovery code; {remaining} remain. \
+                 Make new ones on this page if you are running out."
+            ))
+        }
+    };
+    if let Err(err) = session::begin(&req, &session, &user) {
+        return session_failure(&err);
+    }
+    if flash.is_none() {
+        note(
+            &state,
+            &req,
+            AccountAction::Login,
+            &user.username,
+            Some("with a two-factor code"),
+        );
+    }
+    match flash {
+        Some(message) => {
+            session::set_flash(&session, &message);
+            redirect("/dashboard/security")
+        }
+        None => redirect("/dashboard"),
+    }
+}
