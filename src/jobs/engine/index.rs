@@ -18,6 +18,7 @@ use super::builtin::{
     choose, finish, idf, is_binary, query_terms, text_score, walker, Answer, Candidate,
     MAX_FILE_BYTES, NO_MATCH, NO_WORDS, PASSAGE_LINES, PASSAGE_STRIDE, PATH_WEIGHT,
 };
+use super::postings::{decode_hits, encode, TermBlocks};
 use super::tokens::for_each_token;
 
 // A passage is exactly two blocks; the ranking below relies on it.
@@ -305,7 +306,7 @@ fn read_doc(path: &Path, relative: &Path, terms: &Mutex<HashMap<Box<str>, u32>>)
         path_words.push(t.to_owned())
     });
 
-    let (mut postings, path_terms): (Vec<(u32, Vec<(u32, u32)>)>, Vec<u32>) = {
+    let (mut postings, path_terms): (Vec<TermBlocks>, Vec<u32>) = {
         let mut terms = lock(terms);
         let mut intern = |word: &str| -> u32 {
             if let Some(id) = terms.get(word) {
@@ -323,87 +324,13 @@ fn read_doc(path: &Path, relative: &Path, terms: &Mutex<HashMap<Box<str>, u32>>)
         (postings, path_terms)
     };
     postings.sort_unstable_by_key(|(id, _)| *id);
-    let mut packed = Vec::new();
-    let mut payload = Vec::new();
-    let mut previous_id = 0;
-    for (id, blocks) in postings {
-        payload.clear();
-        let mut previous_block = 0;
-        for (block, count) in blocks {
-            // The low bit says whether a count follows (most are 1).
-            let delta = u64::from(block - previous_block) << 1;
-            if count == 1 {
-                put_varint(&mut payload, delta);
-            } else {
-                put_varint(&mut payload, delta | 1);
-                put_varint(&mut payload, u64::from(count));
-            }
-            previous_block = block;
-        }
-        put_varint(&mut packed, u64::from(id - previous_id));
-        put_varint(&mut packed, payload.len() as u64);
-        packed.extend_from_slice(&payload);
-        previous_id = id;
-    }
+    let packed = encode(postings);
     Some(Doc {
         lines,
         block_tokens: block_tokens.into(),
         path_terms: path_terms.into(),
         postings: packed.into(),
     })
-}
-
-/// Appends (block, query position, count) for every wanted term's block.
-fn decode_hits(mut packed: &[u8], wanted: &[(u32, u16)], hits: &mut Vec<(u32, u16, u32)>) {
-    let mut id = 0u64;
-    let mut at = 0;
-    while at < wanted.len() && !packed.is_empty() {
-        id += get_varint(&mut packed);
-        let length = (get_varint(&mut packed) as usize).min(packed.len());
-        let (mut payload, rest) = packed.split_at(length);
-        packed = rest;
-        while at < wanted.len() && u64::from(wanted[at].0) < id {
-            at += 1;
-        }
-        if at == wanted.len() || u64::from(wanted[at].0) != id {
-            continue;
-        }
-        let q = wanted[at].1;
-        at += 1;
-        let mut block = 0u64;
-        while !payload.is_empty() {
-            let delta = get_varint(&mut payload);
-            block += delta >> 1;
-            let count = if delta & 1 == 1 {
-                get_varint(&mut payload)
-            } else {
-                1
-            };
-            hits.push((block as u32, q, count as u32));
-        }
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-fn get_varint(input: &mut &[u8]) -> u64 {
-    let mut value = 0u64;
-    let mut shift = 0;
-    while let Some((&byte, rest)) = input.split_first() {
-        *input = rest;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 || shift >= 63 {
-            break;
-        }
-        shift += 7;
-    }
-    value
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod cache;
 pub mod command;
 pub mod index;
+mod postings;
 pub mod sandbox;
 pub mod tokens;
 
