@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod error;
 mod housekeeping;
 pub mod jobs;
+pub mod metrics;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

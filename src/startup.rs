@@ -125,6 +125,11 @@ impl Application {
             settings.job_concurrency.get(),
         );
 
+        crate::metrics::install();
+        let metrics_access = web::Data::new(crate::metrics::MetricsAccess::new(
+            settings.metrics_token.clone(),
+            settings.trusted_proxies.clone(),
+        ));
         let secure_cookies = settings.public_url.is_https();
         let limits = settings.session_limits;
         let app_services = services.clone();
@@ -152,6 +157,8 @@ impl Application {
                 .wrap(from_fn(dashboard::require_allowed_address))
                 .wrap(from_fn(body_deadline::bound_body_time))
                 .wrap(security_headers())
+                .wrap(middleware::from_fn(crate::metrics::track_requests))
+                .app_data(metrics_access.clone())
                 .app_data(services.gate)
                 .app_data(services.dashboard)
                 .app_data(services.registry)
@@ -218,6 +225,7 @@ impl Application {
 /// static files. Tests enumerate it to prove that no route is left open.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(api::configure)
+        .configure(crate::metrics::configure)
         .configure(dashboard::configure)
         .service(Files::new("/static", static_dir()));
 }

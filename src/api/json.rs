@@ -20,38 +20,73 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub struct ApiJson<T>(pub T);
 
+/// Like `ApiJson`, but an empty body (no content at all) is `T::default()`:
+/// for endpoints whose every field is optional.
+pub struct ApiJsonOrEmpty<T>(pub T);
+
+type BodyFuture<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+/// Reads the body up to the limit; `None` content type check is left to
+/// the caller, which knows whether an empty body is acceptable.
+fn read_body(req: &HttpRequest, payload: &mut Payload) -> (bool, BodyFuture<web::BytesMut>) {
+    let is_json = req.mime_type().ok().flatten().is_some_and(|mime| {
+        mime.essence_str() == "application/json" || mime.suffix().is_some_and(|s| s == "json")
+    });
+    let declared_len = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    let mut payload = payload.take();
+    let body = Box::pin(async move {
+        if declared_len.is_some_and(|len| len > MAX_BODY_BYTES) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| {
+                ApiError::bad_request("The request body could not be read", json!({}))
+            })?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    });
+    (is_json, body)
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    type Future = BodyFuture<Self>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req.mime_type().ok().flatten().is_some_and(|mime| {
-            mime.essence_str() == "application/json" || mime.suffix().is_some_and(|s| s == "json")
-        });
-        let declared_len = req
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<usize>().ok());
-        let mut payload = payload.take();
+        let (is_json, body) = read_body(req, payload);
         Box::pin(async move {
             if !is_json {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            if declared_len.is_some_and(|len| len > MAX_BODY_BYTES) {
-                return Err(ApiError::PayloadTooLarge);
+            parse_body(&body.await?).map(ApiJson)
+        })
+    }
+}
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for ApiJsonOrEmpty<T> {
+    type Error = ApiError;
+    type Future = BodyFuture<Self>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let (is_json, body) = read_body(req, payload);
+        Box::pin(async move {
+            let body = body.await?;
+            if body.is_empty() {
+                return Ok(ApiJsonOrEmpty(T::default()));
             }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| {
-                    ApiError::bad_request("The request body could not be read", json!({}))
-                })?;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ApiError::PayloadTooLarge);
-                }
-                body.extend_from_slice(&chunk);
+            if !is_json {
+                return Err(ApiError::UnsupportedMediaType);
             }
-            parse_body(&body).map(ApiJson)
+            parse_body(&body).map(ApiJsonOrEmpty)
         })
     }
 }

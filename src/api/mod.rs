@@ -2,6 +2,8 @@
 //! behind the gate, so a route added here cannot be left open.
 
 pub mod json;
+pub mod keys;
+pub mod openapi;
 
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
@@ -19,10 +21,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(health))
             .default_service(web::to(method_not_allowed)),
     )
+    .service(resource("/api/openapi.json").get(openapi_json))
+    .service(resource("/api/docs").get(docs_page))
     .service(
         web::scope("/api")
             .wrap(from_fn(require_principal))
             .service(resource("/me").get(me))
+            .configure(keys::api_routes)
             .configure(workspaces::api_routes)
             .configure(jobs::api_routes)
             .default_service(web::to(not_found)),
@@ -71,15 +76,39 @@ impl actix_web::dev::HttpServiceFactory for ApiResource {
     }
 }
 
-async fn health() -> HttpResponse {
+/// Liveness: answers without credentials.
+#[utoipa::path(get, path = "/api/health", tag = "meta",
+    responses((status = 200, description = "The server is up", body = openapi::Health)))]
+pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "ok": true,
         "timestamp": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
     }))
 }
 
-async fn me(principal: Principal) -> HttpResponse {
+/// Who the caller is.
+#[utoipa::path(get, path = "/api/me", tag = "meta",
+    responses(
+        (status = 200, description = "The principal", body = Principal),
+        (status = 401, description = "No or a bad key", body = openapi::ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub(crate) async fn me(principal: Principal) -> HttpResponse {
     HttpResponse::Ok().json(principal)
+}
+
+/// This document, generated from the code.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+pub(crate) async fn openapi_json() -> HttpResponse {
+    openapi::json_response()
+}
+
+/// A page that renders this document, with Portico's own assets.
+#[utoipa::path(get, path = "/api/docs", tag = "meta",
+    responses((status = 200, description = "An HTML page", content_type = "text/html")))]
+pub(crate) async fn docs_page() -> HttpResponse {
+    openapi::docs_response()
 }
 
 async fn not_found() -> Result<HttpResponse, ApiError> {

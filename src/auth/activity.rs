@@ -39,6 +39,7 @@ pub enum AccountAction {
     RecoveryCodesRegenerated,
     KeyCreated,
     KeyRevoked,
+    KeyRolled,
     WorkspaceAdded,
     WorkspaceRemoved,
 }
@@ -57,6 +58,7 @@ impl AccountAction {
             Self::RecoveryCodesRegenerated => "Recovery codes regenerated",
             Self::KeyCreated => "API key created",
             Self::KeyRevoked => "API key revoked",
+            Self::KeyRolled => "API key rolled",
             Self::WorkspaceAdded => "Workspace added",
             Self::WorkspaceRemoved => "Workspace removed",
         }

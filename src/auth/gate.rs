@@ -186,6 +186,7 @@ pub async fn require_principal(
     let client = address_text(addr, &mut addr_buffer);
     match gate.authenticate(&req, addr).await {
         Ok((principal, quota)) => {
+            crate::metrics::auth_attempt("allowed");
             tracing::info!(
                 target: "portico::auth",
                 message = "authentication attempt",
@@ -207,6 +208,7 @@ pub async fn require_principal(
         }
         Err(err) => {
             gate.activity.anonymous_failure(err.code(), addr);
+            crate::metrics::auth_attempt(err.code());
             tracing::info!(
                 target: "portico::auth",
                 message = "authentication attempt",

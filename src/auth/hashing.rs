@@ -96,8 +96,15 @@ impl Hasher {
         let secret = secret.clone();
         let phc = phc.to_owned();
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        self.run(move |blocks| verify_with(blocks, secret.expose_secret().as_bytes(), &phc))
-            .await?
+        self.run(move |blocks| {
+            let started = std::time::Instant::now();
+            let matched = verify_with(blocks, secret.expose_secret().as_bytes(), &phc);
+            if let Ok(matched) = matched {
+                crate::metrics::argon2_verification(matched, started.elapsed());
+            }
+            matched
+        })
+        .await?
     }
 
     /// The hash unknown user names are checked against, made once.

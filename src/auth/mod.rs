@@ -9,6 +9,8 @@ pub mod dashboard_keys;
 pub mod env_keys;
 pub mod gate;
 pub mod hashing;
+pub mod key_admin;
+pub mod offline_keys;
 pub mod principal;
 pub mod rate_limit;
 pub mod session;

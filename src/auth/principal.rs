@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PrincipalKind {
     Session,
@@ -17,7 +17,7 @@ pub enum PrincipalKind {
     ClientKey,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Admin,
@@ -25,10 +25,12 @@ pub enum Role {
 }
 
 /// Cheap to clone: the gate hands one to every request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Principal {
+    #[schema(value_type = String)]
     pub id: Arc<str>,
     pub kind: PrincipalKind,
+    #[schema(value_type = String)]
     pub name: Arc<str>,
     pub role: Role,
 }

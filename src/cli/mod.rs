@@ -3,6 +3,7 @@
 //! created, so `--help` and `--version` touch nothing.
 
 mod healthcheck;
+mod keys;
 mod serve;
 mod two_factor;
 mod user;
@@ -39,6 +40,9 @@ pub enum Command {
     User(UserCommand),
     /// Exit 0 when the configured server answers /api/health, else 1
     Healthcheck,
+    /// Manage dashboard API keys (stop the server first when using the file store)
+    #[command(subcommand)]
+    Keys(keys::KeysArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +75,7 @@ pub fn run() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::run(settings),
         Command::Healthcheck => healthcheck::run(&settings),
+        Command::Keys(args) => keys::run(&settings, args),
         Command::User(UserCommand::ResetPassword {
             name,
             password_stdin,

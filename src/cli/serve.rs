@@ -7,7 +7,7 @@ use crate::startup::Application;
 use crate::telemetry;
 
 pub fn run(settings: Settings) -> ExitCode {
-    let _log_writer = telemetry::init(&settings.log_filter);
+    let _log_writer = telemetry::init_with(&settings.log_filter, settings.log_format);
     settings.log_warnings();
     actix_web::rt::System::new().block_on(async {
         let app = match Application::build(settings).await {

@@ -32,6 +32,7 @@ pub const SECRET_VARIABLES: &[&str] = &[
     "VALID_API_KEYS",
     "SESSION_SECRET",
     "INITIAL_SETUP_TOKEN",
+    "METRICS_TOKEN",
 ];
 
 #[derive(Debug, Clone)]
@@ -51,9 +52,33 @@ pub struct Settings {
     pub ask_sandbox: SandboxSettings,
     pub job_concurrency: NonZeroUsize,
     pub log_filter: String,
+    /// Lets non-loopback clients read `/metrics` (bearer).
+    pub metrics_token: Option<SecretString>,
+    pub log_format: LogFormat,
     /// Idle and absolute session limits: 30 minutes and 12 hours; not a
     /// variable, only tests set other values.
     pub session_limits: SessionLimits,
+}
+
+/// `LOG_FORMAT`: readable lines, or one JSON object a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl LogFormat {
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        match value.to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(ConfigError {
+                variable: "LOG_FORMAT".to_owned(),
+                problem: format!("must be 'text' or 'json', not '{}'", value.escape_debug()),
+            }),
+        }
+    }
 }
 
 impl Settings {
@@ -119,6 +144,10 @@ impl Settings {
                 get("JOB_CONCURRENCY").unwrap_or("1"),
             )?,
             log_filter: vars::log_filter(get("RUST_LOG").unwrap_or("info"))?,
+            metrics_token: get("METRICS_TOKEN")
+                .map(|token| vars::header_safe_secret("METRICS_TOKEN", None, token))
+                .transpose()?,
+            log_format: LogFormat::parse(get("LOG_FORMAT").unwrap_or("text"))?,
             session_limits: SessionLimits::default(),
         })
     }

@@ -128,6 +128,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(security::revoke),
             )
             .route(
+                "/security/keys/{id}/roll",
+                web::get().to(security::confirm_roll),
+            )
+            .route("/security/keys/{id}/roll", web::post().to(security::roll))
+            .route(
                 "/security/password",
                 web::post().to(security::change_password),
             )

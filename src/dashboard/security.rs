@@ -18,11 +18,9 @@ use crate::auth::activity::{
 };
 use crate::auth::address::client_address;
 use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
+use crate::auth::key_admin::{role_name, Actor, KeyAdmin, NewKey as NewKeyRequest};
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::{Password, UserError, MIN_PASSWORD_CHARS};
-use crate::auth::Role;
-
-const MAX_KEY_NAME_CHARS: usize = 64;
 
 struct KeyRow {
     id: String,
@@ -39,13 +37,6 @@ fn when(time: Option<DateTime<Utc>>, none: &str) -> String {
         || none.to_owned(),
         |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
     )
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::Admin => "admin",
-        Role::Client => "client",
-    }
 }
 
 impl From<KeyRecord> for KeyRow {
@@ -180,48 +171,38 @@ fn storage_failure(what: &str, err: &anyhow::Error) -> HttpResponse {
     )
 }
 
+fn key_admin(state: &DashboardState) -> KeyAdmin<'_> {
+    KeyAdmin {
+        keys: &state.keys,
+        activity: &state.activity,
+    }
+}
+
+fn actor<'a>(logged_in: &'a LoggedIn, state: &DashboardState, req: &HttpRequest) -> Actor<'a> {
+    Actor {
+        id: &logged_in.user.id,
+        name: &logged_in.user.username,
+        client: client_address(req.peer_addr(), req.headers(), &state.trusted_proxies),
+    }
+}
+
 pub async fn generate(
     req: HttpRequest,
     logged_in: LoggedIn,
     state: web::Data<DashboardState>,
     form: web::Form<GenerateForm>,
 ) -> HttpResponse {
-    let name = form.name.trim();
-    let role = match form.role.as_str() {
-        "client" | "" => Some(Role::Client),
-        "admin" => Some(Role::Admin),
-        _ => None,
+    let new = match NewKeyRequest::parse(
+        &form.name,
+        Some(form.role.as_str()),
+        Expiry::parse(&form.expiry),
+    ) {
+        Ok(new) => new,
+        Err(problem) => return refused_form(&state, &logged_in, &form, problem.message),
     };
-    let problem = if name.is_empty() || name.chars().count() > MAX_KEY_NAME_CHARS {
-        Some(format!(
-            "A key needs a name of 1 to {MAX_KEY_NAME_CHARS} characters."
-        ))
-    } else if name.chars().any(char::is_control) {
-        Some("A key name cannot hold control characters.".to_owned())
-    } else {
-        None
-    };
-    let (Some(role), Some(expiry), None) = (role, Expiry::parse(&form.expiry), problem.clone())
-    else {
-        let message =
-            problem.unwrap_or_else(|| "Choose a role and an expiry from the lists.".into());
-        return refused_form(&state, &logged_in, &form, message);
-    };
-    match state
-        .keys
-        .generate(name, &logged_in.user.id, role, expiry)
-        .await
-    {
+    let actor = actor(&logged_in, &state, &req);
+    match key_admin(&state).create(&actor, &new).await {
         Ok((plaintext, record)) => {
-            tracing::info!(key = %record.id, role = role_name(role), "an API key was generated");
-            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
-            let detail = format!("{} (id {})", record.name, record.id);
-            state.activity.account(
-                AccountAction::KeyCreated,
-                &logged_in.user.username,
-                addr,
-                Some(&detail),
-            );
             let ticket = state
                 .one_time_keys
                 .hold(&logged_in.csrf_token, &record.name, plaintext);
@@ -232,8 +213,9 @@ pub async fn generate(
             &logged_in,
             &form,
             format!(
-                "A key named “{name}” exists already. Choose another name, or revoke the old \
-                 key first."
+                "A key named “{}” exists already. Choose another name, or revoke the old \
+                 key first.",
+                form.name.trim()
             ),
         ),
         Err(err) => storage_failure("generating a key", &err),
@@ -300,18 +282,9 @@ pub async fn revoke(
     state: web::Data<DashboardState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let id = path.into_inner();
-    match state.keys.revoke(&id).await {
+    let actor = actor(&logged_in, &state, &req);
+    match key_admin(&state).revoke(&actor, &path).await {
         Ok(Some(record)) => {
-            tracing::info!(key = %id, "an API key was revoked");
-            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
-            let detail = format!("{} (id {})", record.name, record.id);
-            state.activity.account(
-                AccountAction::KeyRevoked,
-                &logged_in.user.username,
-                addr,
-                Some(&detail),
-            );
             session::set_flash(
                 &session,
                 &format!("The key “{}” was revoked; it no longer works.", record.name),
@@ -320,6 +293,99 @@ pub async fn revoke(
         }
         Ok(None) => no_such_key(),
         Err(err) => storage_failure("revoking a key", &err),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "roll.html")]
+struct RollPage<'a> {
+    nav: Option<Nav>,
+    flash: Option<Flash>,
+    csrf_token: &'a str,
+    id: &'a str,
+    name: &'a str,
+    prefix: &'a str,
+}
+
+/// `GET …/roll`: names the key and asks how long the old secret may live.
+pub async fn confirm_roll(
+    logged_in: LoggedIn,
+    state: web::Data<DashboardState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let Some(key) = state.keys.get(&path) else {
+        return no_such_key();
+    };
+    render(
+        StatusCode::OK,
+        &RollPage {
+            nav: Some(nav(&logged_in, "security")),
+            flash: None,
+            csrf_token: &logged_in.csrf_token,
+            id: &key.id,
+            name: &key.name,
+            prefix: &key.display_prefix(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct RollForm {
+    /// Hours the old secret keeps working: 0, 1, 24 (default) or 168.
+    #[serde(default)]
+    grace_hours: String,
+}
+
+/// Gives a key a new secret, shown once; the old one works for the
+/// chosen grace period, so clients can be switched without downtime.
+pub async fn roll(
+    req: HttpRequest,
+    logged_in: LoggedIn,
+    session: Session,
+    state: web::Data<DashboardState>,
+    path: web::Path<String>,
+    form: web::Form<RollForm>,
+) -> HttpResponse {
+    let hours: u64 = match form.grace_hours.as_str() {
+        "" | "24" => 24,
+        "0" => 0,
+        "1" => 1,
+        "168" => 168,
+        _ => {
+            return render(
+                StatusCode::BAD_REQUEST,
+                &security_page(
+                    &state,
+                    &logged_in,
+                    Flash::error("Choose how long the old secret keeps working from the list."),
+                    None,
+                ),
+            )
+        }
+    };
+    let actor = actor(&logged_in, &state, &req);
+    let grace = std::time::Duration::from_secs(hours * 3600);
+    match key_admin(&state).roll(&actor, &path, grace).await {
+        Ok(Some((plaintext, record))) => {
+            let notice = if hours == 0 {
+                format!(
+                    "The key “{}” was rolled; the old secret no longer works.",
+                    record.name
+                )
+            } else {
+                format!(
+                    "The key “{}” was rolled; the old secret works for {hours} more hour(s).",
+                    record.name
+                )
+            };
+            session::set_flash(&session, &notice);
+            let ticket = state
+                .one_time_keys
+                .hold(&logged_in.csrf_token, &record.name, plaintext);
+            redirect(&format!("/dashboard/security?new={ticket}"))
+        }
+        Ok(None) => no_such_key(),
+        Err(err) => storage_failure("rolling a key", &err),
     }
 }
 

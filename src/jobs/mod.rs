@@ -4,7 +4,7 @@
 pub mod engine;
 mod job;
 mod queue;
-mod routes;
+pub(crate) mod routes;
 mod worker;
 
 pub use job::{Job, JobId, JobStatus};

@@ -28,7 +28,7 @@ pub const MAX_UNFINISHED_PER_OWNER: usize = 20;
 const QUESTION_PREVIEW_CHARS: usize = 200;
 const RETENTION_DAYS: i64 = 7;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct QueueCounts {
     pub pending: usize,
     pub processing: usize,
@@ -236,6 +236,9 @@ impl JobQueue {
             return Ok(());
         };
         job.completed_at = Some(Utc::now());
+        if let (Some(started), Some(completed)) = (job.started_at, job.completed_at) {
+            crate::metrics::job_finished((completed - started).to_std().unwrap_or_default());
+        }
         match outcome {
             Ok(result) => {
                 job.status = JobStatus::Completed;

@@ -28,7 +28,7 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/queue/status").get(status));
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AskRequest {
     #[serde(default)]
@@ -128,7 +128,16 @@ pub async fn submit_question(
     Ok((job, workspace))
 }
 
-async fn ask(
+#[utoipa::path(post, path = "/api/ask", tag = "jobs", request_body = AskRequest,
+    responses(
+        (status = 202, description = "Queued", body = crate::api::openapi::AskAccepted),
+        (status = 400, description = "An invalid field, named in details", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such workspace", body = crate::api::openapi::ErrorBody),
+        (status = 429, description = "Rate limited or too many pending jobs", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub(crate) async fn ask(
     principal: Principal,
     queue: web::Data<JobQueue>,
     registry: web::Data<Registry>,
@@ -161,7 +170,15 @@ async fn visible_job(queue: &JobQueue, principal: &Principal, id: &str) -> Resul
         .ok_or(ApiError::Missing("Job"))
 }
 
-async fn get(
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such job, or not the caller's", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub(crate) async fn get(
     principal: Principal,
     queue: web::Data<JobQueue>,
     id: web::Path<String>,
@@ -169,7 +186,16 @@ async fn get(
     Ok(HttpResponse::Ok().json(visible_job(&queue, &principal, &id).await?))
 }
 
-async fn cancel(
+#[utoipa::path(delete, path = "/api/jobs/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "The job id")),
+    responses(
+        (status = 200, description = "The cancelled job", body = Job),
+        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such job, or not the caller's", body = crate::api::openapi::ErrorBody),
+        (status = 409, description = "The job is no longer pending", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub(crate) async fn cancel(
     principal: Principal,
     queue: web::Data<JobQueue>,
     id: web::Path<String>,
@@ -190,12 +216,23 @@ async fn cancel(
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(crate) struct ListQuery {
     status: Option<String>,
     limit: Option<String>,
 }
 
-async fn list(
+#[utoipa::path(get, path = "/api/jobs", tag = "jobs",
+    params(
+        ("status" = Option<JobStatus>, Query, description = "Only jobs with this status"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 500, default 50)"),
+    ),
+    responses(
+        (status = 200, description = "The caller's jobs (an admin's: all), newest first", body = Vec<Job>),
+        (status = 400, description = "An invalid parameter", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub(crate) async fn list(
     principal: Principal,
     queue: web::Data<JobQueue>,
     query: web::Query<ListQuery>,
@@ -225,7 +262,13 @@ async fn list(
     Ok(HttpResponse::Ok().json(queue.load_all(jobs).await))
 }
 
-async fn status(principal: Principal, queue: web::Data<JobQueue>) -> HttpResponse {
+#[utoipa::path(get, path = "/api/queue/status", tag = "jobs",
+    responses(
+        (status = 200, description = "The queue as the caller may see it", body = crate::api::openapi::QueueStatus),
+        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub(crate) async fn status(principal: Principal, queue: web::Data<JobQueue>) -> HttpResponse {
     HttpResponse::Ok().json(queue_status(&queue, &principal).await)
 }
 

@@ -123,6 +123,14 @@ fn injected_fault(path: &Path) -> bool {
 
 /// Replaces `path` with `contents` atomically, mode 0600.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let result = replace_file(path, contents);
+    if result.is_err() {
+        crate::metrics::store_error();
+    }
+    result
+}
+
+fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
     if injected_fault(path) {
         return Err(io::Error::other("injected write fault"));
     }

@@ -14,6 +14,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 mod format;
+mod json;
 
 const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// Past this, the caller writes the buffer out itself.
@@ -96,14 +97,26 @@ fn spawn_flusher(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
 
 /// Installs the global subscriber. A second call returns `None`.
 pub fn init(filter: &str) -> Option<LogGuard> {
+    init_with(filter, crate::config::LogFormat::Text)
+}
+
+/// Installs the global subscriber writing `format` (`LOG_FORMAT`).
+pub fn init_with(filter: &str, format: crate::config::LogFormat) -> Option<LogGuard> {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let shared = Arc::new(Shared::default());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .event_format(format::LeanFormat)
-        .with_writer(BatchedStdout(shared.clone()))
-        .try_init()
-        .ok()?;
+    let writer = BatchedStdout(shared.clone());
+    let installed = match format {
+        crate::config::LogFormat::Json => json::install(filter, writer),
+        crate::config::LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .event_format(format::LeanFormat)
+            .with_writer(writer)
+            .try_init()
+            .is_ok(),
+    };
+    if !installed {
+        return None;
+    }
     let flusher = spawn_flusher(shared.clone());
     Some(LogGuard(shared, Some(flusher)))
 }

@@ -4,7 +4,7 @@
 mod credentials;
 pub mod git;
 mod registry;
-mod routes;
+pub(crate) mod routes;
 
 pub use credentials::redacted;
 pub use registry::{NewWorkspace, Registry, Workspace, WorkspaceError, WorkspaceId};

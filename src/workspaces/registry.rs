@@ -45,11 +45,13 @@ impl std::fmt::Display for WorkspaceId {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Workspace {
+    #[schema(value_type = String)]
     pub id: WorkspaceId,
     pub name: String,
+    #[schema(value_type = String)]
     pub path: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo_url: Option<String>,

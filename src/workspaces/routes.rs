@@ -26,13 +26,20 @@ impl From<WorkspaceError> for ApiError {
     }
 }
 
-async fn list(registry: web::Data<Registry>) -> HttpResponse {
+#[utoipa::path(get, path = "/api/workspaces", tag = "workspaces",
+    responses(
+        (status = 200, description = "Every workspace", body = Vec<super::Workspace>),
+        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub(crate) async fn list(registry: web::Data<Registry>) -> HttpResponse {
     HttpResponse::Ok().json(registry.list())
 }
 
-#[derive(Deserialize)]
+/// Either `path` (an existing directory) or `repoUrl` (and `branch`) to clone.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateBody {
+pub(crate) struct CreateBody {
     name: String,
     path: Option<String>,
     repo_url: Option<String>,
@@ -75,7 +82,15 @@ fn record(req: &HttpRequest, principal: &Principal, action: AccountAction, name:
     activity.account(action, &principal.name, addr, name);
 }
 
-async fn create(
+#[utoipa::path(post, path = "/api/workspaces", tag = "workspaces", request_body = CreateBody,
+    responses(
+        (status = 201, description = "Registered", body = super::Workspace),
+        (status = 400, description = "An invalid field, named in details", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub(crate) async fn create(
     req: HttpRequest,
     principal: Principal,
     registry: web::Data<Registry>,
@@ -93,7 +108,16 @@ async fn create(
     Ok(HttpResponse::Created().json(workspace))
 }
 
-async fn remove(
+#[utoipa::path(delete, path = "/api/workspaces/{id}", tag = "workspaces",
+    params(("id" = String, Path, description = "The workspace id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "No such workspace", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub(crate) async fn remove(
     req: HttpRequest,
     principal: Principal,
     registry: web::Data<Registry>,

@@ -292,3 +292,22 @@ pub(crate) fn screenshot_dir() -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
         .join("screenshots")
 }
+
+#[tokio::test]
+async fn the_api_docs_page_renders_the_document_under_the_strict_csp() {
+    let app = spawn_app(&[]).await;
+    let (_driver, client) = start_browser().await;
+    client.goto(&app.url("/api/docs")).await.unwrap();
+    let operation = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//h3[normalize-space(.)='POST /api/keys/{id}/roll']",
+        ))
+        .await
+        .expect("the script ran and rendered the operations");
+    assert!(operation.text().await.unwrap().contains("roll"));
+    let page = client.source().await.unwrap();
+    assert!(page.contains("ErrorBody"), "the schemas are listed");
+    client.close().await.unwrap();
+}

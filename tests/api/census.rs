@@ -9,13 +9,16 @@ use crate::helpers::{assert_error, spawn_app};
 
 /// Routes anyone may reach, and why.
 const PUBLIC: &[&str] = &[
-    "/",            // redirects to setup, login or the dashboard
-    "/setup",       // exists only until the first user; needs the setup token
-    "/login",       // the way in
-    "/login/code",  // the second step: only for a session that passed the password
-    "/static",      // the stylesheet and script
-    "/favicon.ico", // a redirect to the icon under /static
-    "/api/health",  // liveness, by the spec
+    "/",                 // redirects to setup, login or the dashboard
+    "/setup",            // exists only until the first user; needs the setup token
+    "/login",            // the way in
+    "/login/code",       // the second step: only for a session that passed the password
+    "/static",           // the stylesheet and script
+    "/favicon.ico",      // a redirect to the icon under /static
+    "/api/health",       // liveness, by the spec
+    "/api/openapi.json", // the API's description, by the spec
+    "/api/docs",         // renders that description
+    "/metrics",          // loopback peers or METRICS_TOKEN only; tested in metrics.rs
 ];
 
 /// Every registered route pattern, scope prefixes joined, read from the

@@ -500,7 +500,12 @@ pub fn start_server_with_args(
             .recv_timeout(Duration::from_secs(30))
             .expect("the server logs its address within 30 s, and does not exit");
         if let Some(rest) = line.split(marker).nth(1) {
-            server.address = rest.split_whitespace().next().unwrap().to_owned();
+            // Text lines end the address with a space, JSON lines with a quote.
+            server.address = rest
+                .split(|c: char| c.is_whitespace() || c == '"')
+                .next()
+                .unwrap()
+                .to_owned();
         }
         server.start_log.push_str(&line);
         server.start_log.push('\n');

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 mod record;
 
 use record::{split_key, KEY_PREFIX};
-pub use record::{Expiry, KeyRecord};
+pub use record::{Expiry, KeyRecord, PreviousSecret};
 
 use super::hashing::Hasher;
 use super::principal::{Principal, Role};
@@ -30,11 +30,17 @@ const SECRET_LEN: usize = 48;
 /// Last-used times are written at most this often per key.
 const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
-/// A key that argon2 accepted: its keyed digest and who it is.
+/// The secrets of a key that argon2 accepted, as keyed digests: the
+/// current one and, after a roll, the old one; and who the key is.
 #[derive(Debug)]
 struct Verified {
-    digest: [u8; 32],
+    current: Option<[u8; 32]>,
+    previous: Option<[u8; 32]>,
     principal: Principal,
+}
+
+fn same_digest(known: Option<[u8; 32]>, digest: &[u8; 32]) -> bool {
+    known.is_some_and(|known| bool::from(known.ct_eq(digest)))
 }
 
 /// `generate` refused: a key of the user already has this name.
@@ -67,7 +73,24 @@ pub struct KeyStore {
     malformed_reported: Mutex<HashSet<String>>,
 }
 
+/// `ptk_<id>_<secret>` with a fresh secret from the OS CSPRNG.
+fn new_secret(id: &str) -> SecretString {
+    SecretString::from(format!(
+        "{KEY_PREFIX}{id}_{}",
+        random_alphanumeric(SECRET_LEN)
+    ))
+}
+
 impl KeyStore {
+    /// The record with this id, if any.
+    pub fn get(&self, id: &str) -> Option<KeyRecord> {
+        self.records
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
     pub fn load(data_dir: &Path, hasher: Arc<Hasher>) -> anyhow::Result<Self> {
         let path = data_dir.join("api-keys.json");
         let records: Vec<KeyRecord> = read_json(&path)?.unwrap_or_default();
@@ -137,10 +160,7 @@ impl KeyStore {
         expiry: Expiry,
     ) -> anyhow::Result<(SecretString, KeyRecord)> {
         let id = random_token(ID_LEN);
-        let plaintext = SecretString::from(format!(
-            "{KEY_PREFIX}{id}_{}",
-            random_alphanumeric(SECRET_LEN)
-        ));
+        let plaintext = new_secret(&id);
         let now = Utc::now();
         let record = KeyRecord {
             id: id.clone(),
@@ -151,6 +171,7 @@ impl KeyStore {
             expires_at: expiry.from(now),
             last_used_at: None,
             key_hash: self.hasher.hash(&plaintext).await?,
+            previous: None,
         };
         let _write = self.writes.lock().await;
         // Checked under the write lock, so two racing forms cannot both pass.
@@ -194,9 +215,55 @@ impl KeyStore {
         Ok(Some(revoked))
     }
 
+    /// Gives the key `id` a new secret and returns it. The old secret keeps
+    /// working for `grace` (none: it dies now), then never again; `None`
+    /// when there is no key with this id.
+    pub async fn roll(
+        &self,
+        id: &str,
+        grace: std::time::Duration,
+    ) -> anyhow::Result<Option<(SecretString, KeyRecord)>> {
+        let plaintext = new_secret(id);
+        let key_hash = self.hasher.hash(&plaintext).await?;
+        let _write = self.writes.lock().await;
+        let Some(mut record) = self
+            .records
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let grace = chrono::Duration::from_std(grace)?;
+        record.previous = (grace > chrono::Duration::zero()).then(|| PreviousSecret {
+            key_hash: std::mem::replace(&mut record.key_hash, key_hash.clone()),
+            valid_until: now + grace,
+        });
+        record.key_hash = key_hash;
+        let stored = record.clone();
+        self.commit(move |records| {
+            records.insert(stored.id.clone(), stored);
+        })
+        .await?;
+        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        match (verified.get_mut(id), &record.previous) {
+            (Some(known), Some(_)) => {
+                known.previous = known.current.take();
+            }
+            (Some(_), None) => {
+                verified.remove(id);
+            }
+            (None, _) => {}
+        }
+        Ok(Some((plaintext, record)))
+    }
+
     /// Checks a presented key against the stored ones. A key verified
     /// before costs a digest and a comparison; a new one, one argon2
-    /// verification on the blocking pool.
+    /// verification on the blocking pool (two while a rolled key's old
+    /// secret is in its grace period and neither was seen yet).
     pub async fn check(&self, key: &SecretString) -> anyhow::Result<KeyCheck> {
         let presented = key.expose_secret();
         let Some(parts) = split_key(presented) else {
@@ -204,57 +271,83 @@ impl KeyStore {
         };
         let digest = self.digest(presented);
         let now = Utc::now();
-        let (expired, key_hash) = {
+        let (expired, candidates) = {
             let records = self.records.read().unwrap_or_else(|e| e.into_inner());
             let Some(record) = records.get(parts.id) else {
                 return Ok(KeyCheck::NotStored);
             };
-            let known = self
-                .verified
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(parts.id)
-                .map(|verified| (verified.digest, verified.principal.clone()));
-            if let Some((known, principal)) = known {
-                return Ok(if !bool::from(known.ct_eq(&digest)) {
-                    KeyCheck::Invalid
-                } else if record.is_expired(now) {
-                    KeyCheck::Expired
-                } else {
-                    drop(records);
-                    self.touch(parts.id, now);
-                    KeyCheck::Valid(principal)
-                });
+            let in_grace = record.previous_hash(now).is_some();
+            let verified = self.verified.read().unwrap_or_else(|e| e.into_inner());
+            let known = verified.get(parts.id);
+            if let Some(known) = known {
+                let matches = same_digest(known.current, &digest)
+                    || (in_grace && same_digest(known.previous, &digest));
+                if matches {
+                    crate::metrics::key_cache(true);
+                    let principal = known.principal.clone();
+                    drop(verified);
+                    return Ok(if record.is_expired(now) {
+                        KeyCheck::Expired
+                    } else {
+                        drop(records);
+                        self.touch(parts.id, now);
+                        KeyCheck::Valid(principal)
+                    });
+                }
             }
-            (record.is_expired(now), record.key_hash.clone())
+            // Only secrets not yet seen are worth an argon2 verification.
+            let mut candidates = Vec::with_capacity(2);
+            if known.is_none_or(|k| k.current.is_none()) {
+                candidates.push(record.key_hash.clone());
+            }
+            if let Some(previous) = record.previous_hash(now) {
+                if known.is_none_or(|k| k.previous.is_none()) {
+                    candidates.push(previous.to_owned());
+                }
+            }
+            (record.is_expired(now), candidates)
         };
-        if PasswordHash::new(&key_hash).is_err() {
-            // A hand-edited or damaged record: no key can match it, so it
-            // is an invalid key (counted as a failure), not a server error.
-            self.report_malformed(parts.id);
-            return Ok(KeyCheck::Invalid);
+        crate::metrics::key_cache(false);
+        let mut matched = None;
+        for key_hash in candidates {
+            if PasswordHash::new(&key_hash).is_err() {
+                // A hand-edited or damaged record: no key can match it, so it
+                // is an invalid key (counted as a failure), not a server error.
+                self.report_malformed(parts.id);
+                continue;
+            }
+            if self.hasher.verify(key, &key_hash).await? {
+                matched = Some(key_hash);
+                break;
+            }
         }
-        if !self.hasher.verify(key, &key_hash).await? {
+        let Some(matched) = matched else {
             return Ok(KeyCheck::Invalid);
-        }
-        // A revocation may have happened while argon2 ran.
+        };
+        // A revocation or a roll may have happened while argon2 ran.
         let principal = {
             let records = self.records.read().unwrap_or_else(|e| e.into_inner());
             let Some(record) = records.get(parts.id) else {
                 return Ok(KeyCheck::Invalid);
             };
-            let principal = record.principal();
-            self.verified
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(
-                    record.id.clone(),
-                    Verified {
-                        digest,
-                        principal: principal.clone(),
-                    },
-                );
-            principal
+            let is_current = record.key_hash == matched;
+            if !is_current && record.previous_hash(Utc::now()) != Some(matched.as_str()) {
+                return Ok(KeyCheck::Invalid);
+            }
+            let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+            let entry = verified
+                .entry(record.id.clone())
+                .or_insert_with(|| Verified {
+                    current: None,
+                    previous: None,
+                    principal: record.principal(),
+                });
+            if is_current {
+                entry.current = Some(digest);
+            } else {
+                entry.previous = Some(digest);
+            }
+            entry.principal.clone()
         };
         if expired {
             return Ok(KeyCheck::Expired);

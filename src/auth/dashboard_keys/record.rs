@@ -20,6 +20,17 @@ pub struct KeyRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<DateTime<Utc>>,
     pub key_hash: String,
+    /// After a roll, the replaced secret's hash and when it stops working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousSecret>,
+}
+
+/// A rolled key's old secret, valid until `valid_until` (SPEC §5, roll).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreviousSecret {
+    pub key_hash: String,
+    pub valid_until: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for KeyRecord {
@@ -35,6 +46,14 @@ impl std::fmt::Debug for KeyRecord {
 impl KeyRecord {
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_some_and(|expiry| expiry <= now)
+    }
+
+    /// The old secret's hash while its grace period lasts.
+    pub fn previous_hash(&self, now: DateTime<Utc>) -> Option<&str> {
+        self.previous
+            .as_ref()
+            .filter(|previous| previous.valid_until > now)
+            .map(|previous| previous.key_hash.as_str())
     }
 
     /// What may be shown of the key after its one-time display.
@@ -75,6 +94,15 @@ pub enum Expiry {
 }
 
 impl Expiry {
+    /// The choices as a number of days, for the JSON API and the CLI.
+    pub fn from_days(days: Option<u32>) -> Option<Self> {
+        match days {
+            None => Some(Self::Never),
+            Some(30 | 90 | 365) => days.and_then(|d| u16::try_from(d).ok()).map(Self::Days),
+            Some(_) => None,
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         match text {
             "never" | "" => Some(Self::Never),

@@ -1,0 +1,252 @@
+//! Key management for admin principals: `POST/GET /api/keys`,
+//! `DELETE /api/keys/{id}` and `POST /api/keys/{id}/roll`, on the same code
+//! path as Account Security (`auth::key_admin`).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::json::{ApiJson, ApiJsonOrEmpty};
+use super::openapi::ErrorBody;
+use super::resource;
+use crate::auth::address::client_address;
+use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
+use crate::auth::key_admin::{parse_grace, Actor, KeyAdmin, KeyFieldError, NewKey};
+use crate::auth::{Gate, Principal, Role};
+use crate::dashboard::DashboardState;
+use crate::error::ApiError;
+
+pub fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/keys").get(list).post(create))
+        .service(resource("/keys/{id}").delete(revoke))
+        .service(resource("/keys/{id}/roll").post(roll));
+}
+
+/// A key record as the API shows it: never the secret nor its hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    /// The public `<id>` of `ptk_<id>_<secret>`.
+    pub id: String,
+    pub name: String,
+    /// The user or key that created it.
+    pub user_id: String,
+    pub role: Role,
+    /// What may be shown of the key: `ptk_<id>_…`.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// After a roll: until when the old secret still works.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_valid_until: Option<DateTime<Utc>>,
+}
+
+impl From<KeyRecord> for KeyView {
+    fn from(record: KeyRecord) -> Self {
+        let now = Utc::now();
+        Self {
+            prefix: record.display_prefix(),
+            previous_valid_until: record
+                .previous
+                .as_ref()
+                .map(|previous| previous.valid_until)
+                .filter(|until| *until > now),
+            id: record.id,
+            name: record.name,
+            user_id: record.user_id,
+            role: record.role,
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+            last_used_at: record.last_used_at,
+        }
+    }
+}
+
+/// A new or rolled key: the plaintext, shown this once, and its record.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedKey {
+    /// `ptk_<id>_<secret>`; store it now, it is never shown again.
+    pub key: String,
+    pub record: KeyView,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateKeyBody {
+    /// 1 to 64 characters, no control characters.
+    pub name: String,
+    /// `client` (default) or `admin`.
+    pub role: Option<String>,
+    /// 30, 90 or 365; leave it out for a key that never expires.
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollKeyBody {
+    /// How long the old secret keeps working: default 86400, 0 = not at all,
+    /// at most 2592000 (30 days).
+    pub grace_seconds: Option<u64>,
+}
+
+impl From<KeyFieldError> for ApiError {
+    fn from(err: KeyFieldError) -> Self {
+        let field = match err.field {
+            "expiry" => "expiresInDays",
+            other => other,
+        };
+        ApiError::invalid_field(field, err.message)
+    }
+}
+
+fn key_admin(state: &DashboardState) -> KeyAdmin<'_> {
+    KeyAdmin {
+        keys: &state.keys,
+        activity: &state.activity,
+    }
+}
+
+fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate) -> Actor<'a> {
+    Actor {
+        id: &principal.id,
+        name: &principal.name,
+        client: client_address(req.peer_addr(), req.headers(), gate.trusted_proxies()),
+    }
+}
+
+/// Every dashboard key, newest first.
+#[utoipa::path(get, path = "/api/keys", tag = "keys",
+    responses(
+        (status = 200, description = "The key records", body = Vec<KeyView>),
+        (status = 401, description = "No or a bad key", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<DashboardState>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_admin()?;
+    let keys: Vec<KeyView> = state.keys.list().into_iter().map(KeyView::from).collect();
+    Ok(HttpResponse::Ok().json(keys))
+}
+
+/// Generates a key; the response is the only place its plaintext appears.
+#[utoipa::path(post, path = "/api/keys", tag = "keys", request_body = CreateKeyBody,
+    responses(
+        (status = 201, description = "The new key, shown once", body = IssuedKey),
+        (status = 400, description = "An invalid field, named in details", body = ErrorBody),
+        (status = 401, description = "No or a bad key", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 409, description = "The creator has a key with this name already", body = ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub async fn create(
+    req: HttpRequest,
+    principal: Principal,
+    gate: web::Data<Gate>,
+    state: web::Data<DashboardState>,
+    ApiJson(body): ApiJson<CreateKeyBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_admin()?;
+    let new = NewKey::parse(
+        &body.name,
+        Some(body.role.as_deref().unwrap_or("client")),
+        Expiry::from_days(body.expires_in_days),
+    )?;
+    let (plaintext, record) = key_admin(&state)
+        .create(&actor(&principal, &req, &gate), &new)
+        .await
+        .map_err(|err| {
+            if err.is::<DuplicateKeyName>() {
+                ApiError::Conflict(format!(
+                    "A key named '{}' exists already for this creator; choose another name \
+                     or revoke the old key first",
+                    body.name.trim()
+                ))
+            } else {
+                ApiError::storage(err)
+            }
+        })?;
+    Ok(no_store(HttpResponse::Created()).json(IssuedKey {
+        key: plaintext.expose_secret().to_owned(),
+        record: record.into(),
+    }))
+}
+
+/// Revokes a key: its next request gets 401.
+#[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys",
+    params(("id" = String, Path, description = "The key's public id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No or a bad key", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub async fn revoke(
+    req: HttpRequest,
+    principal: Principal,
+    gate: web::Data<Gate>,
+    state: web::Data<DashboardState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_admin()?;
+    match key_admin(&state)
+        .revoke(&actor(&principal, &req, &gate), &id)
+        .await
+        .map_err(ApiError::storage)?
+    {
+        Some(_) => Ok(HttpResponse::NoContent().finish()),
+        None => Err(ApiError::Missing("Key")),
+    }
+}
+
+/// Issues a new secret for the same record; the old one keeps working for
+/// `graceSeconds` (default 86400), then gets 401.
+#[utoipa::path(post, path = "/api/keys/{id}/roll", tag = "keys",
+    params(("id" = String, Path, description = "The key's public id")),
+    request_body(content = Option<RollKeyBody>, description = "Optional; an empty body means the default grace"),
+    responses(
+        (status = 200, description = "The new secret, shown once", body = IssuedKey),
+        (status = 400, description = "An invalid field, named in details", body = ErrorBody),
+        (status = 401, description = "No or a bad key", body = ErrorBody),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such key", body = ErrorBody),
+    ),
+    security(("apiKey" = []), ("bearer" = [])))]
+pub async fn roll(
+    req: HttpRequest,
+    principal: Principal,
+    gate: web::Data<Gate>,
+    state: web::Data<DashboardState>,
+    id: web::Path<String>,
+    ApiJsonOrEmpty(body): ApiJsonOrEmpty<RollKeyBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_admin()?;
+    let grace = parse_grace(body.grace_seconds)?;
+    let (plaintext, record) = key_admin(&state)
+        .roll(&actor(&principal, &req, &gate), &id, grace)
+        .await
+        .map_err(ApiError::storage)?
+        .ok_or(ApiError::Missing("Key"))?;
+    Ok(no_store(HttpResponse::Ok()).json(IssuedKey {
+        key: plaintext.expose_secret().to_owned(),
+        record: record.into(),
+    }))
+}
+
+/// A response carrying a plaintext key must not be kept by any cache.
+fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    builder.insert_header((
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    ));
+    builder
+}

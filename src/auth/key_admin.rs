@@ -1,0 +1,223 @@
+//! Key management as one code path for the dashboard, the JSON API and the
+//! command line: the same validation, the same store operations, the same
+//! log lines and audit-trail entries, whoever asks.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::activity::{AccountAction, ActivityLog};
+use super::dashboard_keys::{Expiry, KeyRecord, KeyStore};
+use super::principal::Role;
+
+pub const MAX_KEY_NAME_CHARS: usize = 64;
+/// How long a rolled key's old secret keeps working unless told otherwise.
+pub const DEFAULT_ROLL_GRACE: Duration = Duration::from_secs(86_400);
+/// The longest grace period a roll accepts: 30 days.
+pub const MAX_ROLL_GRACE_SECS: u64 = 30 * 86_400;
+
+/// A field of a key request that cannot be accepted, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl KeyFieldError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// A validated request for a new key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    name: String,
+    role: Role,
+    expiry: Expiry,
+}
+
+impl NewKey {
+    /// `role` is `client` (also when absent or empty) or `admin`; `expiry`
+    /// is `None` when the caller's choice was not one of the offered ones.
+    pub fn parse(
+        name: &str,
+        role: Option<&str>,
+        expiry: Option<Expiry>,
+    ) -> Result<Self, KeyFieldError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_KEY_NAME_CHARS {
+            return Err(KeyFieldError::new(
+                "name",
+                format!("A key needs a name of 1 to {MAX_KEY_NAME_CHARS} characters."),
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(KeyFieldError::new(
+                "name",
+                "A key name cannot hold control characters.",
+            ));
+        }
+        let role = match role.unwrap_or("") {
+            "client" | "" => Role::Client,
+            "admin" => Role::Admin,
+            _ => {
+                return Err(KeyFieldError::new(
+                    "role",
+                    "The role must be 'client' or 'admin'.",
+                ))
+            }
+        };
+        let expiry = expiry.ok_or_else(|| {
+            KeyFieldError::new("expiry", "The expiry must be never, 30, 90 or 365 days.")
+        })?;
+        Ok(Self {
+            name: name.to_owned(),
+            role,
+            expiry,
+        })
+    }
+}
+
+/// A grace period in seconds, as the API and the CLI take it.
+pub fn parse_grace(seconds: Option<u64>) -> Result<Duration, KeyFieldError> {
+    match seconds {
+        None => Ok(DEFAULT_ROLL_GRACE),
+        Some(secs) if secs <= MAX_ROLL_GRACE_SECS => Ok(Duration::from_secs(secs)),
+        Some(_) => Err(KeyFieldError::new(
+            "graceSeconds",
+            format!("The grace period is at most {MAX_ROLL_GRACE_SECS} seconds (30 days)."),
+        )),
+    }
+}
+
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "admin",
+        Role::Client => "client",
+    }
+}
+
+/// Who manages keys, for the log and the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    /// The user or key id the new key belongs to.
+    pub id: &'a str,
+    /// A readable name: the user name, `ADMIN_API_KEY`, or a key's name.
+    pub name: &'a str,
+    pub client: IpAddr,
+}
+
+/// The store and the trail the operations write to.
+#[derive(Clone, Copy)]
+pub struct KeyAdmin<'a> {
+    pub keys: &'a KeyStore,
+    pub activity: &'a ActivityLog,
+}
+
+impl KeyAdmin<'_> {
+    fn audit(&self, actor: &Actor<'_>, what: &'static str, record: &KeyRecord) {
+        tracing::info!(
+            key = %record.id,
+            role = role_name(record.role),
+            by = actor.name,
+            "an API key was {what}"
+        );
+        let action = match what {
+            "generated" => AccountAction::KeyCreated,
+            "revoked" => AccountAction::KeyRevoked,
+            _ => AccountAction::KeyRolled,
+        };
+        let detail = format!("{} (id {})", record.name, record.id);
+        self.activity
+            .account(action, actor.name, actor.client, Some(&detail));
+    }
+
+    /// Generates a key; its plaintext is returned once and exists nowhere else.
+    pub async fn create(
+        &self,
+        actor: &Actor<'_>,
+        new: &NewKey,
+    ) -> anyhow::Result<(SecretString, KeyRecord)> {
+        let (plaintext, record) = self
+            .keys
+            .generate(&new.name, actor.id, new.role, new.expiry)
+            .await?;
+        self.audit(actor, "generated", &record);
+        Ok((plaintext, record))
+    }
+
+    /// Revokes a key: the record, or `None` when there was no such key.
+    pub async fn revoke(&self, actor: &Actor<'_>, id: &str) -> anyhow::Result<Option<KeyRecord>> {
+        let revoked = self.keys.revoke(id).await?;
+        if let Some(record) = &revoked {
+            self.audit(actor, "revoked", record);
+        }
+        Ok(revoked)
+    }
+
+    /// Gives a key a new secret; the old one works for `grace` more.
+    pub async fn roll(
+        &self,
+        actor: &Actor<'_>,
+        id: &str,
+        grace: Duration,
+    ) -> anyhow::Result<Option<(SecretString, KeyRecord)>> {
+        let rolled = self.keys.roll(id, grace).await?;
+        if let Some((_, record)) = &rolled {
+            self.audit(actor, "rolled", record);
+        }
+        Ok(rolled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_request_is_checked_field_by_field() {
+        let ok = NewKey::parse("  CI  ", None, Some(Expiry::Never)).unwrap();
+        assert_eq!(ok.name, "CI");
+        assert_eq!(ok.role, Role::Client);
+        assert_eq!(
+            NewKey::parse("", None, Some(Expiry::Never))
+                .unwrap_err()
+                .field,
+            "name"
+        );
+        assert_eq!(
+            NewKey::parse(&"x".repeat(65), None, Some(Expiry::Never))
+                .unwrap_err()
+                .field,
+            "name"
+        );
+        assert_eq!(
+            NewKey::parse("a\u{7}b", None, Some(Expiry::Never))
+                .unwrap_err()
+                .field,
+            "name"
+        );
+        assert_eq!(
+            NewKey::parse("CI", Some("root"), Some(Expiry::Never))
+                .unwrap_err()
+                .field,
+            "role"
+        );
+        assert_eq!(
+            NewKey::parse("CI", Some("admin"), None).unwrap_err().field,
+            "expiry"
+        );
+    }
+
+    #[test]
+    fn a_grace_period_defaults_to_a_day_and_is_bounded() {
+        assert_eq!(parse_grace(None).unwrap(), DEFAULT_ROLL_GRACE);
+        assert_eq!(parse_grace(Some(0)).unwrap(), Duration::ZERO);
+        assert!(parse_grace(Some(MAX_ROLL_GRACE_SECS + 1)).is_err());
+    }
+}

@@ -1,0 +1,135 @@
+//! `portico keys list | create | revoke | roll` (SPEC §1.2) without a
+//! running server: the data directory is taken like a server takes it, so
+//! these writes are refused while a server holds it (the JSON API does the
+//! same live). The operations are `key_admin`'s, as for the dashboard.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use secrecy::ExposeSecret;
+
+use super::activity::ActivityLog;
+use super::dashboard_keys::{Expiry, KeyStore};
+use super::hashing::Hasher;
+use super::key_admin::{parse_grace, role_name, Actor, KeyAdmin, NewKey};
+use crate::store::{DataDir, DataDirError};
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeysCommand {
+    List,
+    Create {
+        name: String,
+        role: Option<String>,
+        expires_days: Option<u32>,
+    },
+    Revoke {
+        id: String,
+    },
+    Roll {
+        id: String,
+        grace_seconds: Option<u64>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeysCommandError {
+    #[error(
+        "a Portico server is using the data directory {0}; stop it first, or manage keys \
+         live with the JSON API (GET/POST /api/keys, DELETE /api/keys/{{id}}, \
+         POST /api/keys/{{id}}/roll) or on the dashboard's Account Security page"
+    )]
+    ServerRunning(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("there is no key with the id '{0}'; `portico keys list` shows them")]
+    NoSuchKey(String),
+    #[error("{0:#}")]
+    Data(anyhow::Error),
+}
+
+/// The actor the audit trail names for changes made here.
+const CLI_ACTOR: &str = "portico keys (command line)";
+
+/// Runs `command` on the data directory; returns what goes to stdout
+/// (for `create` and `roll`: the key and nothing else).
+pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCommandError> {
+    let held = DataDir::open(data_dir).map_err(|err| match err {
+        DataDirError::InUse { path } => KeysCommandError::ServerRunning(path.display().to_string()),
+        other => KeysCommandError::Data(other.into()),
+    })?;
+    let hasher = Hasher::for_this_machine();
+    let keys = KeyStore::load(held.path(), hasher).map_err(KeysCommandError::Data)?;
+    let activity = ActivityLog::load(held.path()).map_err(KeysCommandError::Data)?;
+    let admin = KeyAdmin {
+        keys: &keys,
+        activity: &activity,
+    };
+    let actor = Actor {
+        id: "cli",
+        name: CLI_ACTOR,
+        client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    let invalid = |err: super::key_admin::KeyFieldError| KeysCommandError::Invalid(err.message);
+    let output = match command {
+        KeysCommand::List => list(&keys),
+        KeysCommand::Create {
+            name,
+            role,
+            expires_days,
+        } => {
+            let new = NewKey::parse(&name, role.as_deref(), Expiry::from_days(expires_days))
+                .map_err(invalid)?;
+            let (plaintext, _) = admin
+                .create(&actor, &new)
+                .await
+                .map_err(KeysCommandError::Data)?;
+            format!("{}\n", plaintext.expose_secret())
+        }
+        KeysCommand::Revoke { id } => {
+            admin
+                .revoke(&actor, &id)
+                .await
+                .map_err(KeysCommandError::Data)?
+                .ok_or(KeysCommandError::NoSuchKey(id))?;
+            String::new()
+        }
+        KeysCommand::Roll { id, grace_seconds } => {
+            let grace = parse_grace(grace_seconds).map_err(invalid)?;
+            let (plaintext, _) = admin
+                .roll(&actor, &id, grace)
+                .await
+                .map_err(KeysCommandError::Data)?
+                .ok_or(KeysCommandError::NoSuchKey(id))?;
+            format!("{}\n", plaintext.expose_secret())
+        }
+    };
+    activity.flush().await.map_err(KeysCommandError::Data)?;
+    Ok(output)
+}
+
+/// One key a line: id, role, expiry, last use, name (never a secret).
+fn list(keys: &KeyStore) -> String {
+    let mut out = String::new();
+    let when = |time: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
+        time.map_or_else(
+            || none.to_owned(),
+            |t| t.format("%Y-%m-%dT%H:%MZ").to_string(),
+        )
+    };
+    let _ = writeln!(out, "ID\tROLE\tCREATED\tEXPIRES\tLAST USED\tNAME");
+    for record in keys.list() {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}",
+            record.id,
+            role_name(record.role),
+            when(Some(record.created_at), ""),
+            when(record.expires_at, "never"),
+            when(record.last_used_at, "never"),
+            record.name,
+        );
+    }
+    out
+}

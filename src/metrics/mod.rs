@@ -1,0 +1,177 @@
+//! Prometheus metrics (`metrics` + `metrics-exporter-prometheus`, no server
+//! of their own) served at `GET /metrics`. Labels are route patterns, status
+//! codes, outcome codes and job statuses only: never a key, a key id, a
+//! user or an address. Counter handles are looked up once per label set and
+//! kept, so the hot path is a hash look-up and an atomic add.
+
+mod access;
+mod labels;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ::metrics::{describe_counter, describe_gauge, describe_histogram, gauge, Unit};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, HttpResponse};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub use access::MetricsAccess;
+use labels::{ByStatic, RequestCounters};
+
+use crate::jobs::JobQueue;
+
+const REQUESTS: &str = "portico_http_requests_total";
+const AUTH: &str = "portico_auth_attempts_total";
+const DENIALS: &str = "portico_denials_total";
+const ARGON2: &str = "portico_argon2_verifications_total";
+const ARGON2_SECONDS: &str = "portico_argon2_verification_seconds";
+const KEY_CACHE: &str = "portico_key_cache_total";
+const JOBS: &str = "portico_jobs";
+const JOB_SECONDS: &str = "portico_job_duration_seconds";
+const STORE_ERRORS: &str = "portico_store_errors_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static REQUEST_COUNTERS: OnceLock<RequestCounters> = OnceLock::new();
+static AUTH_COUNTERS: ByStatic = ByStatic::new(AUTH, "code");
+static DENIAL_COUNTERS: ByStatic = ByStatic::new(DENIALS, "reason");
+static CACHE_COUNTERS: ByStatic = ByStatic::new(KEY_CACHE, "result");
+static ARGON2_COUNTERS: ByStatic = ByStatic::new(ARGON2, "outcome");
+
+/// Installs the process-wide recorder once; later calls (several apps in
+/// one test process) share it.
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(ARGON2_SECONDS.to_owned()),
+                &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(JOB_SECONDS.to_owned()),
+                    &[0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 600.0],
+                )
+            })
+            .expect("the bucket lists are not empty");
+        let handle = match builder.install_recorder() {
+            Ok(handle) => handle,
+            // Another recorder is installed (an embedding program's):
+            // /metrics then shows nothing rather than failing.
+            Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+        };
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    describe_counter!(REQUESTS, "HTTP requests by route pattern and status");
+    describe_counter!(
+        AUTH,
+        "API authentication attempts: `allowed`, or the failure code"
+    );
+    describe_counter!(
+        DENIALS,
+        "Requests refused by the hourly quota or the failed-attempt throttle"
+    );
+    describe_counter!(ARGON2, "argon2 verifications by outcome");
+    describe_histogram!(
+        ARGON2_SECONDS,
+        Unit::Seconds,
+        "Time of one argon2 verification"
+    );
+    describe_counter!(
+        KEY_CACHE,
+        "Dashboard-key checks answered from the verified-key cache (hit) or by argon2 (miss)"
+    );
+    describe_gauge!(JOBS, "Jobs in the queue by status");
+    describe_histogram!(
+        JOB_SECONDS,
+        Unit::Seconds,
+        "Time from a job's start to its end"
+    );
+    describe_counter!(STORE_ERRORS, "Failed writes to the data directory");
+}
+
+/// Counts a request by route pattern and status; wraps the whole app.
+pub async fn track_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let pattern = response.request().match_pattern();
+    REQUEST_COUNTERS
+        .get_or_init(|| RequestCounters::new(REQUESTS))
+        .increment(
+            pattern.as_deref().unwrap_or("unmatched"),
+            response.status().as_u16(),
+        );
+    Ok(response)
+}
+
+/// An API authentication attempt: `allowed` or the failure code.
+pub fn auth_attempt(code: &'static str) {
+    AUTH_COUNTERS.increment(code);
+    if matches!(code, "rate-limited" | "auth-throttled") {
+        DENIAL_COUNTERS.increment(code);
+    }
+}
+
+/// A refusal by a limit outside the API gate (e.g. `login-throttled`).
+pub fn denial(reason: &'static str) {
+    DENIAL_COUNTERS.increment(reason);
+}
+
+pub fn argon2_verification(matched: bool, took: Duration) {
+    ARGON2_COUNTERS.increment(if matched { "match" } else { "mismatch" });
+    ::metrics::histogram!(ARGON2_SECONDS).record(took.as_secs_f64());
+}
+
+pub fn key_cache(hit: bool) {
+    CACHE_COUNTERS.increment(if hit { "hit" } else { "miss" });
+}
+
+pub fn job_finished(took: Duration) {
+    ::metrics::histogram!(JOB_SECONDS).record(took.as_secs_f64());
+}
+
+pub fn store_error() {
+    ::metrics::counter!(STORE_ERRORS).increment(1);
+}
+
+/// `GET /metrics`: the Prometheus text format, for loopback clients or
+/// with `Authorization: Bearer $METRICS_TOKEN`.
+pub async fn scrape(
+    req: HttpRequest,
+    access: web::Data<MetricsAccess>,
+    queue: web::Data<JobQueue>,
+) -> HttpResponse {
+    if let Some(refusal) = access.refusal(&req) {
+        return refusal;
+    }
+    let counts = queue.counts(|_| true);
+    for (status, count) in [
+        ("pending", counts.pending),
+        ("processing", counts.processing),
+        ("completed", counts.completed),
+        ("failed", counts.failed),
+    ] {
+        gauge!(JOBS, "status" => status).set(count as f64);
+    }
+    let handle = install();
+    handle.run_upkeep();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(handle.render())
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/metrics")
+            .route(web::get().to(scrape))
+            .default_service(web::to(HttpResponse::MethodNotAllowed)),
+    );
+}
