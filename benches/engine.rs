@@ -1,10 +1,14 @@
-//! The built-in answer engine on a generated workspace of 10,000 files.
+//! The built-in answer engine on a generated workspace of 10,000 files:
+//! a question through the warm index, the index build alone, the query
+//! alone, and the full scan the index replaced.
 
 use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use portico::jobs::engine::builtin;
+use portico::jobs::engine::cache::{IndexCache, Source};
+use portico::jobs::engine::index::DirIndex;
 
 const FILES: usize = 10_000;
 const WORDS: &[&str] = &[
@@ -38,11 +42,9 @@ fn generate_workspace(root: &Path) {
 fn engine(c: &mut Criterion) {
     let workspace = tempfile::tempdir().unwrap();
     generate_workspace(workspace.path());
-    let answer = builtin::answer(
-        workspace.path(),
-        "Where is the session ledger rotated?",
-        None,
-    );
+    let root = workspace.path();
+    let question = "Where is the session ledger rotated?";
+    let answer = builtin::answer_by_scan(root, question, None);
     assert_eq!(answer.files_scanned, FILES);
     assert!(
         answer.matches[0]
@@ -52,17 +54,33 @@ fn engine(c: &mut Criterion) {
         answer.matches[0]
     );
 
+    let cache = IndexCache::default();
+    let source = Source::Directory(root.to_string_lossy().into_owned());
+    assert_eq!(
+        cache.answer(&source, root, question, None).matches,
+        answer.matches
+    );
+    let mut built = DirIndex::default();
+    built.refresh(root);
+
     let mut group = c.benchmark_group("builtin_engine");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
     group.bench_function("10000_files", |b| {
+        b.iter(|| cache.answer(&source, root, question, None))
+    });
+    group.bench_function("index_build_10000_files", |b| {
         b.iter(|| {
-            builtin::answer(
-                workspace.path(),
-                "Where is the session ledger rotated?",
-                None,
-            )
+            let mut index = DirIndex::default();
+            index.refresh(root);
+            index
         })
+    });
+    group.bench_function("index_query_10000_files", |b| {
+        b.iter(|| built.answer(root, question, None))
+    });
+    group.bench_function("scan_10000_files", |b| {
+        b.iter(|| builtin::answer_by_scan(root, question, None))
     });
     group.finish();
 }

@@ -120,6 +120,7 @@ impl Application {
             Answerer {
                 engine,
                 registry: services.registry.clone().into_inner(),
+                indexes: Default::default(),
             },
             settings.job_concurrency.get(),
         );

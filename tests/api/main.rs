@@ -24,6 +24,7 @@ mod dashboard_daily;
 mod dashboard_jobs;
 mod dashboard_keys;
 mod dashboard_setup;
+mod engine_index;
 mod errors;
 mod fairness;
 mod faults;

@@ -13,14 +13,14 @@ use serde::Serialize;
 use super::tokens::{for_each_token, tokenize};
 
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
-const PASSAGE_LINES: usize = 12;
-const PASSAGE_STRIDE: usize = 6;
+pub(super) const PASSAGE_LINES: usize = 12;
+pub(super) const PASSAGE_STRIDE: usize = 6;
 const MAX_MATCHES: usize = 5;
 const MAX_QUERY_TERMS: usize = 64;
 const BM25_K1: f64 = 1.2;
 const BM25_B: f64 = 0.75;
 /// Weight of a query term found in a file's path, relative to its IDF.
-const PATH_WEIGHT: f64 = 0.5;
+pub(super) const PATH_WEIGHT: f64 = 0.5;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -67,7 +67,7 @@ impl FileScan {
     }
 }
 
-fn is_binary(bytes: &[u8]) -> bool {
+pub(super) fn is_binary(bytes: &[u8]) -> bool {
     bytes.iter().take(8192).any(|b| *b == 0)
 }
 
@@ -84,7 +84,7 @@ fn scan_file(path: &Path, terms: &HashMap<String, u16>) -> Option<FileScan> {
         let mut line_hits: HashMap<u16, u16> = HashMap::new();
         for_each_token(line, |token| {
             count += 1;
-            if let Some(term) = terms.get(&token) {
+            if let Some(term) = terms.get(token) {
                 *line_hits.entry(*term).or_default() += 1;
             }
         });
@@ -103,53 +103,61 @@ fn scan_file(path: &Path, terms: &HashMap<String, u16>) -> Option<FileScan> {
     })
 }
 
-/// Walks `root` and scans every eligible file, on all cores.
-fn scan_tree(root: &Path, terms: &HashMap<String, u16>) -> Vec<FileScan> {
-    let scans = Mutex::new(Vec::new());
+/// The files the engine reads under `root`: `.gitignore` respected, hidden
+/// files and files over `MAX_FILE_BYTES` skipped, symlinks never followed.
+pub(super) fn walker(root: &Path) -> WalkBuilder {
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
-    WalkBuilder::new(root)
+    let mut builder = WalkBuilder::new(root);
+    builder
         .follow_links(false)
         .require_git(false)
         .max_filesize(Some(MAX_FILE_BYTES))
-        .threads(threads)
-        .build_parallel()
-        .run(|| {
-            Box::new(|entry| {
-                let Ok(entry) = entry else {
-                    return WalkState::Continue;
-                };
-                if entry.file_type().is_some_and(|t| t.is_file()) {
-                    if let Some(mut scan) = scan_file(entry.path(), terms) {
-                        let relative = scan
-                            .path
-                            .strip_prefix(root)
-                            .unwrap_or(&scan.path)
-                            .to_string_lossy();
-                        for_each_token(&relative, |token| {
-                            if let Some(term) = terms.get(&token) {
-                                scan.path_terms.push(*term);
-                            }
-                        });
-                        scans.lock().unwrap_or_else(|e| e.into_inner()).push(scan);
-                    }
+        .threads(threads);
+    builder
+}
+
+/// Walks `root` and scans every eligible file, on all cores.
+fn scan_tree(root: &Path, terms: &HashMap<String, u16>) -> Vec<FileScan> {
+    let scans = Mutex::new(Vec::new());
+    walker(root).build_parallel().run(|| {
+        Box::new(|entry| {
+            let Ok(entry) = entry else {
+                return WalkState::Continue;
+            };
+            if entry.file_type().is_some_and(|t| t.is_file()) {
+                if let Some(mut scan) = scan_file(entry.path(), terms) {
+                    let relative = scan
+                        .path
+                        .strip_prefix(root)
+                        .unwrap_or(&scan.path)
+                        .to_string_lossy();
+                    for_each_token(&relative, |token| {
+                        if let Some(term) = terms.get(token) {
+                            scan.path_terms.push(*term);
+                        }
+                    });
+                    scans.lock().unwrap_or_else(|e| e.into_inner()).push(scan);
                 }
-                WalkState::Continue
-            })
-        });
+            }
+            WalkState::Continue
+        })
+    });
     let mut scans = scans.into_inner().unwrap_or_else(|e| e.into_inner());
     scans.sort_by(|a, b| a.path.cmp(&b.path));
     scans
 }
 
-struct Candidate {
-    file: usize,
-    start: usize,
-    end: usize,
-    score: f64,
+/// A scored passage: lines `start..end` of the `file`-th file in path order.
+pub(super) struct Candidate {
+    pub file: usize,
+    pub start: usize,
+    pub end: usize,
+    pub score: f64,
 }
 
-/// Answers `question` (and `context`) from the files under `root`.
-pub fn answer(root: &Path, question: &str, context: Option<&str>) -> Answer {
+/// The question's (and context's) distinct words, in order, at most
+/// `MAX_QUERY_TERMS`, each numbered by its position.
+pub(super) fn query_terms(question: &str, context: Option<&str>) -> HashMap<String, u16> {
     let mut terms: HashMap<String, u16> = HashMap::new();
     let words = tokenize(question)
         .into_iter()
@@ -160,14 +168,38 @@ pub fn answer(root: &Path, question: &str, context: Option<&str>) -> Answer {
             terms.entry(word).or_insert(next);
         }
     }
+    terms
+}
+
+/// BM25's inverse document frequency of a term found in `df` of `n` passages.
+pub(super) fn idf(n: f64, df: u32) -> f64 {
+    (1.0 + (n - f64::from(df) + 0.5) / (f64::from(df) + 0.5)).ln()
+}
+
+/// A passage's BM25 score from its term frequencies (in query order).
+pub(super) fn text_score(
+    frequencies: &[u32],
+    idf: &[f64],
+    length: u32,
+    average_length: f64,
+) -> f64 {
+    let norm = BM25_K1 * (1.0 - BM25_B + BM25_B * f64::from(length) / average_length);
+    frequencies
+        .iter()
+        .zip(idf)
+        .filter(|(tf, _)| **tf > 0)
+        .map(|(tf, idf)| idf * f64::from(*tf) * (BM25_K1 + 1.0) / (f64::from(*tf) + norm))
+        .sum()
+}
+
+/// Answers `question` (and `context`) by reading every file under `root`:
+/// the reference the index ([`super::index`]) must agree with.
+pub fn answer_by_scan(root: &Path, question: &str, context: Option<&str>) -> Answer {
+    let terms = query_terms(question, context);
     let scans = scan_tree(root, &terms);
     if terms.is_empty() {
-        return finish(
-            root,
-            &scans,
-            Vec::new(),
-            "The question has no words to search for.",
-        );
+        let paths: Vec<&Path> = scans.iter().map(|s| s.path.as_path()).collect();
+        return finish(root, &paths, Vec::new(), NO_WORDS);
     }
 
     // Term frequencies per passage, document frequencies per term.
@@ -202,21 +234,12 @@ pub fn answer(root: &Path, question: &str, context: Option<&str>) -> Answer {
     }
     let n = total_passages.max(1) as f64;
     let average_length = (total_length as f64 / n).max(1.0);
-    let idf: Vec<f64> = document_frequency
-        .iter()
-        .map(|df| (1.0 + (n - f64::from(*df) + 0.5) / (f64::from(*df) + 0.5)).ln())
-        .collect();
+    let idf: Vec<f64> = document_frequency.iter().map(|df| idf(n, *df)).collect();
 
-    let mut candidates: Vec<Candidate> = passages
+    let candidates: Vec<Candidate> = passages
         .into_iter()
         .map(|(file, start, end, frequencies, length)| {
-            let norm = BM25_K1 * (1.0 - BM25_B + BM25_B * f64::from(length) / average_length);
-            let text_score: f64 = frequencies
-                .iter()
-                .zip(&idf)
-                .filter(|(tf, _)| **tf > 0)
-                .map(|(tf, idf)| idf * f64::from(*tf) * (BM25_K1 + 1.0) / (f64::from(*tf) + norm))
-                .sum();
+            let text_score = text_score(&frequencies, &idf, length, average_length);
             let path_score: f64 = scans[file]
                 .path_terms
                 .iter()
@@ -230,6 +253,18 @@ pub fn answer(root: &Path, question: &str, context: Option<&str>) -> Answer {
             }
         })
         .collect();
+    let chosen = choose(candidates);
+    // The question is not echoed: answers stay small whatever was asked.
+    let paths: Vec<&Path> = scans.iter().map(|s| s.path.as_path()).collect();
+    finish(root, &paths, chosen, NO_MATCH)
+}
+
+pub(super) const NO_MATCH: &str = "No passage in this workspace matches the question's words.";
+pub(super) const NO_WORDS: &str = "The question has no words to search for.";
+
+/// The best `MAX_MATCHES` passages, no two overlapping in one file; ties
+/// go to the earlier file, then the earlier passage.
+pub(super) fn choose(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
     candidates.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
@@ -249,21 +284,17 @@ pub fn answer(root: &Path, question: &str, context: Option<&str>) -> Answer {
             break;
         }
     }
-    // The question is not echoed: answers stay small whatever was asked.
-    finish(
-        root,
-        &scans,
-        chosen,
-        "No passage in this workspace matches the question's words.",
-    )
+    chosen
 }
 
-fn finish(root: &Path, scans: &[FileScan], chosen: Vec<Candidate>, empty: &str) -> Answer {
+/// Reads the chosen passages from `files` (every file searched, in path
+/// order) and writes the answer.
+pub(super) fn finish(root: &Path, files: &[&Path], chosen: Vec<Candidate>, empty: &str) -> Answer {
     let matches: Vec<Passage> = chosen
         .into_iter()
         .filter_map(|c| {
-            let scan = &scans[c.file];
-            let text = std::fs::read(&scan.path).ok()?;
+            let path = files[c.file];
+            let text = std::fs::read(path).ok()?;
             let text = String::from_utf8_lossy(&text);
             let lines: Vec<&str> = text.lines().skip(c.start).take(c.end - c.start).collect();
             let first = lines.iter().position(|l| !l.trim().is_empty()).unwrap_or(0);
@@ -272,10 +303,9 @@ fn finish(root: &Path, scans: &[FileScan], chosen: Vec<Candidate>, empty: &str) 
                 .rposition(|l| !l.trim().is_empty())
                 .map_or(first, |i| i + 1);
             Some(Passage {
-                path: scan
-                    .path
+                path: path
                     .strip_prefix(root)
-                    .unwrap_or(&scan.path)
+                    .unwrap_or(path)
                     .to_string_lossy()
                     .replace('\\', "/"),
                 start_line: c.start + first + 1,
@@ -286,9 +316,9 @@ fn finish(root: &Path, scans: &[FileScan], chosen: Vec<Candidate>, empty: &str) 
         })
         .collect();
     Answer {
-        output: markdown(&matches, scans.len(), empty),
+        output: markdown(&matches, files.len(), empty),
         matches,
-        files_scanned: scans.len(),
+        files_scanned: files.len(),
     }
 }
 

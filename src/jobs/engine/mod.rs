@@ -2,7 +2,10 @@
 //! the workspace directory, or an export of the asked-for branch.
 
 pub mod builtin;
+pub mod cache;
 pub mod command;
+pub mod index;
+mod postings;
 pub mod sandbox;
 pub mod tokens;
 
@@ -15,6 +18,7 @@ use tempfile::TempDir;
 
 use super::job::Job;
 use crate::workspaces::{git, Registry};
+use cache::{IndexCache, Source};
 use command::CommandEngine;
 
 #[derive(Debug, Clone)]
@@ -37,6 +41,8 @@ impl Engine {
 pub struct Answerer {
     pub engine: Engine,
     pub registry: Arc<Registry>,
+    /// The built-in engine's indexes, shared by all workers.
+    pub indexes: Arc<IndexCache>,
 }
 
 impl Answerer {
@@ -52,13 +58,21 @@ impl Answerer {
             Some(branch) => Some(export_branch(&root, branch).await?),
             None => None,
         };
-        let dir: &Path = export.as_ref().map_or(&root, TempDir::path);
+        let dir: &Path = export.as_ref().map_or(&root, |(dir, _)| dir.path());
+        let source = match &export {
+            Some((_, commit)) => Source::Commit {
+                repository: root.to_string_lossy().into_owned(),
+                commit: commit.clone(),
+            },
+            None => Source::Directory(root.to_string_lossy().into_owned()),
+        };
         let mut result = match &self.engine {
             Engine::Builtin => {
                 let (dir, question, context) =
                     (dir.to_owned(), job.question.clone(), job.context.clone());
+                let indexes = self.indexes.clone();
                 let answer = tokio::task::spawn_blocking(move || {
-                    builtin::answer(&dir, &question, context.as_deref())
+                    indexes.answer(&source, &dir, &question, context.as_deref())
                 })
                 .await
                 .map_err(|_| "the built-in engine failed unexpectedly".to_owned())?;
@@ -80,8 +94,8 @@ impl Answerer {
 }
 
 /// Writes `branch` of `repo` into a fresh directory outside the data
-/// directory, removed when the returned value is dropped.
-async fn export_branch(repo: &Path, branch: &str) -> Result<TempDir, String> {
+/// directory, removed when the returned value is dropped, and the commit.
+async fn export_branch(repo: &Path, branch: &str) -> Result<(TempDir, String), String> {
     let commit = git::branch_commit(repo, branch).await.ok_or_else(|| {
         format!("the branch '{branch}' does not exist (any more) in this workspace")
     })?;
@@ -92,5 +106,5 @@ async fn export_branch(repo: &Path, branch: &str) -> Result<TempDir, String> {
     git::export_tree(repo, &commit, export.path())
         .await
         .map_err(|err| format!("cannot read the branch '{branch}': {err:#}"))?;
-    Ok(export)
+    Ok((export, commit))
 }

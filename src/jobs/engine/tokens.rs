@@ -11,18 +11,20 @@ const STOP_WORDS: &[&str] = &[
     "when", "where", "which", "who", "why", "will", "with", "would", "you", "your",
 ];
 
-fn normalise(part: &str) -> Option<String> {
-    let mut word = part.to_ascii_lowercase();
+/// Lower-cases and lightly stems `part` into `word`; false for filler.
+fn normalise(part: &str, word: &mut String) -> bool {
+    word.clear();
+    word.extend(part.chars().map(|c| c.to_ascii_lowercase()));
     if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
         word.pop();
     }
-    (word.len() >= 2 && STOP_WORDS.binary_search(&word.as_str()).is_err()).then_some(word)
+    word.len() >= 2 && STOP_WORDS.binary_search(&word.as_str()).is_err()
 }
 
-/// Splits one identifier (`parseHTTPRequest`, `max_body_bytes`) into words.
-fn split_identifier(identifier: &str) -> Vec<&str> {
+/// Splits one identifier (`parseHTTPRequest`, `max_body_bytes`) into
+/// words, calling `part` with each in order.
+fn split_identifier<'a>(identifier: &'a str, mut part: impl FnMut(&'a str)) {
     let bytes = identifier.as_bytes();
-    let mut parts = Vec::new();
     let mut start = 0;
     for i in 1..=bytes.len() {
         let boundary = i == bytes.len()
@@ -35,40 +37,44 @@ fn split_identifier(identifier: &str) -> Vec<&str> {
                 && bytes[i].is_ascii_uppercase()
                 && bytes[i + 1].is_ascii_lowercase());
         if boundary {
-            let part = &identifier[start..i];
-            if !part.is_empty() && part != "_" {
-                parts.push(part);
+            let piece = &identifier[start..i];
+            if !piece.is_empty() && piece != "_" {
+                part(piece);
             }
             start = i;
         }
     }
-    parts
 }
 
-/// Calls `emit` with every token of `text`, in order.
-pub fn for_each_token(text: &str, mut emit: impl FnMut(String)) {
+/// Calls `emit` with every token of `text`, in order, reusing one buffer
+/// (the index tokenizes whole repositories: no allocation per token).
+pub fn for_each_token(text: &str, mut emit: impl FnMut(&str)) {
+    let mut word = String::new();
+    let mut joined = String::new();
     for identifier in text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|s| !s.is_empty())
     {
-        let parts = split_identifier(identifier);
-        for part in &parts {
-            if let Some(word) = normalise(part) {
-                emit(word);
+        let mut parts = 0usize;
+        joined.clear();
+        split_identifier(identifier, |part| {
+            if normalise(part, &mut word) {
+                emit(&word);
             }
-        }
-        if parts.iter().filter(|p| !p.starts_with('_')).count() > 1 {
-            let joined: String = parts.concat().replace('_', "");
-            if let Some(word) = normalise(&joined) {
-                emit(word);
+            if !part.starts_with('_') {
+                parts += 1;
             }
+            joined.extend(part.chars().filter(|c| *c != '_'));
+        });
+        if parts > 1 && normalise(&joined, &mut word) {
+            emit(&word);
         }
     }
 }
 
 pub fn tokenize(text: &str) -> Vec<String> {
     let mut tokens = Vec::new();
-    for_each_token(text, |token| tokens.push(token));
+    for_each_token(text, |token| tokens.push(token.to_owned()));
     tokens
 }
 
