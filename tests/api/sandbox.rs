@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::json;
 
 use crate::helpers::{
-    git, spawn_app, start_server, test_client, wait_for_job_at, ADMIN_KEY, SETUP_TOKEN,
+    answer_repo, git, spawn_app, start_server, test_client, wait_for_job_at, ADMIN_KEY, SETUP_TOKEN,
 };
 
 const CLIENT_KEY: &str = "client-key-for-the-sandbox-test";
@@ -157,11 +157,13 @@ fn assert_contained(output: &str, data_dir: &Path, workspace: &Path, session_sec
         assert!(!output.contains(secret), "a secret leaked: {output}");
     }
     // The clone lives in <DATA_DIR>/repos/<id>, so only PWD may show that
-    // path; nothing in the environment names the data dir itself.
+    // path (which answers write as `$DATA_DIR`); nothing in the environment
+    // names the data dir itself.
+    let clone_id = workspace.file_name().unwrap().to_str().unwrap();
     let naming_data_dir: Vec<&str> = output
         .lines()
         .filter(|line| line.contains("DATA_DIR") || line.contains(data_dir.to_str().unwrap()))
-        .filter(|line| !line.starts_with(&format!("ENV: PWD={}", workspace.display())))
+        .filter(|line| *line != format!("ENV: PWD=$DATA_DIR/repos/{clone_id}"))
         .collect();
     assert!(naming_data_dir.is_empty(), "{naming_data_dir:?}");
     assert!(!data_dir.join("pwned").exists());
@@ -217,4 +219,38 @@ async fn with_the_sandbox_off_every_start_warns_that_the_command_is_unconfined()
         "{}",
         server.start_log
     );
+}
+
+#[tokio::test]
+async fn what_a_failing_command_prints_never_shows_where_the_data_dir_is() {
+    let app = spawn_app(&[
+        ("ADMIN_API_KEY", ADMIN_KEY),
+        ("ASK_COMMAND", "sh -c 'pwd; pwd >&2; exit 3'"),
+    ])
+    .await;
+    let origin = answer_repo();
+    let response = app
+        .post_json(
+            "/api/workspaces",
+            ADMIN_KEY,
+            &json!({"name": "clone", "repoUrl": origin.path()}),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let workspace: serde_json::Value = response.json().await.unwrap();
+    let id = app
+        .ask(
+            ADMIN_KEY,
+            json!({"workspaceId": workspace["id"], "question": "where am I?"}),
+        )
+        .await;
+    let job = app.wait_for_job(ADMIN_KEY, &id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    // The clone's directory, as the program saw it, with the data dir hidden.
+    assert!(error.contains("$DATA_DIR/"), "{error}");
+    let data_dir = app.data_dir.path().canonicalize().unwrap();
+    for dir in [app.data_dir.path(), data_dir.as_path()] {
+        assert!(!error.contains(dir.to_str().unwrap()), "{error}");
+    }
 }

@@ -120,6 +120,23 @@ impl CommandEngine {
         hidden
     }
 
+    /// `text` with the data directory's absolute path written as
+    /// `$DATA_DIR`: clients read what the program prints, and where
+    /// Portico keeps its files is none of their business.
+    fn without_data_dir(&self, text: &str) -> String {
+        let canonical = self.data_dir.canonicalize().ok();
+        let mut dirs: Vec<String> = [Some(&self.data_dir), canonical.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter(|dir| dir.is_absolute() && dir.parent().is_some())
+            .filter_map(|dir| dir.to_str().map(str::to_owned))
+            .collect();
+        // The longer spelling first, so that one is not cut into the other.
+        dirs.sort_by_key(|dir| std::cmp::Reverse(dir.len()));
+        dirs.into_iter()
+            .fold(text.to_owned(), |text, dir| text.replace(&dir, "$DATA_DIR"))
+    }
+
     pub async fn run(
         &self,
         question: &str,
@@ -196,13 +213,13 @@ impl CommandEngine {
             let code = status
                 .code()
                 .map_or_else(|| "a signal".to_owned(), |c| c.to_string());
-            let tail = String::from_utf8_lossy(&stderr);
+            let tail = self.without_data_dir(&String::from_utf8_lossy(&stderr));
             return Err(format!(
                 "the ASK_COMMAND program exited with status {code}: {}",
                 tail.trim()
             ));
         }
-        let mut output = String::from_utf8_lossy(&output).into_owned();
+        let mut output = self.without_data_dir(&String::from_utf8_lossy(&output));
         if truncated {
             output.push_str("\n\n[output truncated at 1 MiB]\n");
         }
