@@ -11,6 +11,7 @@ use super::two_factor::{failure, note, CodeForm};
 use super::{foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::auth::gate::is_same_origin;
+use crate::auth::rate_limit::Reservation;
 use crate::auth::session;
 use crate::auth::two_factor::{self, CodeCheck};
 use crate::auth::users::UserRecord;
@@ -30,17 +31,17 @@ fn second_step_page(status: StatusCode, flash: Option<Flash>) -> HttpResponse {
 }
 
 /// Reserves one of the user's second-step attempts before any code is
-/// checked, so concurrent guesses cannot overrun the limit; the 429
-/// answer when none is left.
-fn reserve_attempt(
-    state: &DashboardState,
+/// checked, so concurrent guesses cannot overrun the limit (a right code
+/// gives it back); the 429 answer when none is left.
+fn reserve_attempt<'a>(
+    state: &'a DashboardState,
     req: &HttpRequest,
     user: &UserRecord,
-) -> Option<HttpResponse> {
-    let quota = state
-        .second_step_failures
-        .try_acquire(user.id.as_bytes())
-        .err()?;
+) -> Result<Reservation<'a>, HttpResponse> {
+    let quota = match state.second_step_failures.reserve(user.id.as_bytes()) {
+        Ok(attempt) => return Ok(attempt),
+        Err(quota) => quota,
+    };
     note(
         state,
         req,
@@ -57,7 +58,7 @@ fn reserve_attempt(
     );
     page.headers_mut()
         .insert(header::RETRY_AFTER, quota.reset_secs.max(1).into());
-    Some(page)
+    Err(page)
 }
 
 pub async fn second_step_form(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
@@ -79,15 +80,24 @@ pub async fn second_step_submit(
     let Some(user) = session::second_step_user(&session, &state.users) else {
         return redirect("/login");
     };
-    if let Some(page) = reserve_attempt(&state, &req, &user) {
-        return page;
-    }
+    let attempt = match reserve_attempt(&state, &req, &user) {
+        Ok(attempt) => attempt,
+        Err(page) => return page,
+    };
     let check = match two_factor::check_code(&state.users, &state.totp_cipher, &user.id, &form.code)
         .await
     {
         Ok(check) => check,
-        Err(err) => return failure("checking a second-step code", &err),
+        Err(err) => {
+            attempt.refund();
+            return failure("checking a second-step code", &err);
+        }
     };
+    // A right code gives its slot back: only wrong codes count.
+    match check {
+        CodeCheck::Refused => attempt.keep(),
+        CodeCheck::Totp | CodeCheck::Recovery { .. } => attempt.refund(),
+    }
     let flash = match check {
         CodeCheck::Refused => {
             note(
