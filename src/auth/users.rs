@@ -243,14 +243,29 @@ impl UserStore {
         current: &SecretString,
         new: &Password,
     ) -> Result<UserRecord, UserError> {
+        self.replace_password(|user| user.id == user_id, Some(current), new)
+            .await
+    }
+
+    /// Under the write lock: checks `current`, when given, against the
+    /// password of the user `is_user` picks, then sets `new` and ends every
+    /// session of that user.
+    async fn replace_password(
+        &self,
+        is_user: impl Fn(&UserRecord) -> bool,
+        current: Option<&SecretString>,
+        new: &Password,
+    ) -> Result<UserRecord, UserError> {
         let _write = self.writes.lock().await;
         let mut users = self.snapshot();
         let user = users
             .iter_mut()
-            .find(|user| user.id == user_id)
+            .find(|user| is_user(user))
             .ok_or(UserError::NoSuchUser)?;
-        if !self.hasher.verify(current, &user.password_hash).await? {
-            return Err(UserError::WrongPassword);
+        if let Some(current) = current {
+            if !self.hasher.verify(current, &user.password_hash).await? {
+                return Err(UserError::WrongPassword);
+            }
         }
         user.password_hash = self.hasher.hash(new.secret()).await?;
         user.session_epoch += 1;
@@ -268,17 +283,8 @@ impl UserStore {
         username: &str,
         new: &Password,
     ) -> Result<UserRecord, UserError> {
-        let _write = self.writes.lock().await;
-        let mut users = self.snapshot();
-        let user = users
-            .iter_mut()
-            .find(|user| user.username == username)
-            .ok_or(UserError::NoSuchUser)?;
-        user.password_hash = self.hasher.hash(new.secret()).await?;
-        user.session_epoch += 1;
-        let changed = user.clone();
-        self.commit(users).await?;
-        Ok(changed)
+        self.replace_password(|user| user.username == username, None, new)
+            .await
     }
 
     /// The names of every user, for messages.

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::confirm::{confirm_page, Confirm};
 use super::login::{throttled, user_failures_key, wait_text};
 use super::pages::nav;
+use super::two_factor::note;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::{
     AccountAction, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
@@ -458,10 +459,13 @@ pub async fn change_password(
             }
             session::end(&session);
             tracing::info!(user = %user.username, "the password was changed; every session ended");
-            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
-            state
-                .activity
-                .account(AccountAction::PasswordChanged, &user.username, addr, None);
+            note(
+                &state,
+                &req,
+                AccountAction::PasswordChanged,
+                &user.username,
+                None,
+            );
             redirect("/login?notice=password-changed")
         }
         Err(UserError::WrongPassword) => retry("The current password is wrong.".into()),

@@ -62,7 +62,7 @@ pub(super) fn failure(what: &str, err: &dyn std::fmt::Display) -> HttpResponse {
     )
 }
 
-/// Records a second-factor event of `actor` in the audit trail.
+/// Records an account event of `actor` in the audit trail.
 pub(super) fn note(
     state: &DashboardState,
     req: &HttpRequest,

@@ -142,14 +142,58 @@ pub(crate) async fn submit_login_form(client: &Client, with_confirm: bool) {
     if with_confirm {
         fill(client, "input[name=confirm]", PASSWORD).await;
     }
+    click(client, "form button[type=submit]").await;
+    wait_for_path(client, "/dashboard").await;
+}
+
+pub(crate) async fn click(client: &Client, css: &str) {
     client
-        .find(Locator::Css("form button[type=submit]"))
+        .find(Locator::Css(css))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    wait_for_path(client, "/dashboard").await;
+}
+
+/// Opens `path` under `base`.
+pub(crate) async fn open(client: &Client, base: &str, path: &str) {
+    client.goto(&format!("{base}{path}")).await.unwrap();
+}
+
+/// Creates the owner through the setup form and waits for the dashboard.
+pub(crate) async fn set_up_owner(client: &Client, base: &str) {
+    open(client, base, &format!("/setup?token={SETUP_TOKEN}")).await;
+    submit_login_form(client, true).await;
+}
+
+/// Clicks Log out and waits for the login page.
+pub(crate) async fn log_out(client: &Client) {
+    click(client, "form.logout button").await;
+    wait_for_path(client, "/login").await;
+}
+
+/// Generates a key named `name` on Account Security; returns its value.
+pub(crate) async fn generate_key(client: &Client, name: &str) -> String {
+    fill(client, "input[name=name]", name).await;
+    click(client, "form[action='/dashboard/security/keys'] button").await;
+    client
+        .wait()
+        .for_element(Locator::Id("new-key-value"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("the key is in the field")
+}
+
+/// Saves a screenshot as `name` under `screenshot_dir()` and returns it.
+pub(crate) async fn save_screenshot(client: &Client, name: &str) -> Vec<u8> {
+    std::fs::create_dir_all(screenshot_dir()).unwrap();
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join(name), &png).unwrap();
+    png
 }
 
 pub(crate) async fn me_status(base: &str, key: &str) -> u16 {
@@ -169,47 +213,14 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
     let (driver, client) = start_browser().await;
     let base = app.address.clone();
 
-    client
-        .goto(&format!("{base}/setup?token={SETUP_TOKEN}"))
-        .await
-        .unwrap();
-    submit_login_form(&client, true).await;
+    set_up_owner(&client, &base).await;
 
     // Log out and in again through the forms.
-    client
-        .find(Locator::Css("form.logout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for_path(&client, "/login").await;
+    log_out(&client).await;
     submit_login_form(&client, false).await;
 
-    client
-        .goto(&format!("{base}/dashboard/security"))
-        .await
-        .unwrap();
-    fill(&client, "input[name=name]", "browser key").await;
-    client
-        .find(Locator::Css(
-            "form[action='/dashboard/security/keys'] button",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let field = client
-        .wait()
-        .for_element(Locator::Id("new-key-value"))
-        .await
-        .unwrap();
-    let key = field
-        .prop("value")
-        .await
-        .unwrap()
-        .expect("the key is in the field");
+    open(&client, &base, "/dashboard/security").await;
+    let key = generate_key(&client, "browser key").await;
     assert!(key.starts_with("ptk_"), "{key}");
 
     let copy = client.find(Locator::Css("button.copy")).await.unwrap();
@@ -223,23 +234,12 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
     assert_eq!(me_status(&base, &key).await, 200);
 
     let id = key.split('_').nth(1).unwrap().to_owned();
-    client
-        .goto(&format!("{base}/dashboard/security"))
-        .await
-        .unwrap();
+    open(&client, &base, "/dashboard/security").await;
     let page = client.source().await.unwrap();
     assert!(!page.contains(&key), "the key is never shown again");
-    std::fs::create_dir_all(screenshot_dir()).unwrap();
-    let png = client.screenshot().await.unwrap();
-    std::fs::write(screenshot_dir().join("account-security.png"), png).unwrap();
+    save_screenshot(&client, "account-security.png").await;
 
-    client
-        .find(Locator::Css(&format!("tr[data-key-id='{id}'] a.danger")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, &format!("tr[data-key-id='{id}'] a.danger")).await;
     // The confirmation page names the key; its button revokes.
     wait_for_path(&client, &format!("/dashboard/security/keys/{id}/revoke")).await;
     assert!(client.source().await.unwrap().contains("browser key"));
@@ -248,13 +248,7 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
         200,
         "not revoked before confirming"
     );
-    client
-        .find(Locator::Css(".confirm button.danger"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, ".confirm button.danger").await;
     let flash = client
         .wait()
         .for_element(Locator::Css(".flash-success"))

@@ -5,8 +5,11 @@
 use fantoccini::{Client, Locator};
 use serde_json::json;
 
-use crate::browser::{fill, screenshot_dir, start_browser, submit_login_form, wait_for_path};
-use crate::helpers::{spawn_app, spawn_app_on, SETUP_TOKEN};
+use crate::browser::{
+    click, fill, generate_key, log_out, open, save_screenshot, set_up_owner, start_browser,
+    wait_for_path,
+};
+use crate::helpers::{spawn_app, spawn_app_on};
 
 fn port_of(address: &str) -> u16 {
     address.rsplit(':').next().unwrap().parse().unwrap()
@@ -20,11 +23,7 @@ async fn first_run_on_another_port_without_public_url_works_via_localhost_and_12
         let port = port_of(&app.address);
         assert_ne!(port, 3000);
         let base = format!("http://{name}:{port}");
-        client
-            .goto(&format!("{base}/setup?token={SETUP_TOKEN}"))
-            .await
-            .unwrap();
-        submit_login_form(&client, true).await;
+        set_up_owner(&client, &base).await;
         let url = client.current_url().await.unwrap();
         assert_eq!(url.host_str(), Some(name), "stayed on {name}");
         let page = client.source().await.unwrap();
@@ -39,24 +38,6 @@ async fn key_rows(client: &Client) -> usize {
         .await
         .unwrap()
         .len()
-}
-
-async fn generate(client: &Client, name: &str) {
-    fill(client, "input[name=name]", name).await;
-    client
-        .find(Locator::Css(
-            "form[action='/dashboard/security/keys'] button",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::Id("new-key-value"))
-        .await
-        .unwrap();
 }
 
 /// The bounding box of `css` after scrolling it into view, and the viewport.
@@ -80,16 +61,9 @@ async fn refresh_creates_no_key_confirmations_ask_first_and_revoke_fits_a_phone(
     let app = spawn_app(&[]).await;
     let (_driver, client) = start_browser().await;
     let base = app.address.clone();
-    client
-        .goto(&format!("{base}/setup?token={SETUP_TOKEN}"))
-        .await
-        .unwrap();
-    submit_login_form(&client, true).await;
-    client
-        .goto(&format!("{base}/dashboard/security"))
-        .await
-        .unwrap();
-    generate(&client, "first laptop").await;
+    set_up_owner(&client, &base).await;
+    open(&client, &base, "/dashboard/security").await;
+    generate_key(&client, "first laptop").await;
     assert_eq!(key_rows(&client).await, 1);
 
     client.refresh().await.unwrap();
@@ -104,7 +78,7 @@ async fn refresh_creates_no_key_confirmations_ask_first_and_revoke_fits_a_phone(
     );
     assert_eq!(key_rows(&client).await, 1, "the refresh created no key");
 
-    generate(&client, "a key with a rather long name for a phone").await;
+    generate_key(&client, "a key with a rather long name for a phone").await;
     client.set_window_size(1280, 900).await.unwrap();
     let wide = box_and_viewport(&client, "tr[data-key-id] a.danger").await;
     assert!(
@@ -148,9 +122,7 @@ async fn refresh_creates_no_key_confirmations_ask_first_and_revoke_fits_a_phone(
         phone["scrollWidth"].as_f64().unwrap() <= phone["width"].as_f64().unwrap(),
         "the page does not scroll sideways: {phone}"
     );
-    std::fs::create_dir_all(screenshot_dir()).unwrap();
-    let png = client.screenshot().await.unwrap();
-    std::fs::write(screenshot_dir().join("account-security-390px.png"), png).unwrap();
+    save_screenshot(&client, "account-security-390px.png").await;
 
     // Revoke asks first; Cancel leaves the key.
     client
@@ -168,18 +140,12 @@ async fn refresh_creates_no_key_confirmations_ask_first_and_revoke_fits_a_phone(
         .await
         .unwrap();
     assert!(confirm.text().await.unwrap().contains("first laptop"));
-    client
-        .find(Locator::Css(".confirm a.secondary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, ".confirm a.secondary").await;
     wait_for_path(&client, "/dashboard/security").await;
     assert_eq!(key_rows(&client).await, 2, "cancel revoked nothing");
 
     // An unknown page is a styled 404 with the nav bar.
-    client.goto(&format!("{base}/no/such/page")).await.unwrap();
+    open(&client, &base, "/no/such/page").await;
     let page = client.source().await.unwrap();
     assert!(
         page.contains("Page not found") && page.contains("Log out"),
@@ -188,23 +154,10 @@ async fn refresh_creates_no_key_confirmations_ask_first_and_revoke_fits_a_phone(
 
     // A refused login: the error banner is no wider than the login card.
     client.set_window_size(1280, 900).await.unwrap();
-    client
-        .find(Locator::Css("form.logout button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for_path(&client, "/login").await;
+    log_out(&client).await;
     fill(&client, "input[name=username]", "owner").await;
     fill(&client, "input[name=password]", "not the password").await;
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "form button[type=submit]").await;
     client
         .wait()
         .for_element(Locator::Css(".flash-error"))

@@ -5,20 +5,12 @@
 
 use std::io::Cursor;
 
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 
-use crate::browser::{fill, screenshot_dir, start_browser, submit_login_form, wait_for_path};
-use crate::helpers::{spawn_app, totp_code_in, SETUP_TOKEN};
-
-async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
+use crate::browser::{
+    click, fill, log_out, open, save_screenshot, set_up_owner, start_browser, wait_for_path,
+};
+use crate::helpers::{spawn_app, totp_code_in};
 
 /// The share of dark pixels inside `rect` of a PNG screenshot, and how
 /// often the middle row changes between dark and light.
@@ -61,15 +53,8 @@ async fn two_factor_login_works_end_to_end_in_headless_chromium() {
     let (_driver, client) = start_browser().await;
     let base = app.address.clone();
 
-    client
-        .goto(&format!("{base}/setup?token={SETUP_TOKEN}"))
-        .await
-        .unwrap();
-    submit_login_form(&client, true).await;
-    client
-        .goto(&format!("{base}/dashboard/security"))
-        .await
-        .unwrap();
+    set_up_owner(&client, &base).await;
+    open(&client, &base, "/dashboard/security").await;
     click(&client, "#enable-two-factor").await;
     let secret = client
         .wait()
@@ -82,9 +67,7 @@ async fn two_factor_login_works_end_to_end_in_headless_chromium() {
 
     let qr = client.find(Locator::Css("#totp-qr svg")).await.unwrap();
     let rect = qr.rectangle().await.unwrap();
-    let png = client.screenshot().await.unwrap();
-    std::fs::create_dir_all(screenshot_dir()).unwrap();
-    std::fs::write(screenshot_dir().join("two-factor-enrol.png"), &png).unwrap();
+    let png = save_screenshot(&client, "two-factor-enrol.png").await;
     let (dark, edges) = dark_share_and_edges(&png, rect);
     assert!(
         (0.25..0.75).contains(&dark),
@@ -112,8 +95,7 @@ async fn two_factor_login_works_end_to_end_in_headless_chromium() {
         "{codes}"
     );
 
-    click(&client, "form.logout button").await;
-    wait_for_path(&client, "/login").await;
+    log_out(&client).await;
     fill(&client, "input[name=username]", crate::helpers::USERNAME).await;
     fill(&client, "input[name=password]", crate::helpers::PASSWORD).await;
     click(&client, "form button[type=submit]").await;
@@ -121,10 +103,7 @@ async fn two_factor_login_works_end_to_end_in_headless_chromium() {
     fill(&client, "input[name=code]", &totp_code_in(&secret, 1)).await;
     click(&client, "form button[type=submit]").await;
     wait_for_path(&client, "/dashboard").await;
-    client
-        .goto(&format!("{base}/dashboard/security"))
-        .await
-        .unwrap();
+    open(&client, &base, "/dashboard/security").await;
     let page = client.source().await.unwrap();
     assert!(page.contains("recovery-left"), "two-factor login is on");
 

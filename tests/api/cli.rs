@@ -2,33 +2,12 @@
 //! nothing, `user reset-password` is the way back in, `healthcheck` tells a
 //! container runtime whether the server answers.
 
-use std::io::Write;
-use std::process::{Output, Stdio};
-
 use crate::helpers::{
-    portico_command, start_server, start_server_with_args, test_client, PASSWORD, USERNAME,
+    login_at, run_cli, server_vars, setup_fields, start_server, start_server_with_args,
+    test_client, text, PASSWORD, SETUP_TOKEN, USERNAME,
 };
 
 const NEW_PASSWORD: &str = "a brand new password 42";
-
-fn run(dir: &std::path::Path, vars: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
-    let mut child = portico_command(dir, vars)
-        .args(args)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("the binary runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[test]
 fn help_and_version_print_and_exit_without_creating_any_file() {
@@ -41,7 +20,7 @@ fn help_and_version_print_and_exit_without_creating_any_file() {
         &["user", "reset-password", "--help"],
         &["help", "healthcheck"],
     ] {
-        let output = run(dir.path(), &[], args, "");
+        let output = run_cli(dir.path(), &[], args, "");
         assert!(
             output.status.success(),
             "{args:?}: {}",
@@ -51,8 +30,8 @@ fn help_and_version_print_and_exit_without_creating_any_file() {
         assert!(!stdout.trim().is_empty(), "{args:?} prints");
         assert!(!stdout.contains("listening"), "{args:?} served: {stdout}");
     }
-    assert!(text(&run(dir.path(), &[], &["--version"], "").stdout).starts_with("portico "));
-    let help = text(&run(dir.path(), &[], &["--help"], "").stdout);
+    assert!(text(&run_cli(dir.path(), &[], &["--version"], "").stdout).starts_with("portico "));
+    let help = text(&run_cli(dir.path(), &[], &["--help"], "").stdout);
     for command in ["serve", "user", "healthcheck"] {
         assert!(help.contains(command), "{help}");
     }
@@ -63,20 +42,15 @@ fn help_and_version_print_and_exit_without_creating_any_file() {
 #[test]
 fn an_unknown_command_is_an_error_that_creates_no_file() {
     let dir = tempfile::tempdir().unwrap();
-    let output = run(dir.path(), &[], &["sevre"], "");
+    let output = run_cli(dir.path(), &[], &["sevre"], "");
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output.stderr).contains("sevre"));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 async fn login_status(base: &str, password: &str) -> u16 {
-    test_client()
-        .post(format!("{base}/login"))
-        .header("origin", base)
-        .form(&[("username", USERNAME), ("password", password)])
-        .send()
+    login_at(&test_client(), base, password)
         .await
-        .unwrap()
         .status()
         .as_u16()
 }
@@ -97,23 +71,14 @@ async fn reset_password_unlocks_a_locked_out_user_and_ends_their_sessions() {
     let cwd = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().display().to_string();
-    let vars = [
-        ("BIND", "127.0.0.1:0"),
-        ("DATA_DIR", data_dir.as_str()),
-        ("INITIAL_SETUP_TOKEN", crate::helpers::SETUP_TOKEN),
-    ];
+    let vars = server_vars(&data_dir);
     let server = start_server(cwd.path(), &vars);
     let base = server.address.clone();
     let browser = test_client();
     let setup = browser
         .post(format!("{base}/setup"))
         .header("origin", &base)
-        .form(&[
-            ("token", crate::helpers::SETUP_TOKEN),
-            ("username", USERNAME),
-            ("password", PASSWORD),
-            ("confirm", PASSWORD),
-        ])
+        .form(&setup_fields(SETUP_TOKEN))
         .send()
         .await
         .unwrap();
@@ -131,7 +96,7 @@ async fn reset_password_unlocks_a_locked_out_user_and_ends_their_sessions() {
     }
     assert_eq!(login_status(&base, PASSWORD).await, 429, "locked out");
 
-    let refused = run(
+    let refused = run_cli(
         cwd.path(),
         &vars,
         &["user", "reset-password", USERNAME, "--password-stdin"],
@@ -145,7 +110,7 @@ async fn reset_password_unlocks_a_locked_out_user_and_ends_their_sessions() {
     );
     drop(server);
 
-    let unknown = run(
+    let unknown = run_cli(
         cwd.path(),
         &vars,
         &["user", "reset-password", "nobody", "--password-stdin"],
@@ -157,7 +122,7 @@ async fn reset_password_unlocks_a_locked_out_user_and_ends_their_sessions() {
         "{}",
         text(&unknown.stderr)
     );
-    let short = run(
+    let short = run_cli(
         cwd.path(),
         &vars,
         &["user", "reset-password", USERNAME, "--password-stdin"],
@@ -170,7 +135,7 @@ async fn reset_password_unlocks_a_locked_out_user_and_ends_their_sessions() {
         text(&short.stderr)
     );
 
-    let reset = run(
+    let reset = run_cli(
         cwd.path(),
         &vars,
         &["user", "reset-password", USERNAME, "--password-stdin"],
@@ -206,7 +171,7 @@ fn reset_password_before_setup_says_there_is_no_user_yet() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().display().to_string();
     let vars = [("DATA_DIR", data_dir.as_str())];
-    let output = run(cwd.path(), &vars, &["user", "reset-password", USERNAME], "");
+    let output = run_cli(cwd.path(), &vars, &["user", "reset-password", USERNAME], "");
     assert_eq!(output.status.code(), Some(1));
     assert!(
         text(&output.stderr).contains("no dashboard user"),
@@ -225,10 +190,10 @@ async fn healthcheck_exits_0_while_the_server_answers_and_1_when_it_is_gone() {
         &[("BIND", "127.0.0.1:0"), ("DATA_DIR", data_dir.as_str())],
     );
     let bind = server.address.trim_start_matches("http://").to_owned();
-    let healthy = run(cwd.path(), &[("BIND", bind.as_str())], &["healthcheck"], "");
+    let healthy = run_cli(cwd.path(), &[("BIND", bind.as_str())], &["healthcheck"], "");
     assert!(healthy.status.success(), "{}", text(&healthy.stderr));
     drop(server);
-    let gone = run(cwd.path(), &[("BIND", bind.as_str())], &["healthcheck"], "");
+    let gone = run_cli(cwd.path(), &[("BIND", bind.as_str())], &["healthcheck"], "");
     assert_eq!(gone.status.code(), Some(1));
     assert!(
         text(&gone.stderr).contains("unhealthy"),

@@ -2,29 +2,11 @@
 //! serves one server at a time, and secrets stay out of its output.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portico::config::Settings;
 
-use crate::helpers::{portico_command, start_server, test_client, ADMIN_KEY};
-
-/// Runs the binary (at most 20 s) and returns its exit code and stderr.
-fn run_to_exit(cwd: &std::path::Path, vars: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut child = portico_command(cwd, vars).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("the server started with {vars:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use crate::helpers::{run_to_exit, start_server, test_client, ADMIN_KEY};
 
 #[test]
 fn each_bad_setting_stops_start_up_with_exit_code_2_naming_the_variable() {

@@ -3,7 +3,8 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::helpers::{
-    assert_error, spawn_app, start_server, test_client, PASSWORD, SETUP_TOKEN, USERNAME,
+    assert_error, login_at, setup_fields, spawn_app, start_server, test_client, PASSWORD,
+    SETUP_TOKEN, USERNAME,
 };
 
 fn mode(path: &std::path::Path) -> u32 {
@@ -21,17 +22,7 @@ async fn setup_needs_the_right_token_and_happens_only_once() {
         "the token from the URL is filled in"
     );
 
-    let wrong = app
-        .post_form(
-            "/setup",
-            &[
-                ("token", "wrong"),
-                ("username", USERNAME),
-                ("password", PASSWORD),
-                ("confirm", PASSWORD),
-            ],
-        )
-        .await;
+    let wrong = app.post_form("/setup", &setup_fields("wrong")).await;
     assert_eq!(wrong.status(), 403);
     assert!(!app.data_file("users.json").exists());
 
@@ -110,12 +101,7 @@ async fn without_a_configured_token_the_setup_url_is_printed_at_start() {
     let response = test_client()
         .post(format!("{}/setup", server.address))
         .header("origin", &server.address)
-        .form(&[
-            ("token", token),
-            ("username", USERNAME),
-            ("password", PASSWORD),
-            ("confirm", PASSWORD),
-        ])
+        .form(&setup_fields(token))
         .send()
         .await
         .unwrap();
@@ -186,12 +172,7 @@ async fn session_cookies_are_httponly_strict_and_secure_only_over_https() {
         .post(app.url("/setup"))
         .header("host", "portico.example.com")
         .header("origin", "https://portico.example.com")
-        .form(&[
-            ("token", SETUP_TOKEN),
-            ("username", USERNAME),
-            ("password", PASSWORD),
-            ("confirm", PASSWORD),
-        ])
+        .form(&setup_fields(SETUP_TOKEN))
         .send()
         .await
         .unwrap();
@@ -265,13 +246,7 @@ async fn a_password_change_ends_every_session() {
     let csrf = app.setup_and_login().await;
     let copied = app.session_cookie().unwrap();
     let other_browser = test_client();
-    let login = other_browser
-        .post(app.url("/login"))
-        .header("origin", &app.address)
-        .form(&[("username", USERNAME), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let login = login_at(&other_browser, &app.address, PASSWORD).await;
     assert_eq!(login.status(), 303, "a second browser logs in");
     let dashboard = |client: &reqwest::Client| client.get(app.url("/dashboard")).send();
     assert_eq!(dashboard(&other_browser).await.unwrap().status(), 200);

@@ -2,10 +2,8 @@
 //! name of the bound port works; other host names get 421; a refused form
 //! says why; misspelt or impossible settings stop start-up.
 
-use std::time::{Duration, Instant};
-
 use crate::helpers::{
-    portico_command, spawn_app, start_server, test_client, PASSWORD, SETUP_TOKEN, USERNAME,
+    run_to_exit, setup_fields, spawn_app, start_server, test_client, SETUP_TOKEN,
 };
 
 fn port_of(address: &str) -> String {
@@ -20,12 +18,7 @@ async fn setup_from(base: &str, origin: &str) -> reqwest::Response {
         .post(format!("{base}/setup"))
         .header("host", host)
         .header("origin", origin)
-        .form(&[
-            ("token", SETUP_TOKEN),
-            ("username", USERNAME),
-            ("password", PASSWORD),
-            ("confirm", PASSWORD),
-        ])
+        .form(&setup_fields(SETUP_TOKEN))
         .send()
         .await
         .unwrap()
@@ -111,12 +104,7 @@ async fn with_public_url_only_its_name_and_origin_are_accepted() {
             .post(app.url("/setup"))
             .header("host", "portico.example.com")
             .header("origin", origin.to_owned())
-            .form(&[
-                ("token", SETUP_TOKEN),
-                ("username", USERNAME),
-                ("password", PASSWORD),
-                ("confirm", PASSWORD),
-            ])
+            .form(&setup_fields(SETUP_TOKEN))
             .send()
     };
     let refused = named("http://localhost:3000").await.unwrap();
@@ -148,24 +136,6 @@ async fn the_start_up_log_prints_the_setup_url_on_the_real_port_and_it_works() {
     assert_ne!(port_of(&server.address), "3000");
     let origin = format!("http://localhost:{}", port_of(&server.address));
     assert_eq!(setup_from(&server.address, &origin).await.status(), 303);
-}
-
-/// Runs the binary in `cwd` (at most 20 s); returns exit code and stderr.
-fn run_to_exit(cwd: &std::path::Path, vars: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut child = portico_command(cwd, vars).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("the server started with {vars:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -1,8 +1,8 @@
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
@@ -139,13 +139,8 @@ impl TestApp {
 
     /// The status of a login from a new client.
     pub async fn fresh_login_status(&self, password: &str) -> u16 {
-        self.fresh_client()
-            .post(self.url("/login"))
-            .header("origin", &self.address)
-            .form(&[("username", USERNAME), ("password", password)])
-            .send()
+        login_at(&self.fresh_client(), &self.address, password)
             .await
-            .unwrap()
             .status()
             .as_u16()
     }
@@ -183,16 +178,7 @@ impl TestApp {
     }
 
     pub async fn setup(&self) -> reqwest::Response {
-        self.post_form(
-            "/setup",
-            &[
-                ("token", SETUP_TOKEN),
-                ("username", USERNAME),
-                ("password", PASSWORD),
-                ("confirm", PASSWORD),
-            ],
-        )
-        .await
+        self.post_form("/setup", &setup_fields(SETUP_TOKEN)).await
     }
 
     pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
@@ -363,6 +349,77 @@ pub async fn assert_error(
     assert_eq!(body["code"], code, "body: {body}");
     assert!(body["error"].is_string(), "body: {body}");
     body
+}
+
+/// The setup form creating the owner with `token`.
+pub fn setup_fields(token: &str) -> [(&'static str, &str); 4] {
+    [
+        ("token", token),
+        ("username", USERNAME),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+    ]
+}
+
+/// A password login of the owner from `client`, as the login page at
+/// `base` sends it.
+pub async fn login_at(client: &reqwest::Client, base: &str, password: &str) -> reqwest::Response {
+    client
+        .post(format!("{base}/login"))
+        .header("origin", base)
+        .form(&[("username", USERNAME), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The environment of the binary on a free port with its data in
+/// `data_dir`, waiting for setup with `SETUP_TOKEN`.
+pub fn server_vars(data_dir: &str) -> [(&'static str, &str); 3] {
+    [
+        ("BIND", "127.0.0.1:0"),
+        ("DATA_DIR", data_dir),
+        ("INITIAL_SETUP_TOKEN", SETUP_TOKEN),
+    ]
+}
+
+/// Runs the binary with `args`, `stdin` as its input, and waits for it.
+pub fn run_cli(dir: &std::path::Path, vars: &[(&str, &str)], args: &[&str], stdin: &str) -> Output {
+    let mut child = portico_command(dir, vars)
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs the binary in `cwd` (at most 20 s); returns exit code and stderr.
+pub fn run_to_exit(cwd: &std::path::Path, vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut child = portico_command(cwd, vars).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the server started with {vars:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A process's output as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The real binary, started in `cwd` with exactly `vars` as its environment.

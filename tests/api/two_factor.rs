@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use crate::helpers::{extract, spawn_app, totp_code, totp_code_in, TestApp, PASSWORD, USERNAME};
+use crate::helpers::{
+    extract, login_at, spawn_app, totp_code, totp_code_in, TestApp, PASSWORD, USERNAME,
+};
 
 /// Enables 2FA from the page with the code of the step before the current
 /// one (accepted by the one-step skew), so the current step stays unused;
@@ -227,14 +229,7 @@ async fn two_factor_survives_a_restart_and_its_secret_is_not_stored_in_clear() {
         303
     );
     assert_eq!(app.me(&[]).await.status(), 200);
-    let fresh = app
-        .fresh_client()
-        .post(app.url("/login"))
-        .header("origin", &app.address)
-        .form(&[("username", USERNAME), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let fresh = login_at(&app.fresh_client(), &app.address, PASSWORD).await;
     assert_eq!(fresh.headers()["location"], "/login/code", "2FA still on");
 }
 
