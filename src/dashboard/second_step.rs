@@ -11,7 +11,7 @@ use super::two_factor::{failure, note, CodeForm};
 use super::{foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::auth::gate::is_same_origin;
-use crate::auth::rate_limit::Reservation;
+use crate::auth::rate_limit::Quota;
 use crate::auth::session;
 use crate::auth::two_factor::{self, CodeCheck};
 use crate::auth::users::UserRecord;
@@ -30,18 +30,13 @@ fn second_step_page(status: StatusCode, flash: Option<Flash>) -> HttpResponse {
     render(status, &SecondStepPage { nav: None, flash })
 }
 
-/// Reserves one of the user's second-step attempts before any code is
-/// checked, so concurrent guesses cannot overrun the limit (a right code
-/// gives it back); the 429 answer when none is left.
-fn reserve_attempt<'a>(
-    state: &'a DashboardState,
+/// The 429 answer when the user's second-step attempts are used up.
+fn throttled_page(
+    state: &DashboardState,
     req: &HttpRequest,
     user: &UserRecord,
-) -> Result<Reservation<'a>, HttpResponse> {
-    let quota = match state.second_step_failures.reserve(user.id.as_bytes()) {
-        Ok(attempt) => return Ok(attempt),
-        Err(quota) => quota,
-    };
+    quota: Quota,
+) -> HttpResponse {
     note(
         state,
         req,
@@ -58,7 +53,7 @@ fn reserve_attempt<'a>(
     );
     page.headers_mut()
         .insert(header::RETRY_AFTER, quota.reset_secs.max(1).into());
-    Err(page)
+    page
 }
 
 pub async fn second_step_form(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
@@ -80,9 +75,11 @@ pub async fn second_step_submit(
     let Some(user) = session::second_step_user(&session, &state.users) else {
         return redirect("/login");
     };
-    let attempt = match reserve_attempt(&state, &req, &user) {
+    // The attempt is reserved before any code is checked, so concurrent
+    // guesses cannot overrun the limit; a right code gives it back.
+    let attempt = match state.second_step_failures.reserve(user.id.as_bytes()) {
         Ok(attempt) => attempt,
-        Err(page) => return page,
+        Err(quota) => return throttled_page(&state, &req, &user, quota),
     };
     let check = match two_factor::check_code(&state.users, &state.totp_cipher, &user.id, &form.code)
         .await
