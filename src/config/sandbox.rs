@@ -46,13 +46,17 @@ impl SandboxSettings {
     }
 }
 
-/// A `:`-separated list of absolute paths, like `PATH`.
+/// A list of absolute paths separated by commas (as SPEC §1 writes every
+/// list) or by `:` (like `PATH`).
 fn path_list(name: &str, value: Option<&str>) -> Result<Vec<PathBuf>, ConfigError> {
     let Some(value) = value else {
         return Ok(Vec::new());
     };
     let mut paths = Vec::new();
-    for (index, path) in std::env::split_paths(value).enumerate() {
+    let entries = value
+        .split(',')
+        .flat_map(|part| std::env::split_paths(part.trim()));
+    for (index, path) in entries.enumerate() {
         if path.as_os_str().is_empty() {
             continue;
         }
@@ -60,7 +64,7 @@ fn path_list(name: &str, value: Option<&str>) -> Result<Vec<PathBuf>, ConfigErro
             return Err(ConfigError::new(
                 name,
                 format!(
-                    "entry {} ('{}') is not an absolute path; separate absolute paths with ':'",
+                    "entry {} ('{}') is not an absolute path; separate absolute paths with ',' or ':'",
                     index + 1,
                     path.display()
                 ),
@@ -94,6 +98,16 @@ mod tests {
             [PathBuf::from("/opt/tools"), PathBuf::from("/srv/ref")]
         );
         assert_eq!(ok.write_paths, [PathBuf::from("/home/a/.cache")]);
+        let commas =
+            SandboxSettings::parse(None, Some("/opt/tools, /srv/ref:/srv/more"), None).unwrap();
+        assert_eq!(
+            commas.read_paths,
+            [
+                PathBuf::from("/opt/tools"),
+                PathBuf::from("/srv/ref"),
+                PathBuf::from("/srv/more")
+            ]
+        );
         let err = SandboxSettings::parse(None, Some("/opt:tools"), None)
             .unwrap_err()
             .to_string();

@@ -254,3 +254,31 @@ async fn what_a_failing_command_prints_never_shows_where_the_data_dir_is() {
         assert!(!error.contains(dir.to_str().unwrap()), "{error}");
     }
 }
+
+#[tokio::test]
+async fn a_program_outside_the_sandbox_paths_fails_with_a_message_naming_the_setting() {
+    use std::os::unix::fs::PermissionsExt;
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("answer.sh");
+    std::fs::write(&script, "#!/bin/sh\necho answered\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let app = spawn_app(&[
+        ("ADMIN_API_KEY", ADMIN_KEY),
+        ("ASK_COMMAND", script.to_str().unwrap()),
+    ])
+    .await;
+    let workspace = tempfile::tempdir().unwrap();
+    std::fs::write(workspace.path().join("notes.md"), "notes\n").unwrap();
+    let id = app.register_workspace(workspace.path()).await;
+    let job_id = app
+        .ask(
+            ADMIN_KEY,
+            json!({"workspaceId": id, "question": "anything?"}),
+        )
+        .await;
+    let job = app.wait_for_job(ADMIN_KEY, &job_id).await;
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(error.contains("Permission denied"), "{error}");
+    assert!(error.contains("ASK_SANDBOX_PATHS"), "{error}");
+}

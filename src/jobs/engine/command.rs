@@ -172,8 +172,17 @@ impl CommandEngine {
             });
         }
         let mut child = command.spawn().map_err(|err| {
+            // Landlock refuses to run a program from a directory it may not
+            // read; "Permission denied" alone does not say that.
+            let hint =
+                if self.sandbox.is_some() && err.kind() == std::io::ErrorKind::PermissionDenied {
+                    "; the sandbox runs programs only from the system directories \
+                 and ASK_SANDBOX_PATHS: add the program's directory to ASK_SANDBOX_PATHS"
+                } else {
+                    ""
+                };
             format!(
-                "cannot start the ASK_COMMAND program '{}': {err}",
+                "cannot start the ASK_COMMAND program '{}': {err}{hint}",
                 self.name()
             )
         })?;
