@@ -37,6 +37,28 @@ fn assert_waits_about_the_window(answer: &RawAnswer, window_secs: u64) {
     );
 }
 
+/// The outcome every race test expects: of the `guesses` sent first, at
+/// most `limit` were checked (answered `checked`) and the rest throttled;
+/// the right secret, sent last, is refused with the whole window to wait.
+fn assert_throttled_race<'a>(
+    answers: &'a [RawAnswer],
+    guesses: usize,
+    checked: u16,
+    limit: usize,
+) -> &'a RawAnswer {
+    let wrong = &answers[..guesses];
+    assert!(
+        count(wrong, checked) <= limit,
+        "{} guesses were checked (limit {limit})",
+        count(wrong, checked)
+    );
+    assert_eq!(count(wrong, checked) + count(wrong, 429), guesses);
+    let right = answers.last().unwrap();
+    assert_eq!(right.status, 429, "the right secret, sent last, is refused");
+    assert_waits_about_the_window(right, 900);
+    right
+}
+
 #[tokio::test]
 async fn a_thousand_simultaneous_wrong_passwords_cost_at_most_five_verifications_and_the_right_one_sent_last_is_refused(
 ) {
@@ -57,22 +79,8 @@ async fn a_thousand_simultaneous_wrong_passwords_cost_at_most_five_verifications
         verified <= 5,
         "{verified} argon2 verifications for one user"
     );
-    assert!(
-        count(&answers, 401) <= 5,
-        "{} wrong passwords were checked",
-        count(&answers, 401)
-    );
-    assert_eq!(
-        count(&answers[..1000], 401) + count(&answers[..1000], 429),
-        1000
-    );
-    let right = answers.last().unwrap();
-    assert_eq!(
-        right.status, 429,
-        "the right password, sent last, is refused"
-    );
+    let right = assert_throttled_race(&answers, 1000, 401, 5);
     assert!(right.body.contains("Too many failed logins"));
-    assert_waits_about_the_window(right, 900);
 }
 
 #[tokio::test]
@@ -125,15 +133,8 @@ async fn three_hundred_simultaneous_wrong_secrets_for_a_real_key_id_cost_at_most
 
     let verified = app.hasher.verification_count() - before;
     assert!(verified <= 20, "{verified} argon2 verifications (limit 20)");
-    assert!(count(&answers, 401) <= 20);
-    assert_eq!(
-        count(&answers[..300], 401) + count(&answers[..300], 429),
-        300
-    );
-    let right = answers.last().unwrap();
-    assert_eq!(right.status, 429, "the real key from the guessing address");
+    let right = assert_throttled_race(&answers, 300, 401, 20);
     assert!(right.body.contains("auth-throttled"), "{}", right.body);
-    assert_waits_about_the_window(right, 900);
 }
 
 #[tokio::test]
@@ -156,22 +157,8 @@ async fn simultaneous_wrong_setup_tokens_are_throttled_and_the_right_token_sent_
     requests.push(setup(SETUP_TOKEN));
     let answers = simultaneously(&app.address, &requests).await;
 
-    assert!(
-        count(&answers, 403) <= 5,
-        "{} tokens were compared",
-        count(&answers, 403)
-    );
-    assert_eq!(
-        count(&answers[..300], 403) + count(&answers[..300], 429),
-        300
-    );
-    let right = answers.last().unwrap();
-    assert_eq!(
-        right.status, 429,
-        "the right token from the guessing address"
-    );
+    let right = assert_throttled_race(&answers, 300, 403, 5);
     assert!(right.body.contains("Too many wrong setup tokens"));
-    assert_waits_about_the_window(right, 900);
     assert_eq!(app.page("/setup").await.0, 200, "no user was created");
 }
 
