@@ -40,12 +40,12 @@ fn assert_waits_about_the_window(answer: &RawAnswer, window_secs: u64) {
 /// The outcome every race test expects: of the `guesses` sent first, at
 /// most `limit` were checked (answered `checked`) and the rest throttled;
 /// the right secret, sent last, is refused with the whole window to wait.
-fn assert_throttled_race<'a>(
-    answers: &'a [RawAnswer],
+fn assert_throttled_race(
+    answers: &[RawAnswer],
     guesses: usize,
     checked: u16,
     limit: usize,
-) -> &'a RawAnswer {
+) -> &RawAnswer {
     let wrong = &answers[..guesses];
     assert!(
         count(wrong, checked) <= limit,
