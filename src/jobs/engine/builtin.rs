@@ -265,12 +265,20 @@ pub(super) const NO_WORDS: &str = "The question has no words to search for.";
 /// The best `MAX_MATCHES` passages, no two overlapping in one file; ties
 /// go to the earlier file, then the earlier passage.
 pub(super) fn choose(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
-    candidates.sort_by(|a, b| {
+    let best_first = |a: &Candidate, b: &Candidate| {
         b.score
             .total_cmp(&a.score)
             .then(a.file.cmp(&b.file))
             .then(a.start.cmp(&b.start))
-    });
+    };
+    // A chosen passage overlaps at most its two neighbours, so the answer
+    // is always among the first 3 × MAX_MATCHES: only those are sorted.
+    let keep = 3 * MAX_MATCHES;
+    if candidates.len() > keep {
+        candidates.select_nth_unstable_by(keep - 1, best_first);
+        candidates.truncate(keep);
+    }
+    candidates.sort_by(best_first);
 
     let mut chosen: Vec<Candidate> = Vec::new();
     for candidate in candidates {

@@ -87,6 +87,17 @@ fn the_index_ranks_every_question_exactly_as_the_full_scan() {
 }
 
 #[test]
+fn an_index_read_in_several_chunks_and_shards_ranks_as_the_full_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 1300, 4);
+    let mut index = DirIndex::default();
+    index.refresh(dir.path());
+    assert!(index.files.len() > 2 * super::build::CHUNK);
+    assert!(index.shards.iter().all(|s| !s.is_empty()));
+    assert_same(&index, dir.path());
+}
+
+#[test]
 fn a_changed_added_or_removed_file_is_seen_at_the_next_refresh() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();

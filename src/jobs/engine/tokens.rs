@@ -14,11 +14,13 @@ const STOP_WORDS: &[&str] = &[
 /// Lower-cases and lightly stems `part` into `word`; false for filler.
 fn normalise(part: &str, word: &mut String) -> bool {
     word.clear();
-    word.extend(part.chars().map(|c| c.to_ascii_lowercase()));
+    word.push_str(part);
+    word.make_ascii_lowercase();
     if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
         word.pop();
     }
-    word.len() >= 2 && STOP_WORDS.binary_search(&word.as_str()).is_err()
+    // No stop word is longer than 6 bytes.
+    word.len() >= 2 && (word.len() > 6 || STOP_WORDS.binary_search(&word.as_str()).is_err())
 }
 
 /// Splits one identifier (`parseHTTPRequest`, `max_body_bytes`) into
@@ -61,10 +63,9 @@ pub fn for_each_token(text: &str, mut emit: impl FnMut(&str)) {
             if normalise(part, &mut word) {
                 emit(&word);
             }
-            if !part.starts_with('_') {
-                parts += 1;
-            }
-            joined.extend(part.chars().filter(|c| *c != '_'));
+            // A part never holds '_' (each '_' is a boundary on both sides).
+            parts += 1;
+            joined.push_str(part);
         });
         if parts > 1 && normalise(&joined, &mut word) {
             emit(&word);
@@ -83,8 +84,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_stop_words_are_sorted_for_binary_search() {
+    fn the_stop_words_are_sorted_for_binary_search_and_short() {
         assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(STOP_WORDS.iter().all(|w| w.len() <= 6));
     }
 
     #[test]
@@ -102,5 +104,9 @@ mod tests {
             ["rate", "limiter", "ratelimiter"]
         );
         assert_eq!(tokenize("sha256 v2"), ["sha", "256", "sha256", "v2"]);
+        assert_eq!(
+            tokenize("__init__ HTTPS_Sockets été"),
+            ["init", "http", "socket", "httpssocket"]
+        );
     }
 }
