@@ -15,13 +15,8 @@ use std::sync::Mutex;
 use ignore::WalkState;
 use rustc_hash::FxHashMap;
 
-use super::builtin::{
-    choose, finish, idf, query_terms, text_score, walker, Answer, Candidate, NO_MATCH, NO_WORDS,
-    PASSAGE_LINES, PASSAGE_STRIDE, PATH_WEIGHT,
-};
-use build::{read_files, shard_of, Shard, SHARDS};
-use super::postings::Cursor;
-use super::tokens::for_each_token;
+use super::builtin::{walker, PASSAGE_LINES, PASSAGE_STRIDE};
+use build::{read_files, Shard, SHARDS};
 
 // A passage is exactly two blocks; the ranking below relies on it.
 const _: () = assert!(PASSAGE_LINES == 2 * PASSAGE_STRIDE);
@@ -49,10 +44,10 @@ impl Stamp {
 
 /// One searchable file.
 pub(super) struct Doc {
-    lines: usize,
+    pub(super) lines: usize,
     block_tokens: Box<[u32]>,
     /// Its passages' token counts summed (for the average length).
-    length: u64,
+    pub(super) length: u64,
 }
 
 impl Doc {
@@ -179,106 +174,7 @@ impl DirIndex {
         terms + docs + paths + self.files.len() * 80 + self.rank.len() * 4
     }
 
-    /// Answers `question` (and `context`) from the indexed files, reading
-    /// only the chosen passages from `root`.
-    pub fn answer(&self, root: &Path, question: &str, context: Option<&str>) -> Answer {
-        let absolute: Vec<PathBuf> = self.order.iter().map(|(p, _)| root.join(p)).collect();
-        let paths: Vec<&Path> = absolute.iter().map(PathBuf::as_path).collect();
-        let query = query_terms(question, context);
-        if query.is_empty() {
-            return finish(root, &paths, Vec::new(), NO_WORDS);
-        }
-        let width = query.len();
-        let mut cursors: Vec<(Cursor<'_>, u16)> = query
-            .iter()
-            .filter_map(|(word, q)| {
-                let postings = self.shards[shard_of(word)].get(word.as_str())?;
-                Some((postings.cursor(), *q))
-            })
-            .collect();
-
-        let (mut total_passages, mut total_length) = (0usize, 0u64);
-        for (_, id) in &self.order {
-            let doc = self.doc(*id);
-            total_passages += window_count(doc.lines);
-            total_length += doc.length;
-        }
-        let mut document_frequency = vec![0u32; width];
-        // (id, window, length), with `width` frequencies each in
-        // `frequencies`, grouped by id.
-        let mut passages: Vec<(u32, u32, u32)> = Vec::new();
-        let mut frequencies: Vec<u32> = Vec::new();
-        let mut hits: Vec<(u32, u16, u32)> = Vec::new();
-        let mut windows: Vec<usize> = Vec::new();
-        while let Some(id) = cursors.iter().filter_map(|(c, _)| c.doc()).min() {
-            hits.clear();
-            for (cursor, q) in cursors.iter_mut().filter(|(c, _)| c.doc() == Some(id)) {
-                cursor.take_blocks(*q, &mut hits);
-            }
-            let Some(doc) = self.docs[id as usize].as_ref() else {
-                continue;
-            };
-            let count = window_count(doc.lines);
-            hits.sort_unstable();
-            windows.clear();
-            for (block, _, _) in &hits {
-                let block = *block as usize;
-                windows.extend(block.checked_sub(1));
-                windows.push(block);
-            }
-            windows.sort_unstable();
-            windows.dedup();
-            for &k in windows.iter().filter(|k| **k < count) {
-                let first = hits.partition_point(|h| (h.0 as usize) < k);
-                let last = hits.partition_point(|h| (h.0 as usize) <= k + 1);
-                let offset = frequencies.len();
-                frequencies.resize(offset + width, 0);
-                for (_, q, n) in &hits[first..last] {
-                    frequencies[offset + usize::from(*q)] += n;
-                }
-                for (term, f) in frequencies[offset..].iter().enumerate() {
-                    if *f > 0 {
-                        document_frequency[term] += 1;
-                    }
-                }
-                passages.push((id, k as u32, window_length(doc, k)));
-            }
-        }
-        let n = total_passages.max(1) as f64;
-        let average_length = (total_length as f64 / n).max(1.0);
-        let idf: Vec<f64> = document_frequency.iter().map(|df| idf(n, *df)).collect();
-
-        // Half a term's IDF for each time the file's path holds it.
-        let mut path_score = (u32::MAX, 0.0);
-        let candidates = passages
-            .iter()
-            .enumerate()
-            .map(|(i, (id, k, length))| {
-                let doc = self.doc(*id);
-                let file = self.rank[*id as usize] as usize;
-                if path_score.0 != *id {
-                    let mut score = 0.0;
-                    for_each_token(&self.order[file].0.to_string_lossy(), |token| {
-                        if let Some(q) = query.get(token) {
-                            score += idf[usize::from(*q)] * PATH_WEIGHT;
-                        }
-                    });
-                    path_score = (*id, score);
-                }
-                let tf = &frequencies[i * width..(i + 1) * width];
-                let start = *k as usize * PASSAGE_STRIDE;
-                Candidate {
-                    file,
-                    start,
-                    end: (start + PASSAGE_LINES).min(doc.lines),
-                    score: text_score(tf, &idf, *length, average_length) + path_score.1,
-                }
-            })
-            .collect();
-        finish(root, &paths, choose(candidates), NO_MATCH)
-    }
-
-    fn doc(&self, id: u32) -> &Doc {
+    pub(super) fn doc(&self, id: u32) -> &Doc {
         self.docs[id as usize]
             .as_ref()
             .expect("every ordered id is a live document")
@@ -311,19 +207,21 @@ fn walk(root: &Path) -> Vec<(PathBuf, Stamp)> {
 }
 
 /// The windows the scan makes of `lines` lines (see `FileScan::windows`).
-fn window_count(lines: usize) -> usize {
+pub(super) fn window_count(lines: usize) -> usize {
     if lines <= PASSAGE_LINES {
         return usize::from(lines > 0);
     }
     (lines - PASSAGE_LINES).div_ceil(PASSAGE_STRIDE) + 1
 }
 
-fn window_length(doc: &Doc, k: usize) -> u32 {
+pub(super) fn window_length(doc: &Doc, k: usize) -> u32 {
     doc.block_tokens[k] + doc.block_tokens.get(k + 1).copied().unwrap_or(0)
 }
 
 #[path = "index_build.rs"]
 mod build;
+#[path = "index_query.rs"]
+mod query;
 
 #[cfg(test)]
 #[path = "index_tests.rs"]

@@ -14,7 +14,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::super::builtin::{is_binary, MAX_FILE_BYTES, PASSAGE_STRIDE};
 use super::super::postings::Postings;
-use super::super::tokens::for_each_token;
+use super::super::tokens::Tokenizer;
 use super::{Doc, Stamp};
 
 /// Term shards, each merged by one thread at a time.
@@ -41,6 +41,7 @@ struct FileTerms {
 /// What one thread reuses from file to file.
 #[derive(Default)]
 struct Scratch {
+    tokenizer: Tokenizer,
     local: FxHashMap<Box<str>, u32>,
     /// Per local word: its pairs, in block order.
     pairs: Vec<Vec<(u32, u32)>>,
@@ -152,7 +153,11 @@ fn tokenize_file(path: &Path, scratch: &mut Scratch) -> Option<FileTerms> {
         return None;
     }
     let text = String::from_utf8_lossy(&bytes);
-    let Scratch { local, pairs } = scratch;
+    let Scratch {
+        tokenizer,
+        local,
+        pairs,
+    } = scratch;
     let mut lines = 0usize;
     let mut block_tokens: Vec<u32> = Vec::new();
     for (number, line) in text.lines().enumerate() {
@@ -162,7 +167,7 @@ fn tokenize_file(path: &Path, scratch: &mut Scratch) -> Option<FileTerms> {
             block_tokens.push(0);
         }
         let block_id = block as u32;
-        for_each_token(line, |token| {
+        tokenizer.each(line, |token| {
             block_tokens[block] += 1;
             let word = match local.get(token) {
                 Some(word) => *word as usize,
