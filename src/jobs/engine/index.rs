@@ -25,7 +25,7 @@ const _: () = assert!(PASSAGE_LINES == 2 * PASSAGE_STRIDE);
 /// set back by a user, so a rewrite with the same size and mtime is seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Stamp {
-    size: u64,
+    pub(super) size: u64,
     mtime: (i64, i64),
     ctime: (i64, i64),
     inode: u64,
@@ -69,6 +69,8 @@ struct Entry {
     stamp: Stamp,
     /// None for a file the engine skips (binary, too large, unreadable).
     doc: Option<u32>,
+    /// The refresh generation that last found the file.
+    seen: bool,
 }
 
 /// The index of one directory; see the module documentation.
@@ -85,6 +87,7 @@ pub struct DirIndex {
     /// stay, so the index is rebuilt when they outnumber the rest.
     replaced: usize,
     built: bool,
+    generation: bool,
 }
 
 impl Default for DirIndex {
@@ -97,6 +100,7 @@ impl Default for DirIndex {
             rank: Vec::new(),
             replaced: 0,
             built: false,
+            generation: false,
         }
     }
 }
@@ -112,27 +116,34 @@ impl DirIndex {
         if self.replaced > self.files.len().max(1024) {
             *self = Self::default();
         }
-        let mut kept = FxHashMap::default();
-        kept.reserve(found.len());
+        self.generation = !self.generation;
         let mut stale = Vec::new();
+        let mut retired = Vec::new();
         for (relative, stamp) in found {
-            match self.files.remove(&relative) {
-                Some(entry) if entry.stamp == stamp => {
-                    kept.insert(relative, entry);
-                }
-                Some(entry) => {
-                    self.retire(entry.doc);
+            match self.files.get_mut(&relative) {
+                Some(entry) if entry.stamp == stamp => entry.seen = self.generation,
+                Some(_) => {
+                    let entry = self.files.remove(&relative).expect("just found");
+                    retired.push(entry.doc);
                     stale.push((relative, stamp));
                 }
                 None => stale.push((relative, stamp)),
             }
         }
-        let gone: Vec<Option<u32>> = self.files.drain().map(|(_, entry)| entry.doc).collect();
-        let changed = !stale.is_empty() || !gone.is_empty() || !self.built;
-        gone.into_iter().for_each(|doc| self.retire(doc));
-        self.files = kept;
+        let before = self.files.len();
+        let generation = self.generation;
+        self.files.retain(|_, entry| {
+            let seen = entry.seen == generation;
+            if !seen {
+                retired.push(entry.doc);
+            }
+            seen
+        });
+        let changed = !stale.is_empty() || self.files.len() != before || !self.built;
+        retired.into_iter().for_each(|doc| self.retire(doc));
         for (relative, stamp, doc) in read_files(root, stale, &mut self.shards, &mut self.docs) {
-            self.files.insert(relative, Entry { stamp, doc });
+            let seen = self.generation;
+            self.files.insert(relative, Entry { stamp, doc, seen });
         }
         if changed {
             self.order = self
@@ -162,7 +173,7 @@ impl DirIndex {
             .shards
             .iter()
             .flat_map(|shard| shard.iter())
-            .map(|(term, postings)| term.len() + postings.bytes() + 96)
+            .map(|(term, postings)| term.len() + postings.bytes() + 72)
             .sum();
         let docs: usize = self
             .docs
@@ -185,10 +196,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The eligible files under `root` (relative) with their stamps.
+/// The eligible files under `root` (relative) with their stamps. Files
+/// over `MAX_FILE_BYTES` are found too (the walker would stat each file
+/// once more to leave them out): they are never read, see [`read_files`].
 fn walk(root: &Path) -> Vec<(PathBuf, Stamp)> {
     let found = Mutex::new(Vec::new());
-    walker(root).build_parallel().run(|| {
+    let mut walker = walker(root);
+    walker.max_filesize(None);
+    walker.build_parallel().run(|| {
         Box::new(|entry| {
             let Ok(entry) = entry else {
                 return WalkState::Continue;

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use rustc_hash::{FxBuildHasher, FxHashMap};
+use hashbrown::HashTable;
+use rustc_hash::FxBuildHasher;
 
 use super::super::builtin::{is_binary, MAX_FILE_BYTES, PASSAGE_STRIDE};
 use super::super::postings::Postings;
@@ -22,28 +23,65 @@ pub(super) const SHARDS: usize = 16;
 /// Files tokenized before they are merged: bounds the memory in flight.
 pub(super) const CHUNK: usize = 512;
 
-/// One shard of the dictionary: its terms' postings.
-pub(super) type Shard = FxHashMap<Box<str>, Postings>;
+/// One shard of the dictionary: its terms and their postings, found by
+/// the word's hash ([`word_hash`]), computed once per word and file.
+pub(super) type Shard = HashTable<(Box<str>, Postings)>;
 
-/// The shard a word belongs to (bits the shard's own table does not use).
-pub(super) fn shard_of(word: &str) -> usize {
-    (FxBuildHasher.hash_one(word) >> 32) as usize % SHARDS
+pub(super) fn word_hash(word: &str) -> u64 {
+    FxBuildHasher.hash_one(word)
 }
 
-/// A tokenized file: its distinct words (with their shard and the end of
-/// their blocks in `blocks`) and the (block, count) pairs of each.
+/// The shard of a word's hash (bits a shard's own table does not use).
+pub(super) fn shard_of(hash: u64) -> usize {
+    (hash >> 32) as usize % SHARDS
+}
+
+/// The postings of `word` in `shards`, if it occurs anywhere.
+pub(super) fn find<'a>(shards: &'a [Shard], word: &str) -> Option<&'a Postings> {
+    let hash = word_hash(word);
+    shards[shard_of(hash)]
+        .find(hash, |(w, _)| **w == *word)
+        .map(|(_, postings)| postings)
+}
+
+/// A file's distinct words: word `i` is `text[ends[i - 1]..ends[i]]`, has
+/// hash `hashes[i]` and the (block, count) pairs `blocks[block_ends[i -
+/// 1]..block_ends[i]]`.
+#[derive(Default)]
+struct Words {
+    text: String,
+    ends: Vec<u32>,
+    hashes: Vec<u64>,
+    block_ends: Vec<u32>,
+    blocks: Vec<(u32, u32)>,
+}
+
+impl Words {
+    fn word(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    fn blocks(&self, i: usize) -> &[(u32, u32)] {
+        let start = if i == 0 { 0 } else { self.block_ends[i - 1] as usize };
+        &self.blocks[start..self.block_ends[i] as usize]
+    }
+}
+
+/// A tokenized file.
 struct FileTerms {
     doc: Option<Doc>,
-    words: Vec<(Box<str>, u8, u32)>,
-    blocks: Vec<(u32, u32)>,
+    words: Words,
 }
 
 /// What one thread reuses from file to file.
 #[derive(Default)]
 struct Scratch {
     tokenizer: Tokenizer,
-    local: FxHashMap<Box<str>, u32>,
-    /// Per local word: its pairs, in block order.
+    /// The file's words so far (numbers into `words`), by hash.
+    table: HashTable<u32>,
+    words: Words,
+    /// Per word: its pairs, in block order.
     pairs: Vec<Vec<(u32, u32)>>,
 }
 
@@ -75,10 +113,13 @@ pub(super) fn read_files(
                     let mut mine = Vec::new();
                     loop {
                         let at = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((relative, _)) = chunk.get(at) else {
+                        let Some((relative, stamp)) = chunk.get(at) else {
                             break;
                         };
-                        mine.push((at, tokenize_file(&root.join(relative), &mut scratch)));
+                        let terms = (stamp.size <= MAX_FILE_BYTES)
+                            .then(|| tokenize_file(&root.join(relative), &mut scratch))
+                            .flatten();
+                        mine.push((at, terms));
                     }
                     lock(&done).append(&mut mine);
                 });
@@ -116,7 +157,7 @@ pub(super) fn read_files(
         );
     }
     for shard in shards.iter_mut() {
-        shard.values_mut().for_each(Postings::shrink);
+        shard.iter_mut().for_each(|(_, postings)| postings.shrink());
     }
     read
 }
@@ -124,22 +165,22 @@ pub(super) fn read_files(
 /// Appends `files` to the shards `first..first + owned.len()`.
 fn merge(files: &[(u32, &FileTerms)], first: usize, owned: &mut [Shard]) {
     for (doc, terms) in files {
-        let mut start = 0;
-        for (word, shard, end) in &terms.words {
-            let blocks = &terms.blocks[start as usize..*end as usize];
-            start = *end;
-            let Some(shard) = usize::from(*shard)
+        let words = &terms.words;
+        for (i, hash) in words.hashes.iter().enumerate() {
+            let Some(shard) = shard_of(*hash)
                 .checked_sub(first)
                 .and_then(|s| owned.get_mut(s))
             else {
                 continue;
             };
-            match shard.get_mut(word) {
-                Some(postings) => postings.push(*doc, blocks),
+            let word = words.word(i);
+            let blocks = words.blocks(i);
+            match shard.find_mut(*hash, |(w, _)| **w == *word) {
+                Some((_, postings)) => postings.push(*doc, blocks),
                 None => {
                     let mut postings = Postings::default();
                     postings.push(*doc, blocks);
-                    shard.insert(word.clone(), postings);
+                    shard.insert_unique(*hash, (word.into(), postings), |(w, _)| word_hash(w));
                 }
             }
         }
@@ -155,9 +196,14 @@ fn tokenize_file(path: &Path, scratch: &mut Scratch) -> Option<FileTerms> {
     let text = String::from_utf8_lossy(&bytes);
     let Scratch {
         tokenizer,
-        local,
+        table,
+        words,
         pairs,
     } = scratch;
+    table.clear();
+    words.text.clear();
+    words.ends.clear();
+    words.hashes.clear();
     let mut lines = 0usize;
     let mut block_tokens: Vec<u32> = Vec::new();
     for (number, line) in text.lines().enumerate() {
@@ -169,37 +215,46 @@ fn tokenize_file(path: &Path, scratch: &mut Scratch) -> Option<FileTerms> {
         let block_id = block as u32;
         tokenizer.each(line, |token| {
             block_tokens[block] += 1;
-            let word = match local.get(token) {
-                Some(word) => *word as usize,
+            let hash = word_hash(token);
+            let found = table.find(hash, |i| words.word(*i as usize) == token);
+            let i = match found {
+                Some(i) => *i as usize,
                 None => {
-                    let word = local.len();
-                    local.insert(token.into(), word as u32);
-                    if pairs.len() == word {
+                    let i = words.hashes.len();
+                    words.text.push_str(token);
+                    words.ends.push(words.text.len() as u32);
+                    words.hashes.push(hash);
+                    let hashes = &words.hashes;
+                    table.insert_unique(hash, i as u32, |i| hashes[*i as usize]);
+                    if pairs.len() == i {
                         pairs.push(Vec::new());
                     }
-                    word
+                    i
                 }
             };
-            let blocks = &mut pairs[word];
+            let blocks = &mut pairs[i];
             match blocks.last_mut() {
                 Some((last, count)) if *last == block_id => *count += 1,
                 _ => blocks.push((block_id, 1)),
             }
         });
     }
-    let mut words = Vec::with_capacity(local.len());
-    let mut blocks = Vec::new();
-    for (word, local) in local.drain() {
-        let pairs = &mut pairs[local as usize];
+    let count = words.hashes.len();
+    let mut blocks = Vec::with_capacity(pairs[..count].iter().map(Vec::len).sum());
+    let mut block_ends = Vec::with_capacity(count);
+    for pairs in &mut pairs[..count] {
         blocks.extend_from_slice(pairs);
+        block_ends.push(blocks.len() as u32);
         pairs.clear();
-        let shard = shard_of(&word) as u8;
-        words.push((word, shard, blocks.len() as u32));
     }
-    let doc = Doc::new(lines, block_tokens);
     Some(FileTerms {
-        doc: Some(doc),
-        words,
-        blocks,
+        doc: Some(Doc::new(lines, block_tokens)),
+        words: Words {
+            text: words.text.clone(),
+            ends: words.ends.clone(),
+            hashes: words.hashes.clone(),
+            block_ends,
+            blocks,
+        },
     })
 }

@@ -12,7 +12,7 @@ use super::super::builtin::{
 };
 use super::super::postings::Cursor;
 use super::super::tokens::for_each_token;
-use super::build::shard_of;
+use super::build::find;
 use super::{window_count, window_length, DirIndex, Doc};
 
 /// A candidate ordered best first, so a max-heap's top is the worst kept.
@@ -105,7 +105,7 @@ impl DirIndex {
         let mut cursors: Vec<(Cursor<'_>, u16)> = query
             .iter()
             .filter_map(|(word, q)| {
-                let postings = self.shards[shard_of(word)].get(word.as_str())?;
+                let postings = find(&self.shards, word)?;
                 Some((postings.cursor(), *q))
             })
             .collect();
