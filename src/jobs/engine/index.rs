@@ -181,7 +181,11 @@ impl DirIndex {
             .flatten()
             .map(|d| d.block_tokens.len() * 4 + 56)
             .sum();
-        let paths: usize = self.order.iter().map(|(p, _)| 2 * p.as_os_str().len()).sum();
+        let paths: usize = self
+            .order
+            .iter()
+            .map(|(p, _)| 2 * p.as_os_str().len())
+            .sum();
         terms + docs + paths + self.files.len() * 80 + self.rank.len() * 4
     }
 

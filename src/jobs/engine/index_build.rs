@@ -63,7 +63,11 @@ impl Words {
     }
 
     fn blocks(&self, i: usize) -> &[(u32, u32)] {
-        let start = if i == 0 { 0 } else { self.block_ends[i - 1] as usize };
+        let start = if i == 0 {
+            0
+        } else {
+            self.block_ends[i - 1] as usize
+        };
         &self.blocks[start..self.block_ends[i] as usize]
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BinaryHeap;
 use std::path::{Path, PathBuf};
 
 use super::super::builtin::{
-    best_first, choose, finish, idf, query_terms, text_score, Answer, Candidate, CHOICES,
-    NO_MATCH, NO_WORDS, PASSAGE_LINES, PASSAGE_STRIDE, PATH_WEIGHT,
+    best_first, choose, finish, idf, query_terms, text_score, Answer, Candidate, CHOICES, NO_MATCH,
+    NO_WORDS, PASSAGE_LINES, PASSAGE_STRIDE, PATH_WEIGHT,
 };
 use super::super::postings::Cursor;
 use super::super::tokens::for_each_token;

@@ -132,7 +132,9 @@ mod tests {
     fn every_stop_word_and_only_those_is_filler() {
         assert_eq!(STOP_KEYS.len(), STOP_WORDS.len());
         assert!(STOP_WORDS.iter().all(|w| is_stop_word(w)));
-        for word in ["ab", "abouts", "thes", "wh", "pleased", "shoulder", "yourself"] {
+        for word in [
+            "ab", "abouts", "thes", "wh", "pleased", "shoulder", "yourself",
+        ] {
             assert!(!is_stop_word(word), "{word}");
         }
         assert_eq!(tokenize("Why would you do that?"), Vec::<String>::new());
