@@ -168,3 +168,38 @@ fn symlinks_are_not_indexed() {
     assert_eq!(answer.files_scanned, 1);
     assert!(answer.matches.is_empty());
 }
+
+#[test]
+fn only_the_first_few_candidates_are_sorted_and_the_choice_is_unchanged() {
+    use super::super::builtin::{best_first, choose, Candidate};
+    // Every passage's two neighbours score just below it, so each choice
+    // skips two candidates: the fifth choice is the 13th candidate.
+    let candidates = || {
+        (0..30usize)
+            .map(|k| Candidate {
+                file: 0,
+                start: k * 6,
+                end: k * 6 + 12,
+                score: 10.0 - (k / 3) as f64 - if k % 3 == 1 { 0.0 } else { 0.5 },
+            })
+            .rev()
+            .collect::<Vec<_>>()
+    };
+    let mut all = candidates();
+    all.sort_by(best_first);
+    let mut expected: Vec<(usize, usize)> = Vec::new();
+    for c in &all {
+        let overlaps = expected
+            .iter()
+            .any(|(file, start)| *file == c.file && *start < c.end && c.start < start + 12);
+        if !overlaps && expected.len() < 5 {
+            expected.push((c.file, c.start));
+        }
+    }
+    let chosen: Vec<(usize, usize)> = choose(candidates())
+        .iter()
+        .map(|c| (c.file, c.start))
+        .collect();
+    assert_eq!(chosen.len(), 5);
+    assert_eq!(chosen, expected);
+}
