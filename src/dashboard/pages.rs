@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::jobs::{rows, JobRow};
+use super::security::storage_failure;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
 use crate::jobs::{JobQueue, QueueCounts};
@@ -65,10 +66,11 @@ pub async fn overview(
         flash,
         AskInput::default(),
     )
+    .await
 }
 
 /// The overview, also shown again with the ask form's input and an error.
-pub fn overview_page(
+pub async fn overview_page(
     status: StatusCode,
     logged_in: &LoggedIn,
     state: &DashboardState,
@@ -79,15 +81,19 @@ pub fn overview_page(
 ) -> HttpResponse {
     let mut recent = queue.list(|_| true);
     recent.truncate(OVERVIEW_JOBS);
+    let workspaces = match registry.list().await {
+        Ok(workspaces) => workspaces,
+        Err(err) => return storage_failure("reading the workspaces", &err.into()),
+    };
     render(
         status,
         &OverviewPage {
             nav: Some(nav(logged_in, "overview")),
             flash,
             csrf_token: logged_in.csrf_token.clone(),
-            workspaces: registry.list(),
             counts: queue.counts(|_| true),
-            jobs: rows(&recent, registry),
+            jobs: rows(&recent, &workspaces),
+            workspaces,
             key_count: state.keys.len(),
             admin_key_configured: state.admin_key_configured,
             client_key_count: state.client_key_count,

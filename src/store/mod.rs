@@ -16,6 +16,9 @@ pub use document::Document;
 pub use error::StoreError;
 pub use json::{read_json, write_json};
 
+#[cfg(test)]
+pub mod conformance;
+
 /// A collection as a back end held it, with its version: every successful
 /// write changes the version, so a write made on the strength of a read
 /// can ask for "still this version" (compare-and-swap) and get
@@ -177,7 +180,10 @@ pub fn inject_write_fault(dir: &Path, failing: bool) {
 
 #[cfg(feature = "fault-injection")]
 fn injected_fault(path: &Path) -> bool {
-    INJECTED_FAULTS.lock().iter().any(|dir| path.starts_with(dir))
+    INJECTED_FAULTS
+        .lock()
+        .iter()
+        .any(|dir| path.starts_with(dir))
 }
 
 #[cfg(not(feature = "fault-injection"))]
