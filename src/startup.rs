@@ -26,7 +26,7 @@ use crate::auth::hashing::Hasher;
 use crate::auth::rate_limit::{Bounds, WindowCounter};
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::totp::SecretCipher;
-use crate::auth::users::UserStore;
+use crate::auth::users::Users;
 use crate::auth::{random_alphanumeric, Gate};
 use crate::body_deadline;
 use crate::config::Settings;
@@ -105,7 +105,7 @@ impl Application {
         settings.public_url = settings.public_url.with_bound(address);
         let (services, session_key) =
             load_services(&settings, data_dir.path()).map_err(StartupError::Data)?;
-        announce_setup(&settings, &services.dashboard);
+        announce_setup(&settings, &services.dashboard).await;
         let engine = match &settings.ask_command {
             Some(words) => Engine::Command(CommandEngine {
                 words: words.clone(),
@@ -232,7 +232,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Services, Key)> {
     let hasher = Hasher::for_this_machine();
-    let users = Arc::new(UserStore::load(data_dir, hasher.clone())?);
+    let users = Arc::new(Users::load(data_dir, hasher.clone())?);
     let keys = Arc::new(KeyStore::load(data_dir, hasher.clone())?);
     let activity = Arc::new(ActivityLog::load(data_dir)?);
     let sessions = FileSessionStore::load(data_dir)?;
@@ -312,9 +312,14 @@ fn session_key(settings: &Settings, data_dir: &Path) -> anyhow::Result<Key> {
 }
 
 /// While no user exists, the start-up log carries the setup URL.
-fn announce_setup(settings: &Settings, dashboard: &DashboardState) {
-    if dashboard.users.has_users() {
-        return;
+async fn announce_setup(settings: &Settings, dashboard: &DashboardState) {
+    match dashboard.users.has_users().await {
+        Ok(false) => {}
+        Ok(true) => return,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "reading the users failed");
+            return;
+        }
     }
     let url = format!(
         "{}/setup?token={}",

@@ -21,7 +21,7 @@ use super::env_keys::EnvKeys;
 use super::principal::Principal;
 use super::rate_limit::{address_key, Bounds, Quota, WindowCounter};
 use super::session;
-use super::users::UserStore;
+use super::users::Users;
 use crate::config::{PublicUrl, Settings};
 use crate::error::ApiError;
 
@@ -36,7 +36,7 @@ pub struct Gate {
     allowlist: IpAllowlist,
     trusted_proxies: TrustedProxies,
     public_url: PublicUrl,
-    users: Arc<UserStore>,
+    users: Arc<Users>,
     keys: Arc<KeyStore>,
     env_keys: EnvKeys,
     activity: Arc<ActivityLog>,
@@ -47,7 +47,7 @@ pub struct Gate {
 impl Gate {
     pub fn new(
         settings: &Settings,
-        users: Arc<UserStore>,
+        users: Arc<Users>,
         keys: Arc<KeyStore>,
         activity: Arc<ActivityLog>,
         env_keys: EnvKeys,
@@ -86,7 +86,7 @@ impl Gate {
         if !self.allowlist.allows(addr) {
             return Err(ApiError::IpNotAllowed);
         }
-        if let Some(logged_in) = session::current(req, &self.users) {
+        if let Some(logged_in) = session::current(req, &self.users).await? {
             if is_cross_site_write(req, &self.public_url) {
                 return Err(ApiError::CrossSite);
             }

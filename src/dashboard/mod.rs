@@ -31,7 +31,7 @@ use crate::auth::dashboard_keys::KeyStore;
 use crate::auth::rate_limit::WindowCounter;
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::totp::SecretCipher;
-use crate::auth::users::UserStore;
+use crate::auth::users::Users;
 use crate::config::PublicUrl;
 
 pub use guard::{require_allowed_address, require_login};
@@ -50,7 +50,7 @@ pub struct DashboardState {
     pub trusted_proxies: TrustedProxies,
     pub allowlist: IpAllowlist,
     pub setup_token: SecretString,
-    pub users: Arc<UserStore>,
+    pub users: Arc<Users>,
     pub keys: Arc<KeyStore>,
     pub sessions: FileSessionStore,
     pub activity: Arc<ActivityLog>,

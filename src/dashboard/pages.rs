@@ -40,12 +40,15 @@ pub struct AskInput {
 
 /// `/`: the dashboard when logged in, else setup or login.
 pub async fn root(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
-    if !state.users.has_users() {
-        redirect("/setup")
-    } else if session::current(&req, &state.users).is_some() {
-        redirect("/dashboard")
-    } else {
-        redirect("/login")
+    match state.users.has_users().await {
+        Ok(true) => {}
+        Ok(false) => return redirect("/setup"),
+        Err(err) => return storage_failure("reading the users", &err.into()),
+    }
+    match session::current(&req, &state.users).await {
+        Ok(Some(_)) => redirect("/dashboard"),
+        Ok(None) => redirect("/login"),
+        Err(err) => storage_failure("reading the users", &err.into()),
     }
 }
 
@@ -123,9 +126,10 @@ pub async fn not_found_anywhere(
             "There is no page at this address. Check the link, or start from the dashboard.",
         )
     };
-    match session::current(&req, &state.users) {
-        Some(logged_in) => super::CURRENT_NAV.sync_scope(nav(&logged_in, ""), page),
-        None => page(),
+    match session::current(&req, &state.users).await {
+        Ok(Some(logged_in)) => super::CURRENT_NAV.sync_scope(nav(&logged_in, ""), page),
+        Ok(None) => page(),
+        Err(err) => storage_failure("reading the users", &err.into()),
     }
 }
 
