@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::api;
 use crate::auth::activity::ActivityLog;
-use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::dashboard_keys::Keys;
 use crate::auth::env_keys::{EnvKeys, KeyIdSecret};
 use crate::auth::hashing::Hasher;
 use crate::auth::rate_limit::{Bounds, WindowCounter};
@@ -66,7 +66,7 @@ pub(crate) struct Services {
     pub(crate) gate: web::Data<Gate>,
     pub(crate) dashboard: web::Data<DashboardState>,
     pub(crate) sessions: FileSessionStore,
-    pub(crate) keys: Arc<KeyStore>,
+    pub(crate) keys: Arc<Keys>,
     pub(crate) activity: Arc<ActivityLog>,
     pub(crate) hasher: Arc<Hasher>,
     pub(crate) registry: web::Data<Registry>,
@@ -184,7 +184,7 @@ impl Application {
             data_dir = %data_dir.path().display(),
             admin_key = services.dashboard.admin_key_configured,
             client_keys = services.dashboard.client_key_count,
-            dashboard_keys = services.keys.len(),
+            dashboard_keys = services.keys.len().await.unwrap_or_default(),
             "Portico is listening on http://{address}"
         );
         Ok(Self {
@@ -233,7 +233,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Services, Key)> {
     let hasher = Hasher::for_this_machine();
     let users = Arc::new(Users::load(data_dir, hasher.clone())?);
-    let keys = Arc::new(KeyStore::load(data_dir, hasher.clone())?);
+    let keys = Arc::new(Keys::load(data_dir, hasher.clone())?);
     let activity = Arc::new(ActivityLog::load(data_dir)?);
     let sessions = FileSessionStore::load(data_dir)?;
     let registry = web::Data::new(Registry::load(data_dir)?);

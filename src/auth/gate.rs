@@ -16,7 +16,7 @@ use actix_web::{web, HttpMessage};
 use super::activity::ActivityLog;
 use super::address::{address_text, client_address, IpAllowlist, TrustedProxies};
 use super::api_key::ApiKey;
-use super::dashboard_keys::{KeyCheck, KeyStore};
+use super::dashboard_keys::{KeyCheck, Keys};
 use super::env_keys::EnvKeys;
 use super::principal::Principal;
 use super::rate_limit::{address_key, Bounds, Quota, WindowCounter};
@@ -37,7 +37,7 @@ pub struct Gate {
     trusted_proxies: TrustedProxies,
     public_url: PublicUrl,
     users: Arc<Users>,
-    keys: Arc<KeyStore>,
+    keys: Arc<Keys>,
     env_keys: EnvKeys,
     activity: Arc<ActivityLog>,
     quotas: WindowCounter,
@@ -48,7 +48,7 @@ impl Gate {
     pub fn new(
         settings: &Settings,
         users: Arc<Users>,
-        keys: Arc<KeyStore>,
+        keys: Arc<Keys>,
         activity: Arc<ActivityLog>,
         env_keys: EnvKeys,
     ) -> Self {

@@ -27,7 +27,7 @@ use secrecy::SecretString;
 
 use crate::auth::activity::ActivityLog;
 use crate::auth::address::{IpAllowlist, TrustedProxies};
-use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::dashboard_keys::Keys;
 use crate::auth::rate_limit::WindowCounter;
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::totp::SecretCipher;
@@ -51,7 +51,7 @@ pub struct DashboardState {
     pub allowlist: IpAllowlist,
     pub setup_token: SecretString,
     pub users: Arc<Users>,
-    pub keys: Arc<KeyStore>,
+    pub keys: Arc<Keys>,
     pub sessions: FileSessionStore,
     pub activity: Arc<ActivityLog>,
     /// Failed logins per user name and per address, and wrong setup

@@ -88,6 +88,10 @@ pub async fn overview_page(
         Ok(workspaces) => workspaces,
         Err(err) => return storage_failure("reading the workspaces", &err.into()),
     };
+    let key_count = match state.keys.len().await {
+        Ok(count) => count,
+        Err(err) => return storage_failure("reading the keys", &err.into()),
+    };
     render(
         status,
         &OverviewPage {
@@ -97,7 +101,7 @@ pub async fn overview_page(
             counts: queue.counts(|_| true),
             jobs: rows(&recent, &workspaces),
             workspaces,
-            key_count: state.keys.len(),
+            key_count,
             admin_key_configured: state.admin_key_configured,
             client_key_count: state.client_key_count,
             public_url: state.public_url.origin().to_owned(),
