@@ -3,6 +3,7 @@
 //! often (quotas, throttling), and what happened (the activity log).
 
 pub mod activity;
+pub mod activity_store;
 pub mod address;
 pub mod api_key;
 pub mod dashboard_keys;

@@ -22,6 +22,7 @@ use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{role_name, Actor, KeyAdmin, NewKey as NewKeyRequest};
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::{Password, UserError, MIN_PASSWORD_CHARS};
+use crate::store::StoreError;
 
 struct KeyRow {
     id: String,
@@ -104,6 +105,17 @@ async fn security_page(
             Flash::error("The keys could not be read, so none are listed. Reload the page later.");
         Vec::new()
     });
+    let trail = async {
+        let events = state.activity.account_events().await?;
+        Ok::<_, StoreError>((events, state.activity.failure_rows().await?))
+    };
+    let (account_events, failure_rows) = trail.await.unwrap_or_else(|err| {
+        tracing::error!(error = format!("{err:#}"), "reading the activity failed");
+        flash = Flash::error(
+            "The activity could not be read, so none is listed. Reload the page later.",
+        );
+        (Vec::new(), Vec::new())
+    });
     SecurityPage {
         nav: Some(nav(logged_in, "security")),
         flash,
@@ -113,8 +125,8 @@ async fn security_page(
         keys: keys.into_iter().map(KeyRow::from).collect(),
         admin_key_configured: state.admin_key_configured,
         client_key_count: state.client_key_count,
-        account_events: state.activity.account_events(),
-        failure_rows: state.activity.failure_rows(),
+        account_events,
+        failure_rows,
         account_events_kept: ACCOUNT_EVENTS_KEPT,
         failure_rows_kept: FAILURE_ROWS_KEPT,
         min_password: MIN_PASSWORD_CHARS,

@@ -6,6 +6,7 @@
 //! checks see that a failed write changes nothing. Every back end runs
 //! them: the file back ends in `cargo test --lib`, Redis next (issue 15).
 
+pub mod activity;
 pub mod keys;
 pub mod users;
 pub mod workspaces;
