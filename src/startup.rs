@@ -261,7 +261,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
             .unwrap_or_else(|| SecretString::from(random_alphanumeric(32))),
         users,
         keys: keys.clone(),
-        sessions: sessions.clone(),
+        sessions: Arc::new(sessions.clone()),
         activity: activity.clone(),
         login_failures: WindowCounter::new(
             NonZeroU32::new(dashboard::MAX_FAILED_LOGINS).expect("non-zero"),
