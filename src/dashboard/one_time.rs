@@ -93,6 +93,6 @@ mod tests {
         for n in 0..MAX_WAITING + 10 {
             keys.hold("s", &n.to_string(), SecretString::from("k"));
         }
-        assert_eq!(keys.0.lock().unwrap().len(), MAX_WAITING);
+        assert_eq!(keys.0.lock().len(), MAX_WAITING);
     }
 }
