@@ -184,7 +184,7 @@ impl Application {
             data_dir = %data_dir.path().display(),
             admin_key = services.dashboard.admin_key_configured,
             client_keys = services.dashboard.client_key_count,
-            dashboard_keys = services.keys.len().await.unwrap_or_default(),
+            dashboard_keys = services.keys.count().await.unwrap_or_default(),
             "Portico is listening on http://{address}"
         );
         Ok(Self {
