@@ -160,4 +160,43 @@ mod tests {
             ["init", "http", "socket", "httpssocket"]
         );
     }
+
+    /// The first, simpler tokenizer (char by char, one string compare per
+    /// stop-word probe): the faster one must emit exactly its tokens.
+    fn reference_tokens(text: &str) -> Vec<String> {
+        let normalise = |part: &str| -> Option<String> {
+            let mut word: String = part.chars().map(|c| c.to_ascii_lowercase()).collect();
+            if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
+                word.pop();
+            }
+            (word.len() >= 2 && STOP_WORDS.binary_search(&word.as_str()).is_err()).then_some(word)
+        };
+        let mut tokens = Vec::new();
+        for identifier in text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|s| !s.is_empty())
+        {
+            let (mut parts, mut joined) = (0, String::new());
+            split_identifier(identifier, |part| {
+                tokens.extend(normalise(part));
+                if !part.starts_with('_') {
+                    parts += 1;
+                }
+                joined.extend(part.chars().filter(|c| *c != '_'));
+            });
+            if parts > 1 {
+                tokens.extend(normalise(&joined));
+            }
+        }
+        tokens
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_tokenizer_emits_what_the_reference_tokenizer_emits(
+            text in "[a-zA-Z0-9_ .:()\\-éßЖ😀]{0,60}|(the|is|HTTPS|Request|_|s|Ss|[0-9]| ){0,20}"
+        ) {
+            proptest::prop_assert_eq!(tokenize(&text), reference_tokens(&text));
+        }
+    }
 }
