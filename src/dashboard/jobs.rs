@@ -11,8 +11,9 @@ use serde::Deserialize;
 use super::pages::{nav, overview_page, AskInput};
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
-use crate::error::ApiError;
-use crate::jobs::{submit_question, AskRequest, Job, JobId, JobQueue, JobStatus};
+use crate::jobs::{
+    submit_question, Answer, AskError, AskField, AskRequest, Job, JobId, JobQueue, JobStatus,
+};
 use crate::workspaces::Registry;
 
 const QUESTION_PREVIEW_CHARS: usize = 120;
@@ -79,45 +80,50 @@ pub async fn ask(
     match submit_question(&queue, &registry, &logged_in.principal(), request).await {
         Ok((job, _)) => redirect(&format!("/dashboard/jobs/{}", job.id)),
         Err(err) => overview_page(
-            actix_web::ResponseError::status_code(&err),
+            status_of(&err),
             &logged_in,
             &state,
             &queue,
             &registry,
-            Flash::error(format!("The question was not queued. {}", in_words(&err))),
+            Flash::error(format!("The question was not queued. {}", in_words(err))),
             input,
         ),
     }
 }
 
-/// An API error about the ask form, with the form's names for its fields.
-fn in_words(err: &ApiError) -> String {
-    let ApiError::BadRequest { details, .. } = err else {
-        return err.to_string();
+fn status_of(err: &AskError) -> StatusCode {
+    match err {
+        AskError::Invalid(_) | AskError::NoSuchBranch(_) => StatusCode::BAD_REQUEST,
+        AskError::NoSuchWorkspace => StatusCode::NOT_FOUND,
+        AskError::TooManyJobs => StatusCode::TOO_MANY_REQUESTS,
+        AskError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Why the question was not queued, with the form's names for its fields.
+fn in_words(err: AskError) -> String {
+    let label = |field: AskField| match field {
+        AskField::WorkspaceId => "Workspace",
+        AskField::SourceBranch => "Branch",
+        AskField::Question => "Question",
+        AskField::Context => "Context",
     };
-    let Some(problems) = details.as_object() else {
-        return err.to_string();
-    };
-    problems
-        .iter()
-        .map(|(field, problem)| {
-            let label = match field.as_str() {
-                "workspaceId" => "Workspace",
-                "sourceBranch" => "Branch",
-                "question" => "Question",
-                "context" => "Context",
-                other => other,
-            };
-            format!(
-                "{label}: {}.",
-                problem
-                    .as_str()
-                    .unwrap_or("is invalid")
-                    .trim_end_matches('.')
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    match err {
+        AskError::Invalid(problems) => problems
+            .iter()
+            .map(|(field, problem)| format!("{}: {}.", label(*field), problem))
+            .collect::<Vec<_>>()
+            .join(" "),
+        AskError::NoSuchBranch(branch) => format!(
+            "{}: there is no branch '{branch}' in this workspace.",
+            label(AskField::SourceBranch)
+        ),
+        AskError::Storage(cause) => {
+            tracing::error!(error = format!("{cause:#}"), "a job could not be saved");
+            AskError::Storage(cause).to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// `POST /dashboard/jobs/{id}/cancel`: cancels a job that has not started.
@@ -198,7 +204,7 @@ pub async fn job(
         return no_such_job();
     };
     let result = job.result.as_ref();
-    let output = result.and_then(|r| r["output"].as_str());
+    let output = result.map(Answer::output);
     let markdown = output.is_some_and(looks_like_markdown);
     render(
         StatusCode::OK,
@@ -213,7 +219,7 @@ pub async fn job(
             error: job.error.clone(),
             answer_html: output.filter(|_| markdown).map(markdown_to_safe_html),
             answer_text: output.filter(|_| !markdown).map(str::to_owned),
-            engine: result.and_then(|r| r["engine"].as_str()).map(str::to_owned),
+            engine: result.map(|answer| answer.engine().to_owned()),
         },
     )
 }

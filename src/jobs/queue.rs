@@ -14,9 +14,10 @@ use std::sync::RwLock;
 use anyhow::Context;
 use chrono::{Duration, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::Notify;
 
+use super::answer::Answer;
+use super::engine::EngineError;
 use super::job::{Job, JobId, JobStatus};
 use crate::store::{read_json, write_atomic, write_json};
 
@@ -230,7 +231,7 @@ impl JobQueue {
     }
 
     /// Records the answer (`Ok`) or the reason it failed (`Err`).
-    pub async fn finish(&self, id: &JobId, outcome: Result<Value, String>) -> anyhow::Result<()> {
+    pub async fn finish(&self, id: &JobId, outcome: Result<Answer, EngineError>) -> anyhow::Result<()> {
         let _write = self.writes.lock().await;
         let Some(mut job) = self.get(id).await else {
             return Ok(());
@@ -246,7 +247,7 @@ impl JobQueue {
             }
             Err(error) => {
                 job.status = JobStatus::Failed;
-                job.error = Some(error);
+                job.error = Some(error.to_string());
             }
         }
         self.store(&job).await

@@ -2,21 +2,18 @@
 //! `GET /api/queue/status`. A client sees only its own jobs; an admin all.
 
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::ask::{submit_question, AskError, AskField, AskRequest};
 use super::job::{Job, JobId, JobStatus};
-use super::queue::{JobQueue, TooManyJobs, MAX_UNFINISHED_PER_OWNER};
+use super::queue::{JobQueue, MAX_UNFINISHED_PER_OWNER};
 use crate::api::json::ApiJson;
 use crate::api::resource;
 use crate::auth::{Permission, Principal};
 use crate::error::ApiError;
-use crate::workspaces::{git, Registry, Workspace};
+use crate::workspaces::Registry;
 
-/// The longest question accepted (SPEC §5).
-pub const MAX_QUESTION_BYTES: usize = 32 * 1024;
-const MAX_CONTEXT_BYTES: usize = 256 * 1024;
 const DEFAULT_LIST_LIMIT: usize = 50;
 const MAX_LIST_LIMIT: usize = 500;
 const RECENT_JOBS: usize = 10;
@@ -28,17 +25,6 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/queue/status").get(status));
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AskRequest {
-    #[serde(default)]
-    pub workspace_id: String,
-    #[serde(default)]
-    pub question: String,
-    pub context: Option<String>,
-    pub source_branch: Option<String>,
-}
-
 /// Own jobs (an admin's: all), and only in workspaces of the principal's scope.
 fn visible_to(principal: &Principal) -> impl Fn(&Job) -> bool + '_ {
     move |job| {
@@ -47,90 +33,27 @@ fn visible_to(principal: &Principal) -> impl Fn(&Job) -> bool + '_ {
     }
 }
 
-/// Validates a question and queues it for `principal`.
-pub async fn submit_question(
-    queue: &JobQueue,
-    registry: &Registry,
-    principal: &Principal,
-    request: AskRequest,
-) -> Result<(Job, Workspace), ApiError> {
-    let mut problems = Map::new();
-    if request.workspace_id.trim().is_empty() {
-        problems.insert("workspaceId".into(), json!("is required"));
-    }
-    if request.question.trim().is_empty() {
-        problems.insert("question".into(), json!("is required"));
-    } else if request.question.len() > MAX_QUESTION_BYTES {
-        problems.insert(
-            "question".into(),
-            json!(format!("is longer than {} KiB", MAX_QUESTION_BYTES / 1024)),
-        );
-    }
-    if request
-        .context
-        .as_ref()
-        .is_some_and(|c| c.len() > MAX_CONTEXT_BYTES)
-    {
-        problems.insert(
-            "context".into(),
-            json!(format!("is longer than {} KiB", MAX_CONTEXT_BYTES / 1024)),
-        );
-    }
-    let branch = request
-        .source_branch
-        .as_deref()
-        .map(str::trim)
-        .filter(|b| !b.is_empty());
-    if request.source_branch.is_some() && branch.is_none() {
-        problems.insert(
-            "sourceBranch".into(),
-            json!("is empty; leave it out to use the checkout"),
-        );
-    }
-    if !problems.is_empty() {
-        return Err(ApiError::bad_request(
-            "The question is not valid",
-            Value::Object(problems),
-        ));
-    }
-    let workspace = Some(request.workspace_id.trim())
-        .filter(|id| principal.reaches_workspace(id))
-        .and_then(|id| registry.get(id))
-        .ok_or(ApiError::Missing("Workspace"))?;
-    if let Some(branch) = branch {
-        if !git::is_valid_branch_name(branch).await
-            || git::branch_commit(&workspace.path, branch).await.is_none()
-        {
-            return Err(ApiError::invalid_field(
-                "sourceBranch",
+impl From<AskError> for ApiError {
+    fn from(err: AskError) -> Self {
+        match err {
+            AskError::Invalid(problems) => ApiError::bad_request(
+                "The question is not valid",
+                Value::Object(
+                    problems
+                        .into_iter()
+                        .map(|(field, problem)| (field.json_name().to_owned(), json!(problem)))
+                        .collect::<Map<_, _>>(),
+                ),
+            ),
+            AskError::NoSuchBranch(branch) => ApiError::invalid_field(
+                AskField::SourceBranch.json_name(),
                 format!("there is no branch '{branch}' in this workspace"),
-            ));
+            ),
+            AskError::NoSuchWorkspace => ApiError::Missing("Workspace"),
+            AskError::TooManyJobs => ApiError::TooManyJobs(MAX_UNFINISHED_PER_OWNER),
+            AskError::Storage(err) => ApiError::storage(err),
         }
     }
-    let now = Utc::now();
-    let job = Job {
-        id: JobId::generate(now),
-        kind: "ask".to_owned(),
-        status: JobStatus::Pending,
-        workspace_id: workspace.id.as_str().to_owned(),
-        question: request.question,
-        context: request.context.filter(|c| !c.trim().is_empty()),
-        source_branch: branch.map(str::to_owned),
-        owner_id: principal.id.to_string(),
-        created_at: now,
-        started_at: None,
-        completed_at: None,
-        result: None,
-        error: None,
-        attempts: 0,
-    };
-    queue
-        .submit(job.clone(), !principal.is_admin())
-        .await
-        .map_err(ApiError::storage)?
-        .map_err(|TooManyJobs| ApiError::TooManyJobs(MAX_UNFINISHED_PER_OWNER))?;
-    tracing::info!(job = %job.id, workspace = %job.workspace_id, by = %principal.id, "a question was queued");
-    Ok((job, workspace))
 }
 
 #[utoipa::path(post, path = "/api/ask", tag = "jobs", request_body = AskRequest,
