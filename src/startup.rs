@@ -35,7 +35,7 @@ use crate::housekeeping;
 use crate::jobs::engine::command::CommandEngine;
 use crate::jobs::engine::sandbox::{self, kernel_abi, SandboxError};
 use crate::jobs::engine::{Answerer, Engine};
-use crate::jobs::{spawn_workers, JobQueue};
+use crate::jobs::{spawn_workers, FileJobStore, JobStore};
 use crate::store::{write_atomic, DataDir, DataDirError};
 use crate::workspaces::Registry;
 
@@ -70,7 +70,7 @@ pub(crate) struct Services {
     pub(crate) activity: Arc<ActivityLog>,
     pub(crate) hasher: Arc<Hasher>,
     pub(crate) registry: web::Data<Registry>,
-    pub(crate) queue: web::Data<JobQueue>,
+    pub(crate) queue: web::Data<dyn JobStore>,
 }
 
 pub struct Application {
@@ -237,7 +237,8 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
     let activity = Arc::new(ActivityLog::load(data_dir)?);
     let sessions = FileSessionStore::load(data_dir)?;
     let registry = web::Data::new(Registry::load(data_dir)?);
-    let queue = web::Data::new(JobQueue::load(data_dir)?);
+    let queue: Arc<dyn JobStore> = Arc::new(FileJobStore::load(data_dir, settings.job_lease)?);
+    let queue = web::Data::from(queue);
     let env_keys = EnvKeys::new(
         settings.admin_api_key.as_ref(),
         &settings.valid_api_keys,

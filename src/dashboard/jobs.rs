@@ -12,7 +12,7 @@ use super::pages::{nav, overview_page, AskInput};
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
 use crate::jobs::{
-    submit_question, Answer, AskError, AskField, AskRequest, Job, JobId, JobQueue, JobStatus,
+    submit_question, Answer, AskError, AskField, AskRequest, Job, JobId, JobStore, JobStatus,
 };
 use crate::workspaces::Registry;
 
@@ -61,7 +61,7 @@ pub struct AskForm {
 pub async fn ask(
     logged_in: LoggedIn,
     state: web::Data<DashboardState>,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
     form: web::Form<AskForm>,
 ) -> HttpResponse {
@@ -77,17 +77,18 @@ pub async fn ask(
         context: None,
         source_branch: Some(form.source_branch).filter(|b| !b.trim().is_empty()),
     };
-    match submit_question(&queue, &registry, &logged_in.principal(), request).await {
+    match submit_question(queue.get_ref(), &registry, &logged_in.principal(), request).await {
         Ok((job, _)) => redirect(&format!("/dashboard/jobs/{}", job.id)),
         Err(err) => overview_page(
             status_of(&err),
             &logged_in,
             &state,
-            &queue,
+            queue.get_ref(),
             &registry,
             Flash::error(format!("The question was not queued. {}", in_words(err))),
             input,
-        ),
+        )
+        .await,
     }
 }
 
@@ -130,7 +131,7 @@ fn in_words(err: AskError) -> String {
 pub async fn cancel(
     logged_in: LoggedIn,
     session: Session,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     id: web::Path<String>,
 ) -> HttpResponse {
     let Some(job_id) = JobId::parse(&id) else {
@@ -164,6 +165,17 @@ pub async fn cancel(
     }
 }
 
+/// The page for a job store that cannot be read (the cause goes to the log).
+pub fn queue_unavailable(err: &anyhow::Error) -> HttpResponse {
+    tracing::error!(error = format!("{err:#}"), "the job queue cannot be read");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Queue unavailable",
+        "Portico could not read its job queue. Try again in a moment; if it persists, \
+         check the server log.",
+    )
+}
+
 fn no_such_job() -> HttpResponse {
     error_page(
         StatusCode::NOT_FOUND,
@@ -192,12 +204,15 @@ struct JobPage {
 pub async fn job(
     logged_in: LoggedIn,
     session: Session,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> HttpResponse {
     let job = match JobId::parse(&id) {
-        Some(id) => queue.get(&id).await,
+        Some(id) => match queue.get(&id).await {
+            Ok(job) => job,
+            Err(err) => return queue_unavailable(&err),
+        },
         None => None,
     };
     let Some(job) = job else {
@@ -289,10 +304,13 @@ struct QueuePage {
 
 pub async fn queue_page(
     logged_in: LoggedIn,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
 ) -> HttpResponse {
-    let jobs = queue.list(|_| true);
+    let jobs = match queue.list(&|_| true).await {
+        Ok(jobs) => jobs,
+        Err(err) => return queue_unavailable(&err),
+    };
     let of = |status: JobStatus| {
         jobs.iter()
             .filter(|j| j.status == status)

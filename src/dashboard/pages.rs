@@ -8,7 +8,7 @@ use askama::Template;
 use super::jobs::{rows, JobRow};
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
-use crate::jobs::{JobQueue, QueueCounts};
+use crate::jobs::{JobStore, QueueCounts};
 use crate::workspaces::{Registry, Workspace};
 
 const OVERVIEW_JOBS: usize = 10;
@@ -52,7 +52,7 @@ pub async fn overview(
     logged_in: LoggedIn,
     session: Session,
     state: web::Data<DashboardState>,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
 ) -> HttpResponse {
     let flash = session::take_flash(&session).and_then(Flash::success);
@@ -60,24 +60,28 @@ pub async fn overview(
         StatusCode::OK,
         &logged_in,
         &state,
-        &queue,
+        queue.get_ref(),
         &registry,
         flash,
         AskInput::default(),
     )
+    .await
 }
 
 /// The overview, also shown again with the ask form's input and an error.
-pub fn overview_page(
+pub async fn overview_page(
     status: StatusCode,
     logged_in: &LoggedIn,
     state: &DashboardState,
-    queue: &JobQueue,
+    queue: &dyn JobStore,
     registry: &Registry,
     flash: Option<Flash>,
     ask: AskInput,
 ) -> HttpResponse {
-    let mut recent = queue.list(|_| true);
+    let (mut recent, counts) = match (queue.list(&|_| true).await, queue.counts(&|_| true).await) {
+        (Ok(recent), Ok(counts)) => (recent, counts),
+        (Err(err), _) | (_, Err(err)) => return super::jobs::queue_unavailable(&err),
+    };
     recent.truncate(OVERVIEW_JOBS);
     render(
         status,
@@ -86,7 +90,7 @@ pub fn overview_page(
             flash,
             csrf_token: logged_in.csrf_token.clone(),
             workspaces: registry.list(),
-            counts: queue.counts(|_| true),
+            counts,
             jobs: rows(&recent, registry),
             key_count: state.keys.len(),
             admin_key_configured: state.admin_key_configured,

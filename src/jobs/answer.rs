@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::builtin::Passage;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "engine", rename_all = "lowercase")]
 pub enum Answer {
     Builtin(BuiltinAnswer),
@@ -16,7 +16,7 @@ pub enum Answer {
 
 /// The built-in search's answer: the best passages, as Markdown in
 /// `output` and one by one in `matches`. Fields in alphabetical order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuiltinAnswer {
     pub execution_time_ms: u64,
@@ -30,7 +30,7 @@ pub struct BuiltinAnswer {
 }
 
 /// An `ASK_COMMAND` program's standard output. Fields in alphabetical order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CommandAnswer {
     pub execution_time_ms: u64,

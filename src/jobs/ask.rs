@@ -6,7 +6,7 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::job::{Job, JobId, JobStatus};
-use super::queue::{JobQueue, TooManyJobs, MAX_UNFINISHED_PER_OWNER};
+use super::store::{JobStore, TooManyJobs, MAX_UNFINISHED_PER_OWNER};
 use crate::auth::Principal;
 use crate::workspaces::{git, Registry, Workspace};
 
@@ -74,7 +74,7 @@ pub enum AskError {
 
 /// Validates a question and queues it for `principal`.
 pub async fn submit_question(
-    queue: &JobQueue,
+    queue: &dyn JobStore,
     registry: &Registry,
     principal: &Principal,
     request: AskRequest,

@@ -92,7 +92,9 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
+    /// `Answer`: `{"engine", "output", "executionTimeMs", ...}` (SPEC §5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub result: Option<Answer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

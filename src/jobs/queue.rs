@@ -1,54 +1,51 @@
-//! The persistent queue: one JSON file per job in `<DATA_DIR>/queue/`,
-//! written atomically at every change of state, and an in-memory index of
-//! summaries (no context or result, a question preview) for listing, so
-//! memory does not grow with what clients send. Workers take jobs
-//! round-robin across owners; an owner may have `MAX_UNFINISHED_PER_OWNER`
-//! jobs waiting or running. A job left `processing` by a crash is queued
-//! again at start, at most `MAX_ATTEMPTS` times in all; finished jobs are
-//! kept 7 days.
+//! The file back end of `JobStore`: one JSON file per job in
+//! `<DATA_DIR>/queue/`, written atomically at every change of state, and an
+//! in-memory index of summaries (no context or result, a question preview)
+//! for listing, so memory does not grow with what clients send. Leases are
+//! kept in memory: one process owns a data directory (its lock), so a job
+//! found `processing` at start belonged to a process that died and is put
+//! back at once. Finished jobs are kept 7 days.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chrono::{Duration, Utc};
-use serde::Serialize;
+use async_trait::async_trait;
+use chrono::Utc;
 use tokio::sync::Notify;
 
 use super::answer::Answer;
 use super::engine::EngineError;
 use super::job::{Job, JobId, JobStatus};
+use super::store::{
+    given_up, JobStore, QueueCounts, TooManyJobs, Visible, WorkerId, MAX_ATTEMPTS,
+    MAX_UNFINISHED_PER_OWNER,
+};
 use crate::store::{read_json, write_atomic, write_json};
 
-/// A job is started at most this often (crashes included).
-pub const MAX_ATTEMPTS: u32 = 3;
-/// Jobs one client may have pending or processing (SPEC §5.1).
-pub const MAX_UNFINISHED_PER_OWNER: usize = 20;
 /// How much of a question the in-memory index keeps, in characters.
 const QUESTION_PREVIEW_CHARS: usize = 200;
 const RETENTION_DAYS: i64 = 7;
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct QueueCounts {
-    pub pending: usize,
-    pub processing: usize,
-    pub completed: usize,
-    pub failed: usize,
+#[derive(Debug)]
+struct Lease {
+    worker: WorkerId,
+    expires: Instant,
 }
 
 #[derive(Debug)]
-pub struct JobQueue {
+pub struct FileJobStore {
     dir: PathBuf,
     jobs: RwLock<HashMap<JobId, Job>>,
+    /// The worker holding each `processing` job, and until when.
+    leases: Mutex<HashMap<JobId, Lease>>,
     /// Held for every change; guards the owner served last.
     writes: tokio::sync::Mutex<Option<String>>,
     work: Notify,
+    lease: Duration,
 }
-
-/// The client already has `MAX_UNFINISHED_PER_OWNER` unfinished jobs.
-#[derive(Debug)]
-pub struct TooManyJobs;
 
 /// What the in-memory index keeps of a job.
 fn summary(job: &Job) -> Job {
@@ -70,9 +67,10 @@ fn newest_first(a: &Job, b: &Job) -> std::cmp::Ordering {
         .then_with(|| b.id.cmp(&a.id))
 }
 
-impl JobQueue {
-    /// Loads every job and recovers those a crash left `processing`.
-    pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
+impl FileJobStore {
+    /// Loads every job and puts back those a dead process left
+    /// `processing`; claimed jobs are leased for `lease`.
+    pub fn load(data_dir: &Path, lease: Duration) -> anyhow::Result<Self> {
         let dir = data_dir.join("queue");
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -92,7 +90,7 @@ impl JobQueue {
                 continue;
             };
             if job.status == JobStatus::Processing {
-                recover(&mut job);
+                put_back(&mut job);
                 write_atomic(&path, &serde_json::to_vec_pretty(&job)?)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
@@ -101,8 +99,10 @@ impl JobQueue {
         Ok(Self {
             dir,
             jobs: RwLock::new(jobs),
+            leases: Mutex::new(HashMap::new()),
             writes: tokio::sync::Mutex::new(None),
             work: Notify::new(),
+            lease,
         })
     }
 
@@ -112,42 +112,15 @@ impl JobQueue {
 
     async fn store(&self, job: &Job) -> anyhow::Result<()> {
         write_json(&self.file(&job.id), job).await?;
-        self.jobs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(job.id.clone(), summary(job));
+        self.index().insert(job.id.clone(), summary(job));
         Ok(())
     }
 
-    fn summary(&self, id: &JobId) -> Option<Job> {
-        self.jobs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
+    fn index(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<JobId, Job>> {
+        self.jobs.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The whole job, read from its file.
-    pub async fn get(&self, id: &JobId) -> Option<Job> {
-        self.summary(id)?;
-        let bytes = tokio::fs::read(self.file(id)).await.ok()?;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    /// The whole jobs for summaries from `list`.
-    pub async fn load_all(&self, summaries: Vec<Job>) -> Vec<Job> {
-        let mut jobs = Vec::with_capacity(summaries.len());
-        for summary in summaries {
-            if let Some(job) = self.get(&summary.id).await {
-                jobs.push(job);
-            }
-        }
-        jobs
-    }
-
-    /// Summaries of the jobs `visible` admits, newest first: the question
-    /// shortened, no context, no result (`get` has the whole job).
-    pub fn list(&self, visible: impl Fn(&Job) -> bool) -> Vec<Job> {
+    fn summaries(&self, visible: impl Fn(&Job) -> bool) -> Vec<Job> {
         let mut jobs: Vec<Job> = self
             .jobs
             .read()
@@ -160,38 +133,40 @@ impl JobQueue {
         jobs
     }
 
-    pub fn counts(&self, visible: impl Fn(&Job) -> bool) -> QueueCounts {
-        let mut counts = QueueCounts::default();
-        for job in self
-            .jobs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .filter(|j| visible(j))
-        {
-            match job.status {
-                JobStatus::Pending => counts.pending += 1,
-                JobStatus::Processing => counts.processing += 1,
-                JobStatus::Completed => counts.completed += 1,
-                JobStatus::Failed => counts.failed += 1,
-            }
-        }
-        counts
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Lease>> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stores a new job and wakes a worker, unless the owner is `limited`
-    /// (a client, not an admin) and already has `MAX_UNFINISHED_PER_OWNER`
-    /// jobs waiting or running (counted under the same lock as the insert,
-    /// so simultaneous asks cannot pass it).
-    pub async fn submit(&self, job: Job, limited: bool) -> anyhow::Result<Result<(), TooManyJobs>> {
-        let _write = self.writes.lock().await;
-        let unfinished = self
+    /// The whole job from its file, if the index knows it.
+    async fn read(&self, id: &JobId) -> Option<Job> {
+        if !self
             .jobs
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .filter(|j| j.owner_id == job.owner_id && !j.status.is_finished())
-            .count();
+            .contains_key(id)
+        {
+            return None;
+        }
+        let bytes = tokio::fs::read(self.file(id)).await.ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Whether `worker` holds the lease on `id` (expired or not: until
+    /// someone reclaims the job, its worker may still renew and finish).
+    fn holds(&self, id: &JobId, worker: &WorkerId) -> bool {
+        self.leases()
+            .get(id)
+            .is_some_and(|lease| lease.worker == *worker)
+    }
+}
+
+#[async_trait]
+impl JobStore for FileJobStore {
+    async fn submit(&self, job: Job, limited: bool) -> anyhow::Result<Result<(), TooManyJobs>> {
+        let _write = self.writes.lock().await;
+        let unfinished = self
+            .summaries(|j| j.owner_id == job.owner_id && !j.status.is_finished())
+            .len();
         if limited && unfinished >= MAX_UNFINISHED_PER_OWNER {
             return Ok(Err(TooManyJobs));
         }
@@ -200,64 +175,101 @@ impl JobQueue {
         Ok(Ok(()))
     }
 
-    /// Waits until a job may have been submitted.
-    pub async fn work_arrived(&self) {
-        self.work.notified().await;
+    async fn get(&self, id: &JobId) -> anyhow::Result<Option<Job>> {
+        Ok(self.read(id).await)
     }
 
-    /// Takes the next pending job, round-robin across owners (the oldest
-    /// of the owner after the one served last), and marks it `processing`.
-    pub async fn claim_next(&self) -> anyhow::Result<Option<Job>> {
+    async fn list(&self, visible: Visible<'_>) -> anyhow::Result<Vec<Job>> {
+        Ok(self.summaries(visible))
+    }
+
+    async fn counts(&self, visible: Visible<'_>) -> anyhow::Result<QueueCounts> {
+        let mut counts = QueueCounts::default();
+        for job in self.summaries(visible) {
+            match job.status {
+                JobStatus::Pending => counts.pending += 1,
+                JobStatus::Processing => counts.processing += 1,
+                JobStatus::Completed => counts.completed += 1,
+                JobStatus::Failed => counts.failed += 1,
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn claim(&self, worker: &WorkerId) -> anyhow::Result<Option<Job>> {
         let mut last_owner = self.writes.lock().await;
-        let pending = self.list(|job| job.status == JobStatus::Pending);
+        let pending = self.summaries(|job| job.status == JobStatus::Pending);
         let Some(next) = next_in_turn(&pending, last_owner.as_deref()) else {
             return Ok(None);
         };
         let id = next.id.clone();
-        let Some(mut job) = self.get(&id).await else {
+        let Some(mut job) = self.read(&id).await else {
             // Dropped from the index, or every worker would stop on it.
-            self.jobs
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&id);
+            self.index().remove(&id);
             anyhow::bail!("the file of job {id} cannot be read; it is skipped");
         };
         job.status = JobStatus::Processing;
         job.started_at = Some(Utc::now());
         job.attempts += 1;
         self.store(&job).await?;
+        self.leases().insert(
+            id,
+            Lease {
+                worker: worker.clone(),
+                expires: Instant::now() + self.lease,
+            },
+        );
         *last_owner = Some(job.owner_id.clone());
         Ok(Some(job))
     }
 
-    /// Records the answer (`Ok`) or the reason it failed (`Err`).
-    pub async fn finish(&self, id: &JobId, outcome: Result<Answer, EngineError>) -> anyhow::Result<()> {
+    async fn renew(&self, id: &JobId, worker: &WorkerId) -> anyhow::Result<bool> {
+        let mut leases = self.leases();
+        match leases.get_mut(id) {
+            Some(lease) if lease.worker == *worker => {
+                lease.expires = Instant::now() + self.lease;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn finish(
+        &self,
+        id: &JobId,
+        worker: &WorkerId,
+        outcome: Result<Answer, EngineError>,
+    ) -> anyhow::Result<bool> {
         let _write = self.writes.lock().await;
-        let Some(mut job) = self.get(id).await else {
-            return Ok(());
+        if !self.holds(id, worker) {
+            return Ok(false);
+        }
+        let Some(mut job) = self.read(id).await else {
+            self.leases().remove(id);
+            return Ok(false);
         };
         job.completed_at = Some(Utc::now());
         if let (Some(started), Some(completed)) = (job.started_at, job.completed_at) {
             crate::metrics::job_finished((completed - started).to_std().unwrap_or_default());
         }
         match outcome {
-            Ok(result) => {
+            Ok(answer) => {
                 job.status = JobStatus::Completed;
-                job.result = Some(result);
+                job.result = Some(answer);
             }
             Err(error) => {
                 job.status = JobStatus::Failed;
                 job.error = Some(error.to_string());
             }
         }
-        self.store(&job).await
+        self.store(&job).await?;
+        self.leases().remove(id);
+        Ok(true)
     }
 
-    /// Cancels a pending job: `Ok(None)` if there is no such job, `Err`
-    /// with the job if it is no longer pending.
-    pub async fn cancel(&self, id: &JobId, by: &str) -> anyhow::Result<Result<Option<Job>, Job>> {
+    async fn cancel(&self, id: &JobId, by: &str) -> anyhow::Result<Result<Option<Job>, Job>> {
         let _write = self.writes.lock().await;
-        let Some(mut job) = self.get(id).await else {
+        let Some(mut job) = self.read(id).await else {
             return Ok(Ok(None));
         };
         if job.status != JobStatus::Pending {
@@ -270,12 +282,42 @@ impl JobQueue {
         Ok(Ok(Some(job)))
     }
 
-    /// Deletes jobs that finished more than 7 days ago.
-    pub async fn prune(&self) -> anyhow::Result<usize> {
+    async fn reclaim_expired(&self) -> anyhow::Result<usize> {
         let _write = self.writes.lock().await;
-        let cutoff = Utc::now() - Duration::days(RETENTION_DAYS);
+        let now = Instant::now();
+        let expired: Vec<JobId> = {
+            let leases = self.leases();
+            self.summaries(|job| job.status == JobStatus::Processing)
+                .into_iter()
+                .map(|job| job.id)
+                .filter(|id| leases.get(id).is_none_or(|lease| lease.expires <= now))
+                .collect()
+        };
+        let mut reclaimed = 0;
+        for id in expired {
+            let Some(mut job) = self.read(&id).await else {
+                continue;
+            };
+            put_back(&mut job);
+            self.store(&job).await?;
+            self.leases().remove(&id);
+            reclaimed += 1;
+            tracing::warn!(job = %id, attempts = job.attempts, status = job.status.as_str(),
+                "a job's worker stopped renewing its lease; the job was taken back");
+        }
+        if reclaimed > 0 {
+            self.work.notify_one();
+        }
+        Ok(reclaimed)
+    }
+
+    async fn prune(&self) -> anyhow::Result<usize> {
+        let _write = self.writes.lock().await;
+        let cutoff = Utc::now() - chrono::Duration::days(RETENTION_DAYS);
         let old: Vec<JobId> = self
-            .list(|job| job.status.is_finished() && job.completed_at.is_some_and(|at| at < cutoff))
+            .summaries(|job| {
+                job.status.is_finished() && job.completed_at.is_some_and(|at| at < cutoff)
+            })
             .into_iter()
             .map(|job| job.id)
             .collect();
@@ -285,12 +327,17 @@ impl JobQueue {
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
                 Err(err) => return Err(err).context("cannot delete an old job"),
             }
-            self.jobs
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(id);
+            self.index().remove(id);
         }
         Ok(old.len())
+    }
+
+    async fn work_arrived(&self) {
+        self.work.notified().await;
+    }
+
+    fn lease(&self) -> Duration {
+        self.lease
     }
 }
 
@@ -306,15 +353,12 @@ fn next_in_turn<'a>(pending: &'a [Job], last: Option<&str>) -> Option<&'a Job> {
     pending.iter().rev().find(|job| job.owner_id == *owner)
 }
 
-/// A job a crash interrupted: run again, or give up after `MAX_ATTEMPTS`.
-fn recover(job: &mut Job) {
+/// A job whose worker is gone: run again, or give up after `MAX_ATTEMPTS`.
+fn put_back(job: &mut Job) {
     if job.attempts >= MAX_ATTEMPTS {
         job.status = JobStatus::Failed;
         job.completed_at = Some(Utc::now());
-        job.error = Some(format!(
-            "The server stopped while answering this question {MAX_ATTEMPTS} times; giving up. \
-             Ask again, or check the server log for what stops it."
-        ));
+        job.error = Some(given_up());
     } else {
         job.status = JobStatus::Pending;
         job.started_at = None;
@@ -324,54 +368,43 @@ fn recover(job: &mut Job) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jobs::conformance::{job, job_store_conformance, Made};
+    use std::sync::Arc;
 
-    fn job(owner: &str, question: String, context: Option<String>) -> Job {
-        let now = Utc::now();
-        Job {
-            id: JobId::generate(now),
-            kind: "ask".into(),
-            status: JobStatus::Pending,
-            workspace_id: "ws-1".into(),
-            question,
-            context,
-            source_branch: None,
-            owner_id: owner.into(),
-            created_at: now,
-            started_at: None,
-            completed_at: None,
-            result: None,
-            error: None,
-            attempts: 0,
-        }
+    async fn fresh(lease: Duration) -> Made {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileJobStore::load(dir.path(), lease).unwrap();
+        (Arc::new(store), Box::new(dir))
     }
+
+    job_store_conformance!(fresh);
 
     #[tokio::test]
     async fn memory_keeps_a_preview_of_each_job_and_the_disk_keeps_the_rest() {
         let dir = tempfile::tempdir().unwrap();
-        let queue = JobQueue::load(dir.path()).unwrap();
-        let big = job("a", "q".repeat(32 * 1024), Some("c".repeat(256 * 1024)));
-        queue.submit(big.clone(), true).await.unwrap().unwrap();
-        let held = queue.summary(&big.id).unwrap();
+        let store = FileJobStore::load(dir.path(), Duration::from_secs(60)).unwrap();
+        let mut big = job("a", &"q".repeat(32 * 1024));
+        big.context = Some("c".repeat(256 * 1024));
+        store.submit(big.clone(), true).await.unwrap().unwrap();
+        let held = store.summaries(|_| true).pop().unwrap();
         assert!(held.question.len() <= QUESTION_PREVIEW_CHARS + '…'.len_utf8());
         assert_eq!(held.context, None);
-        assert_eq!(queue.get(&big.id).await.unwrap(), big);
+        assert_eq!(store.get(&big.id).await.unwrap(), Some(big));
     }
 
     #[tokio::test]
-    async fn owners_take_turns_whatever_their_backlog() {
+    async fn a_job_left_processing_by_a_dead_process_is_put_back_at_start() {
         let dir = tempfile::tempdir().unwrap();
-        let queue = JobQueue::load(dir.path()).unwrap();
-        for owner in ["a", "a", "a", "b", "c", "c"] {
-            queue
-                .submit(job(owner, "q".into(), None), true)
-                .await
-                .unwrap()
-                .unwrap();
-        }
-        let mut order = String::new();
-        while let Some(job) = queue.claim_next().await.unwrap() {
-            order.push_str(&job.owner_id);
-        }
-        assert_eq!(order, "abcaca");
+        let lease = Duration::from_secs(60);
+        let store = FileJobStore::load(dir.path(), lease).unwrap();
+        let asked = job("a", "q");
+        store.submit(asked.clone(), true).await.unwrap().unwrap();
+        store.claim(&WorkerId::new("dead", 0)).await.unwrap().unwrap();
+        drop(store);
+        let restarted = FileJobStore::load(dir.path(), lease).unwrap();
+        let back = restarted.get(&asked.id).await.unwrap().unwrap();
+        assert_eq!((back.status, back.attempts), (JobStatus::Pending, 1));
+        let again = restarted.claim(&WorkerId::new("new", 0)).await.unwrap().unwrap();
+        assert_eq!(again.attempts, 2);
     }
 }

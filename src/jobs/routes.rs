@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::ask::{submit_question, AskError, AskField, AskRequest};
 use super::job::{Job, JobId, JobStatus};
-use super::queue::{JobQueue, MAX_UNFINISHED_PER_OWNER};
+use super::store::{JobStore, MAX_UNFINISHED_PER_OWNER};
 use crate::api::json::ApiJson;
 use crate::api::resource;
 use crate::auth::{Permission, Principal};
@@ -68,12 +68,12 @@ impl From<AskError> for ApiError {
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn ask(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
     ApiJson(request): ApiJson<AskRequest>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::Ask)?;
-    let (job, workspace) = submit_question(&queue, &registry, &principal, request).await?;
+    let (job, workspace) = submit_question(queue.get_ref(), &registry, &principal, request).await?;
     Ok(HttpResponse::Accepted().json(json!({
         "success": true,
         "queued": true,
@@ -89,13 +89,17 @@ pub(crate) async fn ask(
 
 /// The job if `principal` may see it; anyone else gets the same 404 as
 /// for a job that does not exist.
-async fn visible_job(queue: &JobQueue, principal: &Principal, id: &str) -> Result<Job, ApiError> {
+async fn visible_job(
+    queue: &dyn JobStore,
+    principal: &Principal,
+    id: &str,
+) -> Result<Job, ApiError> {
     let Some(id) = JobId::parse(id) else {
         return Err(ApiError::Missing("Job"));
     };
     queue
         .get(&id)
-        .await
+        .await?
         .filter(|job| visible_to(principal)(job))
         .ok_or(ApiError::Missing("Job"))
 }
@@ -111,11 +115,11 @@ async fn visible_job(queue: &JobQueue, principal: &Principal, id: &str) -> Resul
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn get(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::JobsRead)?;
-    Ok(HttpResponse::Ok().json(visible_job(&queue, &principal, &id).await?))
+    Ok(HttpResponse::Ok().json(visible_job(queue.get_ref(), &principal, &id).await?))
 }
 
 #[utoipa::path(delete, path = "/api/jobs/{id}", tag = "jobs",
@@ -130,11 +134,11 @@ pub(crate) async fn get(
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn cancel(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::Ask)?;
-    let job = visible_job(&queue, &principal, &id).await?;
+    let job = visible_job(queue.get_ref(), &principal, &id).await?;
     match queue
         .cancel(&job.id, &principal.id)
         .await
@@ -169,7 +173,7 @@ pub(crate) struct ListQuery {
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn list(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::JobsRead)?;
@@ -193,9 +197,11 @@ pub(crate) async fn list(
             })?,
     };
     let visible = visible_to(&principal);
-    let mut jobs = queue.list(|job| visible(job) && status.is_none_or(|s| job.status == s));
+    let mut jobs = queue
+        .list(&|job| visible(job) && status.is_none_or(|s| job.status == s))
+        .await?;
     jobs.truncate(limit);
-    Ok(HttpResponse::Ok().json(queue.load_all(jobs).await))
+    Ok(HttpResponse::Ok().json(queue.load_all(jobs).await?))
 }
 
 #[utoipa::path(get, path = "/api/queue/status", tag = "jobs",
@@ -207,22 +213,22 @@ pub(crate) async fn list(
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn status(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::JobsRead)?;
-    Ok(HttpResponse::Ok().json(queue_status(&queue, &principal).await))
+    Ok(HttpResponse::Ok().json(queue_status(queue.get_ref(), &principal).await?))
 }
 
 /// The `GET /api/queue/status` document for `principal`.
-pub async fn queue_status(queue: &JobQueue, principal: &Principal) -> Value {
+pub async fn queue_status(queue: &dyn JobStore, principal: &Principal) -> anyhow::Result<Value> {
     let visible = visible_to(principal);
-    let counts = queue.counts(&visible);
-    let jobs = queue.list(&visible);
+    let counts = queue.counts(&visible).await?;
+    let jobs = queue.list(&visible).await?;
     let current = jobs
         .iter()
         .find(|job| job.status == JobStatus::Processing)
         .cloned();
-    let current = queue.load_all(current.into_iter().collect()).await.pop();
+    let current = queue.load_all(current.into_iter().collect()).await?.pop();
     let mut pending: Vec<Job> = jobs
         .iter()
         .filter(|job| job.status == JobStatus::Pending)
@@ -237,13 +243,13 @@ pub async fn queue_status(queue: &JobQueue, principal: &Principal) -> Value {
         .take(RECENT_JOBS)
         .cloned()
         .collect();
-    let recent = queue.load_all(recent).await;
-    json!({
+    let recent = queue.load_all(recent).await?;
+    Ok(json!({
         "isProcessing": counts.processing > 0,
         "hasPending": counts.pending > 0,
         "counts": counts,
         "currentJob": current,
         "pendingJobs": pending,
         "recentJobs": recent,
-    })
+    }))
 }

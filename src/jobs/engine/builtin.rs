@@ -24,7 +24,7 @@ pub(super) const PATH_WEIGHT: f64 = 0.5;
 
 /// One passage of an answer. Fields in alphabetical order: the order a
 /// stored job's JSON has always had (see `jobs::answer`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Passage {
     pub end_line: usize,
