@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 
 use fs4::fs_std::FileExt;
 
+mod document;
+mod error;
 mod json;
+pub use document::Document;
+pub use error::StoreError;
 pub use json::{read_json, write_json};
 
 const LOCK_FILE: &str = ".portico.lock";
