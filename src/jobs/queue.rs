@@ -1,5 +1,6 @@
 //! The file back end of `JobStore`: one JSON file per job in
-//! `<DATA_DIR>/queue/`, written atomically at every change of state, and an
+//! `<DATA_DIR>/queue/`, changed through a `store::Document` (read, change,
+//! atomic write) at every change of state, and an
 //! in-memory index of summaries (no context or result, a question preview)
 //! for listing, so memory does not grow with what clients send. Leases are
 //! kept in memory: one process owns a data directory (its lock), so a job
@@ -23,7 +24,7 @@ use super::store::{
     given_up, JobStore, QueueCounts, TooManyJobs, Visible, WorkerId, MAX_ATTEMPTS,
     MAX_UNFINISHED_PER_OWNER,
 };
-use crate::store::{read_json, write_atomic, write_json};
+use crate::store::{read_json, write_atomic, Document, StoreError};
 
 /// How much of a question the in-memory index keeps, in characters.
 const QUESTION_PREVIEW_CHARS: usize = 200;
@@ -45,6 +46,19 @@ pub struct FileJobStore {
     writes: tokio::sync::Mutex<Option<String>>,
     work: Notify,
     lease: Duration,
+}
+
+/// Why `change` wrote nothing.
+enum Unchanged<E> {
+    Missing,
+    Declined(E),
+    Failed(StoreError),
+}
+
+impl<E> From<StoreError> for Unchanged<E> {
+    fn from(err: StoreError) -> Self {
+        Self::Failed(err)
+    }
 }
 
 /// What the in-memory index keeps of a job.
@@ -110,10 +124,54 @@ impl FileJobStore {
         self.dir.join(format!("{id}.json"))
     }
 
+    /// Writes a new job's file and indexes it.
     async fn store(&self, job: &Job) -> anyhow::Result<()> {
-        write_json(&self.file(&job.id), job).await?;
+        let file = Document::with_value(self.file(&job.id), None);
+        file.update(|slot| {
+            *slot = Some(job.clone());
+            Ok::<_, StoreError>(())
+        })
+        .await?;
         self.index().insert(job.id.clone(), summary(job));
         Ok(())
+    }
+
+    /// Changes a job's file through a `Document`: `Ok(None)` if there is no
+    /// such job (or its file cannot be read); `Some(Err(_))`, nothing
+    /// written, if `edit` declines; `Some(Ok(_))` once written and indexed.
+    async fn change<R, E>(
+        &self,
+        id: &JobId,
+        edit: impl FnOnce(&mut Job) -> Result<R, E> + Send,
+    ) -> anyhow::Result<Option<Result<R, E>>>
+    where
+        R: Send,
+        E: Send,
+    {
+        let path = self.file(id);
+        let loaded = tokio::task::spawn_blocking(move || Document::<Option<Job>>::load(path))
+            .await
+            .context("a file-reading task failed")?;
+        let Ok(file) = loaded else {
+            return Ok(None);
+        };
+        let changed = file
+            .update(|slot| match slot {
+                None => Err(Unchanged::Missing),
+                Some(job) => edit(job).map_err(Unchanged::Declined),
+            })
+            .await;
+        match changed {
+            Ok(done) => {
+                if let Some(job) = file.snapshot() {
+                    self.index().insert(job.id.clone(), summary(&job));
+                }
+                Ok(Some(Ok(done)))
+            }
+            Err(Unchanged::Missing) => Ok(None),
+            Err(Unchanged::Declined(kept)) => Ok(Some(Err(kept))),
+            Err(Unchanged::Failed(err)) => Err(err.into()),
+        }
     }
 
     fn index(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<JobId, Job>> {
@@ -203,15 +261,19 @@ impl JobStore for FileJobStore {
             return Ok(None);
         };
         let id = next.id.clone();
-        let Some(mut job) = self.read(&id).await else {
+        let claimed = self
+            .change(&id, |job| {
+                job.status = JobStatus::Processing;
+                job.started_at = Some(Utc::now());
+                job.attempts += 1;
+                Ok::<_, ()>(job.clone())
+            })
+            .await?;
+        let Some(Ok(job)) = claimed else {
             // Dropped from the index, or every worker would stop on it.
             self.index().remove(&id);
             anyhow::bail!("the file of job {id} cannot be read; it is skipped");
         };
-        job.status = JobStatus::Processing;
-        job.started_at = Some(Utc::now());
-        job.attempts += 1;
-        self.store(&job).await?;
         self.leases().insert(
             id,
             Lease {
@@ -244,42 +306,49 @@ impl JobStore for FileJobStore {
         if !self.holds(id, worker) {
             return Ok(false);
         }
-        let Some(mut job) = self.read(id).await else {
-            self.leases().remove(id);
-            return Ok(false);
-        };
-        job.completed_at = Some(Utc::now());
-        if let (Some(started), Some(completed)) = (job.started_at, job.completed_at) {
-            crate::metrics::job_finished((completed - started).to_std().unwrap_or_default());
-        }
-        match outcome {
-            Ok(answer) => {
-                job.status = JobStatus::Completed;
-                job.result = Some(answer);
-            }
-            Err(error) => {
-                job.status = JobStatus::Failed;
-                job.error = Some(error.to_string());
-            }
-        }
-        self.store(&job).await?;
+        let recorded = self
+            .change(id, |job| {
+                job.completed_at = Some(Utc::now());
+                if let (Some(started), Some(completed)) = (job.started_at, job.completed_at) {
+                    crate::metrics::job_finished(
+                        (completed - started).to_std().unwrap_or_default(),
+                    );
+                }
+                match outcome {
+                    Ok(answer) => {
+                        job.status = JobStatus::Completed;
+                        job.result = Some(answer);
+                    }
+                    Err(error) => {
+                        job.status = JobStatus::Failed;
+                        job.error = Some(error.to_string());
+                    }
+                }
+                Ok::<_, ()>(())
+            })
+            .await?;
         self.leases().remove(id);
-        Ok(true)
+        Ok(recorded.is_some())
     }
 
     async fn cancel(&self, id: &JobId, by: &str) -> anyhow::Result<Result<Option<Job>, Job>> {
         let _write = self.writes.lock().await;
-        let Some(mut job) = self.read(id).await else {
-            return Ok(Ok(None));
-        };
-        if job.status != JobStatus::Pending {
-            return Ok(Err(job));
-        }
-        job.status = JobStatus::Failed;
-        job.error = Some(format!("Cancelled by {by} before it started"));
-        job.completed_at = Some(Utc::now());
-        self.store(&job).await?;
-        Ok(Ok(Some(job)))
+        let cancelled = self
+            .change(id, |job| {
+                if job.status != JobStatus::Pending {
+                    return Err(job.clone());
+                }
+                job.status = JobStatus::Failed;
+                job.error = Some(format!("Cancelled by {by} before it started"));
+                job.completed_at = Some(Utc::now());
+                Ok(job.clone())
+            })
+            .await?;
+        Ok(match cancelled {
+            None => Ok(None),
+            Some(Ok(job)) => Ok(Some(job)),
+            Some(Err(job)) => Err(job),
+        })
     }
 
     async fn reclaim_expired(&self) -> anyhow::Result<usize> {
@@ -295,12 +364,16 @@ impl JobStore for FileJobStore {
         };
         let mut reclaimed = 0;
         for id in expired {
-            let Some(mut job) = self.read(&id).await else {
+            let put = self
+                .change(&id, |job| {
+                    put_back(job);
+                    Ok::<_, Job>(job.clone())
+                })
+                .await?;
+            self.leases().remove(&id);
+            let Some(Ok(job)) = put else {
                 continue;
             };
-            put_back(&mut job);
-            self.store(&job).await?;
-            self.leases().remove(&id);
             reclaimed += 1;
             tracing::warn!(job = %id, attempts = job.attempts, status = job.status.as_str(),
                 "a job's worker stopped renewing its lease; the job was taken back");
