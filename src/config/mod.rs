@@ -65,6 +65,9 @@ pub struct Settings {
     /// How long a claimed job stays with its worker without a heartbeat
     /// (`DEFAULT_JOB_LEASE`); not a variable, only tests set other values.
     pub job_lease: Duration,
+    /// Whether the `JOB_CONCURRENCY` workers start; not a variable, tests
+    /// that run jobs one `run_one` at a time turn it off.
+    pub start_job_workers: bool,
 }
 
 /// `LOG_FORMAT`: readable lines, or one JSON object a line.
@@ -157,6 +160,7 @@ impl Settings {
             log_format: LogFormat::parse(get("LOG_FORMAT").unwrap_or("text"))?,
             session_limits: SessionLimits::default(),
             job_lease: DEFAULT_JOB_LEASE,
+            start_job_workers: true,
         })
     }
 
