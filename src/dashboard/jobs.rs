@@ -12,7 +12,7 @@ use super::pages::{nav, overview_page, AskInput};
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
 use crate::jobs::{
-    submit_question, Answer, AskError, AskField, AskRequest, Job, JobId, JobStore, JobStatus,
+    submit_question, Answer, AskError, AskField, AskRequest, Job, JobId, JobStatus, JobStore,
 };
 use crate::workspaces::Registry;
 
@@ -79,16 +79,18 @@ pub async fn ask(
     };
     match submit_question(queue.get_ref(), &registry, &logged_in.principal(), request).await {
         Ok((job, _)) => redirect(&format!("/dashboard/jobs/{}", job.id)),
-        Err(err) => overview_page(
-            status_of(&err),
-            &logged_in,
-            &state,
-            queue.get_ref(),
-            &registry,
-            Flash::error(format!("The question was not queued. {}", in_words(err))),
-            input,
-        )
-        .await,
+        Err(err) => {
+            overview_page(
+                status_of(&err),
+                &logged_in,
+                &state,
+                queue.get_ref(),
+                &registry,
+                Flash::error(format!("The question was not queued. {}", in_words(err))),
+                input,
+            )
+            .await
+        }
     }
 }
 

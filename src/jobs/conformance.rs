@@ -98,9 +98,20 @@ where
     for _ in 0..MAX_UNFINISHED_PER_OWNER {
         store.submit(job("a", "q"), true).await.unwrap().unwrap();
     }
-    assert_eq!(store.submit(job("a", "q"), true).await.unwrap(), Err(TooManyJobs));
-    assert_eq!(store.submit(job("a", "q"), false).await.unwrap(), Ok(()), "unlimited");
-    assert_eq!(store.submit(job("b", "q"), true).await.unwrap(), Ok(()), "per owner");
+    assert_eq!(
+        store.submit(job("a", "q"), true).await.unwrap(),
+        Err(TooManyJobs)
+    );
+    assert_eq!(
+        store.submit(job("a", "q"), false).await.unwrap(),
+        Ok(()),
+        "unlimited"
+    );
+    assert_eq!(
+        store.submit(job("b", "q"), true).await.unwrap(),
+        Ok(()),
+        "per owner"
+    );
 }
 
 pub async fn a_claimed_job_belongs_to_its_worker_until_it_finishes<F, Fut>(make: F)
@@ -112,17 +123,33 @@ where
     let asked = job("a", "q");
     store.submit(asked.clone(), true).await.unwrap().unwrap();
     let claimed = store.claim(&worker("one")).await.unwrap().unwrap();
-    assert_eq!((claimed.id.clone(), claimed.status, claimed.attempts), (asked.id.clone(), JobStatus::Processing, 1));
+    assert_eq!(
+        (claimed.id.clone(), claimed.status, claimed.attempts),
+        (asked.id.clone(), JobStatus::Processing, 1)
+    );
     assert_eq!(store.claim(&worker("two")).await.unwrap(), None);
     assert!(!store.renew(&asked.id, &worker("two")).await.unwrap());
-    assert!(!store.finish(&asked.id, &worker("two"), Ok(answer("no"))).await.unwrap());
-    assert_eq!(store.reclaim_expired().await.unwrap(), 0, "the lease is still running");
+    assert!(!store
+        .finish(&asked.id, &worker("two"), Ok(answer("no")))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.reclaim_expired().await.unwrap(),
+        0,
+        "the lease is still running"
+    );
     assert!(store.renew(&asked.id, &worker("one")).await.unwrap());
-    assert!(store.finish(&asked.id, &worker("one"), Ok(answer("yes"))).await.unwrap());
+    assert!(store
+        .finish(&asked.id, &worker("one"), Ok(answer("yes")))
+        .await
+        .unwrap());
     let done = store.get(&asked.id).await.unwrap().unwrap();
     assert_eq!(done.status, JobStatus::Completed);
     assert_eq!(done.result, Some(answer("yes")));
-    assert!(!store.finish(&asked.id, &worker("one"), Ok(answer("again"))).await.unwrap());
+    assert!(!store
+        .finish(&asked.id, &worker("one"), Ok(answer("again")))
+        .await
+        .unwrap());
 }
 
 pub async fn a_job_whose_lease_expired_runs_once_more_elsewhere<F, Fut>(make: F)
@@ -138,9 +165,18 @@ where
     assert_eq!(store.reclaim_expired().await.unwrap(), 1);
     let again = store.claim(&worker("alive")).await.unwrap().unwrap();
     assert_eq!((again.id.clone(), again.attempts), (asked.id.clone(), 2));
-    assert!(!store.renew(&asked.id, &worker("dead")).await.unwrap(), "the dead worker lost it");
-    assert!(!store.finish(&asked.id, &worker("dead"), Ok(answer("late"))).await.unwrap());
-    assert!(store.finish(&asked.id, &worker("alive"), Err(EngineError::TimedOut(1))).await.unwrap());
+    assert!(
+        !store.renew(&asked.id, &worker("dead")).await.unwrap(),
+        "the dead worker lost it"
+    );
+    assert!(!store
+        .finish(&asked.id, &worker("dead"), Ok(answer("late")))
+        .await
+        .unwrap());
+    assert!(store
+        .finish(&asked.id, &worker("alive"), Err(EngineError::TimedOut(1)))
+        .await
+        .unwrap());
     let done = store.get(&asked.id).await.unwrap().unwrap();
     assert_eq!(done.status, JobStatus::Failed);
     assert_eq!(done.error.as_deref(), Some("timed out after 1 s"));
@@ -160,7 +196,10 @@ where
         assert!(store.renew(&asked.id, &worker("one")).await.unwrap());
         assert_eq!(store.reclaim_expired().await.unwrap(), 0);
     }
-    assert!(store.finish(&asked.id, &worker("one"), Ok(answer("ok"))).await.unwrap());
+    assert!(store
+        .finish(&asked.id, &worker("one"), Ok(answer("ok")))
+        .await
+        .unwrap());
 }
 
 pub async fn a_job_is_given_up_after_its_last_attempt<F, Fut>(make: F)
@@ -180,7 +219,10 @@ where
     assert_eq!(store.claim(&worker("dies")).await.unwrap(), None);
     let given_up = store.get(&asked.id).await.unwrap().unwrap();
     assert_eq!(given_up.status, JobStatus::Failed);
-    assert!(given_up.error.unwrap().contains(&format!("{MAX_ATTEMPTS} times")));
+    assert!(given_up
+        .error
+        .unwrap()
+        .contains(&format!("{MAX_ATTEMPTS} times")));
 }
 
 pub async fn only_a_pending_job_can_be_cancelled<F, Fut>(make: F)
@@ -192,7 +234,12 @@ where
     let (first, second) = (job("a", "1"), job("a", "2"));
     store.submit(first.clone(), true).await.unwrap().unwrap();
     store.submit(second.clone(), true).await.unwrap().unwrap();
-    let cancelled = store.cancel(&second.id, "a").await.unwrap().unwrap().unwrap();
+    let cancelled = store
+        .cancel(&second.id, "a")
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(cancelled.status, JobStatus::Failed);
     assert!(store.cancel(&second.id, "a").await.unwrap().is_err());
     let claimed = store.claim(&worker("w")).await.unwrap().unwrap();

@@ -3,22 +3,22 @@
 
 pub mod answer;
 mod ask;
+#[cfg(test)]
+mod conformance;
 pub mod engine;
 mod job;
 mod queue;
-mod store;
-#[cfg(test)]
-mod conformance;
 pub(crate) mod routes;
+mod store;
 mod worker;
 
 pub use answer::{Answer, BuiltinAnswer, CommandAnswer};
+pub use ask::{submit_question, AskError, AskField, AskRequest, MAX_QUESTION_BYTES};
 pub use engine::EngineError;
 pub use job::{Job, JobId, JobStatus};
 pub use queue::FileJobStore;
+pub use routes::{api_routes, queue_status};
 pub use store::{
     JobStore, QueueCounts, TooManyJobs, WorkerId, MAX_ATTEMPTS, MAX_UNFINISHED_PER_OWNER,
 };
-pub use ask::{submit_question, AskError, AskField, AskRequest, MAX_QUESTION_BYTES};
-pub use routes::{api_routes, queue_status};
 pub use worker::{spawn_workers, Step, Worker};

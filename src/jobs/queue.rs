@@ -336,7 +336,7 @@ impl JobStore for FileJobStore {
         let cancelled = self
             .change(id, |job| {
                 if job.status != JobStatus::Pending {
-                    return Err(job.clone());
+                    return Err(Box::new(job.clone()));
                 }
                 job.status = JobStatus::Failed;
                 job.error = Some(format!("Cancelled by {by} before it started"));
@@ -347,7 +347,7 @@ impl JobStore for FileJobStore {
         Ok(match cancelled {
             None => Ok(None),
             Some(Ok(job)) => Ok(Some(job)),
-            Some(Err(job)) => Err(job),
+            Some(Err(job)) => Err(*job),
         })
     }
 
@@ -367,7 +367,7 @@ impl JobStore for FileJobStore {
             let put = self
                 .change(&id, |job| {
                     put_back(job);
-                    Ok::<_, Job>(job.clone())
+                    Ok::<_, ()>(job.clone())
                 })
                 .await?;
             self.leases().remove(&id);
@@ -472,12 +472,20 @@ mod tests {
         let store = FileJobStore::load(dir.path(), lease).unwrap();
         let asked = job("a", "q");
         store.submit(asked.clone(), true).await.unwrap().unwrap();
-        store.claim(&WorkerId::new("dead", 0)).await.unwrap().unwrap();
+        store
+            .claim(&WorkerId::new("dead", 0))
+            .await
+            .unwrap()
+            .unwrap();
         drop(store);
         let restarted = FileJobStore::load(dir.path(), lease).unwrap();
         let back = restarted.get(&asked.id).await.unwrap().unwrap();
         assert_eq!((back.status, back.attempts), (JobStatus::Pending, 1));
-        let again = restarted.claim(&WorkerId::new("new", 0)).await.unwrap().unwrap();
+        let again = restarted
+            .claim(&WorkerId::new("new", 0))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(again.attempts, 2);
     }
 }

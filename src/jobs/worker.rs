@@ -49,7 +49,8 @@ impl Worker {
         let id = job.id.clone();
         let answering = self.answerer.answer(&job);
         tokio::pin!(answering);
-        let mut heartbeat = tokio::time::interval((self.store.lease() / 3).max(Duration::from_millis(1)));
+        let mut heartbeat =
+            tokio::time::interval((self.store.lease() / 3).max(Duration::from_millis(1)));
         heartbeat.tick().await;
         let outcome = loop {
             tokio::select! {

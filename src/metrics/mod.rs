@@ -154,7 +154,10 @@ pub async fn scrape(
     let counts = match queue.counts(&|_| true).await {
         Ok(counts) => counts,
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "cannot count the jobs for /metrics");
+            tracing::error!(
+                error = format!("{err:#}"),
+                "cannot count the jobs for /metrics"
+            );
             return HttpResponse::ServiceUnavailable().finish();
         }
     };

@@ -37,7 +37,10 @@ async fn a_job_whose_worker_died_is_taken_over_after_its_lease_and_runs_once_mor
 
     assert_eq!(app.run_job().await, Step::Idle, "taken within its lease");
     let held = job(&app, &id).await;
-    assert_eq!((held["status"].as_str(), held["attempts"].as_u64()), (Some("processing"), Some(1)));
+    assert_eq!(
+        (held["status"].as_str(), held["attempts"].as_u64()),
+        (Some("processing"), Some(1))
+    );
 
     tokio::time::sleep(LEASE * 2).await;
     assert_eq!(app.run_job().await, Step::Completed(claimed.id.clone()));
@@ -46,8 +49,14 @@ async fn a_job_whose_worker_died_is_taken_over_after_its_lease_and_runs_once_mor
     assert_eq!(done["attempts"], 2, "{done}");
     assert_eq!(done["result"]["engine"], "builtin", "{done}");
 
-    let late = app.jobs.store.finish(&claimed.id, &dead, Err(EngineError::TimedOut(1)));
-    assert!(!late.await.unwrap(), "the dead worker's late outcome is refused");
+    let late = app
+        .jobs
+        .store
+        .finish(&claimed.id, &dead, Err(EngineError::TimedOut(1)));
+    assert!(
+        !late.await.unwrap(),
+        "the dead worker's late outcome is refused"
+    );
     assert_eq!(job(&app, &id).await, done);
 }
 
@@ -65,7 +74,10 @@ async fn a_job_whose_workers_keep_dying_is_given_up_after_three_attempts() {
     let given_up = job(&app, &id).await;
     assert_eq!(given_up["status"], "failed", "{given_up}");
     assert_eq!(given_up["attempts"], 3, "{given_up}");
-    assert!(given_up["error"].as_str().unwrap().contains("3 times"), "{given_up}");
+    assert!(
+        given_up["error"].as_str().unwrap().contains("3 times"),
+        "{given_up}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,10 +102,17 @@ async fn a_worker_that_renews_its_lease_keeps_a_job_longer_than_the_lease() {
     }
     for _ in 0..8 {
         tokio::time::sleep(LEASE / 2).await;
-        assert_eq!(other.run_one().await.unwrap(), Step::Idle, "the job was taken over");
+        assert_eq!(
+            other.run_one().await.unwrap(),
+            Step::Idle,
+            "the job was taken over"
+        );
     }
     assert!(matches!(slow.await.unwrap(), Step::Completed(done) if done.as_str() == id));
     let done = job(&app, &id).await;
-    assert_eq!((done["status"].as_str(), done["attempts"].as_u64()), (Some("completed"), Some(1)));
+    assert_eq!(
+        (done["status"].as_str(), done["attempts"].as_u64()),
+        (Some("completed"), Some(1))
+    );
     assert_eq!(done["result"]["output"], "slow answer\n");
 }

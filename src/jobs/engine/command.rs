@@ -12,8 +12,8 @@ use tokio::process::Command;
 
 use super::sandbox::{restrict_in_child, Confinement, Sandbox};
 use super::EngineError;
-use crate::jobs::answer::{Answer, CommandAnswer};
 use crate::config::SECRET_VARIABLES;
+use crate::jobs::answer::{Answer, CommandAnswer};
 
 pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 const STDERR_TAIL_BYTES: usize = 2000;
