@@ -1,5 +1,7 @@
-//! Questions as jobs: the persistent queue under `<DATA_DIR>/queue/`, the
-//! worker that answers them, the two answer engines and the job API.
+//! Questions as jobs: asking (`ask`), the `JobStore` trait and its file
+//! back end under `<DATA_DIR>/queue/` (`store`, `queue`), the workers that
+//! claim, lease and answer jobs one `run_one` at a time (`worker`), the two
+//! answer engines and their typed `Answer`, and the job API (`routes`).
 
 pub mod answer;
 mod ask;
