@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::job::{Job, JobId, JobStatus};
 use super::store::{JobStore, TooManyJobs, MAX_UNFINISHED_PER_OWNER};
 use crate::auth::Principal;
+use crate::store::StoreError;
 use crate::workspaces::{git, Registry, Workspace};
 
 /// The longest question accepted (SPEC §5).
@@ -64,6 +65,9 @@ pub enum AskError {
          wait for one to finish, or cancel one, before asking another"
     )]
     TooManyJobs,
+    /// The workspaces could not be read.
+    #[error("Portico could not read its workspaces; try again in a moment")]
+    Registry(#[source] StoreError),
     /// The job could not be saved; the cause is for the log only.
     #[error(
         "Portico could not save to its data directory (read-only or full?); \
@@ -116,10 +120,13 @@ pub async fn submit_question(
         problems.sort_by_key(|(field, _)| field.json_name());
         return Err(AskError::Invalid(problems));
     }
-    let workspace = Some(request.workspace_id.trim())
-        .filter(|id| principal.reaches_workspace(id))
-        .and_then(|id| registry.get(id))
-        .ok_or(AskError::NoSuchWorkspace)?;
+    let id = request.workspace_id.trim();
+    let reachable = if principal.reaches_workspace(id) {
+        registry.get(id).await.map_err(AskError::Registry)?
+    } else {
+        None
+    };
+    let workspace = reachable.ok_or(AskError::NoSuchWorkspace)?;
     if let Some(branch) = branch {
         if !git::is_valid_branch_name(branch).await
             || git::branch_commit(&workspace.path, branch).await.is_none()

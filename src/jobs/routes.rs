@@ -51,6 +51,7 @@ impl From<AskError> for ApiError {
             ),
             AskError::NoSuchWorkspace => ApiError::Missing("Workspace"),
             AskError::TooManyJobs => ApiError::TooManyJobs(MAX_UNFINISHED_PER_OWNER),
+            AskError::Registry(err) => err.into(),
             AskError::Storage(err) => ApiError::storage(err),
         }
     }

@@ -48,6 +48,8 @@ pub struct Answerer {
 /// Why a job has no answer; its text is the job's `error`, for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
+    #[error("the workspace registry could not be read; try again later")]
+    RegistryUnavailable,
     #[error("the workspace {0} was removed")]
     WorkspaceRemoved(String),
     /// The registry's reason the workspace may not be read.
@@ -84,6 +86,11 @@ impl Answerer {
         let workspace = self
             .registry
             .get(&job.workspace_id)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = format!("{err:#}"), "reading the workspaces failed");
+                EngineError::RegistryUnavailable
+            })?
             .ok_or_else(|| EngineError::WorkspaceRemoved(job.workspace_id.clone()))?;
         let root = self
             .registry
