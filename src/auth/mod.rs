@@ -18,6 +18,7 @@ pub mod session;
 pub mod session_store;
 pub mod totp;
 pub mod two_factor;
+pub mod usage;
 pub mod users;
 
 use rand::rngs::OsRng;

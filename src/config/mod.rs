@@ -58,6 +58,9 @@ pub struct Settings {
     /// Idle and absolute session limits: 30 minutes and 12 hours; not a
     /// variable, only tests set other values.
     pub session_limits: SessionLimits,
+    /// Per-key usage counting; only the benchmark turns it off
+    /// (`PORTICO_BENCH_NO_USAGE`), to measure what it costs.
+    pub usage_counting: bool,
 }
 
 /// `LOG_FORMAT`: readable lines, or one JSON object a line.
@@ -149,6 +152,7 @@ impl Settings {
                 .transpose()?,
             log_format: LogFormat::parse(get("LOG_FORMAT").unwrap_or("text"))?,
             session_limits: SessionLimits::default(),
+            usage_counting: get("PORTICO_BENCH_NO_USAGE").is_none(),
         })
     }
 

@@ -1,0 +1,333 @@
+//! Where usage is kept: the `UsageStore` trait (one implementation per back
+//! end: files today, Redis next) and its file implementation, one small
+//! document per key in `DATA_DIR/usage/<id>.json`, written atomically.
+
+use std::collections::HashMap;
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::ring::{Counts, Hour, KeyRing, Outcome};
+use crate::store::{write_atomic, PRIVATE_DIR_MODE};
+
+/// Counts of one key in one hour, as one flush hands them over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub key_id: Arc<str>,
+    pub hour: Hour,
+    pub counts: Counts,
+}
+
+/// A batch that could not be saved: the tallies the caller keeps for the
+/// next attempt, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("usage could not be saved: {error:#}")]
+pub struct Unsaved {
+    pub tallies: Vec<Tally>,
+    pub error: anyhow::Error,
+}
+
+#[async_trait::async_trait]
+pub trait UsageStore: Send + Sync + std::fmt::Debug {
+    /// Adds each tally to its key's hour. Tallies that are not saved come
+    /// back in `Unsaved` and nothing of them is counted.
+    async fn add(&self, batch: Vec<Tally>) -> Result<(), Unsaved>;
+    /// The 168 hours ending with `now`, oldest first.
+    async fn series(&self, key_id: &str, now: Hour) -> anyhow::Result<Vec<(Hour, Counts)>>;
+    /// The keys with any usage kept.
+    async fn key_ids(&self) -> anyhow::Result<Vec<String>>;
+    /// Drops a key's usage (the key was revoked).
+    async fn forget(&self, key_id: &str) -> anyhow::Result<()>;
+}
+
+/// The stored form of one key's ring. `outcomes` names the columns, so a
+/// later version can add one without misreading older files.
+#[derive(Debug, Serialize, Deserialize)]
+struct Document {
+    outcomes: Vec<String>,
+    hours: Vec<(Hour, Vec<u32>)>,
+}
+
+impl Document {
+    fn of(ring: &KeyRing) -> Self {
+        Self {
+            outcomes: Outcome::ALL.iter().map(|o| o.code().to_owned()).collect(),
+            hours: ring
+                .buckets()
+                .into_iter()
+                .map(|(hour, counts)| (hour, counts.0.to_vec()))
+                .collect(),
+        }
+    }
+
+    fn ring(&self) -> KeyRing {
+        let columns: Vec<Option<usize>> = self
+            .outcomes
+            .iter()
+            .map(|code| Outcome::ALL.iter().position(|o| o.code() == code))
+            .collect();
+        let buckets: Vec<(Hour, Counts)> = self
+            .hours
+            .iter()
+            .map(|(hour, numbers)| {
+                let mut counts = Counts::default();
+                for (column, n) in columns.iter().zip(numbers) {
+                    if let Some(index) = column {
+                        counts.0[*index] = *n;
+                    }
+                }
+                (*hour, counts)
+            })
+            .collect();
+        KeyRing::from_buckets(&buckets)
+    }
+}
+
+#[derive(Debug)]
+pub struct FileUsageStore {
+    dir: PathBuf,
+    rings: Mutex<HashMap<String, KeyRing>>,
+    /// One batch or removal at a time, so files and memory agree.
+    writes: tokio::sync::Mutex<()>,
+}
+
+/// Key ids are `[a-z0-9]`; anything else never names a file.
+fn file_name(key_id: &str) -> anyhow::Result<String> {
+    let plain = !key_id.is_empty()
+        && key_id.len() <= 64
+        && key_id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    anyhow::ensure!(plain, "a key id with unexpected characters");
+    Ok(format!("{key_id}.json"))
+}
+
+impl FileUsageStore {
+    /// Reads `DATA_DIR/usage/`; a damaged file is reported and its key
+    /// starts again from zero rather than stopping the server.
+    pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
+        let dir = data_dir.join("usage");
+        DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut rings = HashMap::new();
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if name.starts_with('.') {
+                // A temporary file of a write cut short.
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            let Some(id) = name.strip_suffix(".json").filter(|id| file_name(id).is_ok()) else {
+                continue;
+            };
+            match crate::store::read_json::<Document>(&path) {
+                Ok(Some(document)) => {
+                    rings.insert(id.to_owned(), document.ring());
+                }
+                Ok(None) => {}
+                Err(err) => tracing::warn!(
+                    error = format!("{err:#}"),
+                    "a usage file is damaged; that key's usage starts again from zero"
+                ),
+            }
+        }
+        Ok(Self {
+            dir,
+            rings: Mutex::new(rings),
+            writes: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn ring(&self, key_id: &str) -> Option<KeyRing> {
+        self.rings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key_id)
+            .cloned()
+    }
+}
+
+#[async_trait::async_trait]
+impl UsageStore for FileUsageStore {
+    async fn add(&self, batch: Vec<Tally>) -> Result<(), Unsaved> {
+        let _write = self.writes.lock().await;
+        let mut by_key: HashMap<Arc<str>, Vec<Tally>> = HashMap::new();
+        for tally in batch {
+            by_key.entry(tally.key_id.clone()).or_default().push(tally);
+        }
+        let mut unsaved = Vec::new();
+        let mut first_error = None;
+        for (key_id, tallies) in by_key {
+            let mut ring = self.ring(&key_id).unwrap_or_default();
+            for tally in &tallies {
+                ring.add(tally.hour, &tally.counts);
+            }
+            let written = async {
+                let path = self.dir.join(file_name(&key_id)?);
+                let bytes = serde_json::to_vec(&Document::of(&ring))?;
+                tokio::task::spawn_blocking(move || {
+                    write_atomic(&path, &bytes)
+                        .with_context(|| format!("cannot write {}", path.display()))
+                })
+                .await
+                .context("a file-writing task failed")?
+            }
+            .await;
+            match written {
+                Ok(()) => {
+                    self.rings
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key_id.to_string(), ring);
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                    unsaved.extend(tallies);
+                }
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(error) => Err(Unsaved {
+                tallies: unsaved,
+                error,
+            }),
+        }
+    }
+
+    async fn series(&self, key_id: &str, now: Hour) -> anyhow::Result<Vec<(Hour, Counts)>> {
+        Ok(self.ring(key_id).unwrap_or_default().series(now))
+    }
+
+    async fn key_ids(&self) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .rings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect())
+    }
+
+    async fn forget(&self, key_id: &str) -> anyhow::Result<()> {
+        let _write = self.writes.lock().await;
+        let path = self.dir.join(file_name(key_id)?);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot remove {}", path.display()))
+            }
+        }
+        self.rings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key_id);
+        Ok(())
+    }
+}
+
+/// The behaviour every `UsageStore` must show; each back end runs it.
+#[cfg(test)]
+pub(crate) async fn conformance(store: &dyn UsageStore) {
+    let tally = |key: &str, hour: Hour, allowed: u32, limited: u32| {
+        let mut counts = Counts::default();
+        counts.0[Outcome::Allowed.index()] = allowed;
+        counts.0[Outcome::RateLimited.index()] = limited;
+        Tally {
+            key_id: key.into(),
+            hour,
+            counts,
+        }
+    };
+    store
+        .add(vec![tally("alpha1", 500, 3, 1), tally("beta1", 499, 2, 0)])
+        .await
+        .unwrap();
+    store.add(vec![tally("alpha1", 500, 1, 1)]).await.unwrap();
+    let alpha = store.series("alpha1", 500).await.unwrap();
+    assert_eq!(alpha.len(), 168);
+    assert_eq!(alpha[167].0, 500);
+    assert_eq!(alpha[167].1.allowed(), 4);
+    assert_eq!(alpha[167].1.get(Outcome::RateLimited), 2);
+    assert_eq!(store.series("beta1", 500).await.unwrap()[166].1.allowed(), 2);
+    assert!(store
+        .series("nobody1", 500)
+        .await
+        .unwrap()
+        .iter()
+        .all(|(_, c)| c.is_empty()));
+    let mut ids = store.key_ids().await.unwrap();
+    ids.sort();
+    assert_eq!(ids, ["alpha1", "beta1"]);
+    store.forget("alpha1").await.unwrap();
+    assert_eq!(store.key_ids().await.unwrap(), ["beta1"]);
+    assert!(store.series("alpha1", 500).await.unwrap()[167].1.is_empty());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_file_store_passes_the_usage_store_conformance_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        conformance(&FileUsageStore::load(dir.path()).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn usage_files_are_private_and_read_back_after_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileUsageStore::load(dir.path()).unwrap();
+        let mut counts = Counts::default();
+        counts.0[Outcome::ExpiredKey.index()] = 7;
+        store
+            .add(vec![Tally {
+                key_id: "gamma1".into(),
+                hour: 42,
+                counts,
+            }])
+            .await
+            .unwrap();
+        let file = dir.path().join("usage/gamma1.json");
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let again = FileUsageStore::load(dir.path()).unwrap();
+        assert_eq!(
+            again.series("gamma1", 42).await.unwrap()[167].1.get(Outcome::ExpiredKey),
+            7
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_hands_the_tallies_back_and_counts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileUsageStore::load(dir.path()).unwrap();
+        let mut counts = Counts::default();
+        counts.0[0] = 1;
+        let tally = Tally {
+            key_id: "delta1".into(),
+            hour: 9,
+            counts,
+        };
+        crate::store::inject_write_fault(&dir.path().join("usage"), true);
+        let unsaved = store.add(vec![tally.clone()]).await.unwrap_err();
+        crate::store::inject_write_fault(&dir.path().join("usage"), false);
+        assert_eq!(unsaved.tallies, vec![tally]);
+        assert!(store.series("delta1", 9).await.unwrap()[167].1.is_empty());
+    }
+}
