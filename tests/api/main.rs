@@ -34,6 +34,7 @@ mod helpers;
 mod job_recovery;
 mod json_logs;
 mod keys_api;
+mod key_usage;
 mod keys_cli;
 mod log_forging;
 mod login_throttling;
