@@ -16,8 +16,16 @@ async fn create_key(app: &TestApp, body: Value) -> (String, String) {
     )
 }
 
+/// A request with `key` alone (no session cookie).
 async fn status_of(app: &TestApp, path: &str, key: &str) -> u16 {
-    app.get(path, &[("x-api-key", key)]).await.status().as_u16()
+    app.fresh_client()
+        .get(app.url(path))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 async fn usage(app: &TestApp, id: &str) -> Value {
@@ -202,4 +210,67 @@ async fn a_revoked_key_s_usage_is_dropped() {
         )
         .await;
     assert_error(response, 404, "not-found").await;
+}
+
+/// The `<svg …>…</svg>` in `html` after `marker`.
+fn svg_after<'a>(html: &'a str, marker: &str) -> &'a str {
+    let from = html.find(marker).unwrap_or_else(|| panic!("{marker} in {html}"));
+    let start = from + html[from..].find("<svg").expect("an inline SVG");
+    let end = start + html[start..].find("</svg>").expect("a closed SVG");
+    &html[start..end]
+}
+
+#[tokio::test]
+async fn account_security_charts_each_key_and_its_page_shows_the_numbers() {
+    let app = spawn_app(&[]).await;
+    let csrf = app.setup_and_login().await;
+    let busy = app.generate_key(&csrf, "busy", "client", "never").await;
+    app.generate_key(&csrf, "idle", "client", "never").await;
+    let busy_id = busy.split('_').nth(1).unwrap().to_owned();
+    for _ in 0..3 {
+        assert_eq!(status_of(&app, "/api/me", &busy).await, 200);
+    }
+    // Client keys lack keys:manage: refused, and counted as such.
+    assert_eq!(status_of(&app, "/api/keys", &busy).await, 403);
+
+    let (status, html) = app.page("/dashboard/security").await;
+    assert_eq!(status, 200);
+    let chart = svg_after(&html, &format!("data-key-id=\"{busy_id}\""));
+    assert!(chart.contains("class=\"usage-chart\""), "{chart}");
+    assert!(chart.contains("Last 7 days: 3 allowed, 1 denied"), "{chart}");
+    assert_eq!(chart.matches("class=\"usage-allowed\"").count(), 1, "{chart}");
+    assert_eq!(chart.matches("class=\"usage-denied\"").count(), 1, "{chart}");
+    assert!(html.contains(&format!("href=\"/dashboard/security/keys/{busy_id}/usage\"")));
+    let idle = svg_after(&html, "aria-label=\"Usage of idle\"");
+    assert!(idle.contains("Last 7 days: 0 allowed, 0 denied"), "{idle}");
+    assert!(!idle.contains("usage-allowed"), "{idle}");
+    // The CSP forbids inline styles and scripts: the charts use neither.
+    assert!(!html.contains("style="), "an inline style attribute");
+    assert!(!html.contains("<script>"), "an inline script");
+
+    let (status, detail) = app
+        .page(&format!("/dashboard/security/keys/{busy_id}/usage"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(svg_after(&detail, "Last 7 days").contains("3 allowed, 1 denied"));
+    assert!(detail.contains("<strong id=\"usage-allowed\">3</strong>"), "{detail}");
+    let hours = &detail[detail.find("usage-hours").expect("the hourly table")..];
+    let body = &hours[hours.find("<tbody>").unwrap()..];
+    let first_row = &body[..body.find("</tr>").unwrap()];
+    assert!(first_row.contains("data-label=\"Allowed\">3<"), "{first_row}");
+    assert!(
+        first_row.contains("data-label=\"admin-required\">1<"),
+        "{first_row}"
+    );
+    assert!(!detail.contains("style="));
+
+    let (status, _) = app.page("/dashboard/security/keys/nosuchkey1/usage").await;
+    assert_eq!(status, 404);
+    let anonymous = app
+        .fresh_client()
+        .get(app.url(&format!("/dashboard/security/keys/{busy_id}/usage")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 303, "a login is needed");
 }

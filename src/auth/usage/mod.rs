@@ -174,6 +174,17 @@ impl UsageCounter {
         self.store.series(key_id, hour_of(Utc::now())).await
     }
 
+    /// The series of several keys, with one flush before.
+    pub async fn series_of(&self, key_ids: &[String]) -> anyhow::Result<Vec<Vec<(Hour, Counts)>>> {
+        self.flush().await;
+        let now = hour_of(Utc::now());
+        let mut all = Vec::with_capacity(key_ids.len());
+        for key_id in key_ids {
+            all.push(self.store.series(key_id, now).await?);
+        }
+        Ok(all)
+    }
+
     /// Flushes every `FLUSH_INTERVAL` until the counter is dropped.
     pub fn spawn_flushing(counter: &Arc<Self>) {
         let counter = Arc::downgrade(counter);
