@@ -46,7 +46,9 @@ impl Chart {
             .max()
             .unwrap_or(0)
             .max(1);
-        let scaled = |n: u32| u32::try_from(u64::from(n) * u64::from(height) / u64::from(peak)).unwrap_or(height);
+        let scaled = |n: u32| {
+            u32::try_from(u64::from(n) * u64::from(height) / u64::from(peak)).unwrap_or(height)
+        };
         let bars = series
             .iter()
             .enumerate()
@@ -171,7 +173,10 @@ pub async fn page(
                 .rev()
                 .filter(|(_, counts)| !counts.is_empty())
                 .map(|(hour, counts)| {
-                    Row::new(hour_start(*hour).format("%Y-%m-%d %H:00").to_string(), counts)
+                    Row::new(
+                        hour_start(*hour).format("%Y-%m-%d %H:00").to_string(),
+                        counts,
+                    )
                 })
                 .collect(),
         },

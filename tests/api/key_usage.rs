@@ -214,7 +214,9 @@ async fn a_revoked_key_s_usage_is_dropped() {
 
 /// The `<svg …>…</svg>` in `html` after `marker`.
 fn svg_after<'a>(html: &'a str, marker: &str) -> &'a str {
-    let from = html.find(marker).unwrap_or_else(|| panic!("{marker} in {html}"));
+    let from = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in {html}"));
     let start = from + html[from..].find("<svg").expect("an inline SVG");
     let end = start + html[start..].find("</svg>").expect("a closed SVG");
     &html[start..end]
@@ -237,10 +239,23 @@ async fn account_security_charts_each_key_and_its_page_shows_the_numbers() {
     assert_eq!(status, 200);
     let chart = svg_after(&html, &format!("data-key-id=\"{busy_id}\""));
     assert!(chart.contains("class=\"usage-chart\""), "{chart}");
-    assert!(chart.contains("Last 7 days: 3 allowed, 1 denied"), "{chart}");
-    assert_eq!(chart.matches("class=\"usage-allowed\"").count(), 1, "{chart}");
-    assert_eq!(chart.matches("class=\"usage-denied\"").count(), 1, "{chart}");
-    assert!(html.contains(&format!("href=\"/dashboard/security/keys/{busy_id}/usage\"")));
+    assert!(
+        chart.contains("Last 7 days: 3 allowed, 1 denied"),
+        "{chart}"
+    );
+    assert_eq!(
+        chart.matches("class=\"usage-allowed\"").count(),
+        1,
+        "{chart}"
+    );
+    assert_eq!(
+        chart.matches("class=\"usage-denied\"").count(),
+        1,
+        "{chart}"
+    );
+    assert!(html.contains(&format!(
+        "href=\"/dashboard/security/keys/{busy_id}/usage\""
+    )));
     let idle = svg_after(&html, "aria-label=\"Usage of idle\"");
     assert!(idle.contains("Last 7 days: 0 allowed, 0 denied"), "{idle}");
     assert!(!idle.contains("usage-allowed"), "{idle}");
@@ -253,11 +268,17 @@ async fn account_security_charts_each_key_and_its_page_shows_the_numbers() {
         .await;
     assert_eq!(status, 200);
     assert!(svg_after(&detail, "Last 7 days").contains("3 allowed, 1 denied"));
-    assert!(detail.contains("<strong id=\"usage-allowed\">3</strong>"), "{detail}");
+    assert!(
+        detail.contains("<strong id=\"usage-allowed\">3</strong>"),
+        "{detail}"
+    );
     let hours = &detail[detail.find("usage-hours").expect("the hourly table")..];
     let body = &hours[hours.find("<tbody>").unwrap()..];
     let first_row = &body[..body.find("</tr>").unwrap()];
-    assert!(first_row.contains("data-label=\"Allowed\">3<"), "{first_row}");
+    assert!(
+        first_row.contains("data-label=\"Allowed\">3<"),
+        "{first_row}"
+    );
     assert!(
         first_row.contains("data-label=\"admin-required\">1<"),
         "{first_row}"

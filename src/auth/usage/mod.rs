@@ -162,7 +162,10 @@ impl UsageCounter {
         };
         for key_id in stored.iter().filter(|id| self.keys.get(id).is_none()) {
             if let Err(err) = self.store.forget(key_id).await {
-                tracing::warn!(error = format!("{err:#}"), "dropping a revoked key's usage failed");
+                tracing::warn!(
+                    error = format!("{err:#}"),
+                    "dropping a revoked key's usage failed"
+                );
             }
         }
     }

@@ -117,7 +117,9 @@ impl FileUsageStore {
             .create(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let mut rings = HashMap::new();
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
             let path = entry?.path();
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
@@ -127,7 +129,10 @@ impl FileUsageStore {
                 let _ = std::fs::remove_file(&path);
                 continue;
             }
-            let Some(id) = name.strip_suffix(".json").filter(|id| file_name(id).is_ok()) else {
+            let Some(id) = name
+                .strip_suffix(".json")
+                .filter(|id| file_name(id).is_ok())
+            else {
                 continue;
             };
             match crate::store::read_json::<Document>(&path) {
@@ -260,7 +265,10 @@ pub(crate) async fn conformance(store: &dyn UsageStore) {
     assert_eq!(alpha[167].0, 500);
     assert_eq!(alpha[167].1.allowed(), 4);
     assert_eq!(alpha[167].1.get(Outcome::RateLimited), 2);
-    assert_eq!(store.series("beta1", 500).await.unwrap()[166].1.allowed(), 2);
+    assert_eq!(
+        store.series("beta1", 500).await.unwrap()[166].1.allowed(),
+        2
+    );
     assert!(store
         .series("nobody1", 500)
         .await
@@ -308,7 +316,9 @@ mod tests {
         );
         let again = FileUsageStore::load(dir.path()).unwrap();
         assert_eq!(
-            again.series("gamma1", 42).await.unwrap()[167].1.get(Outcome::ExpiredKey),
+            again.series("gamma1", 42).await.unwrap()[167]
+                .1
+                .get(Outcome::ExpiredKey),
             7
         );
     }
