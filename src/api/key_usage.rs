@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::openapi::ErrorBody;
-use crate::auth::usage::{Counts, Hour, Outcome, UsageCounter};
+use crate::auth::usage::{hour_start, Counts, Hour, Outcome, UsageCounter};
 use crate::auth::{Permission, Principal};
 use crate::dashboard::DashboardState;
 use crate::error::ApiError;
@@ -62,10 +62,6 @@ pub struct KeyUsage {
     pub hours: Vec<HourUsage>,
 }
 
-pub fn start_of(hour: Hour) -> DateTime<Utc> {
-    DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default()
-}
-
 impl KeyUsage {
     pub fn new(key_id: &str, series: &[(Hour, Counts)]) -> Self {
         let mut total = Counts::default();
@@ -76,14 +72,14 @@ impl KeyUsage {
         let last = series.last().map_or(0, |(hour, _)| *hour);
         Self {
             key_id: key_id.to_owned(),
-            from: start_of(first),
-            to: start_of(last + 1),
+            from: hour_start(first),
+            to: hour_start(last + 1),
             allowed: total.allowed(),
             denied: DeniedCounts::from(&total),
             hours: series
                 .iter()
                 .map(|(hour, counts)| HourUsage {
-                    hour: start_of(*hour),
+                    hour: hour_start(*hour),
                     allowed: counts.allowed(),
                     denied: counts.into(),
                 })

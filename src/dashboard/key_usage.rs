@@ -5,13 +5,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use chrono::{DateTime, Utc};
 
 use super::pages::nav;
 use super::security::{no_such_key, storage_failure};
 use super::{render, DashboardState, Flash, Nav};
 use crate::auth::session::LoggedIn;
-use crate::auth::usage::{Counts, Hour, Outcome, UsageCounter};
+use crate::auth::usage::{by_day, hour_start, Counts, Hour, Outcome, UsageCounter};
 
 /// A bar chart of hourly requests as inline SVG (no script, no inline
 /// style: colours come from classes in `static/portico.css`).
@@ -31,10 +30,6 @@ pub struct Bar {
     pub denied_y: u32,
     pub denied_height: u32,
     pub title: String,
-}
-
-fn hour_start(hour: Hour) -> DateTime<Utc> {
-    DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default()
 }
 
 impl Chart {
@@ -123,21 +118,6 @@ struct KeyUsagePage {
     hours: Vec<Row>,
 }
 
-fn by_day(series: &[(Hour, Counts)]) -> Vec<Row> {
-    let mut days: Vec<(String, Counts)> = Vec::new();
-    for (hour, counts) in series {
-        let day = hour_start(*hour).format("%Y-%m-%d").to_string();
-        match days.last_mut() {
-            Some((last, sum)) if *last == day => sum.add(counts),
-            _ => days.push((day, *counts)),
-        }
-    }
-    days.iter()
-        .rev()
-        .map(|(day, counts)| Row::new(day.clone(), counts))
-        .collect()
-}
-
 /// `GET /dashboard/security/keys/{id}/usage`.
 pub async fn page(
     logged_in: LoggedIn,
@@ -167,7 +147,11 @@ pub async fn page(
             chart: Chart::new(&series, 80),
             reasons: Outcome::DENIALS.iter().map(|o| o.code()).collect(),
             total: Row::new("Last 7 days".to_owned(), &total),
-            days: by_day(&series),
+            days: by_day(&series)
+                .iter()
+                .rev()
+                .map(|(day, counts)| Row::new(day.format("%Y-%m-%d").to_string(), counts))
+                .collect(),
             hours: series
                 .iter()
                 .rev()

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp, ADMIN_KEY};
+use crate::helpers::{assert_error, run_cli, spawn_app, text, TestApp, ADMIN_KEY};
 
 async fn create_key(app: &TestApp, body: Value) -> (String, String) {
     let response = app.post_json("/api/keys", ADMIN_KEY, &body).await;
@@ -294,4 +294,51 @@ async fn account_security_charts_each_key_and_its_page_shows_the_numbers() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 303, "a login is needed");
+}
+
+#[tokio::test]
+async fn portico_keys_usage_prints_a_key_s_days_with_the_server_stopped() {
+    let mut app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let (key, id) = create_key(&app, json!({"name": "cli", "hourlyLimit": 2})).await;
+    for expected in [200, 200, 429] {
+        assert_eq!(status_of(&app, "/api/me", &key).await, expected);
+    }
+    app.restart_with(|app| {
+        let dir = app.data_dir.path().display().to_string();
+        let vars = [("DATA_DIR", dir.as_str())];
+        // Retried while the stopped server's lock is still shared with a
+        // child another test is forking (see `keys_cli::run`).
+        let usage_of = |id: &str| {
+            let mut out = run_cli(app.data_dir.path(), &vars, &["keys", "usage", id], "");
+            for _ in 0..40 {
+                if !text(&out.stderr).contains("is using the data directory") {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                out = run_cli(app.data_dir.path(), &vars, &["keys", "usage", id], "");
+            }
+            out
+        };
+        let out = usage_of(&id);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert!(
+            lines[0].starts_with("DAY\tallowed\trate-limited\t"),
+            "{stdout}"
+        );
+        assert!(lines.len() >= 3, "{stdout}");
+        assert!(
+            lines.last().unwrap().starts_with("TOTAL\t2\t1\t0\t"),
+            "{stdout}"
+        );
+        let out = usage_of("nosuchkey1");
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            text(&out.stderr).contains("no key with the id"),
+            "{}",
+            text(&out.stderr)
+        );
+    })
+    .await;
 }

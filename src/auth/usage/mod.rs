@@ -17,7 +17,7 @@ use actix_web::HttpMessage;
 use chrono::Utc;
 use secrecy::ExposeSecret;
 
-pub use ring::{hour_of, Counts, Hour, KeyRing, Outcome, HOURS_KEPT};
+pub use ring::{by_day, hour_of, hour_start, Counts, Hour, KeyRing, Outcome, HOURS_KEPT};
 pub use store::{FileUsageStore, Tally, Unsaved, UsageStore};
 
 use super::api_key::ApiKey;

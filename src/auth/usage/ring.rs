@@ -98,6 +98,24 @@ pub fn hour_of(time: chrono::DateTime<chrono::Utc>) -> Hour {
     time.timestamp().div_euclid(3600)
 }
 
+/// The start of `hour`.
+pub fn hour_start(hour: Hour) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(hour * 3600, 0).unwrap_or_default()
+}
+
+/// A series summed per UTC day, oldest first.
+pub fn by_day(series: &[(Hour, Counts)]) -> Vec<(chrono::NaiveDate, Counts)> {
+    let mut days: Vec<(chrono::NaiveDate, Counts)> = Vec::new();
+    for (hour, counts) in series {
+        let day = hour_start(*hour).date_naive();
+        match days.last_mut() {
+            Some((last, sum)) if *last == day => sum.add(counts),
+            _ => days.push((day, *counts)),
+        }
+    }
+    days
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Slot {
     hour: Hour,
@@ -217,6 +235,14 @@ mod tests {
         ring.add(5, &counts(1, 2));
         ring.add(7, &counts(0, 3));
         assert_eq!(KeyRing::from_buckets(&ring.buckets()), ring);
+    }
+
+    #[test]
+    fn a_series_sums_into_utc_days_oldest_first() {
+        // Hour 24 is the first hour of 1970-01-02.
+        let days = by_day(&[(22, counts(1, 0)), (23, counts(2, 1)), (24, counts(4, 0))]);
+        let day = |d| chrono::NaiveDate::from_ymd_opt(1970, 1, d).unwrap();
+        assert_eq!(days, vec![(day(1), counts(3, 1)), (day(2), counts(4, 0))]);
     }
 
     #[test]
