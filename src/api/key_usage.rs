@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 use super::openapi::ErrorBody;
 use crate::auth::usage::{hour_start, Counts, Hour, Outcome, UsageCounter};
 use crate::auth::{Permission, Principal};
-use crate::dashboard::DashboardState;
 use crate::error::ApiError;
 
 /// Requests the gate refused, by the error code it answered.
@@ -100,12 +99,10 @@ impl KeyUsage {
     security(("apiKey" = []), ("bearer" = [])))]
 pub async fn usage(
     principal: Principal,
-    state: web::Data<DashboardState>,
     counter: web::Data<UsageCounter>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    state.keys.get(&id).ok_or(ApiError::Missing("Key"))?;
-    let series = counter.series(&id).await?;
+    let series = counter.series(&id).await?.ok_or(ApiError::Missing("Key"))?;
     Ok(HttpResponse::Ok().json(KeyUsage::new(&id, &series)))
 }

@@ -7,8 +7,8 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 
 use super::pages::nav;
-use super::security::{no_such_key, storage_failure};
-use super::{render, DashboardState, Flash, Nav};
+use super::security::no_such_key;
+use super::{error_page, render, DashboardState, Flash, Nav};
 use crate::auth::session::LoggedIn;
 use crate::auth::usage::{by_day, hour_start, Counts, Hour, Outcome, UsageCounter};
 
@@ -129,8 +129,16 @@ pub async fn page(
         return no_such_key();
     };
     let series = match counter.series(&record.id).await {
-        Ok(series) => series,
-        Err(err) => return storage_failure("reading key usage", &err),
+        Ok(Some(series)) => series,
+        Ok(None) => return no_such_key(),
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "reading key usage failed");
+            return error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Usage unavailable",
+                "Portico could not read this key's usage just now; try again in a moment.",
+            );
+        }
     };
     let mut total = Counts::default();
     for (_, counts) in &series {

@@ -76,23 +76,27 @@ impl UsageCounter {
     }
 
     fn add(&self, key_id: &Arc<str>, hour: Hour, index: usize, n: u32) {
-        let known = self
+        let slot = |pending: &Pending| {
+            pending.by_parity[parity(hour)][index].fetch_add(n, Ordering::Relaxed);
+        };
+        if let Some(pending) = self
             .pending
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(key_id)
-            .cloned();
-        let pending = match known {
-            Some(pending) => pending,
-            None => self
-                .pending
+        {
+            slot(pending);
+            return;
+        }
+        // The key's first request since the last flush of a revoked key,
+        // or ever: its counters are made once.
+        slot(
+            self.pending
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
                 .entry(key_id.clone())
-                .or_default()
-                .clone(),
-        };
-        pending.by_parity[parity(hour)][index].fetch_add(n, Ordering::Relaxed);
+                .or_default(),
+        );
     }
 
     /// Hands the counts in memory to the store; what it cannot save stays
@@ -171,10 +175,14 @@ impl UsageCounter {
     }
 
     /// The 168 hours ending now for `key_id`, oldest first, with this
-    /// instance's counts flushed first so they are included.
-    pub async fn series(&self, key_id: &str) -> anyhow::Result<Vec<(Hour, Counts)>> {
+    /// instance's counts flushed first so they are included; `None` when
+    /// no such key is stored.
+    pub async fn series(&self, key_id: &str) -> anyhow::Result<Option<Vec<(Hour, Counts)>>> {
+        if self.keys.get(key_id).is_none() {
+            return Ok(None);
+        }
         self.flush().await;
-        self.store.series(key_id, hour_of(Utc::now())).await
+        Ok(Some(self.store.series(key_id, hour_of(Utc::now())).await?))
     }
 
     /// The series of several keys, with one flush before.
