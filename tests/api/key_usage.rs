@@ -4,7 +4,9 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, run_cli, spawn_app, text, TestApp, ADMIN_KEY};
+use crate::helpers::{
+    assert_error, raw_request, run_cli, simultaneously, spawn_app, text, TestApp, ADMIN_KEY,
+};
 
 async fn create_key(app: &TestApp, body: Value) -> (String, String) {
     let response = app.post_json("/api/keys", ADMIN_KEY, &body).await;
@@ -341,4 +343,39 @@ async fn portico_keys_usage_prints_a_key_s_days_with_the_server_stopped() {
         );
     })
     .await;
+}
+
+#[tokio::test]
+async fn hundreds_of_simultaneous_requests_are_each_counted_once_while_flushes_run() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let (key, id) = create_key(&app, json!({"name": "burst", "hourlyLimit": 251})).await;
+    // Verified once (argon2), so the burst is not held by the throttle on
+    // simultaneous first checks from one address.
+    assert_eq!(status_of(&app, "/api/me", &key).await, 200);
+    let usage_path = format!("/api/keys/{id}/usage");
+    // 300 requests with the key and, among them, 10 usage reads that
+    // flush while the counts are being added.
+    let requests: Vec<Vec<u8>> = (0..310)
+        .map(|n| {
+            if n % 31 == 30 {
+                raw_request(
+                    &app.address,
+                    "GET",
+                    &usage_path,
+                    &[("x-api-key", ADMIN_KEY)],
+                    "",
+                )
+            } else {
+                raw_request(&app.address, "GET", "/api/me", &[("x-api-key", &key)], "")
+            }
+        })
+        .collect();
+    let answers = simultaneously(&app.address, &requests).await;
+    let statuses = |wanted: u16| answers.iter().filter(|a| a.status == wanted).count();
+    assert_eq!((statuses(200), statuses(429)), (260, 50));
+
+    assert_eq!(
+        totals(&usage(&app, &id).await),
+        json!({"allowed": 251, "denied": denied(&[("rate-limited", 50)])})
+    );
 }
