@@ -3,6 +3,8 @@
 //! atomic add); every few seconds, and at shutdown, the counts go to the
 //! `UsageStore` in one batch.
 
+#[cfg(test)]
+mod conformance;
 mod ring;
 mod store;
 
