@@ -10,12 +10,12 @@ use std::path::Path;
 use secrecy::ExposeSecret;
 
 use super::activity::ActivityLog;
-use super::dashboard_keys::{Expiry, KeyStore};
+use super::dashboard_keys::{Expiry, Keys};
 use super::hashing::Hasher;
 use super::key_admin::{parse_grace, role_name, Actor, KeyAdmin, KeyFieldError, NewKey};
 use super::scope::{Scope, ScopeChanges};
 use super::usage::{by_day, hour_of, Counts, FileUsageStore, Hour, Outcome, UsageStore};
-use crate::store::{DataDir, DataDirError};
+use crate::store::{DataDir, DataDirError, StoreError};
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
         other => KeysCommandError::Data(other.into()),
     })?;
     let hasher = Hasher::for_this_machine();
-    let keys = KeyStore::load(held.path(), hasher).map_err(KeysCommandError::Data)?;
+    let keys = Keys::load(held.path(), hasher).map_err(KeysCommandError::Data)?;
     let activity = ActivityLog::load(held.path()).map_err(KeysCommandError::Data)?;
     let admin = KeyAdmin {
         keys: &keys,
@@ -86,7 +86,9 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
     };
     let invalid = |err: super::key_admin::KeyFieldError| KeysCommandError::Invalid(err.message);
     let output = match command {
-        KeysCommand::List => list(&keys),
+        KeysCommand::List => list(&keys)
+            .await
+            .map_err(|err| KeysCommandError::Data(err.into()))?,
         KeysCommand::Create {
             name,
             role,
@@ -108,6 +110,8 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
         KeysCommand::Edit { id, scope } => {
             let record = keys
                 .get(&id)
+                .await
+                .map_err(|err| KeysCommandError::Data(err.into()))?
                 .ok_or_else(|| KeysCommandError::NoSuchKey(id.clone()))?;
             let scope = record
                 .effective_scope()
@@ -141,6 +145,8 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
         }
         KeysCommand::Usage { id } => {
             keys.get(&id)
+                .await
+                .map_err(|err| KeysCommandError::Data(err.into()))?
                 .ok_or_else(|| KeysCommandError::NoSuchKey(id.clone()))?;
             let store = FileUsageStore::load(held.path()).map_err(KeysCommandError::Data)?;
             let series = store
@@ -155,7 +161,7 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
 }
 
 /// One key a line: id, role, expiry, last use, name (never a secret).
-fn list(keys: &KeyStore) -> String {
+async fn list(keys: &Keys) -> Result<String, StoreError> {
     let mut out = String::new();
     let when = |time: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
         time.map_or_else(
@@ -164,7 +170,7 @@ fn list(keys: &KeyStore) -> String {
         )
     };
     let _ = writeln!(out, "ID\tROLE\tCREATED\tEXPIRES\tLAST USED\tNAME");
-    for record in keys.list() {
+    for record in keys.list().await? {
         let _ = writeln!(
             out,
             "{}\t{}\t{}\t{}\t{}\t{}",
@@ -176,7 +182,7 @@ fn list(keys: &KeyStore) -> String {
             record.name,
         );
     }
-    out
+    Ok(out)
 }
 
 /// One UTC day a line, oldest first, then the total: allowed and each

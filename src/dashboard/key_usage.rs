@@ -118,6 +118,15 @@ struct KeyUsagePage {
     hours: Vec<Row>,
 }
 
+fn unavailable(err: &anyhow::Error) -> HttpResponse {
+    tracing::error!(error = format!("{err:#}"), "reading key usage failed");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Usage unavailable",
+        "Portico could not read this key's usage just now; try again in a moment.",
+    )
+}
+
 /// `GET /dashboard/security/keys/{id}/usage`.
 pub async fn page(
     logged_in: LoggedIn,
@@ -125,20 +134,15 @@ pub async fn page(
     counter: web::Data<UsageCounter>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let Some(record) = state.keys.get(&path) else {
-        return no_such_key();
+    let record = match state.keys.get(&path).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return no_such_key(),
+        Err(err) => return unavailable(&err.into()),
     };
     let series = match counter.series(&record.id).await {
         Ok(Some(series)) => series,
         Ok(None) => return no_such_key(),
-        Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "reading key usage failed");
-            return error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Usage unavailable",
-                "Portico could not read this key's usage just now; try again in a moment.",
-            );
-        }
+        Err(err) => return unavailable(&err),
     };
     let mut total = Counts::default();
     for (_, counts) in &series {

@@ -23,7 +23,7 @@ pub use ring::{by_day, hour_of, hour_start, Counts, Hour, KeyRing, Outcome, HOUR
 pub use store::{FileUsageStore, Tally, Unsaved, UsageStore};
 
 use super::api_key::ApiKey;
-use super::dashboard_keys::KeyStore;
+use super::dashboard_keys::Keys;
 use super::principal::{Principal, PrincipalKind};
 use crate::error::ApiError;
 
@@ -53,14 +53,14 @@ pub struct UsageCounter {
     counting: bool,
     pending: RwLock<HashMap<Arc<str>, Arc<Pending>>>,
     store: Arc<dyn UsageStore>,
-    keys: Arc<KeyStore>,
+    keys: Arc<Keys>,
     flushing: tokio::sync::Mutex<()>,
 }
 
 impl UsageCounter {
     /// `counting: false` turns the counting off (only the benchmark does,
     /// to measure what it costs).
-    pub fn new(store: Arc<dyn UsageStore>, keys: Arc<KeyStore>, counting: bool) -> Self {
+    pub fn new(store: Arc<dyn UsageStore>, keys: Arc<Keys>, counting: bool) -> Self {
         Self {
             counting,
             pending: RwLock::new(HashMap::new()),
@@ -116,7 +116,7 @@ impl UsageCounter {
         let mut batch = Vec::new();
         let mut revoked = Vec::new();
         for (key_id, pending) in pending {
-            if self.keys.get(&key_id).is_none() {
+            if self.is_revoked(&key_id).await {
                 revoked.push(key_id);
                 continue;
             }
@@ -158,6 +158,12 @@ impl UsageCounter {
         self.forget_revoked().await;
     }
 
+    /// Whether `key_id` is known to be gone; when the key store cannot
+    /// answer, nothing is dropped.
+    async fn is_revoked(&self, key_id: &str) -> bool {
+        matches!(self.keys.get(key_id).await, Ok(None))
+    }
+
     async fn forget_revoked(&self) {
         let stored = match self.store.key_ids().await {
             Ok(ids) => ids,
@@ -166,7 +172,10 @@ impl UsageCounter {
                 return;
             }
         };
-        for key_id in stored.iter().filter(|id| self.keys.get(id).is_none()) {
+        for key_id in &stored {
+            if !self.is_revoked(key_id).await {
+                continue;
+            }
             if let Err(err) = self.store.forget(key_id).await {
                 tracing::warn!(
                     error = format!("{err:#}"),
@@ -180,7 +189,7 @@ impl UsageCounter {
     /// instance's counts flushed first so they are included; `None` when
     /// no such key is stored.
     pub async fn series(&self, key_id: &str) -> anyhow::Result<Option<Vec<(Hour, Counts)>>> {
-        if self.keys.get(key_id).is_none() {
+        if self.keys.get(key_id).await?.is_none() {
             return Ok(None);
         }
         self.flush().await;
