@@ -1,6 +1,7 @@
 //! Where usage is kept: the `UsageStore` trait (one implementation per back
-//! end: files today, Redis next) and its file implementation, one small
-//! document per key in `DATA_DIR/usage/<id>.json`, written atomically.
+//! end: files today, Redis next) and its file implementation, one
+//! `store::Document` per key in `DATA_DIR/usage/<id>.json` (atomic 0600
+//! writes that change memory only once on disk).
 
 use std::collections::HashMap;
 use std::fs::DirBuilder;
@@ -12,7 +13,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use super::ring::{Counts, Hour, KeyRing, Outcome};
-use crate::store::{write_atomic, PRIVATE_DIR_MODE};
+use crate::store::{Document, StoreError, PRIVATE_DIR_MODE};
 
 /// Counts of one key in one hour, as one flush hands them over.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,13 +47,13 @@ pub trait UsageStore: Send + Sync + std::fmt::Debug {
 
 /// The stored form of one key's ring. `outcomes` names the columns, so a
 /// later version can add one without misreading older files.
-#[derive(Debug, Serialize, Deserialize)]
-struct Document {
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct UsageFile {
     outcomes: Vec<String>,
     hours: Vec<(Hour, Vec<u32>)>,
 }
 
-impl Document {
+impl UsageFile {
     fn of(ring: &KeyRing) -> Self {
         Self {
             outcomes: Outcome::ALL.iter().map(|o| o.code().to_owned()).collect(),
@@ -90,7 +91,7 @@ impl Document {
 #[derive(Debug)]
 pub struct FileUsageStore {
     dir: PathBuf,
-    rings: Mutex<HashMap<String, KeyRing>>,
+    files: Mutex<HashMap<String, Arc<Document<UsageFile>>>>,
     /// One batch or removal at a time, so files and memory agree.
     writes: tokio::sync::Mutex<()>,
 }
@@ -116,7 +117,7 @@ impl FileUsageStore {
             .mode(PRIVATE_DIR_MODE)
             .create(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut rings = HashMap::new();
+        let mut files = HashMap::new();
         for entry in
             std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
         {
@@ -135,30 +136,40 @@ impl FileUsageStore {
             else {
                 continue;
             };
-            match crate::store::read_json::<Document>(&path) {
-                Ok(Some(document)) => {
-                    rings.insert(id.to_owned(), document.ring());
-                }
-                Ok(None) => {}
-                Err(err) => tracing::warn!(
+            let document = Document::<UsageFile>::load(&path).unwrap_or_else(|err| {
+                tracing::warn!(
                     error = format!("{err:#}"),
                     "a usage file is damaged; that key's usage starts again from zero"
-                ),
-            }
+                );
+                Document::with_value(&path, UsageFile::default())
+            });
+            files.insert(id.to_owned(), Arc::new(document));
         }
         Ok(Self {
             dir,
-            rings: Mutex::new(rings),
+            files: Mutex::new(files),
             writes: tokio::sync::Mutex::new(()),
         })
     }
 
-    fn ring(&self, key_id: &str) -> Option<KeyRing> {
-        self.rings
+    fn file(&self, key_id: &str) -> Option<Arc<Document<UsageFile>>> {
+        self.files
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(key_id)
             .cloned()
+    }
+
+    /// The key's document, made (not yet written) when it has none.
+    fn file_or_new(&self, key_id: &str) -> anyhow::Result<Arc<Document<UsageFile>>> {
+        let path = self.dir.join(file_name(key_id)?);
+        Ok(self
+            .files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key_id.to_owned())
+            .or_insert_with(|| Arc::new(Document::with_value(path, UsageFile::default())))
+            .clone())
     }
 }
 
@@ -173,32 +184,23 @@ impl UsageStore for FileUsageStore {
         let mut unsaved = Vec::new();
         let mut first_error = None;
         for (key_id, tallies) in by_key {
-            let mut ring = self.ring(&key_id).unwrap_or_default();
-            for tally in &tallies {
-                ring.add(tally.hour, &tally.counts);
-            }
-            let written = async {
-                let path = self.dir.join(file_name(&key_id)?);
-                let bytes = serde_json::to_vec(&Document::of(&ring))?;
-                tokio::task::spawn_blocking(move || {
-                    write_atomic(&path, &bytes)
-                        .with_context(|| format!("cannot write {}", path.display()))
-                })
-                .await
-                .context("a file-writing task failed")?
-            }
-            .await;
-            match written {
-                Ok(()) => {
-                    self.rings
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(key_id.to_string(), ring);
-                }
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                    unsaved.extend(tallies);
-                }
+            let written = match self.file_or_new(&key_id) {
+                Ok(file) => file
+                    .update(|stored| {
+                        let mut ring = stored.ring();
+                        for tally in &tallies {
+                            ring.add(tally.hour, &tally.counts);
+                        }
+                        *stored = UsageFile::of(&ring);
+                        Ok::<_, StoreError>(())
+                    })
+                    .await
+                    .map_err(anyhow::Error::from),
+                Err(err) => Err(err),
+            };
+            if let Err(error) = written {
+                first_error.get_or_insert(error);
+                unsaved.extend(tallies);
             }
         }
         match first_error {
@@ -211,12 +213,16 @@ impl UsageStore for FileUsageStore {
     }
 
     async fn series(&self, key_id: &str, now: Hour) -> anyhow::Result<Vec<(Hour, Counts)>> {
-        Ok(self.ring(key_id).unwrap_or_default().series(now))
+        Ok(self
+            .file(key_id)
+            .map(|file| file.read(UsageFile::ring))
+            .unwrap_or_default()
+            .series(now))
     }
 
     async fn key_ids(&self) -> anyhow::Result<Vec<String>> {
         Ok(self
-            .rings
+            .files
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .keys()
@@ -234,7 +240,7 @@ impl UsageStore for FileUsageStore {
                 return Err(err).with_context(|| format!("cannot remove {}", path.display()))
             }
         }
-        self.rings
+        self.files
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(key_id);
