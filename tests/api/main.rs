@@ -35,6 +35,7 @@ mod job_recovery;
 mod json_logs;
 mod keys_api;
 mod keys_cli;
+mod layers;
 mod log_forging;
 mod login_throttling;
 mod metrics;
