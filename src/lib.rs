@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body_deadline;
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod dashboard;
 pub mod error;
 mod housekeeping;

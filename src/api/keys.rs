@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::json::{ApiJson, ApiJsonOrEmpty};
 use super::openapi::ErrorBody;
 use super::resource;
-use crate::auth::address::client_address;
+use crate::core::address::client_address;
 use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{parse_grace, Actor, KeyAdmin, KeyFieldError, NewKey};
 use crate::auth::{Gate, Permission, Principal, Role, Scope, ScopeChanges};

@@ -14,7 +14,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 
 use super::activity::ActivityLog;
-use super::address::{address_text, client_address, IpAllowlist, TrustedProxies};
+use crate::core::address::{address_text, client_address, IpAllowlist, TrustedProxies};
 use super::api_key::ApiKey;
 use super::dashboard_keys::{KeyCheck, KeyStore};
 use super::env_keys::EnvKeys;

@@ -13,7 +13,7 @@ use actix_web::HttpMessage;
 use chrono::Utc;
 
 use super::principal::{Principal, PrincipalKind, Role};
-use super::random_alphanumeric;
+use crate::core::random_alphanumeric;
 use super::users::{UserRecord, UserStore};
 
 /// A session unused this long is over.

@@ -15,7 +15,7 @@ use actix_web::cookie::time::Duration as CookieDuration;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::random_alphanumeric;
+use crate::core::random_alphanumeric;
 use super::session::LAST_VISIT;
 use crate::store::{read_json, write_json};
 

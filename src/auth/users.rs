@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::hashing::Hasher;
-use super::random_token;
+use crate::core::random_token;
 use crate::store::{read_json, write_json};
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -294,12 +294,4 @@ impl UserStore {
             .map(|user| user.username)
             .collect()
     }
-}
-
-/// Compares two secrets in constant time.
-pub fn secrets_match(presented: &str, expected: &SecretString) -> bool {
-    use subtle::ConstantTimeEq;
-    let presented = blake3::hash(presented.as_bytes());
-    let expected = blake3::hash(expected.expose_secret().as_bytes());
-    presented.as_bytes().ct_eq(expected.as_bytes()).into()
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::address::{IpAllowlist, TrustedProxies};
+use crate::core::address::{IpAllowlist, TrustedProxies};
 use crate::auth::session::SessionLimits;
 pub use public_url::PublicUrl;
 pub use sandbox::{SandboxMode, SandboxSettings};

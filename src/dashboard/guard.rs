@@ -10,10 +10,10 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
 
 use super::{foreign_origin_page, ip_not_allowed_page, redirect, stale_form_page, DashboardState};
-use crate::auth::address::client_address;
+use crate::core::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
-use crate::auth::users::secrets_match;
+use crate::core::secrets_match;
 
 const CSRF_FIELD: &str = "csrf_token";
 

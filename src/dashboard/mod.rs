@@ -26,7 +26,7 @@ use askama::Template;
 use secrecy::SecretString;
 
 use crate::auth::activity::ActivityLog;
-use crate::auth::address::{IpAllowlist, TrustedProxies};
+use crate::core::address::{IpAllowlist, TrustedProxies};
 use crate::auth::dashboard_keys::KeyStore;
 use crate::auth::rate_limit::WindowCounter;
 use crate::auth::session_store::FileSessionStore;

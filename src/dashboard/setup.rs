@@ -9,10 +9,11 @@ use serde::Deserialize;
 use super::login::{address_failures_key, throttled, wait_text};
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
-use crate::auth::address::client_address;
+use crate::core::address::client_address;
 use crate::auth::gate::is_same_origin;
 use crate::auth::session;
-use crate::auth::users::{secrets_match, Password, UserError, Username, MIN_PASSWORD_CHARS};
+use crate::core::secrets_match;
+use crate::auth::users::{Password, UserError, Username, MIN_PASSWORD_CHARS};
 
 #[derive(Template)]
 #[template(path = "setup.html")]

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use subtle::ConstantTimeEq;
 
-use crate::auth::address::{client_address, TrustedProxies};
+use crate::core::address::{client_address, TrustedProxies};
 
 pub struct MetricsAccess {
     token: Option<SecretString>,

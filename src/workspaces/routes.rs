@@ -8,7 +8,7 @@ use super::{NewWorkspace, Registry, WorkspaceError};
 use crate::api::json::ApiJson;
 use crate::api::resource;
 use crate::auth::activity::{AccountAction, ActivityLog};
-use crate::auth::address::client_address;
+use crate::core::address::client_address;
 use crate::auth::{Gate, Permission, Principal};
 use crate::error::ApiError;
 

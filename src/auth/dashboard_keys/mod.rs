@@ -22,7 +22,7 @@ pub use record::{Expiry, KeyRecord, PreviousSecret};
 use super::hashing::Hasher;
 use super::principal::{Principal, Role};
 use super::scope::Scope;
-use super::{random_alphanumeric, random_token};
+use crate::core::{random_alphanumeric, random_token};
 use crate::store::{read_json, write_json};
 
 const ID_LEN: usize = 12;
