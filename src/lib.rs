@@ -2,12 +2,11 @@
 
 pub mod api;
 pub mod auth;
-pub mod body_deadline;
 pub mod cli;
 pub mod config;
 pub mod core;
 pub mod dashboard;
-pub mod error;
+pub mod http;
 mod housekeeping;
 pub mod jobs;
 pub mod metrics;

@@ -29,7 +29,7 @@ use crate::auth::totp::SecretCipher;
 use crate::auth::users::UserStore;
 use crate::auth::Gate;
 use crate::core::random_alphanumeric;
-use crate::body_deadline;
+use crate::http::body_deadline;
 use crate::config::Settings;
 use crate::dashboard::{self, DashboardState};
 use crate::housekeeping;
@@ -165,7 +165,7 @@ impl Application {
                 .app_data(services.registry)
                 .app_data(services.queue)
                 .app_data(web::Data::from(services.activity))
-                .configure(api::json::extractor_configs)
+                .configure(crate::http::json::extractor_configs)
                 .configure(routes)
         })
         .client_request_timeout(REQUEST_HEAD_TIMEOUT)

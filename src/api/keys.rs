@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::json::{ApiJson, ApiJsonOrEmpty};
+use crate::http::json::{ApiJson, ApiJsonOrEmpty};
 use super::openapi::ErrorBody;
 use super::resource;
 use crate::core::address::client_address;
@@ -16,7 +16,7 @@ use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{parse_grace, Actor, KeyAdmin, KeyFieldError, NewKey};
 use crate::auth::{Gate, Permission, Principal, Role, Scope, ScopeChanges};
 use crate::dashboard::DashboardState;
-use crate::error::ApiError;
+use crate::http::ApiError;
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/keys").get(list).post(create))

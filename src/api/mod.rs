@@ -1,7 +1,6 @@
 //! The JSON API (SPEC §5). Everything under `/api` but `/api/health` sits
 //! behind the gate, so a route added here cannot be left open.
 
-pub mod json;
 pub mod keys;
 pub mod openapi;
 
@@ -10,9 +9,9 @@ use actix_web::{web, HttpResponse};
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
-use crate::auth::gate::require_principal;
+use crate::http::gate::require_principal;
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::http::ApiError;
 use crate::{jobs, workspaces};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

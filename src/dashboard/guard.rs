@@ -11,7 +11,7 @@ use std::future::{ready, Ready};
 
 use super::{foreign_origin_page, ip_not_allowed_page, redirect, stale_form_page, DashboardState};
 use crate::core::address::client_address;
-use crate::auth::gate::is_same_origin;
+use crate::http::origin::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
 use crate::core::secrets_match;
 

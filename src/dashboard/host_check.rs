@@ -9,7 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::web;
 
 use super::{error_page_with_link, DashboardState};
-use crate::error::ApiError;
+use crate::http::ApiError;
 
 /// Open to any name: container and load-balancer probes use the pod's
 /// address, and the answer reveals nothing.

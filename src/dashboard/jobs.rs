@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::pages::{nav, overview_page, AskInput};
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
-use crate::error::ApiError;
+use crate::http::ApiError;
 use crate::jobs::{submit_question, AskRequest, Job, JobId, JobQueue, JobStatus};
 use crate::workspaces::Registry;
 

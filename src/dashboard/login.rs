@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::core::address::client_address;
-use crate::auth::gate::is_same_origin;
+use crate::http::origin::is_same_origin;
 use crate::auth::rate_limit::address_key;
 use crate::auth::session::{self, LoggedIn};
 

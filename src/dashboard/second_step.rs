@@ -10,7 +10,7 @@ use super::login::session_failure;
 use super::two_factor::{failure, note, CodeForm};
 use super::{foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
-use crate::auth::gate::is_same_origin;
+use crate::http::origin::is_same_origin;
 use crate::auth::rate_limit::Quota;
 use crate::auth::session;
 use crate::auth::two_factor::{self, CodeCheck};

@@ -10,7 +10,7 @@ use super::login::{address_failures_key, throttled, wait_text};
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::core::address::client_address;
-use crate::auth::gate::is_same_origin;
+use crate::http::origin::is_same_origin;
 use crate::auth::session;
 use crate::core::secrets_match;
 use crate::auth::users::{Password, UserError, Username, MIN_PASSWORD_CHARS};

@@ -8,10 +8,10 @@ use serde_json::{json, Map, Value};
 
 use super::job::{Job, JobId, JobStatus};
 use super::queue::{JobQueue, TooManyJobs, MAX_UNFINISHED_PER_OWNER};
-use crate::api::json::ApiJson;
+use crate::http::json::ApiJson;
 use crate::api::resource;
 use crate::auth::{Permission, Principal};
-use crate::error::ApiError;
+use crate::http::ApiError;
 use crate::workspaces::{git, Registry, Workspace};
 
 /// The longest question accepted (SPEC §5).

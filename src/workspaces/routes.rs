@@ -5,12 +5,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{NewWorkspace, Registry, WorkspaceError};
-use crate::api::json::ApiJson;
+use crate::http::json::ApiJson;
 use crate::api::resource;
 use crate::auth::activity::{AccountAction, ActivityLog};
 use crate::core::address::client_address;
 use crate::auth::{Gate, Permission, Principal};
-use crate::error::ApiError;
+use crate::http::ApiError;
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/workspaces").get(list).post(create))
