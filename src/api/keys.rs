@@ -8,14 +8,14 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::http::json::{ApiJson, ApiJsonOrEmpty};
-use super::openapi::ErrorBody;
 use super::resource;
-use crate::core::address::client_address;
+use super::schemas::ErrorBody;
 use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{parse_grace, Actor, KeyAdmin, KeyFieldError, NewKey};
 use crate::auth::{Gate, Permission, Principal, Role, Scope, ScopeChanges};
+use crate::core::address::client_address;
 use crate::dashboard::DashboardState;
+use crate::http::json::{ApiJson, ApiJsonOrEmpty};
 use crate::http::ApiError;
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {

@@ -13,8 +13,8 @@ use actix_web::HttpMessage;
 use chrono::Utc;
 
 use super::principal::{Principal, PrincipalKind, Role};
-use crate::core::random_alphanumeric;
 use super::users::{UserRecord, UserStore};
+use crate::core::random_alphanumeric;
 
 /// A session unused this long is over.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);

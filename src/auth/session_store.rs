@@ -15,8 +15,8 @@ use actix_web::cookie::time::Duration as CookieDuration;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::core::random_alphanumeric;
 use super::session::LAST_VISIT;
+use crate::core::random_alphanumeric;
 use crate::store::{read_json, write_json};
 
 type State = HashMap<String, String>;

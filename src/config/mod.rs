@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::core::address::{IpAllowlist, TrustedProxies};
 use crate::auth::session::SessionLimits;
+use crate::core::address::{IpAllowlist, TrustedProxies};
 pub use public_url::PublicUrl;
 pub use sandbox::{SandboxMode, SandboxSettings};
 pub use vars::ConfigError;

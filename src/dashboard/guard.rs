@@ -10,10 +10,10 @@ use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
 
 use super::{foreign_origin_page, ip_not_allowed_page, redirect, stale_form_page, DashboardState};
-use crate::core::address::client_address;
-use crate::http::origin::is_same_origin;
 use crate::auth::session::{self, LoggedIn};
+use crate::core::address::client_address;
 use crate::core::secrets_match;
+use crate::http::origin::is_same_origin;
 
 const CSRF_FIELD: &str = "csrf_token";
 

@@ -76,7 +76,10 @@ pub async fn ask(
         context: None,
         source_branch: Some(form.source_branch).filter(|b| !b.trim().is_empty()),
     };
-    match submit_question(&queue, &registry, &logged_in.principal(), request).await {
+    match submit_question(&queue, &registry, &logged_in.principal(), request)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok((job, _)) => redirect(&format!("/dashboard/jobs/{}", job.id)),
         Err(err) => overview_page(
             actix_web::ResponseError::status_code(&err),

@@ -11,10 +11,10 @@ use serde::Deserialize;
 
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
-use crate::core::address::client_address;
-use crate::http::origin::is_same_origin;
 use crate::auth::rate_limit::address_key;
 use crate::auth::session::{self, LoggedIn};
+use crate::core::address::client_address;
+use crate::http::origin::is_same_origin;
 
 /// The failed-login counter of a user name (case-insensitive).
 pub fn user_failures_key(username: &str) -> Vec<u8> {

@@ -26,13 +26,13 @@ use askama::Template;
 use secrecy::SecretString;
 
 use crate::auth::activity::ActivityLog;
-use crate::core::address::{IpAllowlist, TrustedProxies};
 use crate::auth::dashboard_keys::KeyStore;
 use crate::auth::rate_limit::WindowCounter;
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::totp::SecretCipher;
 use crate::auth::users::UserStore;
 use crate::config::PublicUrl;
+use crate::core::address::{IpAllowlist, TrustedProxies};
 
 pub use guard::{require_allowed_address, require_login};
 pub use host_check::require_known_host;

@@ -10,11 +10,11 @@ use super::login::session_failure;
 use super::two_factor::{failure, note, CodeForm};
 use super::{foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
-use crate::http::origin::is_same_origin;
 use crate::auth::rate_limit::Quota;
 use crate::auth::session;
 use crate::auth::two_factor::{self, CodeCheck};
 use crate::auth::users::UserRecord;
+use crate::http::origin::is_same_origin;
 
 /// Codes (right or wrong) allowed per user at the second step in the window.
 pub const MAX_WRONG_CODES: u32 = 5;

@@ -17,11 +17,11 @@ use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::{
     AccountAction, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
 };
-use crate::core::address::client_address;
 use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{role_name, Actor, KeyAdmin, NewKey as NewKeyRequest};
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::{Password, UserError, MIN_PASSWORD_CHARS};
+use crate::core::address::client_address;
 
 struct KeyRow {
     id: String,

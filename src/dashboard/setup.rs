@@ -9,11 +9,11 @@ use serde::Deserialize;
 use super::login::{address_failures_key, throttled, wait_text};
 use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
-use crate::core::address::client_address;
-use crate::http::origin::is_same_origin;
 use crate::auth::session;
-use crate::core::secrets_match;
 use crate::auth::users::{Password, UserError, Username, MIN_PASSWORD_CHARS};
+use crate::core::address::client_address;
+use crate::core::secrets_match;
+use crate::http::origin::is_same_origin;
 
 #[derive(Template)]
 #[template(path = "setup.html")]

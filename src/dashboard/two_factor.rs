@@ -12,10 +12,10 @@ use super::login::user_failures_key;
 use super::pages::nav;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
-use crate::core::address::client_address;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::totp::TotpSecret;
 use crate::auth::two_factor::{self, CodeCheck};
+use crate::core::address::client_address;
 
 const ENROL_SECRET: &str = "enrol_secret";
 

@@ -11,8 +11,8 @@ use super::confirm::{confirm_page, Confirm};
 use super::pages::nav;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
-use crate::core::address::client_address;
 use crate::auth::session::{self, LoggedIn};
+use crate::core::address::client_address;
 use crate::workspaces::{NewWorkspace, Registry, WorkspaceError};
 
 struct WorkspaceRow {

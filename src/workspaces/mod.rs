@@ -4,8 +4,6 @@
 mod credentials;
 pub mod git;
 mod registry;
-pub(crate) mod routes;
 
 pub use credentials::redacted;
 pub use registry::{NewWorkspace, Registry, Workspace, WorkspaceError, WorkspaceId};
-pub use routes::api_routes;

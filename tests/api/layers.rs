@@ -214,7 +214,11 @@ fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
     for (node, seen) in &reachable {
         let group: Vec<&str> = seen
             .iter()
-            .filter(|other| reachable.get(other).is_some_and(|back| back.contains(*node)))
+            .filter(|other| {
+                reachable
+                    .get(other)
+                    .is_some_and(|back| back.contains(*node))
+            })
             .map(String::as_str)
             .collect();
         if group.len() > 1 {
