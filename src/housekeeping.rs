@@ -1,9 +1,22 @@
 //! Periodic chores beside the server: writing the activity log, session
 //! idle times and key last-used times, and deleting jobs older than 7 days.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::startup::Services;
+use crate::auth::activity::ActivityLog;
+use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::session_store::FileSessionStore;
+use crate::jobs::JobQueue;
+
+/// What the chores write to the data directory.
+#[derive(Clone)]
+pub(crate) struct Services {
+    pub(crate) activity: Arc<ActivityLog>,
+    pub(crate) sessions: FileSessionStore,
+    pub(crate) keys: Arc<KeyStore>,
+    pub(crate) queue: Arc<JobQueue>,
+}
 
 const TICK: Duration = Duration::from_secs(2);
 

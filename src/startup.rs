@@ -74,6 +74,17 @@ pub(crate) struct Services {
     pub(crate) queue: web::Data<JobQueue>,
 }
 
+impl Services {
+    fn chores(&self) -> housekeeping::Services {
+        housekeeping::Services {
+            activity: self.activity.clone(),
+            sessions: self.sessions.clone(),
+            keys: self.keys.clone(),
+            queue: self.queue.clone().into_inner(),
+        }
+    }
+}
+
 pub struct Application {
     address: SocketAddr,
     server: Server,
@@ -127,7 +138,7 @@ impl Application {
         );
 
         crate::metrics::install();
-        let metrics_access = web::Data::new(crate::metrics::MetricsAccess::new(
+        let metrics_access = web::Data::new(crate::http::metrics_access::MetricsAccess::new(
             settings.metrics_token.clone(),
             settings.trusted_proxies.clone(),
         ));
@@ -152,19 +163,22 @@ impl Application {
                     )
                     .build();
             App::new()
-                .wrap(limits.identity_middleware())
+                .wrap(crate::auth::session::identity_middleware(limits))
                 .wrap(sessions)
                 .wrap(from_fn(dashboard::require_known_host))
                 .wrap(from_fn(dashboard::require_allowed_address))
                 .wrap(from_fn(body_deadline::bound_body_time))
                 .wrap(security_headers())
-                .wrap(middleware::from_fn(crate::metrics::track_requests))
+                .wrap(middleware::from_fn(
+                    crate::http::request_metrics::track_requests,
+                ))
                 .app_data(metrics_access.clone())
                 .app_data(services.gate)
                 .app_data(services.dashboard)
                 .app_data(services.registry)
                 .app_data(services.queue)
                 .app_data(web::Data::from(services.activity))
+                .app_data(web::Data::from(services.keys))
                 .configure(crate::http::json::extractor_configs)
                 .configure(routes)
         })
@@ -175,7 +189,7 @@ impl Application {
         .map_err(bind_error)?
         .run();
 
-        housekeeping::spawn(services.clone());
+        housekeeping::spawn(services.chores());
         // Made now, so that the first unknown user name at login takes no
         // longer than any other.
         let hasher = services.hasher.clone();
@@ -217,7 +231,7 @@ impl Application {
     /// Serves until the server stops, then writes what is still in memory.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let result = self.server.await;
-        housekeeping::flush(&self.services).await;
+        housekeeping::flush(&self.services.chores()).await;
         result
     }
 }
@@ -226,7 +240,7 @@ impl Application {
 /// static files. Tests enumerate it to prove that no route is left open.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.configure(api::configure)
-        .configure(crate::metrics::configure)
+        .configure(api::metrics::configure)
         .configure(dashboard::configure)
         .service(Files::new("/static", static_dir()));
 }

@@ -10,11 +10,11 @@ use utoipa::ToSchema;
 
 use super::resource;
 use super::schemas::ErrorBody;
-use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
+use crate::auth::activity::ActivityLog;
+use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord, KeyStore};
 use crate::auth::key_admin::{parse_grace, Actor, KeyAdmin, KeyFieldError, NewKey};
 use crate::auth::{Gate, Permission, Principal, Role, Scope, ScopeChanges};
 use crate::core::address::client_address;
-use crate::dashboard::DashboardState;
 use crate::http::json::{ApiJson, ApiJsonOrEmpty};
 use crate::http::ApiError;
 
@@ -147,11 +147,8 @@ impl From<KeyFieldError> for ApiError {
     }
 }
 
-fn key_admin(state: &DashboardState) -> KeyAdmin<'_> {
-    KeyAdmin {
-        keys: &state.keys,
-        activity: &state.activity,
-    }
+fn key_admin<'a>(keys: &'a KeyStore, activity: &'a ActivityLog) -> KeyAdmin<'a> {
+    KeyAdmin { keys, activity }
 }
 
 fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate) -> Actor<'a> {
@@ -172,10 +169,10 @@ fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate) -> Actor<
     security(("apiKey" = []), ("bearer" = [])))]
 pub async fn list(
     principal: Principal,
-    state: web::Data<DashboardState>,
+    keys: web::Data<KeyStore>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    let keys: Vec<KeyView> = state.keys.list().into_iter().map(KeyView::from).collect();
+    let keys: Vec<KeyView> = keys.list().into_iter().map(KeyView::from).collect();
     Ok(HttpResponse::Ok().json(keys))
 }
 
@@ -193,7 +190,8 @@ pub async fn create(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    state: web::Data<DashboardState>,
+    keys: web::Data<KeyStore>,
+    activity: web::Data<ActivityLog>,
     ApiJson(body): ApiJson<CreateKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
@@ -207,7 +205,7 @@ pub async fn create(
         .map_err(KeyFieldError::from)?;
     within_own_scope(&principal, &scope)?;
     let new = new.with_scope(scope);
-    let (plaintext, record) = key_admin(&state)
+    let (plaintext, record) = key_admin(&keys, &activity)
         .create(&actor(&principal, &req, &gate), &new)
         .await
         .map_err(|err| {
@@ -243,18 +241,19 @@ pub async fn edit(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    state: web::Data<DashboardState>,
+    keys: web::Data<KeyStore>,
+    activity: web::Data<ActivityLog>,
     id: web::Path<String>,
     ApiJson(changes): ApiJson<ScopeChanges>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    let record = state.keys.get(&id).ok_or(ApiError::Missing("Key"))?;
+    let record = keys.get(&id).ok_or(ApiError::Missing("Key"))?;
     let scope = record
         .effective_scope()
         .apply(record.role, &changes)
         .map_err(KeyFieldError::from)?;
     within_own_scope(&principal, &scope)?;
-    let edited = key_admin(&state)
+    let edited = key_admin(&keys, &activity)
         .edit(&actor(&principal, &req, &gate), &id, scope)
         .await
         .map_err(ApiError::storage)?
@@ -276,11 +275,12 @@ pub async fn revoke(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    state: web::Data<DashboardState>,
+    keys: web::Data<KeyStore>,
+    activity: web::Data<ActivityLog>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    match key_admin(&state)
+    match key_admin(&keys, &activity)
         .revoke(&actor(&principal, &req, &gate), &id)
         .await
         .map_err(ApiError::storage)?
@@ -307,13 +307,14 @@ pub async fn roll(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    state: web::Data<DashboardState>,
+    keys: web::Data<KeyStore>,
+    activity: web::Data<ActivityLog>,
     id: web::Path<String>,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<RollKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
     let grace = parse_grace(body.grace_seconds)?;
-    let (plaintext, record) = key_admin(&state)
+    let (plaintext, record) = key_admin(&keys, &activity)
         .roll(&actor(&principal, &req, &gate), &id, grace)
         .await
         .map_err(ApiError::storage)?

@@ -3,6 +3,7 @@
 
 pub mod jobs;
 pub mod keys;
+pub mod metrics;
 pub mod openapi;
 pub mod schemas;
 pub mod workspaces;

@@ -5,6 +5,7 @@
 mod known;
 mod public_url;
 mod sandbox;
+mod session_limits;
 mod vars;
 
 use std::collections::HashMap;
@@ -15,10 +16,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::session::SessionLimits;
 use crate::core::address::{IpAllowlist, TrustedProxies};
 pub use public_url::PublicUrl;
 pub use sandbox::{SandboxMode, SandboxSettings};
+pub use session_limits::SessionLimits;
 pub use vars::ConfigError;
 
 /// Keys shorter than this draw a start-up warning (SPEC §1).

@@ -1,11 +1,14 @@
 //! The HTTP layer between the domain areas and the two front ends (`api`,
 //! `dashboard`): the API's error shape, JSON extractors, the body deadline,
-//! origin checks and the `/api` gate middleware. No routes live here.
+//! origin checks, the `/api` gate middleware and who may read `/metrics`.
+//! No routes live here.
 
 pub mod body_deadline;
 pub mod error;
 pub mod gate;
 pub mod json;
+pub mod metrics_access;
 pub mod origin;
+pub mod request_metrics;
 
 pub use error::ApiError;
