@@ -8,46 +8,15 @@ use askama::Template;
 use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag, TagEnd};
 use serde::Deserialize;
 
+use super::job_rows::{rows, JobRow};
 use super::pages::{nav, overview_page, AskInput};
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
 use crate::http::ApiError;
 use crate::jobs::{submit_question, AskRequest, Job, JobId, JobQueue, JobStatus};
-use crate::workspaces::Registry;
 
-const QUESTION_PREVIEW_CHARS: usize = 120;
 const RECENT_ROWS: usize = 20;
-
-/// A job as a row of the jobs table.
-pub struct JobRow {
-    pub id: String,
-    pub status: &'static str,
-    pub workspace: String,
-    pub question: String,
-    pub created: String,
-}
-
-impl JobRow {
-    pub fn new(job: &Job, registry: &Registry) -> Self {
-        let mut question: String = job.question.chars().take(QUESTION_PREVIEW_CHARS).collect();
-        if job.question.chars().count() > QUESTION_PREVIEW_CHARS {
-            question.push('…');
-        }
-        Self {
-            id: job.id.to_string(),
-            status: job.status.as_str(),
-            workspace: registry
-                .get(&job.workspace_id)
-                .map_or_else(|| format!("{} (removed)", job.workspace_id), |w| w.name),
-            question,
-            created: job.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-        }
-    }
-}
-
-pub fn rows(jobs: &[Job], registry: &Registry) -> Vec<JobRow> {
-    jobs.iter().map(|job| JobRow::new(job, registry)).collect()
-}
+use crate::workspaces::Registry;
 
 #[derive(Deserialize)]
 pub struct AskForm {

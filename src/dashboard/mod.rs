@@ -5,6 +5,7 @@
 mod confirm;
 mod guard;
 mod host_check;
+mod job_rows;
 mod jobs;
 mod key_scope;
 mod login;

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::jobs::{rows, JobRow};
+use super::job_rows::{rows, JobRow};
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
 use crate::jobs::{JobQueue, QueueCounts};

@@ -1,6 +1,7 @@
 //! The module map as a test: every `crate::` path in `src/` must point down
-//! the layer order (README, "Design decisions"), and no two areas or
-//! sibling files may import each other. A failure names the file and line.
+//! the layer order (README, "Design decisions"), no two areas or sibling
+//! files may import each other, and no route handler lives below `http`.
+//! A failure names the file and line.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,8 +18,6 @@ const LAYERS: &[(&str, u8)] = &[
     ("workspaces", 2),
     ("jobs", 2),
     ("http", 3),
-    ("error", 3),
-    ("body_deadline", 3),
     ("api", 4),
     ("dashboard", 4),
     ("housekeeping", 5),
@@ -27,26 +26,9 @@ const LAYERS: &[(&str, u8)] = &[
 ];
 const DOMAIN: u8 = 2;
 
-/// Known violations still being removed (issue 12): `from -> to` area pairs
-/// and `cycle: ...` file cycles. The goal is an empty list.
-const ALLOWED: &[&str] = &[
-    "api -> dashboard",
-    "auth -> error",
-    "body_deadline -> error",
-    "config -> auth",
-    "cycle: api <-> auth <-> config <-> dashboard <-> error <-> jobs <-> metrics <-> store <-> workspaces",
-    "cycle: api/keys.rs <-> api/openapi.rs",
-    "cycle: auth/principal.rs <-> auth/scope.rs",
-    "cycle: dashboard/jobs.rs <-> dashboard/pages.rs",
-    "cycle: housekeeping <-> startup",
-    "housekeeping -> startup",
-    "jobs -> api",
-    "jobs -> error",
-    "metrics -> auth",
-    "metrics -> jobs",
-    "workspaces -> api",
-    "workspaces -> error",
-];
+/// Words that mark a route handler or its wiring; none may appear below
+/// the `http` layer.
+const HANDLER_MARKS: &[&str] = &["HttpResponse", "ServiceConfig", "utoipa::path", "web::Data"];
 
 struct Import {
     file: String,
@@ -309,24 +291,35 @@ fn violations() -> BTreeMap<String, Vec<String>> {
 
 #[test]
 fn every_import_points_down_the_layer_order_and_nothing_imports_in_a_cycle() {
-    let found = violations();
-    let unexpected: Vec<String> = found
-        .iter()
-        .filter(|(key, _)| !ALLOWED.contains(&key.as_str()))
-        .flat_map(|(_, lines)| lines.clone())
-        .collect();
+    let found: Vec<String> = violations().into_values().flatten().collect();
     assert!(
-        unexpected.is_empty(),
+        found.is_empty(),
         "imports against the module map (README, Design decisions):\n{}",
-        unexpected.join("\n")
+        found.join("\n")
     );
-    let stale: Vec<&&str> = ALLOWED
-        .iter()
-        .filter(|key| !found.contains_key(**key))
-        .collect();
+}
+
+#[test]
+fn no_route_handler_lives_below_the_http_layer() {
+    let mut files = Vec::new();
+    rust_files(&src_dir(), &mut files);
+    let mut found = Vec::new();
+    for path in files {
+        let file = relative(&path);
+        if area_of(&file).is_none_or(|area| layer(area) >= layer("http")) {
+            continue;
+        }
+        let text = without_comments(&std::fs::read_to_string(&path).expect("readable"));
+        for (number, line) in text.lines().enumerate() {
+            if let Some(mark) = HANDLER_MARKS.iter().find(|mark| line.contains(*mark)) {
+                found.push(format!("src/{file}:{}: {mark}", number + 1));
+            }
+        }
+    }
     assert!(
-        stale.is_empty(),
-        "allowed violations that no longer occur; remove them: {stale:?}"
+        found.is_empty(),
+        "route handlers belong in api/ or dashboard/, not in the layers below http:\n{}",
+        found.join("\n")
     );
 }
 

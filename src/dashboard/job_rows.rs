@@ -1,0 +1,37 @@
+//! A job as a row of the dashboard's job tables (overview and queue page).
+
+use crate::jobs::Job;
+use crate::workspaces::Registry;
+
+const QUESTION_PREVIEW_CHARS: usize = 120;
+
+/// A job as a row of the jobs table.
+pub struct JobRow {
+    pub id: String,
+    pub status: &'static str,
+    pub workspace: String,
+    pub question: String,
+    pub created: String,
+}
+
+impl JobRow {
+    pub fn new(job: &Job, registry: &Registry) -> Self {
+        let mut question: String = job.question.chars().take(QUESTION_PREVIEW_CHARS).collect();
+        if job.question.chars().count() > QUESTION_PREVIEW_CHARS {
+            question.push('…');
+        }
+        Self {
+            id: job.id.to_string(),
+            status: job.status.as_str(),
+            workspace: registry
+                .get(&job.workspace_id)
+                .map_or_else(|| format!("{} (removed)", job.workspace_id), |w| w.name),
+            question,
+            created: job.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        }
+    }
+}
+
+pub fn rows(jobs: &[Job], registry: &Registry) -> Vec<JobRow> {
+    jobs.iter().map(|job| JobRow::new(job, registry)).collect()
+}
