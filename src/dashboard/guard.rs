@@ -90,7 +90,9 @@ pub async fn require_login(
     };
     req.extensions_mut().insert(logged_in);
     // Error pages rendered while handling this request show the nav bar.
-    let response = super::CURRENT_NAV.scope(nav, next.call(req)).await?;
+    let response = crate::http::html::CURRENT_NAV
+        .scope(nav, next.call(req))
+        .await?;
     Ok(response.map_into_boxed_body())
 }
 

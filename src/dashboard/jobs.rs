@@ -3,14 +3,14 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, ResponseError};
 use askama::Template;
 use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag, TagEnd};
 use serde::Deserialize;
 
 use super::job_rows::{rows, JobRow};
 use super::pages::{nav, overview_page, AskInput};
-use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use super::{error_page, redirect, render, DashboardError, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
 use crate::http::ApiError;
 use crate::jobs::{submit_question, AskRequest, Job, JobId, JobQueue, JobStatus};
@@ -119,14 +119,7 @@ pub async fn cancel(
             );
             redirect(&page)
         }
-        Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "cancelling a job failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Not saved",
-                "Portico could not write to its data directory, so the job was not cancelled.",
-            )
-        }
+        Err(err) => DashboardError::storage("cancelling a job", err).error_response(),
     }
 }
 

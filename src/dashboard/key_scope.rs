@@ -8,8 +8,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::pages::nav;
-use super::security::{actor, key_admin, no_such_key, storage_failure};
-use super::{redirect, render, DashboardState, Flash, Nav};
+use super::security::{actor, key_admin, no_such_key};
+use super::{redirect, render, DashboardError, DashboardState, Flash, Nav};
 use crate::auth::dashboard_keys::KeyRecord;
 use crate::auth::key_admin::role_name;
 use crate::auth::session::{self, LoggedIn};
@@ -88,10 +88,10 @@ pub async fn form(
     logged_in: LoggedIn,
     state: web::Data<DashboardState>,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     match state.keys.get(&path) {
-        Some(record) => render(StatusCode::OK, &page_for(&logged_in, &record, None)),
-        None => no_such_key(),
+        Some(record) => Ok(render(StatusCode::OK, &page_for(&logged_in, &record, None))),
+        None => Err(no_such_key()),
     }
 }
 
@@ -161,9 +161,9 @@ pub async fn save(
     state: web::Data<DashboardState>,
     path: web::Path<String>,
     form: web::Form<ScopeForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let Some(record) = state.keys.get(&path) else {
-        return no_such_key();
+        return Err(no_such_key());
     };
     let refused = |message: String| {
         let mut page = page_for(&logged_in, &record, Flash::error(message));
@@ -179,7 +179,7 @@ pub async fn save(
             .map_err(|err| err.message)
     }) {
         Ok(scope) => scope,
-        Err(message) => return refused(message),
+        Err(message) => return Ok(refused(message)),
     };
     let actor = actor(&logged_in, &state, &req);
     match key_admin(&state).edit(&actor, &record.id, scope).await {
@@ -191,9 +191,9 @@ pub async fn save(
                     edited.name
                 ),
             );
-            redirect("/dashboard/security")
+            Ok(redirect("/dashboard/security"))
         }
-        Ok(None) => no_such_key(),
-        Err(err) => storage_failure("editing a key", &err),
+        Ok(None) => Err(no_such_key()),
+        Err(err) => Err(DashboardError::storage("editing a key", err)),
     }
 }

@@ -5,11 +5,13 @@
 use actix_identity::Identity;
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use super::{
+    error_page, foreign_origin_page, redirect, render, DashboardError, DashboardState, Flash, Nav,
+};
 use crate::auth::activity::AccountAction;
 use crate::auth::rate_limit::address_key;
 use crate::auth::session::{self, LoggedIn};
@@ -179,12 +181,7 @@ pub async fn submit(
 
 /// The page for a session that could not be started.
 pub fn session_failure(err: &anyhow::Error) -> HttpResponse {
-    tracing::error!(error = format!("{err:#}"), "starting a session failed");
-    error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal server error",
-        "The session could not be started. Try again.",
-    )
+    DashboardError::session(err).error_response()
 }
 
 pub async fn logout(

@@ -19,11 +19,10 @@ mod workspaces;
 
 use std::sync::Arc;
 
-use actix_web::http::header::{self, CacheDirective, HeaderMap};
+use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
-use askama::Template;
 use secrecy::SecretString;
 
 use crate::auth::activity::ActivityLog;
@@ -35,6 +34,9 @@ use crate::auth::users::UserStore;
 use crate::config::PublicUrl;
 use crate::core::address::{IpAllowlist, TrustedProxies};
 
+pub use crate::http::html::{
+    error_page, error_page_with_link, redirect, render, DashboardError, Flash, Nav,
+};
 pub use guard::{require_allowed_address, require_login};
 pub use host_check::require_known_host;
 pub use jobs::markdown_to_safe_html;
@@ -148,102 +150,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(pages::not_found_anywhere));
 }
 
-/// The navigation bar of a logged-in page.
-#[derive(Debug, Clone)]
-pub struct Nav {
-    pub username: String,
-    pub csrf_token: String,
-    pub active: &'static str,
-}
-
-tokio::task_local! {
-    /// The nav bar of the logged-in request being handled, if any.
-    static CURRENT_NAV: Nav;
-}
-
-/// A one-time message at the top of a page.
-#[derive(Debug, Clone)]
-pub struct Flash {
-    pub kind: &'static str,
-    pub message: String,
-}
-
-impl Flash {
-    pub fn error(message: impl Into<String>) -> Option<Self> {
-        Some(Self {
-            kind: "error",
-            message: message.into(),
-        })
-    }
-
-    pub fn success(message: impl Into<String>) -> Option<Self> {
-        Some(Self {
-            kind: "success",
-            message: message.into(),
-        })
-    }
-}
-
-/// Renders a page with `status`; pages are never cached, since some carry
-/// a CSRF token or a key shown once.
-pub fn render(status: StatusCode, page: &impl Template) -> HttpResponse {
-    match page.render() {
-        Ok(html) => HttpResponse::build(status)
-            .content_type("text/html; charset=utf-8")
-            .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
-            .body(html),
-        Err(err) => {
-            tracing::error!(error = %err, "a page failed to render");
-            HttpResponse::InternalServerError()
-                .content_type("text/plain; charset=utf-8")
-                .body("Internal server error")
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    nav: Option<Nav>,
-    flash: Option<Flash>,
-    title: &'a str,
-    message: &'a str,
-    back_href: &'a str,
-    back_label: &'a str,
-}
-
-/// A page that says what went wrong and where to go next.
-pub fn error_page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
-    error_page_with_link(
-        status,
-        title,
-        message,
-        "/dashboard",
-        "Back to the dashboard",
-    )
-}
-
-/// An error page whose link leads somewhere other than the dashboard.
-pub fn error_page_with_link(
-    status: StatusCode,
-    title: &str,
-    message: &str,
-    back_href: &str,
-    back_label: &str,
-) -> HttpResponse {
-    render(
-        status,
-        &ErrorPage {
-            nav: CURRENT_NAV.try_with(Nav::clone).ok(),
-            flash: None,
-            title,
-            message,
-            back_href,
-            back_label,
-        },
-    )
-}
-
 /// The 403 page for an address outside `ALLOWED_IPS`.
 pub fn ip_not_allowed_page() -> HttpResponse {
     error_page_with_link(
@@ -302,11 +208,4 @@ pub fn stale_form_page() -> HttpResponse {
          was opened before you logged in again). Nothing was changed: reload the page and \
          send the form again.",
     )
-}
-
-pub fn redirect(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .insert_header(header::CacheControl(vec![CacheDirective::NoStore]))
-        .finish()
 }

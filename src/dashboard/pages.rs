@@ -118,7 +118,7 @@ pub async fn not_found_anywhere(
         )
     };
     match session::current(&req, &state.users) {
-        Some(logged_in) => super::CURRENT_NAV.sync_scope(nav(&logged_in, ""), page),
+        Some(logged_in) => crate::http::html::CURRENT_NAV.sync_scope(nav(&logged_in, ""), page),
         None => page(),
     }
 }

@@ -13,7 +13,7 @@ use super::confirm::{confirm_page, Confirm};
 use super::login::{throttled, user_failures_key, wait_text};
 use super::pages::nav;
 use super::two_factor::note;
-use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use super::{redirect, render, DashboardError, DashboardState, Flash, Nav};
 use crate::auth::activity::{
     AccountAction, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
 };
@@ -162,16 +162,6 @@ pub struct GenerateForm {
     expiry: String,
 }
 
-pub(super) fn storage_failure(what: &str, err: &anyhow::Error) -> HttpResponse {
-    tracing::error!(error = format!("{err:#}"), "{what} failed");
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Not saved",
-        "Portico could not write to its data directory, so nothing was changed. \
-         Check that it is writable and not full, then try again.",
-    )
-}
-
 pub(super) fn key_admin(state: &DashboardState) -> KeyAdmin<'_> {
     KeyAdmin {
         keys: &state.keys,
@@ -196,17 +186,17 @@ pub async fn generate(
     logged_in: LoggedIn,
     state: web::Data<DashboardState>,
     form: web::Form<GenerateForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let new = match NewKeyRequest::parse(
         &form.name,
         Some(form.role.as_str()),
         Expiry::parse(&form.expiry),
     ) {
         Ok(new) => new,
-        Err(problem) => return refused_form(&state, &logged_in, &form, problem.message),
+        Err(problem) => return Ok(refused_form(&state, &logged_in, &form, problem.message)),
     };
     let actor = actor(&logged_in, &state, &req);
-    match key_admin(&state).create(&actor, &new).await {
+    Ok(match key_admin(&state).create(&actor, &new).await {
         Ok((plaintext, record)) => {
             let ticket = state
                 .one_time_keys
@@ -223,8 +213,8 @@ pub async fn generate(
                 form.name.trim()
             ),
         ),
-        Err(err) => storage_failure("generating a key", &err),
-    }
+        Err(err) => return Err(DashboardError::storage("generating a key", err)),
+    })
 }
 
 /// The generate form again, with what was typed and why it was refused.
@@ -243,12 +233,11 @@ fn refused_form(
     render(StatusCode::BAD_REQUEST, &page)
 }
 
-pub(super) fn no_such_key() -> HttpResponse {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "No such key",
-        "That key does not exist; it may have been revoked already.",
-    )
+pub(super) fn no_such_key() -> DashboardError {
+    DashboardError::NotFound {
+        title: "No such key",
+        message: "That key does not exist; it may have been revoked already.",
+    }
 }
 
 /// `GET …/revoke`: asks before revoking, naming the key.
@@ -256,10 +245,10 @@ pub async fn confirm_revoke(
     logged_in: LoggedIn,
     state: web::Data<DashboardState>,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let id = path.into_inner();
     let Some(key) = state.keys.list().into_iter().find(|key| key.id == id) else {
-        return no_such_key();
+        return Err(no_such_key());
     };
     let message = format!(
         "Revoke the key “{}” ({})? Every program using it is refused at once, and it cannot \
@@ -267,7 +256,7 @@ pub async fn confirm_revoke(
         key.name,
         key.display_prefix()
     );
-    confirm_page(
+    Ok(confirm_page(
         &logged_in,
         Confirm {
             active: "security",
@@ -277,7 +266,7 @@ pub async fn confirm_revoke(
             button: &format!("Revoke “{}”", key.name),
             cancel_href: "/dashboard/security",
         },
-    )
+    ))
 }
 
 pub async fn revoke(
@@ -286,7 +275,7 @@ pub async fn revoke(
     session: Session,
     state: web::Data<DashboardState>,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let actor = actor(&logged_in, &state, &req);
     match key_admin(&state).revoke(&actor, &path).await {
         Ok(Some(record)) => {
@@ -294,10 +283,10 @@ pub async fn revoke(
                 &session,
                 &format!("The key “{}” was revoked; it no longer works.", record.name),
             );
-            redirect("/dashboard/security")
+            Ok(redirect("/dashboard/security"))
         }
-        Ok(None) => no_such_key(),
-        Err(err) => storage_failure("revoking a key", &err),
+        Ok(None) => Err(no_such_key()),
+        Err(err) => Err(DashboardError::storage("revoking a key", err)),
     }
 }
 
@@ -317,11 +306,11 @@ pub async fn confirm_roll(
     logged_in: LoggedIn,
     state: web::Data<DashboardState>,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let Some(key) = state.keys.get(&path) else {
-        return no_such_key();
+        return Err(no_such_key());
     };
-    render(
+    Ok(render(
         StatusCode::OK,
         &RollPage {
             nav: Some(nav(&logged_in, "security")),
@@ -331,7 +320,7 @@ pub async fn confirm_roll(
             name: &key.name,
             prefix: &key.display_prefix(),
         },
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -350,14 +339,14 @@ pub async fn roll(
     state: web::Data<DashboardState>,
     path: web::Path<String>,
     form: web::Form<RollForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let hours: u64 = match form.grace_hours.as_str() {
         "" | "24" => 24,
         "0" => 0,
         "1" => 1,
         "168" => 168,
         _ => {
-            return render(
+            return Ok(render(
                 StatusCode::BAD_REQUEST,
                 &security_page(
                     &state,
@@ -365,7 +354,7 @@ pub async fn roll(
                     Flash::error("Choose how long the old secret keeps working from the list."),
                     None,
                 ),
-            )
+            ))
         }
     };
     let actor = actor(&logged_in, &state, &req);
@@ -387,10 +376,10 @@ pub async fn roll(
             let ticket = state
                 .one_time_keys
                 .hold(&logged_in.csrf_token, &record.name, plaintext);
-            redirect(&format!("/dashboard/security?new={ticket}"))
+            Ok(redirect(&format!("/dashboard/security?new={ticket}")))
         }
-        Ok(None) => no_such_key(),
-        Err(err) => storage_failure("rolling a key", &err),
+        Ok(None) => Err(no_such_key()),
+        Err(err) => Err(DashboardError::storage("rolling a key", err)),
     }
 }
 
@@ -407,7 +396,7 @@ pub async fn change_password(
     session: Session,
     state: web::Data<DashboardState>,
     form: web::Form<PasswordForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let retry = |message: String| {
         render(
             StatusCode::BAD_REQUEST,
@@ -416,10 +405,10 @@ pub async fn change_password(
     };
     let new = match Password::parse(&form.new) {
         Ok(new) => new,
-        Err(message) => return retry(message),
+        Err(message) => return Ok(retry(message)),
     };
     if form.new != form.confirm {
-        return retry("The two new passwords differ.".into());
+        return Ok(retry("The two new passwords differ.".into()));
     }
     // Wrong current passwords count as failed logins of the user, so a
     // stolen session cannot be used to guess the password.
@@ -440,7 +429,7 @@ pub async fn change_password(
                     None,
                 ),
             );
-            return throttled(page, exhausted.reset_secs);
+            return Ok(throttled(page, exhausted.reset_secs));
         }
     };
     let current = SecretString::from(form.current.clone());
@@ -466,12 +455,12 @@ pub async fn change_password(
                 &user.username,
                 None,
             );
-            redirect("/login?notice=password-changed")
+            Ok(redirect("/login?notice=password-changed"))
         }
-        Err(UserError::WrongPassword) => retry("The current password is wrong.".into()),
-        Err(UserError::Storage(err)) => storage_failure("changing the password", &err),
-        Err(err @ (UserError::NoSuchUser | UserError::AlreadySetUp)) => {
-            storage_failure("changing the password", &anyhow::Error::new(err))
-        }
+        Err(UserError::WrongPassword) => Ok(retry("The current password is wrong.".into())),
+        Err(UserError::Storage(err)) => Err(DashboardError::storage("changing the password", err)),
+        Err(err @ (UserError::NoSuchUser | UserError::AlreadySetUp)) => Err(
+            DashboardError::storage("changing the password", anyhow::Error::new(err)),
+        ),
     }
 }

@@ -3,14 +3,14 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::login::user_failures_key;
 use super::pages::nav;
-use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use super::{redirect, render, DashboardError, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::totp::TotpSecret;
@@ -52,14 +52,8 @@ pub struct CodeForm {
     pub(super) code: String,
 }
 
-pub(super) fn failure(what: &str, err: &dyn std::fmt::Display) -> HttpResponse {
-    tracing::error!(error = %err, "{what} failed");
-    error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal server error",
-        "Portico could not complete this on the server; nothing was changed. \
-         Try again; if it persists, check the server log.",
-    )
+pub(super) fn failure(what: &'static str, err: &dyn std::fmt::Display) -> HttpResponse {
+    DashboardError::unexpected(what, err).error_response()
 }
 
 /// Records an account event of `actor` in the audit trail.

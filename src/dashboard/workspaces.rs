@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::confirm::{confirm_page, Confirm};
 use super::pages::nav;
-use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use super::{redirect, render, DashboardError, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::auth::session::{self, LoggedIn};
 use crate::core::address::client_address;
@@ -97,7 +97,7 @@ pub async fn add(
     state: web::Data<DashboardState>,
     registry: web::Data<Registry>,
     form: web::Form<AddForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let form = form.into_inner();
     let (path, repo_url, branch) = (form.path.trim(), form.repo_url.trim(), form.branch.trim());
     let request = match (path.is_empty(), repo_url.is_empty()) {
@@ -112,7 +112,13 @@ pub async fn add(
         },
         _ => {
             let flash = Flash::error("Give either a directory or a repository URL.");
-            return page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form);
+            return Ok(page_with(
+                StatusCode::BAD_REQUEST,
+                &logged_in,
+                &registry,
+                flash,
+                form,
+            ));
         }
     };
     match registry.add(request).await {
@@ -128,19 +134,20 @@ pub async fn add(
                 &session,
                 &format!("The workspace “{}” was added.", workspace.name),
             );
-            redirect("/dashboard/workspaces")
+            Ok(redirect("/dashboard/workspaces"))
         }
         Err(WorkspaceError::Invalid { field, message }) => {
             let flash = Flash::error(format!("{}: {message}", field_label(field)));
-            page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form)
+            Ok(page_with(
+                StatusCode::BAD_REQUEST,
+                &logged_in,
+                &registry,
+                flash,
+                form,
+            ))
         }
         Err(WorkspaceError::Storage(err)) => {
-            tracing::error!(error = format!("{err:#}"), "adding a workspace failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Not saved",
-                "Portico could not write to its data directory, so nothing was changed.",
-            )
+            Err(DashboardError::storage("adding a workspace", err))
         }
     }
 }
@@ -156,12 +163,11 @@ fn field_label(field: &str) -> &str {
     }
 }
 
-fn no_such_workspace() -> HttpResponse {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "No such workspace",
-        "It may have been removed already.",
-    )
+fn no_such_workspace() -> DashboardError {
+    DashboardError::NotFound {
+        title: "No such workspace",
+        message: "It may have been removed already.",
+    }
 }
 
 /// `GET …/remove`: asks before removing, naming the workspace and saying
@@ -170,9 +176,9 @@ pub async fn confirm_remove(
     logged_in: LoggedIn,
     registry: web::Data<Registry>,
     id: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let Some(workspace) = registry.get(&id) else {
-        return no_such_workspace();
+        return Err(no_such_workspace());
     };
     let what_happens = if workspace.repo_url.is_some() {
         "Its clone in the data directory is deleted."
@@ -184,7 +190,7 @@ pub async fn confirm_remove(
         workspace.name,
         workspace.path.display()
     );
-    confirm_page(
+    Ok(confirm_page(
         &logged_in,
         Confirm {
             active: "workspaces",
@@ -194,7 +200,7 @@ pub async fn confirm_remove(
             button: &format!("Remove “{}”", workspace.name),
             cancel_href: "/dashboard/workspaces",
         },
-    )
+    ))
 }
 
 pub async fn remove(
@@ -204,7 +210,7 @@ pub async fn remove(
     state: web::Data<DashboardState>,
     registry: web::Data<Registry>,
     id: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let name = registry.get(&id).map(|w| w.name);
     match registry.remove(&id).await {
         Ok(true) => {
@@ -217,13 +223,12 @@ pub async fn remove(
                 Some(&name),
             );
             session::set_flash(&session, &format!("The workspace “{name}” was removed."));
-            redirect("/dashboard/workspaces")
+            Ok(redirect("/dashboard/workspaces"))
         }
-        Ok(false) => no_such_workspace(),
-        Err(_) => error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not saved",
-            "Portico could not write to its data directory, so nothing was changed.",
-        ),
+        Ok(false) => Err(no_such_workspace()),
+        Err(err) => Err(DashboardError::storage(
+            "removing a workspace",
+            anyhow::Error::new(err),
+        )),
     }
 }

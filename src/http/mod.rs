@@ -1,11 +1,13 @@
 //! The HTTP layer between the domain areas and the two front ends (`api`,
 //! `dashboard`): the API's error shape, JSON extractors, the body deadline,
+//! HTML rendering with the dashboard's one error type,
 //! origin checks, the `/api` gate middleware and who may read `/metrics`.
 //! No routes live here.
 
 pub mod body_deadline;
 pub mod error;
 pub mod gate;
+pub mod html;
 pub mod json;
 pub mod metrics_access;
 pub mod origin;
