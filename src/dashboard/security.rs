@@ -443,7 +443,7 @@ pub async fn change_password(
     }
     match changed {
         Ok(user) => {
-            if let Err(err) = state.sessions.purge_where("user_id", &user.id).await {
+            if let Err(err) = state.sessions.purge_where(session::USER_ID, &user.id).await {
                 tracing::error!(error = format!("{err:#}"), "ending old sessions failed");
             }
             session::end(&session);
