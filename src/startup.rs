@@ -30,7 +30,7 @@ use crate::auth::users::UserStore;
 use crate::auth::Gate;
 use crate::config::Settings;
 use crate::core::random_alphanumeric;
-use crate::dashboard::{self, DashboardState};
+use crate::dashboard::{self, Accounts, KeyPages, Overview, Site, WorkspacePages};
 use crate::housekeeping;
 use crate::http::body_deadline;
 use crate::jobs::engine::command::CommandEngine;
@@ -65,7 +65,11 @@ pub enum StartupError {
 #[derive(Clone)]
 pub(crate) struct Services {
     pub(crate) gate: web::Data<Gate>,
-    pub(crate) dashboard: web::Data<DashboardState>,
+    pub(crate) site: web::Data<Site>,
+    pub(crate) accounts: web::Data<Accounts>,
+    pub(crate) key_pages: web::Data<KeyPages>,
+    pub(crate) overview: web::Data<Overview>,
+    pub(crate) workspace_pages: web::Data<WorkspacePages>,
     pub(crate) sessions: FileSessionStore,
     pub(crate) keys: Arc<KeyStore>,
     pub(crate) activity: Arc<ActivityLog>,
@@ -117,7 +121,7 @@ impl Application {
         settings.public_url = settings.public_url.with_bound(address);
         let (services, session_key) =
             load_services(&settings, data_dir.path()).map_err(StartupError::Data)?;
-        announce_setup(&settings, &services.dashboard);
+        announce_setup(&settings, &services.accounts);
         let engine = match &settings.ask_command {
             Some(words) => Engine::Command(CommandEngine {
                 words: words.clone(),
@@ -174,7 +178,11 @@ impl Application {
                 ))
                 .app_data(metrics_access.clone())
                 .app_data(services.gate)
-                .app_data(services.dashboard)
+                .app_data(services.site)
+                .app_data(services.accounts)
+                .app_data(services.key_pages)
+                .app_data(services.overview)
+                .app_data(services.workspace_pages)
                 .app_data(services.registry)
                 .app_data(services.queue)
                 .app_data(web::Data::from(services.activity))
@@ -197,8 +205,8 @@ impl Application {
         tracing::info!(
             address = %address,
             data_dir = %data_dir.path().display(),
-            admin_key = services.dashboard.admin_key_configured,
-            client_keys = services.dashboard.client_key_count,
+            admin_key = services.overview.admin_key_configured,
+            client_keys = services.overview.client_key_count,
             dashboard_keys = services.keys.len(),
             "Portico is listening on http://{address}"
         );
@@ -266,37 +274,66 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
         env_keys,
     );
     let session_key = session_key(settings, data_dir)?;
-    let dashboard = DashboardState {
+    let login_failures = Arc::new(WindowCounter::new(
+        NonZeroU32::new(dashboard::MAX_FAILED_LOGINS).expect("non-zero"),
+        LOGIN_FAILURE_WINDOW,
+        Bounds::LOGIN_FAILURES,
+    ));
+    let admin_key_configured = gate.env_keys().has_admin_key();
+    let client_key_count = gate.env_keys().client_key_count();
+    let site = Site {
         public_url: settings.public_url.clone(),
         trusted_proxies: settings.trusted_proxies.clone(),
         allowlist: settings.allowed_ips.clone(),
+        users: users.clone(),
+    };
+    let accounts = Accounts {
+        public_url: settings.public_url.clone(),
+        trusted_proxies: settings.trusted_proxies.clone(),
         setup_token: settings
             .initial_setup_token
             .clone()
             .unwrap_or_else(|| SecretString::from(random_alphanumeric(32))),
-        users,
-        keys: keys.clone(),
-        sessions: sessions.clone(),
+        users: users.clone(),
         activity: activity.clone(),
-        login_failures: WindowCounter::new(
-            NonZeroU32::new(dashboard::MAX_FAILED_LOGINS).expect("non-zero"),
-            LOGIN_FAILURE_WINDOW,
-            Bounds::LOGIN_FAILURES,
-        ),
+        login_failures: login_failures.clone(),
         second_step_failures: WindowCounter::new(
             NonZeroU32::new(dashboard::MAX_WRONG_CODES).expect("non-zero"),
             LOGIN_FAILURE_WINDOW,
             Bounds::LOGIN_FAILURES,
         ),
         totp_cipher: SecretCipher::from_session_secret(session_key.master()),
-        admin_key_configured: gate.env_keys().has_admin_key(),
-        client_key_count: gate.env_keys().client_key_count(),
+    };
+    let key_pages = KeyPages {
+        trusted_proxies: settings.trusted_proxies.clone(),
+        users: users.clone(),
+        sessions: sessions.clone(),
+        keys: keys.clone(),
+        activity: activity.clone(),
+        login_failures,
+        admin_key_configured,
+        client_key_count,
         one_time_keys: Default::default(),
+    };
+    let overview = Overview {
+        public_url: settings.public_url.clone(),
+        users,
+        keys: keys.clone(),
+        admin_key_configured,
+        client_key_count,
+    };
+    let workspace_pages = WorkspacePages {
+        trusted_proxies: settings.trusted_proxies.clone(),
+        activity: activity.clone(),
     };
     Ok((
         Services {
             gate: web::Data::new(gate),
-            dashboard: web::Data::new(dashboard),
+            site: web::Data::new(site),
+            accounts: web::Data::new(accounts),
+            key_pages: web::Data::new(key_pages),
+            overview: web::Data::new(overview),
+            workspace_pages: web::Data::new(workspace_pages),
             sessions,
             keys,
             activity,
@@ -327,14 +364,14 @@ fn session_key(settings: &Settings, data_dir: &Path) -> anyhow::Result<Key> {
 }
 
 /// While no user exists, the start-up log carries the setup URL.
-fn announce_setup(settings: &Settings, dashboard: &DashboardState) {
-    if dashboard.users.has_users() {
+fn announce_setup(settings: &Settings, accounts: &Accounts) {
+    if accounts.users.has_users() {
         return;
     }
     let url = format!(
         "{}/setup?token={}",
         settings.public_url.origin(),
-        dashboard.setup_token.expose_secret()
+        accounts.setup_token.expose_secret()
     );
     tracing::warn!("No dashboard user yet. Create it at {url}");
 }

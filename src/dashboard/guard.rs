@@ -9,7 +9,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
 
-use super::{foreign_origin_page, ip_not_allowed_page, redirect, stale_form_page, DashboardState};
+use super::{foreign_origin_page, ip_not_allowed_page, redirect, stale_form_page, Site};
 use crate::auth::session::{self, LoggedIn};
 use crate::core::address::client_address;
 use crate::core::secrets_match;
@@ -29,7 +29,7 @@ pub async fn require_allowed_address(
     let exempt = path == "/api" || path.starts_with("/api/") || path.starts_with("/static/");
     if !exempt {
         let state = req
-            .app_data::<web::Data<DashboardState>>()
+            .app_data::<web::Data<Site>>()
             .cloned()
             .expect("the dashboard state is registered");
         if !state.allowlist.allows_all() {
@@ -56,7 +56,7 @@ pub async fn require_login(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = req
-        .app_data::<web::Data<DashboardState>>()
+        .app_data::<web::Data<Site>>()
         .cloned()
         .expect("the dashboard state is registered");
     let Some(logged_in) = session::current(&req, &state.users) else {

@@ -8,7 +8,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use super::{error_page_with_link, DashboardState};
+use super::{error_page_with_link, Site};
 use crate::http::ApiError;
 
 /// Open to any name: container and load-balancer probes use the pod's
@@ -20,7 +20,7 @@ pub async fn require_known_host(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = req
-        .app_data::<web::Data<DashboardState>>()
+        .app_data::<web::Data<Site>>()
         .cloned()
         .expect("the dashboard state is registered");
     // HTTP/1.0 requests may lack the header; browsers always send it.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::job_rows::{rows, JobRow};
 use super::pages::{nav, overview_page, AskInput};
-use super::{error_page, redirect, render, DashboardError, DashboardState, Flash, Nav};
+use super::{error_page, redirect, render, DashboardError, Flash, Nav, Overview};
 use crate::auth::session::{self, LoggedIn};
 use crate::http::ApiError;
 use crate::jobs::{submit_question, AskRequest, Job, JobId, JobQueue, JobStatus};
@@ -28,7 +28,7 @@ pub struct AskForm {
 
 pub async fn ask(
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<Overview>,
     queue: web::Data<JobQueue>,
     registry: web::Data<Registry>,
     form: web::Form<AskForm>,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::pages::nav;
 use super::security::{actor, key_admin, no_such_key};
-use super::{redirect, render, DashboardError, DashboardState, Flash, Nav};
+use super::{redirect, render, DashboardError, Flash, KeyPages, Nav};
 use crate::auth::dashboard_keys::KeyRecord;
 use crate::auth::key_admin::role_name;
 use crate::auth::session::{self, LoggedIn};
@@ -86,7 +86,7 @@ fn page_for(logged_in: &LoggedIn, record: &KeyRecord, flash: Option<Flash>) -> K
 /// `GET …/keys/{id}/scope`: the form, filled with the key's scope.
 pub async fn form(
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, DashboardError> {
     match state.keys.get(&path) {
@@ -158,7 +158,7 @@ pub async fn save(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
     form: web::Form<ScopeForm>,
 ) -> Result<HttpResponse, DashboardError> {

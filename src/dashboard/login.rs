@@ -10,7 +10,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::{
-    error_page, foreign_origin_page, redirect, render, DashboardError, DashboardState, Flash, Nav,
+    error_page, foreign_origin_page, redirect, render, Accounts, DashboardError, Flash, Nav,
 };
 use crate::auth::activity::AccountAction;
 use crate::auth::rate_limit::address_key;
@@ -76,7 +76,7 @@ fn notice_text(notice: &str) -> Option<Option<Flash>> {
 
 pub async fn form(
     req: HttpRequest,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     query: web::Query<NoticeQuery>,
 ) -> HttpResponse {
     if !state.users.has_users() {
@@ -105,7 +105,7 @@ pub struct LoginForm {
 pub async fn submit(
     req: HttpRequest,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     if !is_same_origin(req.headers(), &state.public_url, false) {
@@ -188,7 +188,7 @@ pub async fn logout(
     req: HttpRequest,
     identity: Identity,
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
 ) -> HttpResponse {
     session::logout(identity);
     let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);

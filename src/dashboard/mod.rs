@@ -14,25 +14,16 @@ mod pages;
 mod second_step;
 mod security;
 mod setup;
+mod state;
 mod two_factor;
 mod workspaces;
-
-use std::sync::Arc;
 
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
-use secrecy::SecretString;
 
-use crate::auth::activity::ActivityLog;
-use crate::auth::dashboard_keys::KeyStore;
-use crate::auth::rate_limit::WindowCounter;
-use crate::auth::session_store::FileSessionStore;
-use crate::auth::totp::SecretCipher;
-use crate::auth::users::UserStore;
 use crate::config::PublicUrl;
-use crate::core::address::{IpAllowlist, TrustedProxies};
 
 pub use crate::http::html::{
     error_page, error_page_with_link, redirect, render, DashboardError, Flash, Nav,
@@ -42,33 +33,10 @@ pub use host_check::require_known_host;
 pub use jobs::markdown_to_safe_html;
 pub use login::MAX_FAILED_LOGINS;
 pub use second_step::MAX_WRONG_CODES;
+pub use state::{Accounts, KeyPages, Overview, Site, WorkspacePages};
 
 /// The largest form the dashboard reads (a question is at most 32 KiB).
 const FORM_LIMIT: usize = 64 * 1024;
-
-/// What the dashboard's handlers share.
-#[derive(Debug)]
-pub struct DashboardState {
-    pub public_url: PublicUrl,
-    pub trusted_proxies: TrustedProxies,
-    pub allowlist: IpAllowlist,
-    pub setup_token: SecretString,
-    pub users: Arc<UserStore>,
-    pub keys: Arc<KeyStore>,
-    pub sessions: FileSessionStore,
-    pub activity: Arc<ActivityLog>,
-    /// Failed logins per user name and per address, and wrong setup
-    /// tokens per address (the same address key as logins).
-    pub login_failures: WindowCounter,
-    /// Second-step attempts per user (every attempt counts, reserved
-    /// before the code is checked).
-    pub second_step_failures: WindowCounter,
-    pub totp_cipher: SecretCipher,
-    pub admin_key_configured: bool,
-    pub client_key_count: usize,
-    /// Generated keys waiting for their one display.
-    pub one_time_keys: one_time::OneTimeKeys,
-}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(

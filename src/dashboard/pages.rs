@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::job_rows::{rows, JobRow};
-use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use super::{error_page, redirect, render, Flash, Nav, Overview};
 use crate::auth::session::{self, LoggedIn};
 use crate::jobs::{JobQueue, QueueCounts};
 use crate::workspaces::{Registry, Workspace};
@@ -38,7 +38,7 @@ pub struct AskInput {
 }
 
 /// `/`: the dashboard when logged in, else setup or login.
-pub async fn root(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
+pub async fn root(req: HttpRequest, state: web::Data<Overview>) -> HttpResponse {
     if !state.users.has_users() {
         redirect("/setup")
     } else if session::current(&req, &state.users).is_some() {
@@ -51,7 +51,7 @@ pub async fn root(req: HttpRequest, state: web::Data<DashboardState>) -> HttpRes
 pub async fn overview(
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Overview>,
     queue: web::Data<JobQueue>,
     registry: web::Data<Registry>,
 ) -> HttpResponse {
@@ -71,7 +71,7 @@ pub async fn overview(
 pub fn overview_page(
     status: StatusCode,
     logged_in: &LoggedIn,
-    state: &DashboardState,
+    state: &Overview,
     queue: &JobQueue,
     registry: &Registry,
     flash: Option<Flash>,
@@ -106,10 +106,7 @@ pub async fn not_found() -> HttpResponse {
 }
 
 /// Any other unknown address: a styled 404, with the nav bar when logged in.
-pub async fn not_found_anywhere(
-    req: HttpRequest,
-    state: web::Data<DashboardState>,
-) -> HttpResponse {
+pub async fn not_found_anywhere(req: HttpRequest, state: web::Data<Overview>) -> HttpResponse {
     let page = || {
         error_page(
             StatusCode::NOT_FOUND,

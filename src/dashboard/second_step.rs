@@ -8,7 +8,7 @@ use askama::Template;
 
 use super::login::session_failure;
 use super::two_factor::{failure, note, CodeForm};
-use super::{foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use super::{foreign_origin_page, redirect, render, Accounts, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::auth::rate_limit::Quota;
 use crate::auth::session;
@@ -32,7 +32,7 @@ fn second_step_page(status: StatusCode, flash: Option<Flash>) -> HttpResponse {
 
 /// The 429 answer when the user's second-step attempts are used up.
 fn throttled_page(
-    state: &DashboardState,
+    state: &Accounts,
     req: &HttpRequest,
     user: &UserRecord,
     quota: Quota,
@@ -56,7 +56,7 @@ fn throttled_page(
     page
 }
 
-pub async fn second_step_form(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
+pub async fn second_step_form(session: Session, state: web::Data<Accounts>) -> HttpResponse {
     if session::second_step_user(&session, &state.users).is_none() {
         return redirect("/login");
     }
@@ -66,7 +66,7 @@ pub async fn second_step_form(session: Session, state: web::Data<DashboardState>
 pub async fn second_step_submit(
     req: HttpRequest,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     if !is_same_origin(req.headers(), &state.public_url, false) {

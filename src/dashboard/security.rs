@@ -12,8 +12,7 @@ use serde::Deserialize;
 use super::confirm::{confirm_page, Confirm};
 use super::login::{throttled, user_failures_key, wait_text};
 use super::pages::nav;
-use super::two_factor::note;
-use super::{redirect, render, DashboardError, DashboardState, Flash, Nav};
+use super::{redirect, render, DashboardError, Flash, KeyPages, Nav};
 use crate::auth::activity::{
     AccountAction, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
 };
@@ -93,7 +92,7 @@ struct SecurityPage {
 }
 
 fn security_page(
-    state: &DashboardState,
+    state: &KeyPages,
     logged_in: &LoggedIn,
     flash: Option<Flash>,
     new_key: Option<NewKey>,
@@ -129,7 +128,7 @@ pub struct PageQuery {
 pub async fn page(
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     query: web::Query<PageQuery>,
 ) -> HttpResponse {
     let mut flash = session::take_flash(&session).and_then(Flash::success);
@@ -162,18 +161,14 @@ pub struct GenerateForm {
     expiry: String,
 }
 
-pub(super) fn key_admin(state: &DashboardState) -> KeyAdmin<'_> {
+pub(super) fn key_admin(state: &KeyPages) -> KeyAdmin<'_> {
     KeyAdmin {
         keys: &state.keys,
         activity: &state.activity,
     }
 }
 
-pub(super) fn actor<'a>(
-    logged_in: &'a LoggedIn,
-    state: &DashboardState,
-    req: &HttpRequest,
-) -> Actor<'a> {
+pub(super) fn actor<'a>(logged_in: &'a LoggedIn, state: &KeyPages, req: &HttpRequest) -> Actor<'a> {
     Actor {
         id: &logged_in.user.id,
         name: &logged_in.user.username,
@@ -184,7 +179,7 @@ pub(super) fn actor<'a>(
 pub async fn generate(
     req: HttpRequest,
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     form: web::Form<GenerateForm>,
 ) -> Result<HttpResponse, DashboardError> {
     let new = match NewKeyRequest::parse(
@@ -219,7 +214,7 @@ pub async fn generate(
 
 /// The generate form again, with what was typed and why it was refused.
 fn refused_form(
-    state: &DashboardState,
+    state: &KeyPages,
     logged_in: &LoggedIn,
     form: &GenerateForm,
     message: String,
@@ -243,7 +238,7 @@ pub(super) fn no_such_key() -> DashboardError {
 /// `GET …/revoke`: asks before revoking, naming the key.
 pub async fn confirm_revoke(
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, DashboardError> {
     let id = path.into_inner();
@@ -273,7 +268,7 @@ pub async fn revoke(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, DashboardError> {
     let actor = actor(&logged_in, &state, &req);
@@ -304,7 +299,7 @@ struct RollPage<'a> {
 /// `GET …/roll`: names the key and asks how long the old secret may live.
 pub async fn confirm_roll(
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, DashboardError> {
     let Some(key) = state.keys.get(&path) else {
@@ -336,7 +331,7 @@ pub async fn roll(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
     form: web::Form<RollForm>,
 ) -> Result<HttpResponse, DashboardError> {
@@ -394,7 +389,7 @@ pub async fn change_password(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     form: web::Form<PasswordForm>,
 ) -> Result<HttpResponse, DashboardError> {
     let retry = |message: String| {
@@ -448,13 +443,10 @@ pub async fn change_password(
             }
             session::end(&session);
             tracing::info!(user = %user.username, "the password was changed; every session ended");
-            note(
-                &state,
-                &req,
-                AccountAction::PasswordChanged,
-                &user.username,
-                None,
-            );
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state
+                .activity
+                .account(AccountAction::PasswordChanged, &user.username, addr, None);
             Ok(redirect("/login?notice=password-changed"))
         }
         Err(UserError::WrongPassword) => Ok(retry("The current password is wrong.".into())),

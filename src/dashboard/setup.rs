@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::login::{address_failures_key, throttled, wait_text};
-use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use super::{error_page, foreign_origin_page, redirect, render, Accounts, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::auth::session;
 use crate::auth::users::{Password, UserError, Username, MIN_PASSWORD_CHARS};
@@ -50,7 +50,7 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
-pub async fn form(state: web::Data<DashboardState>, query: web::Query<TokenQuery>) -> HttpResponse {
+pub async fn form(state: web::Data<Accounts>, query: web::Query<TokenQuery>) -> HttpResponse {
     if state.users.has_users() {
         return gone();
     }
@@ -79,7 +79,7 @@ pub struct SetupForm {
 pub async fn submit(
     req: HttpRequest,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<SetupForm>,
 ) -> HttpResponse {
     if state.users.has_users() {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::login::user_failures_key;
 use super::pages::nav;
-use super::{redirect, render, DashboardError, DashboardState, Flash, Nav};
+use super::{redirect, render, Accounts, DashboardError, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::totp::TotpSecret;
@@ -58,7 +58,7 @@ pub(super) fn failure(what: &'static str, err: &dyn std::fmt::Display) -> HttpRe
 
 /// Records an account event of `actor` in the audit trail.
 pub(super) fn note(
-    state: &DashboardState,
+    state: &Accounts,
     req: &HttpRequest,
     action: AccountAction,
     actor: &str,
@@ -86,7 +86,7 @@ fn enrol_page(
 pub async fn start(
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
 ) -> HttpResponse {
     if logged_in.user.two_factor.is_some() {
         session::set_flash(&session, "Two-factor login is already on.");
@@ -108,7 +108,7 @@ pub async fn enable(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     let sealed = session.get::<String>(ENROL_SECRET).ok().flatten();
@@ -172,7 +172,7 @@ fn recovery_codes_page(
 /// checked, so a stolen session cannot be used to guess the password,
 /// not even with concurrent requests.
 async fn password_refusal(
-    state: &DashboardState,
+    state: &Accounts,
     session: &Session,
     logged_in: &LoggedIn,
     password: &str,
@@ -216,7 +216,7 @@ pub async fn regenerate(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
     if let Some(refusal) = password_refusal(&state, &session, &logged_in, &form.password).await {
@@ -258,7 +258,7 @@ pub async fn disable(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<DisableForm>,
 ) -> HttpResponse {
     if let Some(refusal) = password_refusal(&state, &session, &logged_in, &form.password).await {

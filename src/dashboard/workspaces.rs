@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::confirm::{confirm_page, Confirm};
 use super::pages::nav;
-use super::{redirect, render, DashboardError, DashboardState, Flash, Nav};
+use super::{redirect, render, DashboardError, Flash, Nav, WorkspacePages};
 use crate::auth::activity::AccountAction;
 use crate::auth::session::{self, LoggedIn};
 use crate::core::address::client_address;
@@ -94,7 +94,7 @@ pub async fn add(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<WorkspacePages>,
     registry: web::Data<Registry>,
     form: web::Form<AddForm>,
 ) -> Result<HttpResponse, DashboardError> {
@@ -207,7 +207,7 @@ pub async fn remove(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<WorkspacePages>,
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, DashboardError> {
