@@ -1,5 +1,6 @@
 //! Periodic chores beside the server: writing the activity log, session
 //! idle times and key last-used times, and deleting jobs older than 7 days.
+//! Layer 5 (README, "The module map"): takes the stores it writes from `startup`.
 
 use std::sync::Arc;
 use std::time::Duration;

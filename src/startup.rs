@@ -1,5 +1,7 @@
 //! Builds the application: takes the data directory, loads the stores,
 //! binds the listener and wires every area. Reads as a table of contents.
+//! Layer 6, the top of the map (README, "The module map"): only the
+//! command line imports it.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};

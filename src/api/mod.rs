@@ -1,5 +1,7 @@
 //! The JSON API (SPEC §5). Everything under `/api` but `/api/health` sits
 //! behind the gate, so a route added here cannot be left open.
+//! Layer 4 (README, "The module map"): uses `http` and the domain areas,
+//! never `dashboard`.
 
 pub mod jobs;
 pub mod keys;

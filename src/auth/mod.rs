@@ -1,6 +1,8 @@
 //! The security layer: who is calling (sessions, dashboard keys, env keys,
 //! in the order of SPEC §2), from where (client address, allowlist), how
 //! often (quotas, throttling), and what happened (the activity log).
+//! Layer 2, a domain area (README, "The module map"): no handlers; the
+//! HTTP side of the gate is `http::gate`.
 
 pub mod activity;
 pub mod api_key;

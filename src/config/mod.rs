@@ -1,6 +1,7 @@
 //! Settings: every variable of SPEC §1, read once at start from the process
 //! environment, `.env.local` and `.env` (the real environment wins), and
 //! parsed into types so the rest of the program never re-checks them.
+//! Layer 1 (README, "The module map"): imports only `core`.
 
 mod known;
 mod public_url;

@@ -1,4 +1,4 @@
-//! The bottom layer, imported by every area and importing none: client
+//! Layer 0, the bottom, imported by every area and importing none: client
 //! addresses and address lists, random tokens, secret comparison.
 
 pub mod address;

@@ -1,6 +1,8 @@
 //! The server-rendered dashboard (SPEC §6): first-run setup, login and
 //! logout, the overview and Account Security. Everything works without
 //! JavaScript; every page under `/dashboard` needs a valid session.
+//! Layer 4 (README, "The module map"): uses `http` and the domain areas,
+//! never `api`.
 
 mod confirm;
 mod guard;

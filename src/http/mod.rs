@@ -2,7 +2,7 @@
 //! `dashboard`): the API's error shape, JSON extractors, the body deadline,
 //! HTML rendering with the dashboard's one error type,
 //! origin checks, the `/api` gate middleware and who may read `/metrics`.
-//! No routes live here.
+//! No routes live here. Layer 3 (README, "The module map").
 
 pub mod body_deadline;
 pub mod error;

@@ -1,5 +1,6 @@
 //! Questions as jobs: the persistent queue under `<DATA_DIR>/queue/`, the
 //! worker that answers them, the two answer engines and asking a question.
+//! Layer 2, a domain area (README, "The module map"): the job API is `api::jobs`.
 
 mod ask;
 pub mod engine;

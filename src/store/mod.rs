@@ -1,6 +1,7 @@
 //! Files in the data directory: the lock that keeps a second server out,
 //! and atomic writes (temporary file in the same directory, fsync, rename,
 //! fsync of the directory) so a crash leaves the old file or the new one.
+//! Layer 1 (README, "The module map"): imports only `core` and `metrics`.
 
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, Write};

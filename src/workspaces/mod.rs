@@ -1,5 +1,6 @@
 //! Workspaces: the directories and git repositories questions are asked
 //! about, kept in `workspaces.json`. Only admins add or remove them.
+//! Layer 2, a domain area (README, "The module map"): the API is `api::workspaces`.
 
 mod credentials;
 pub mod git;
