@@ -13,7 +13,7 @@ use super::pages::{nav, overview_page, AskInput};
 use super::{error_page, redirect, render, DashboardError, Flash, Nav, Overview};
 use crate::auth::session::{self, LoggedIn};
 use crate::http::ApiError;
-use crate::jobs::{submit_question, AskRequest, Job, JobId, JobQueue, JobStatus};
+use crate::jobs::{submit_question, AskError, AskRequest, Job, JobId, JobQueue, JobStatus};
 
 const RECENT_ROWS: usize = 20;
 use crate::workspaces::Registry;
@@ -45,51 +45,56 @@ pub async fn ask(
         context: None,
         source_branch: Some(form.source_branch).filter(|b| !b.trim().is_empty()),
     };
-    match submit_question(&queue, &registry, &logged_in.principal(), request)
-        .await
-        .map_err(ApiError::from)
-    {
+    match submit_question(&queue, &registry, &logged_in.principal(), request).await {
         Ok((job, _)) => redirect(&format!("/dashboard/jobs/{}", job.id)),
-        Err(err) => overview_page(
-            actix_web::ResponseError::status_code(&err),
-            &logged_in,
-            &state,
-            &queue,
-            &registry,
-            Flash::error(format!("The question was not queued. {}", in_words(&err))),
-            input,
-        ),
+        Err(err) => {
+            let fields = field_problems(&err);
+            // The same status and words as the API, for what is not a field.
+            let err = ApiError::from(err);
+            overview_page(
+                err.status_code(),
+                &logged_in,
+                &state,
+                &queue,
+                &registry,
+                Flash::error(format!(
+                    "The question was not queued. {}",
+                    fields.unwrap_or_else(|| err.to_string())
+                )),
+                input,
+            )
+        }
     }
 }
 
-/// An API error about the ask form, with the form's names for its fields.
-fn in_words(err: &ApiError) -> String {
-    let ApiError::BadRequest { details, .. } = err else {
-        return err.to_string();
+/// The invalid fields of a refused question, with the form's names for
+/// them; `None` when the refusal is not about a field.
+fn field_problems(err: &AskError) -> Option<String> {
+    let problems: Vec<(&str, String)> = match err {
+        AskError::Invalid(problems) => problems
+            .iter()
+            .map(|(field, problem)| {
+                let problem = problem.as_str().unwrap_or("is invalid");
+                (field.as_str(), problem.to_owned())
+            })
+            .collect(),
+        AskError::NoBranch(_) => vec![("sourceBranch", err.to_string())],
+        _ => return None,
     };
-    let Some(problems) = details.as_object() else {
-        return err.to_string();
-    };
-    problems
+    let words = problems
         .iter()
         .map(|(field, problem)| {
-            let label = match field.as_str() {
+            let label = match *field {
                 "workspaceId" => "Workspace",
                 "sourceBranch" => "Branch",
                 "question" => "Question",
                 "context" => "Context",
                 other => other,
             };
-            format!(
-                "{label}: {}.",
-                problem
-                    .as_str()
-                    .unwrap_or("is invalid")
-                    .trim_end_matches('.')
-            )
+            format!("{label}: {}.", problem.trim_end_matches('.'))
         })
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect::<Vec<_>>();
+    Some(words.join(" "))
 }
 
 /// `POST /dashboard/jobs/{id}/cancel`: cancels a job that has not started.

@@ -133,10 +133,7 @@ impl From<AskError> for ApiError {
                 Self::bad_request("The question is not valid", Value::Object(problems))
             }
             AskError::NoWorkspace => Self::Missing("Workspace"),
-            AskError::NoBranch(branch) => Self::invalid_field(
-                "sourceBranch",
-                format!("there is no branch '{branch}' in this workspace"),
-            ),
+            err @ AskError::NoBranch(_) => Self::invalid_field("sourceBranch", err.to_string()),
             AskError::TooManyJobs(limit) => Self::TooManyJobs(limit),
             AskError::Storage(err) => Self::storage(err),
         }
