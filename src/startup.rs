@@ -32,9 +32,12 @@ use crate::auth::users::UserStore;
 use crate::auth::Gate;
 use crate::config::Settings;
 use crate::core::random_alphanumeric;
-use crate::dashboard::{self, Accounts, KeyPages, Overview, Site, WorkspacePages};
+use crate::dashboard::{self, Accounts, KeyPages, Overview, WorkspacePages};
 use crate::housekeeping;
 use crate::http::body_deadline;
+use crate::http::dashboard_guard::require_allowed_address;
+use crate::http::host_check::require_known_host;
+use crate::http::site::Site;
 use crate::jobs::engine::command::CommandEngine;
 use crate::jobs::engine::sandbox::{self, kernel_abi, SandboxError};
 use crate::jobs::engine::{Answerer, Engine};
@@ -171,8 +174,8 @@ impl Application {
             App::new()
                 .wrap(crate::auth::session::identity_middleware(limits))
                 .wrap(sessions)
-                .wrap(from_fn(dashboard::require_known_host))
-                .wrap(from_fn(dashboard::require_allowed_address))
+                .wrap(from_fn(require_known_host))
+                .wrap(from_fn(require_allowed_address))
                 .wrap(from_fn(body_deadline::bound_body_time))
                 .wrap(security_headers())
                 .wrap(middleware::from_fn(

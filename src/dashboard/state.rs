@@ -14,17 +14,7 @@ use crate::auth::session_store::FileSessionStore;
 use crate::auth::totp::SecretCipher;
 use crate::auth::users::UserStore;
 use crate::config::PublicUrl;
-use crate::core::address::{IpAllowlist, TrustedProxies};
-
-/// Who may reach the dashboard and who is logged in: for the guards
-/// around every page.
-#[derive(Debug)]
-pub struct Site {
-    pub public_url: PublicUrl,
-    pub trusted_proxies: TrustedProxies,
-    pub allowlist: IpAllowlist,
-    pub users: Arc<UserStore>,
-}
+use crate::core::address::TrustedProxies;
 
 /// Setup, login, the second step and two-factor settings.
 #[derive(Debug)]

@@ -8,8 +8,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use super::{error_page_with_link, Site};
-use crate::http::ApiError;
+use super::html::error_page_with_link;
+use super::site::Site;
+use super::ApiError;
 
 /// Open to any name: container and load-balancer probes use the pod's
 /// address, and the answer reveals nothing.
@@ -22,7 +23,7 @@ pub async fn require_known_host(
     let state = req
         .app_data::<web::Data<Site>>()
         .cloned()
-        .expect("the dashboard state is registered");
+        .expect("the site state is registered");
     // HTTP/1.0 requests may lack the header; browsers always send it.
     let host = req
         .headers()

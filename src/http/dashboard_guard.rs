@@ -9,11 +9,13 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
 
-use super::{foreign_origin_page, ip_not_allowed_page, redirect, stale_form_page, Site};
+use super::html::{redirect, Nav, CURRENT_NAV};
+use super::origin::is_same_origin;
+use super::refusal_pages::{foreign_origin_page, ip_not_allowed_page, stale_form_page};
+use super::site::Site;
 use crate::auth::session::{self, LoggedIn};
 use crate::core::address::client_address;
 use crate::core::secrets_match;
-use crate::http::origin::is_same_origin;
 
 const CSRF_FIELD: &str = "csrf_token";
 
@@ -31,7 +33,7 @@ pub async fn require_allowed_address(
         let state = req
             .app_data::<web::Data<Site>>()
             .cloned()
-            .expect("the dashboard state is registered");
+            .expect("the site state is registered");
         if !state.allowlist.allows_all() {
             let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
             if !state.allowlist.allows(addr) {
@@ -58,7 +60,7 @@ pub async fn require_login(
     let state = req
         .app_data::<web::Data<Site>>()
         .cloned()
-        .expect("the dashboard state is registered");
+        .expect("the site state is registered");
     let Some(logged_in) = session::current(&req, &state.users) else {
         return Ok(req.into_response(redirect("/login")));
     };
@@ -83,16 +85,14 @@ pub async fn require_login(
         }
         req.set_payload(Payload::from(body));
     }
-    let nav = super::Nav {
+    let nav = Nav {
         username: logged_in.user.username.clone(),
         csrf_token: logged_in.csrf_token.clone(),
         active: "",
     };
     req.extensions_mut().insert(logged_in);
     // Error pages rendered while handling this request show the nav bar.
-    let response = crate::http::html::CURRENT_NAV
-        .scope(nav, next.call(req))
-        .await?;
+    let response = CURRENT_NAV.scope(nav, next.call(req)).await?;
     Ok(response.map_into_boxed_body())
 }
 
