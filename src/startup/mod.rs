@@ -3,9 +3,10 @@
 //! Layer 6, the top of the map (README, "The module map"): only the
 //! command line imports it.
 
+mod services;
+
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,37 +14,25 @@ use std::time::Duration;
 use actix_files::Files;
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_session::SessionMiddleware;
-use actix_web::cookie::{Key, SameSite};
+use actix_web::cookie::SameSite;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{middleware, web, App, HttpServer};
-use anyhow::Context;
-use secrecy::{ExposeSecret, SecretString};
 
 use crate::api;
-use crate::auth::activity::ActivityLog;
-use crate::auth::dashboard_keys::KeyStore;
-use crate::auth::env_keys::{EnvKeys, KeyIdSecret};
 use crate::auth::hashing::Hasher;
-use crate::auth::rate_limit::{Bounds, WindowCounter};
-use crate::auth::session_store::FileSessionStore;
-use crate::auth::totp::SecretCipher;
-use crate::auth::users::UserStore;
-use crate::auth::Gate;
 use crate::config::Settings;
-use crate::core::random_alphanumeric;
-use crate::dashboard::{self, Accounts, KeyPages, Overview, WorkspacePages};
+use crate::dashboard;
 use crate::housekeeping;
 use crate::http::body_deadline;
 use crate::http::dashboard_guard::require_allowed_address;
 use crate::http::host_check::require_known_host;
-use crate::http::site::Site;
 use crate::jobs::engine::command::CommandEngine;
 use crate::jobs::engine::sandbox::{self, kernel_abi, SandboxError};
 use crate::jobs::engine::{Answerer, Engine};
-use crate::jobs::{spawn_workers, JobQueue};
-use crate::store::{write_atomic, DataDir, DataDirError};
-use crate::workspaces::Registry;
+use crate::jobs::spawn_workers;
+use crate::store::{DataDir, DataDirError};
+use services::{announce_setup, load_services, Services};
 
 /// A client must send a request's head within this time, or the
 /// connection is closed (408): slow senders cannot hold connections.
@@ -51,8 +40,6 @@ const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const KEEP_ALIVE: Duration = Duration::from_secs(30);
 const SESSION_COOKIE: &str = "portico_session";
-const SESSION_SECRET_FILE: &str = "session-secret";
-const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -64,34 +51,6 @@ pub enum StartupError {
     Data(anyhow::Error),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
-}
-
-/// The long-lived parts of the application, shared by every worker.
-#[derive(Clone)]
-pub(crate) struct Services {
-    pub(crate) gate: web::Data<Gate>,
-    pub(crate) site: web::Data<Site>,
-    pub(crate) accounts: web::Data<Accounts>,
-    pub(crate) key_pages: web::Data<KeyPages>,
-    pub(crate) overview: web::Data<Overview>,
-    pub(crate) workspace_pages: web::Data<WorkspacePages>,
-    pub(crate) sessions: FileSessionStore,
-    pub(crate) keys: Arc<KeyStore>,
-    pub(crate) activity: Arc<ActivityLog>,
-    pub(crate) hasher: Arc<Hasher>,
-    pub(crate) registry: web::Data<Registry>,
-    pub(crate) queue: web::Data<JobQueue>,
-}
-
-impl Services {
-    fn chores(&self) -> housekeeping::Services {
-        housekeeping::Services {
-            activity: self.activity.clone(),
-            sessions: self.sessions.clone(),
-            keys: self.keys.clone(),
-            queue: self.queue.clone().into_inner(),
-        }
-    }
 }
 
 pub struct Application {
@@ -256,129 +215,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(api::metrics::configure)
         .configure(dashboard::configure)
         .service(Files::new("/static", static_dir()));
-}
-
-fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Services, Key)> {
-    let hasher = Hasher::for_this_machine();
-    let users = Arc::new(UserStore::load(data_dir, hasher.clone())?);
-    let keys = Arc::new(KeyStore::load(data_dir, hasher.clone())?);
-    let activity = Arc::new(ActivityLog::load(data_dir)?);
-    let sessions = FileSessionStore::load(data_dir)?;
-    let registry = web::Data::new(Registry::load(data_dir)?);
-    let queue = web::Data::new(JobQueue::load(data_dir)?);
-    let env_keys = EnvKeys::new(
-        settings.admin_api_key.as_ref(),
-        &settings.valid_api_keys,
-        &KeyIdSecret::load_or_create(data_dir)?,
-    );
-    let gate = Gate::new(
-        settings,
-        users.clone(),
-        keys.clone(),
-        activity.clone(),
-        env_keys,
-    );
-    let session_key = session_key(settings, data_dir)?;
-    let login_failures = Arc::new(WindowCounter::new(
-        NonZeroU32::new(dashboard::MAX_FAILED_LOGINS).expect("non-zero"),
-        LOGIN_FAILURE_WINDOW,
-        Bounds::LOGIN_FAILURES,
-    ));
-    let admin_key_configured = gate.env_keys().has_admin_key();
-    let client_key_count = gate.env_keys().client_key_count();
-    let site = Site {
-        public_url: settings.public_url.clone(),
-        trusted_proxies: settings.trusted_proxies.clone(),
-        allowlist: settings.allowed_ips.clone(),
-        users: users.clone(),
-    };
-    let accounts = Accounts {
-        public_url: settings.public_url.clone(),
-        trusted_proxies: settings.trusted_proxies.clone(),
-        setup_token: settings
-            .initial_setup_token
-            .clone()
-            .unwrap_or_else(|| SecretString::from(random_alphanumeric(32))),
-        users: users.clone(),
-        activity: activity.clone(),
-        login_failures: login_failures.clone(),
-        second_step_failures: WindowCounter::new(
-            NonZeroU32::new(dashboard::MAX_WRONG_CODES).expect("non-zero"),
-            LOGIN_FAILURE_WINDOW,
-            Bounds::LOGIN_FAILURES,
-        ),
-        totp_cipher: SecretCipher::from_session_secret(session_key.master()),
-    };
-    let key_pages = KeyPages {
-        trusted_proxies: settings.trusted_proxies.clone(),
-        users: users.clone(),
-        sessions: sessions.clone(),
-        keys: keys.clone(),
-        activity: activity.clone(),
-        login_failures,
-        admin_key_configured,
-        client_key_count,
-        one_time_keys: Default::default(),
-    };
-    let overview = Overview {
-        public_url: settings.public_url.clone(),
-        users,
-        keys: keys.clone(),
-        admin_key_configured,
-        client_key_count,
-    };
-    let workspace_pages = WorkspacePages {
-        trusted_proxies: settings.trusted_proxies.clone(),
-        activity: activity.clone(),
-    };
-    Ok((
-        Services {
-            gate: web::Data::new(gate),
-            site: web::Data::new(site),
-            accounts: web::Data::new(accounts),
-            key_pages: web::Data::new(key_pages),
-            overview: web::Data::new(overview),
-            workspace_pages: web::Data::new(workspace_pages),
-            sessions,
-            keys,
-            activity,
-            hasher,
-            registry,
-            queue,
-        },
-        session_key,
-    ))
-}
-
-/// `SESSION_SECRET`, or a secret generated once and kept in the data dir.
-fn session_key(settings: &Settings, data_dir: &Path) -> anyhow::Result<Key> {
-    if let Some(secret) = &settings.session_secret {
-        return Ok(Key::from(secret.expose_secret().as_bytes()));
-    }
-    let path = data_dir.join(SESSION_SECRET_FILE);
-    let secret = match std::fs::read_to_string(&path) {
-        Ok(secret) if secret.trim().len() >= 64 => secret.trim().to_owned(),
-        _ => {
-            let secret = random_alphanumeric(128);
-            write_atomic(&path, secret.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            secret
-        }
-    };
-    Ok(Key::from(secret.as_bytes()))
-}
-
-/// While no user exists, the start-up log carries the setup URL.
-fn announce_setup(settings: &Settings, accounts: &Accounts) {
-    if accounts.users.has_users() {
-        return;
-    }
-    let url = format!(
-        "{}/setup?token={}",
-        settings.public_url.origin(),
-        accounts.setup_token.expose_secret()
-    );
-    tracing::warn!("No dashboard user yet. Create it at {url}");
 }
 
 fn security_headers() -> middleware::DefaultHeaders {
