@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::activity::ActivityLog;
-use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::dashboard_keys::Keys;
 use crate::auth::session_store::FileSessionStore;
 use crate::jobs::JobQueue;
 
@@ -15,7 +15,7 @@ use crate::jobs::JobQueue;
 pub(crate) struct Services {
     pub(crate) activity: Arc<ActivityLog>,
     pub(crate) sessions: FileSessionStore,
-    pub(crate) keys: Arc<KeyStore>,
+    pub(crate) keys: Arc<Keys>,
     pub(crate) queue: Arc<JobQueue>,
 }
 

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::resource;
 use super::schemas::ErrorBody;
 use crate::auth::activity::ActivityLog;
-use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord, KeyStore};
+use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord, Keys};
 use crate::auth::key_admin::{parse_grace, Actor, KeyAdmin, KeyFieldError, NewKey};
 use crate::auth::{Gate, Permission, Principal, Role, Scope, ScopeChanges};
 use crate::core::address::client_address;
@@ -147,7 +147,7 @@ impl From<KeyFieldError> for ApiError {
     }
 }
 
-fn key_admin<'a>(keys: &'a KeyStore, activity: &'a ActivityLog) -> KeyAdmin<'a> {
+fn key_admin<'a>(keys: &'a Keys, activity: &'a ActivityLog) -> KeyAdmin<'a> {
     KeyAdmin { keys, activity }
 }
 
@@ -167,12 +167,10 @@ fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate) -> Actor<
         (status = 403, description = "The caller's scope lacks keys:manage", body = ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
-pub async fn list(
-    principal: Principal,
-    keys: web::Data<KeyStore>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(principal: Principal, keys: web::Data<Keys>) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    let keys: Vec<KeyView> = keys.list().into_iter().map(KeyView::from).collect();
+    let keys = keys.list().await?;
+    let keys: Vec<KeyView> = keys.into_iter().map(KeyView::from).collect();
     Ok(HttpResponse::Ok().json(keys))
 }
 
@@ -190,7 +188,7 @@ pub async fn create(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    keys: web::Data<KeyStore>,
+    keys: web::Data<Keys>,
     activity: web::Data<ActivityLog>,
     ApiJson(body): ApiJson<CreateKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -241,13 +239,13 @@ pub async fn edit(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    keys: web::Data<KeyStore>,
+    keys: web::Data<Keys>,
     activity: web::Data<ActivityLog>,
     id: web::Path<String>,
     ApiJson(changes): ApiJson<ScopeChanges>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    let record = keys.get(&id).ok_or(ApiError::Missing("Key"))?;
+    let record = keys.get(&id).await?.ok_or(ApiError::Missing("Key"))?;
     let scope = record
         .effective_scope()
         .apply(record.role, &changes)
@@ -275,7 +273,7 @@ pub async fn revoke(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    keys: web::Data<KeyStore>,
+    keys: web::Data<Keys>,
     activity: web::Data<ActivityLog>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -307,7 +305,7 @@ pub async fn roll(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    keys: web::Data<KeyStore>,
+    keys: web::Data<Keys>,
     activity: web::Data<ActivityLog>,
     id: web::Path<String>,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<RollKeyBody>,

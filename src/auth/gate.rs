@@ -11,14 +11,15 @@ use actix_web::dev::ServiceRequest;
 
 use super::activity::ActivityLog;
 use super::api_key::ApiKey;
-use super::dashboard_keys::{KeyCheck, KeyStore};
+use super::dashboard_keys::{KeyCheck, Keys};
 use super::env_keys::EnvKeys;
 use super::principal::Principal;
 use super::rate_limit::{address_key, Bounds, Quota, WindowCounter};
 use super::session;
-use super::users::UserStore;
+use super::users::Users;
 use crate::config::{PublicUrl, Settings};
 use crate::core::address::{IpAllowlist, TrustedProxies};
+use crate::store::StoreError;
 
 /// More failed key checks than this from one address within the window
 /// are refused without checking (SPEC §4).
@@ -45,6 +46,8 @@ pub enum Refusal {
     #[error("the hourly quota is used up")]
     RateLimited(Quota),
     #[error(transparent)]
+    Storage(#[from] StoreError),
+    #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
 
@@ -53,8 +56,8 @@ pub struct Gate {
     allowlist: IpAllowlist,
     trusted_proxies: TrustedProxies,
     public_url: PublicUrl,
-    users: Arc<UserStore>,
-    keys: Arc<KeyStore>,
+    users: Arc<Users>,
+    keys: Arc<Keys>,
     env_keys: EnvKeys,
     activity: Arc<ActivityLog>,
     quotas: WindowCounter,
@@ -64,8 +67,8 @@ pub struct Gate {
 impl Gate {
     pub fn new(
         settings: &Settings,
-        users: Arc<UserStore>,
-        keys: Arc<KeyStore>,
+        users: Arc<Users>,
+        keys: Arc<Keys>,
         activity: Arc<ActivityLog>,
         env_keys: EnvKeys,
     ) -> Self {
@@ -114,7 +117,7 @@ impl Gate {
         if !self.allowlist.allows(addr) {
             return Err(Refusal::IpNotAllowed);
         }
-        if let Some(logged_in) = session::current(req, &self.users) {
+        if let Some(logged_in) = session::current(req, &self.users).await? {
             if cross_site_write {
                 return Err(Refusal::CrossSite);
             }

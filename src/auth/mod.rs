@@ -5,6 +5,8 @@
 //! HTTP side of the gate is `http::gate`.
 
 pub mod activity;
+pub mod activity_records;
+pub mod activity_store;
 pub mod api_key;
 pub mod dashboard_keys;
 pub mod env_keys;
@@ -19,6 +21,7 @@ pub mod session;
 pub mod session_store;
 pub mod totp;
 pub mod two_factor;
+pub mod user_store;
 pub mod users;
 
 pub use gate::Gate;

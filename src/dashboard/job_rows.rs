@@ -1,7 +1,7 @@
 //! A job as a row of the dashboard's job tables (overview and queue page).
 
 use crate::jobs::Job;
-use crate::workspaces::Registry;
+use crate::workspaces::Workspace;
 
 const QUESTION_PREVIEW_CHARS: usize = 120;
 
@@ -15,7 +15,7 @@ pub struct JobRow {
 }
 
 impl JobRow {
-    pub fn new(job: &Job, registry: &Registry) -> Self {
+    pub fn new(job: &Job, workspaces: &[Workspace]) -> Self {
         let mut question: String = job.question.chars().take(QUESTION_PREVIEW_CHARS).collect();
         if job.question.chars().count() > QUESTION_PREVIEW_CHARS {
             question.push('…');
@@ -23,15 +23,21 @@ impl JobRow {
         Self {
             id: job.id.to_string(),
             status: job.status.as_str(),
-            workspace: registry
-                .get(&job.workspace_id)
-                .map_or_else(|| format!("{} (removed)", job.workspace_id), |w| w.name),
+            workspace: workspaces
+                .iter()
+                .find(|w| w.id.as_str() == job.workspace_id)
+                .map_or_else(
+                    || format!("{} (removed)", job.workspace_id),
+                    |w| w.name.clone(),
+                ),
             question,
             created: job.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
         }
     }
 }
 
-pub fn rows(jobs: &[Job], registry: &Registry) -> Vec<JobRow> {
-    jobs.iter().map(|job| JobRow::new(job, registry)).collect()
+pub fn rows(jobs: &[Job], workspaces: &[Workspace]) -> Vec<JobRow> {
+    jobs.iter()
+        .map(|job| JobRow::new(job, workspaces))
+        .collect()
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::job_rows::{rows, JobRow};
 use super::pages::{nav, overview_page, AskInput};
+use super::storage_failure;
 use super::{error_page, redirect, render, DashboardError, Flash, Nav, Overview};
 use crate::auth::session::{self, LoggedIn};
 use crate::http::ApiError;
@@ -63,6 +64,7 @@ pub async fn ask(
                 )),
                 input,
             )
+            .await
         }
     }
 }
@@ -124,7 +126,7 @@ pub async fn cancel(
             );
             redirect(&page)
         }
-        Err(err) => DashboardError::storage("cancelling a job", err).error_response(),
+        Err(err) => DashboardError::storage("cancelling a job", &err).error_response(),
     }
 }
 
@@ -167,6 +169,10 @@ pub async fn job(
     let Some(job) = job else {
         return no_such_job();
     };
+    let workspaces = match registry.list().await {
+        Ok(workspaces) => workspaces,
+        Err(err) => return storage_failure("reading the workspaces", &err.into()),
+    };
     let result = job.result.as_ref();
     let output = result.and_then(|r| r["output"].as_str());
     let markdown = output.is_some_and(looks_like_markdown);
@@ -176,7 +182,7 @@ pub async fn job(
             nav: Some(nav(&logged_in, "queue")),
             flash: session::take_flash(&session).and_then(Flash::success),
             csrf_token: logged_in.csrf_token.clone(),
-            job: JobRow::new(&job, &registry),
+            job: JobRow::new(&job, &workspaces),
             question: job.question.clone(),
             finished: job.status.is_finished(),
             pending: job.status == JobStatus::Pending,
@@ -272,6 +278,10 @@ pub async fn queue_page(
         .cloned()
         .collect();
     let processing = of(JobStatus::Processing);
+    let workspaces = match registry.list().await {
+        Ok(workspaces) => workspaces,
+        Err(err) => return storage_failure("reading the workspaces", &err.into()),
+    };
     render(
         StatusCode::OK,
         &QueuePage {
@@ -279,9 +289,9 @@ pub async fn queue_page(
             flash: None,
             csrf_token: logged_in.csrf_token.clone(),
             busy: !processing.is_empty() || !pending.is_empty(),
-            processing: rows(&processing, &registry),
-            pending: rows(&pending, &registry),
-            recent: rows(&recent, &registry),
+            processing: rows(&processing, &workspaces),
+            pending: rows(&pending, &workspaces),
+            recent: rows(&recent, &workspaces),
         },
     )
 }

@@ -89,9 +89,10 @@ pub async fn form(
     state: web::Data<KeyPages>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, DashboardError> {
-    match state.keys.get(&path) {
-        Some(record) => Ok(render(StatusCode::OK, &page_for(&logged_in, &record, None))),
-        None => Err(no_such_key()),
+    match state.keys.get(&path).await {
+        Ok(Some(record)) => Ok(render(StatusCode::OK, &page_for(&logged_in, &record, None))),
+        Ok(None) => Err(no_such_key()),
+        Err(err) => Err(DashboardError::storage("reading the keys", &err.into())),
     }
 }
 
@@ -162,8 +163,10 @@ pub async fn save(
     path: web::Path<String>,
     form: web::Form<ScopeForm>,
 ) -> Result<HttpResponse, DashboardError> {
-    let Some(record) = state.keys.get(&path) else {
-        return Err(no_such_key());
+    let record = match state.keys.get(&path).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return Err(no_such_key()),
+        Err(err) => return Err(DashboardError::storage("reading the keys", &err.into())),
     };
     let refused = |message: String| {
         let mut page = page_for(&logged_in, &record, Flash::error(message));
@@ -194,6 +197,6 @@ pub async fn save(
             Ok(redirect("/dashboard/security"))
         }
         Ok(None) => Err(no_such_key()),
-        Err(err) => Err(DashboardError::storage("editing a key", err)),
+        Err(err) => Err(DashboardError::storage("editing a key", &err)),
     }
 }

@@ -25,7 +25,7 @@ use actix_web::web;
 use crate::http::dashboard_guard::require_login;
 
 pub use crate::http::html::{
-    error_page, error_page_with_link, redirect, render, DashboardError, Flash, Nav,
+    error_page, error_page_with_link, redirect, render, storage_failure, DashboardError, Flash, Nav,
 };
 pub use crate::http::refusal_pages::foreign_origin_page;
 pub use jobs::markdown_to_safe_html;

@@ -21,6 +21,7 @@ use crate::auth::key_admin::{role_name, Actor, KeyAdmin, NewKey as NewKeyRequest
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::{Password, UserError, MIN_PASSWORD_CHARS};
 use crate::core::address::client_address;
+use crate::store::StoreError;
 
 struct KeyRow {
     id: String,
@@ -91,23 +92,40 @@ struct SecurityPage {
     two_factor_recovery_left: Option<usize>,
 }
 
-fn security_page(
+async fn security_page(
     state: &KeyPages,
     logged_in: &LoggedIn,
-    flash: Option<Flash>,
+    mut flash: Option<Flash>,
     new_key: Option<NewKey>,
 ) -> SecurityPage {
+    let keys = state.keys.list().await.unwrap_or_else(|err| {
+        tracing::error!(error = format!("{err:#}"), "reading the keys failed");
+        flash =
+            Flash::error("The keys could not be read, so none are listed. Reload the page later.");
+        Vec::new()
+    });
+    let trail = async {
+        let events = state.activity.account_events().await?;
+        Ok::<_, StoreError>((events, state.activity.failure_rows().await?))
+    };
+    let (account_events, failure_rows) = trail.await.unwrap_or_else(|err| {
+        tracing::error!(error = format!("{err:#}"), "reading the activity failed");
+        flash = Flash::error(
+            "The activity could not be read, so none is listed. Reload the page later.",
+        );
+        (Vec::new(), Vec::new())
+    });
     SecurityPage {
         nav: Some(nav(logged_in, "security")),
         flash,
         csrf_token: logged_in.csrf_token.clone(),
         new_key,
         key_form: KeyForm::default(),
-        keys: state.keys.list().into_iter().map(KeyRow::from).collect(),
+        keys: keys.into_iter().map(KeyRow::from).collect(),
         admin_key_configured: state.admin_key_configured,
         client_key_count: state.client_key_count,
-        account_events: state.activity.account_events(),
-        failure_rows: state.activity.failure_rows(),
+        account_events,
+        failure_rows,
         account_events_kept: ACCOUNT_EVENTS_KEPT,
         failure_rows_kept: FAILURE_ROWS_KEPT,
         min_password: MIN_PASSWORD_CHARS,
@@ -150,7 +168,7 @@ pub async fn page(
     };
     render(
         StatusCode::OK,
-        &security_page(&state, &logged_in, flash, new_key),
+        &security_page(&state, &logged_in, flash, new_key).await,
     )
 }
 
@@ -188,7 +206,9 @@ pub async fn generate(
         Expiry::parse(&form.expiry),
     ) {
         Ok(new) => new,
-        Err(problem) => return Ok(refused_form(&state, &logged_in, &form, problem.message)),
+        Err(problem) => {
+            return Ok(refused_form(&state, &logged_in, &form, problem.message).await);
+        }
     };
     let actor = actor(&logged_in, &state, &req);
     Ok(match key_admin(&state).create(&actor, &new).await {
@@ -198,28 +218,31 @@ pub async fn generate(
                 .hold(&logged_in.csrf_token, &record.name, plaintext);
             redirect(&format!("/dashboard/security?new={ticket}"))
         }
-        Err(err) if err.is::<DuplicateKeyName>() => refused_form(
-            &state,
-            &logged_in,
-            &form,
-            format!(
-                "A key named “{}” exists already. Choose another name, or revoke the old \
+        Err(err) if err.is::<DuplicateKeyName>() => {
+            refused_form(
+                &state,
+                &logged_in,
+                &form,
+                format!(
+                    "A key named “{}” exists already. Choose another name, or revoke the old \
                  key first.",
-                form.name.trim()
-            ),
-        ),
-        Err(err) => return Err(DashboardError::storage("generating a key", err)),
+                    form.name.trim()
+                ),
+            )
+            .await
+        }
+        Err(err) => return Err(DashboardError::storage("generating a key", &err)),
     })
 }
 
 /// The generate form again, with what was typed and why it was refused.
-fn refused_form(
+async fn refused_form(
     state: &KeyPages,
     logged_in: &LoggedIn,
     form: &GenerateForm,
     message: String,
 ) -> HttpResponse {
-    let mut page = security_page(state, logged_in, Flash::error(message), None);
+    let mut page = security_page(state, logged_in, Flash::error(message), None).await;
     page.key_form = KeyForm {
         name: form.name.clone(),
         role: form.role.clone(),
@@ -242,8 +265,10 @@ pub async fn confirm_revoke(
     path: web::Path<String>,
 ) -> Result<HttpResponse, DashboardError> {
     let id = path.into_inner();
-    let Some(key) = state.keys.list().into_iter().find(|key| key.id == id) else {
-        return Err(no_such_key());
+    let key = match state.keys.get(&id).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return Err(no_such_key()),
+        Err(err) => return Err(DashboardError::storage("reading the keys", &err.into())),
     };
     let message = format!(
         "Revoke the key “{}” ({})? Every program using it is refused at once, and it cannot \
@@ -281,7 +306,7 @@ pub async fn revoke(
             Ok(redirect("/dashboard/security"))
         }
         Ok(None) => Err(no_such_key()),
-        Err(err) => Err(DashboardError::storage("revoking a key", err)),
+        Err(err) => Err(DashboardError::storage("revoking a key", &err)),
     }
 }
 
@@ -302,8 +327,10 @@ pub async fn confirm_roll(
     state: web::Data<KeyPages>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, DashboardError> {
-    let Some(key) = state.keys.get(&path) else {
-        return Err(no_such_key());
+    let key = match state.keys.get(&path).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return Err(no_such_key()),
+        Err(err) => return Err(DashboardError::storage("reading the keys", &err.into())),
     };
     Ok(render(
         StatusCode::OK,
@@ -348,7 +375,8 @@ pub async fn roll(
                     &logged_in,
                     Flash::error("Choose how long the old secret keeps working from the list."),
                     None,
-                ),
+                )
+                .await,
             ))
         }
     };
@@ -374,7 +402,7 @@ pub async fn roll(
             Ok(redirect(&format!("/dashboard/security?new={ticket}")))
         }
         Ok(None) => Err(no_such_key()),
-        Err(err) => Err(DashboardError::storage("rolling a key", err)),
+        Err(err) => Err(DashboardError::storage("rolling a key", &err)),
     }
 }
 
@@ -392,18 +420,18 @@ pub async fn change_password(
     state: web::Data<KeyPages>,
     form: web::Form<PasswordForm>,
 ) -> Result<HttpResponse, DashboardError> {
-    let retry = |message: String| {
+    let retry = |message: String| async {
         render(
             StatusCode::BAD_REQUEST,
-            &security_page(&state, &logged_in, Flash::error(message), None),
+            &security_page(&state, &logged_in, Flash::error(message), None).await,
         )
     };
     let new = match Password::parse(&form.new) {
         Ok(new) => new,
-        Err(message) => return Ok(retry(message)),
+        Err(message) => return Ok(retry(message).await),
     };
     if form.new != form.confirm {
-        return Ok(retry("The two new passwords differ.".into()));
+        return Ok(retry("The two new passwords differ.".into()).await);
     }
     // Wrong current passwords count as failed logins of the user, so a
     // stolen session cannot be used to guess the password.
@@ -422,7 +450,8 @@ pub async fn change_password(
                         wait_text(exhausted.reset_secs)
                     )),
                     None,
-                ),
+                )
+                .await,
             );
             return Ok(throttled(page, exhausted.reset_secs));
         }
@@ -449,10 +478,10 @@ pub async fn change_password(
                 .account(AccountAction::PasswordChanged, &user.username, addr, None);
             Ok(redirect("/login?notice=password-changed"))
         }
-        Err(UserError::WrongPassword) => Ok(retry("The current password is wrong.".into())),
-        Err(UserError::Storage(err)) => Err(DashboardError::storage("changing the password", err)),
+        Err(UserError::WrongPassword) => Ok(retry("The current password is wrong.".into()).await),
+        Err(UserError::Storage(err)) => Err(DashboardError::storage("changing the password", &err)),
         Err(err @ (UserError::NoSuchUser | UserError::AlreadySetUp)) => Err(
-            DashboardError::storage("changing the password", anyhow::Error::new(err)),
+            DashboardError::storage("changing the password", &anyhow::Error::new(err)),
         ),
     }
 }

@@ -8,11 +8,11 @@ use secrecy::SecretString;
 
 use super::one_time::OneTimeKeys;
 use crate::auth::activity::ActivityLog;
-use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::dashboard_keys::Keys;
 use crate::auth::rate_limit::WindowCounter;
-use crate::auth::session_store::FileSessionStore;
+use crate::auth::session_store::SessionPurge;
 use crate::auth::totp::SecretCipher;
-use crate::auth::users::UserStore;
+use crate::auth::users::Users;
 use crate::config::PublicUrl;
 use crate::core::address::TrustedProxies;
 
@@ -22,7 +22,7 @@ pub struct Accounts {
     pub public_url: PublicUrl,
     pub trusted_proxies: TrustedProxies,
     pub setup_token: SecretString,
-    pub users: Arc<UserStore>,
+    pub users: Arc<Users>,
     pub activity: Arc<ActivityLog>,
     /// Failed logins per user name and per address, and wrong setup
     /// tokens per address (the same address key as logins).
@@ -37,9 +37,9 @@ pub struct Accounts {
 #[derive(Debug)]
 pub struct KeyPages {
     pub trusted_proxies: TrustedProxies,
-    pub users: Arc<UserStore>,
-    pub sessions: FileSessionStore,
-    pub keys: Arc<KeyStore>,
+    pub users: Arc<Users>,
+    pub sessions: Arc<dyn SessionPurge>,
+    pub keys: Arc<Keys>,
     pub activity: Arc<ActivityLog>,
     /// The same counter as `Accounts::login_failures`: a wrong current
     /// password is a failed login.
@@ -54,8 +54,8 @@ pub struct KeyPages {
 #[derive(Debug)]
 pub struct Overview {
     pub public_url: PublicUrl,
-    pub users: Arc<UserStore>,
-    pub keys: Arc<KeyStore>,
+    pub users: Arc<Users>,
+    pub keys: Arc<Keys>,
     pub admin_key_configured: bool,
     pub client_key_count: usize,
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::confirm::{confirm_page, Confirm};
 use super::pages::nav;
+use super::storage_failure;
 use super::{redirect, render, DashboardError, Flash, Nav, WorkspacePages};
 use crate::auth::activity::AccountAction;
 use crate::auth::session::{self, LoggedIn};
@@ -33,15 +34,18 @@ struct WorkspacesPage {
     form: AddForm,
 }
 
-fn page_with(
+async fn page_with(
     status: StatusCode,
     logged_in: &LoggedIn,
     registry: &Registry,
     flash: Option<Flash>,
     form: AddForm,
 ) -> HttpResponse {
-    let workspaces = registry
-        .list()
+    let workspaces = match registry.list().await {
+        Ok(workspaces) => workspaces,
+        Err(err) => return storage_failure("reading the workspaces", &err.into()),
+    };
+    let workspaces = workspaces
         .into_iter()
         .map(|w| WorkspaceRow {
             id: w.id.as_str().to_owned(),
@@ -76,6 +80,7 @@ pub async fn page(
         flash,
         AddForm::default(),
     )
+    .await
 }
 
 /// The add form's fields; kept when the form is refused.
@@ -112,13 +117,9 @@ pub async fn add(
         },
         _ => {
             let flash = Flash::error("Give either a directory or a repository URL.");
-            return Ok(page_with(
-                StatusCode::BAD_REQUEST,
-                &logged_in,
-                &registry,
-                flash,
-                form,
-            ));
+            return Ok(
+                page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form).await,
+            );
         }
     };
     match registry.add(request).await {
@@ -138,16 +139,10 @@ pub async fn add(
         }
         Err(WorkspaceError::Invalid { field, message }) => {
             let flash = Flash::error(format!("{}: {message}", field_label(field)));
-            Ok(page_with(
-                StatusCode::BAD_REQUEST,
-                &logged_in,
-                &registry,
-                flash,
-                form,
-            ))
+            Ok(page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form).await)
         }
         Err(WorkspaceError::Storage(err)) => {
-            Err(DashboardError::storage("adding a workspace", err))
+            Err(DashboardError::storage("adding a workspace", &err))
         }
     }
 }
@@ -177,8 +172,15 @@ pub async fn confirm_remove(
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, DashboardError> {
-    let Some(workspace) = registry.get(&id) else {
-        return Err(no_such_workspace());
+    let workspace = match registry.get(&id).await {
+        Ok(Some(workspace)) => workspace,
+        Ok(None) => return Err(no_such_workspace()),
+        Err(err) => {
+            return Err(DashboardError::storage(
+                "reading the workspaces",
+                &err.into(),
+            ))
+        }
     };
     let what_happens = if workspace.repo_url.is_some() {
         "Its clone in the data directory is deleted."
@@ -211,7 +213,15 @@ pub async fn remove(
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, DashboardError> {
-    let name = registry.get(&id).map(|w| w.name);
+    let name = match registry.get(&id).await {
+        Ok(workspace) => workspace.map(|w| w.name),
+        Err(err) => {
+            return Err(DashboardError::storage(
+                "reading the workspaces",
+                &err.into(),
+            ))
+        }
+    };
     match registry.remove(&id).await {
         Ok(true) => {
             let name = name.unwrap_or_else(|| id.to_string());
@@ -228,7 +238,7 @@ pub async fn remove(
         Ok(false) => Err(no_such_workspace()),
         Err(err) => Err(DashboardError::storage(
             "removing a workspace",
-            anyhow::Error::new(err),
+            &anyhow::Error::new(err),
         )),
     }
 }

@@ -61,6 +61,13 @@ pub enum ApiError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// A store that cannot be read or written: 503, nothing changed.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        Self::storage(err.into())
+    }
+}
+
 impl ApiError {
     /// A write to the data directory failed: nothing changed, try later.
     pub fn storage(err: anyhow::Error) -> Self {
@@ -136,6 +143,7 @@ impl From<AskError> for ApiError {
             err @ AskError::NoBranch(_) => Self::invalid_field("sourceBranch", err.to_string()),
             AskError::TooManyJobs(limit) => Self::TooManyJobs(limit),
             AskError::Storage(err) => Self::storage(err),
+            AskError::Store(err) => Self::from(err),
         }
     }
 }
@@ -150,6 +158,7 @@ impl From<Refusal> for ApiError {
             Refusal::ExpiredKey => Self::ExpiredKey,
             Refusal::AuthThrottled { retry_after_secs } => Self::AuthThrottled { retry_after_secs },
             Refusal::RateLimited(quota) => Self::RateLimited(quota),
+            Refusal::Storage(err) => Self::from(err),
             Refusal::Unexpected(err) => Self::Unexpected(err),
         }
     }

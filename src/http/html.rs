@@ -107,11 +107,8 @@ pub fn error_page_with_link(
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
     /// A write to the data directory failed: nothing was changed.
-    #[error("{what} failed: {source:#}")]
-    Storage {
-        what: &'static str,
-        source: anyhow::Error,
-    },
+    #[error("{what} failed: {detail}")]
+    Storage { what: &'static str, detail: String },
     /// Anything else that failed on the server; nothing was changed.
     #[error("{what} failed: {detail}")]
     Unexpected { what: &'static str, detail: String },
@@ -127,9 +124,12 @@ pub enum DashboardError {
 }
 
 impl DashboardError {
-    /// `what` (e.g. "revoking a key") failed to write.
-    pub fn storage(what: &'static str, source: anyhow::Error) -> Self {
-        Self::Storage { what, source }
+    /// `what` (e.g. "revoking a key") failed to read or write.
+    pub fn storage(what: &'static str, err: &anyhow::Error) -> Self {
+        Self::Storage {
+            what,
+            detail: format!("{err:#}"),
+        }
     }
 
     /// A session could not be started (or moved to the second step).
@@ -158,8 +158,8 @@ impl ResponseError for DashboardError {
     /// The page says what to do; the cause goes to the log only.
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Storage { what, source } => {
-                tracing::error!(error = format!("{source:#}"), "{what} failed");
+            Self::Storage { what, detail } => {
+                tracing::error!(error = %detail, "{what} failed");
                 error_page(
                     self.status_code(),
                     "Not saved",
@@ -187,6 +187,11 @@ impl ResponseError for DashboardError {
             Self::NotFound { title, message } => error_page(self.status_code(), title, message),
         }
     }
+}
+
+/// The storage page for a handler that answers with a page either way.
+pub fn storage_failure(what: &'static str, err: &anyhow::Error) -> HttpResponse {
+    DashboardError::storage(what, err).error_response()
 }
 
 pub fn redirect(location: &str) -> HttpResponse {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::users::UserStore;
+use crate::auth::users::Users;
 use crate::config::PublicUrl;
 use crate::core::address::{IpAllowlist, TrustedProxies};
 
@@ -14,5 +14,5 @@ pub struct Site {
     pub public_url: PublicUrl,
     pub trusted_proxies: TrustedProxies,
     pub allowlist: IpAllowlist,
-    pub users: Arc<UserStore>,
+    pub users: Arc<Users>,
 }

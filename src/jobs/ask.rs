@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use super::job::{Job, JobId, JobStatus};
 use super::queue::{JobQueue, TooManyJobs, MAX_UNFINISHED_PER_OWNER};
 use crate::auth::Principal;
+use crate::store::StoreError;
 use crate::workspaces::{git, Registry, Workspace};
 
 /// The longest question accepted (SPEC §5).
@@ -29,6 +30,8 @@ pub enum AskError {
     TooManyJobs(usize),
     #[error("cannot save the question: {0:#}")]
     Storage(anyhow::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -93,10 +96,13 @@ pub async fn submit_question(
     if !problems.is_empty() {
         return Err(AskError::Invalid(problems));
     }
-    let workspace = Some(request.workspace_id.trim())
-        .filter(|id| principal.reaches_workspace(id))
-        .and_then(|id| registry.get(id))
-        .ok_or(AskError::NoWorkspace)?;
+    let id = request.workspace_id.trim();
+    let reachable = if principal.reaches_workspace(id) {
+        registry.get(id).await?
+    } else {
+        None
+    };
+    let workspace = reachable.ok_or(AskError::NoWorkspace)?;
     if let Some(branch) = branch {
         if !git::is_valid_branch_name(branch).await
             || git::branch_commit(&workspace.path, branch).await.is_none()

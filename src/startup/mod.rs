@@ -85,7 +85,7 @@ impl Application {
         settings.public_url = settings.public_url.with_bound(address);
         let (services, session_key) =
             load_services(&settings, data_dir.path()).map_err(StartupError::Data)?;
-        announce_setup(&settings, &services.accounts);
+        announce_setup(&settings, &services.accounts).await;
         let engine = match &settings.ask_command {
             Some(words) => Engine::Command(CommandEngine {
                 words: words.clone(),
@@ -171,7 +171,7 @@ impl Application {
             data_dir = %data_dir.path().display(),
             admin_key = services.overview.admin_key_configured,
             client_keys = services.overview.client_key_count,
-            dashboard_keys = services.keys.len(),
+            dashboard_keys = services.keys.count().await.unwrap_or_default(),
             "Portico is listening on http://{address}"
         );
         Ok(Self {

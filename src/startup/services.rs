@@ -13,13 +13,13 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::activity::ActivityLog;
-use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::dashboard_keys::Keys;
 use crate::auth::env_keys::{EnvKeys, KeyIdSecret};
 use crate::auth::hashing::Hasher;
 use crate::auth::rate_limit::{Bounds, WindowCounter};
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::totp::SecretCipher;
-use crate::auth::users::UserStore;
+use crate::auth::users::Users;
 use crate::auth::Gate;
 use crate::config::Settings;
 use crate::core::random_alphanumeric;
@@ -43,7 +43,7 @@ pub(super) struct Services {
     pub(super) overview: web::Data<Overview>,
     pub(super) workspace_pages: web::Data<WorkspacePages>,
     pub(super) sessions: FileSessionStore,
-    pub(super) keys: Arc<KeyStore>,
+    pub(super) keys: Arc<Keys>,
     pub(super) activity: Arc<ActivityLog>,
     pub(super) hasher: Arc<Hasher>,
     pub(super) registry: web::Data<Registry>,
@@ -66,8 +66,8 @@ pub(super) fn load_services(
     data_dir: &Path,
 ) -> anyhow::Result<(Services, Key)> {
     let hasher = Hasher::for_this_machine();
-    let users = Arc::new(UserStore::load(data_dir, hasher.clone())?);
-    let keys = Arc::new(KeyStore::load(data_dir, hasher.clone())?);
+    let users = Arc::new(Users::load(data_dir, hasher.clone())?);
+    let keys = Arc::new(Keys::load(data_dir, hasher.clone())?);
     let activity = Arc::new(ActivityLog::load(data_dir)?);
     let sessions = FileSessionStore::load(data_dir)?;
     let registry = web::Data::new(Registry::load(data_dir)?);
@@ -118,7 +118,7 @@ pub(super) fn load_services(
     let key_pages = KeyPages {
         trusted_proxies: settings.trusted_proxies.clone(),
         users: users.clone(),
-        sessions: sessions.clone(),
+        sessions: Arc::new(sessions.clone()),
         keys: keys.clone(),
         activity: activity.clone(),
         login_failures,
@@ -175,9 +175,14 @@ fn session_key(settings: &Settings, data_dir: &Path) -> anyhow::Result<Key> {
 }
 
 /// While no user exists, the start-up log carries the setup URL.
-pub(super) fn announce_setup(settings: &Settings, accounts: &Accounts) {
-    if accounts.users.has_users() {
-        return;
+pub(super) async fn announce_setup(settings: &Settings, accounts: &Accounts) {
+    match accounts.users.has_users().await {
+        Ok(false) => {}
+        Ok(true) => return,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "reading the users failed");
+            return;
+        }
     }
     let url = format!(
         "{}/setup?token={}",

@@ -5,6 +5,8 @@
 mod credentials;
 pub mod git;
 mod registry;
+pub mod store;
 
 pub use credentials::redacted;
 pub use registry::{NewWorkspace, Registry, Workspace, WorkspaceError, WorkspaceId};
+pub use store::{FileWorkspaceStore, WorkspaceStore};

@@ -210,9 +210,42 @@ fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
     found
 }
 
+/// Whether `path` is compiled only for tests: its `mod` line (or an
+/// ancestor's) follows `#[cfg(test)]`. Test code may reach up the layers
+/// (a store's conformance suite builds an area's records).
+fn is_test_only(path: &Path) -> bool {
+    let Some(parent) = path.parent() else {
+        return false;
+    };
+    if parent == src_dir() || !parent.starts_with(src_dir()) {
+        return false;
+    }
+    let stem = path.file_stem().expect("a file name").to_string_lossy();
+    let (declaring, name) = if stem == "mod" {
+        let name = parent.file_name().expect("a directory").to_string_lossy();
+        let grand = parent.parent().expect("under src");
+        (grand.join("mod.rs"), name.into_owned())
+    } else {
+        (parent.join("mod.rs"), stem.into_owned())
+    };
+    let declaring = if declaring.is_file() {
+        declaring
+    } else {
+        declaring.with_file_name("lib.rs")
+    };
+    let text = std::fs::read_to_string(&declaring).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let declared_for_tests = lines.iter().enumerate().any(|(i, line)| {
+        let declares = line.ends_with(&format!("mod {name};"));
+        declares && i > 0 && lines[i - 1].starts_with("#[cfg(test)]")
+    });
+    declared_for_tests || (declaring != path && is_test_only(&declaring))
+}
+
 fn imports() -> Vec<Import> {
     let mut files = Vec::new();
     rust_files(&src_dir(), &mut files);
+    files.retain(|path| !is_test_only(path));
     let mut all = Vec::new();
     for path in files {
         let text = without_comments(&std::fs::read_to_string(&path).expect("readable"));
