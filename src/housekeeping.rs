@@ -1,5 +1,6 @@
 //! Periodic chores beside the server: writing the activity log, session
-//! idle times and key last-used times, and deleting jobs older than 7 days.
+//! idle times and key last-used times, taking back jobs whose worker's
+//! lease ran out, and deleting jobs older than 7 days.
 //! Layer 5 (README, "The module map"): takes the stores it writes from `startup`.
 
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use crate::auth::activity::ActivityLog;
 use crate::auth::dashboard_keys::Keys;
 use crate::auth::session_store::FileSessionStore;
-use crate::jobs::JobQueue;
+use crate::jobs::JobStore;
 
 /// What the chores write to the data directory.
 #[derive(Clone)]
@@ -16,7 +17,7 @@ pub(crate) struct Services {
     pub(crate) activity: Arc<ActivityLog>,
     pub(crate) sessions: FileSessionStore,
     pub(crate) keys: Arc<Keys>,
-    pub(crate) queue: Arc<JobQueue>,
+    pub(crate) queue: Arc<dyn JobStore>,
 }
 
 const TICK: Duration = Duration::from_secs(2);
@@ -31,6 +32,11 @@ pub(crate) fn spawn(services: Services) {
             count += 1;
             if let Err(err) = services.activity.flush().await {
                 tracing::warn!(error = format!("{err:#}"), "cannot save the activity log");
+            }
+            // Workers do it too before each claim; this catches a lease
+            // that ran out while every worker is busy (or one panicked).
+            if let Err(err) = services.queue.reclaim_expired().await {
+                tracing::warn!(error = format!("{err:#}"), "cannot take back expired jobs");
             }
             if count.is_multiple_of(5) {
                 if let Err(err) = services.sessions.flush().await {

@@ -3,25 +3,59 @@
 
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use super::resource;
 use crate::auth::{Permission, Principal};
 use crate::http::json::ApiJson;
 use crate::http::ApiError;
 use crate::jobs::{
-    queue_status, submit_question, visible_to, AskRequest, Job, JobId, JobQueue, JobStatus,
+    submit_question, AskError, AskField, AskRequest, Job, JobId, JobStatus, JobStore,
+    MAX_UNFINISHED_PER_OWNER,
 };
 use crate::workspaces::Registry;
 
 const DEFAULT_LIST_LIMIT: usize = 50;
 const MAX_LIST_LIMIT: usize = 500;
+const RECENT_JOBS: usize = 10;
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/ask").post(ask))
         .service(resource("/jobs").get(list))
         .service(resource("/jobs/{id}").get(get).delete(cancel))
         .service(resource("/queue/status").get(status));
+}
+
+/// Own jobs (an admin's: all), and only in workspaces of the principal's scope.
+fn visible_to(principal: &Principal) -> impl Fn(&Job) -> bool + '_ {
+    move |job| {
+        (principal.is_admin() || *job.owner_id == *principal.id)
+            && principal.reaches_workspace(&job.workspace_id)
+    }
+}
+
+impl From<AskError> for ApiError {
+    fn from(err: AskError) -> Self {
+        match err {
+            AskError::Invalid(problems) => ApiError::bad_request(
+                "The question is not valid",
+                Value::Object(
+                    problems
+                        .into_iter()
+                        .map(|(field, problem)| (field.json_name().to_owned(), json!(problem)))
+                        .collect::<Map<_, _>>(),
+                ),
+            ),
+            AskError::NoSuchBranch(branch) => ApiError::invalid_field(
+                AskField::SourceBranch.json_name(),
+                format!("there is no branch '{branch}' in this workspace"),
+            ),
+            AskError::NoSuchWorkspace => ApiError::Missing("Workspace"),
+            AskError::TooManyJobs => ApiError::TooManyJobs(MAX_UNFINISHED_PER_OWNER),
+            AskError::Registry(err) => err.into(),
+            AskError::Storage(err) => ApiError::storage(err),
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/ask", tag = "jobs", request_body = AskRequest,
@@ -36,12 +70,12 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn ask(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
     ApiJson(request): ApiJson<AskRequest>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::Ask)?;
-    let (job, workspace) = submit_question(&queue, &registry, &principal, request).await?;
+    let (job, workspace) = submit_question(queue.get_ref(), &registry, &principal, request).await?;
     Ok(HttpResponse::Accepted().json(json!({
         "success": true,
         "queued": true,
@@ -57,13 +91,17 @@ pub(crate) async fn ask(
 
 /// The job if `principal` may see it; anyone else gets the same 404 as
 /// for a job that does not exist.
-async fn visible_job(queue: &JobQueue, principal: &Principal, id: &str) -> Result<Job, ApiError> {
+async fn visible_job(
+    queue: &dyn JobStore,
+    principal: &Principal,
+    id: &str,
+) -> Result<Job, ApiError> {
     let Some(id) = JobId::parse(id) else {
         return Err(ApiError::Missing("Job"));
     };
     queue
         .get(&id)
-        .await
+        .await?
         .filter(|job| visible_to(principal)(job))
         .ok_or(ApiError::Missing("Job"))
 }
@@ -79,11 +117,11 @@ async fn visible_job(queue: &JobQueue, principal: &Principal, id: &str) -> Resul
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn get(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::JobsRead)?;
-    Ok(HttpResponse::Ok().json(visible_job(&queue, &principal, &id).await?))
+    Ok(HttpResponse::Ok().json(visible_job(queue.get_ref(), &principal, &id).await?))
 }
 
 #[utoipa::path(delete, path = "/api/jobs/{id}", tag = "jobs",
@@ -98,11 +136,11 @@ pub(crate) async fn get(
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn cancel(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::Ask)?;
-    let job = visible_job(&queue, &principal, &id).await?;
+    let job = visible_job(queue.get_ref(), &principal, &id).await?;
     match queue
         .cancel(&job.id, &principal.id)
         .await
@@ -137,7 +175,7 @@ pub(crate) struct ListQuery {
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn list(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::JobsRead)?;
@@ -161,9 +199,11 @@ pub(crate) async fn list(
             })?,
     };
     let visible = visible_to(&principal);
-    let mut jobs = queue.list(|job| visible(job) && status.is_none_or(|s| job.status == s));
+    let mut jobs = queue
+        .list(&|job| visible(job) && status.is_none_or(|s| job.status == s))
+        .await?;
     jobs.truncate(limit);
-    Ok(HttpResponse::Ok().json(queue.load_all(jobs).await))
+    Ok(HttpResponse::Ok().json(queue.load_all(jobs).await?))
 }
 
 #[utoipa::path(get, path = "/api/queue/status", tag = "jobs",
@@ -175,8 +215,43 @@ pub(crate) async fn list(
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn status(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::JobsRead)?;
-    Ok(HttpResponse::Ok().json(queue_status(&queue, &principal).await))
+    Ok(HttpResponse::Ok().json(queue_status(queue.get_ref(), &principal).await?))
+}
+
+/// The `GET /api/queue/status` document for `principal`.
+pub async fn queue_status(queue: &dyn JobStore, principal: &Principal) -> anyhow::Result<Value> {
+    let visible = visible_to(principal);
+    let counts = queue.counts(&visible).await?;
+    let jobs = queue.list(&visible).await?;
+    let current = jobs
+        .iter()
+        .find(|job| job.status == JobStatus::Processing)
+        .cloned();
+    let current = queue.load_all(current.into_iter().collect()).await?.pop();
+    let mut pending: Vec<Job> = jobs
+        .iter()
+        .filter(|job| job.status == JobStatus::Pending)
+        .cloned()
+        .collect();
+    // Summaries (question shortened, no context): a long queue of large
+    // questions would otherwise be read whole for every status call.
+    pending.reverse();
+    let recent: Vec<Job> = jobs
+        .iter()
+        .filter(|job| job.status.is_finished())
+        .take(RECENT_JOBS)
+        .cloned()
+        .collect();
+    let recent = queue.load_all(recent).await?;
+    Ok(json!({
+        "isProcessing": counts.processing > 0,
+        "hasPending": counts.pending > 0,
+        "counts": counts,
+        "currentJob": current,
+        "pendingJobs": pending,
+        "recentJobs": recent,
+    }))
 }

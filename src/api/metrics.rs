@@ -5,17 +5,26 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::http::metrics_access::MetricsAccess;
-use crate::jobs::JobQueue;
+use crate::jobs::JobStore;
 
 pub async fn scrape(
     req: HttpRequest,
     access: web::Data<MetricsAccess>,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
 ) -> HttpResponse {
     if let Some(refusal) = access.refusal(&req) {
         return refusal;
     }
-    let counts = queue.counts(|_| true);
+    let counts = match queue.counts(&|_| true).await {
+        Ok(counts) => counts,
+        Err(err) => {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "cannot count the jobs for /metrics"
+            );
+            return HttpResponse::ServiceUnavailable().finish();
+        }
+    };
     for (status, count) in [
         ("pending", counts.pending),
         ("processing", counts.processing),

@@ -1,5 +1,10 @@
-//! A job as a row of the dashboard's job tables (overview and queue page).
+//! A job as a row of the dashboard's job tables (overview and queue page),
+//! and the page shown when the job store cannot be read for them.
 
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+
+use super::error_page;
 use crate::jobs::Job;
 use crate::workspaces::Workspace;
 
@@ -40,4 +45,15 @@ pub fn rows(jobs: &[Job], workspaces: &[Workspace]) -> Vec<JobRow> {
     jobs.iter()
         .map(|job| JobRow::new(job, workspaces))
         .collect()
+}
+
+/// The page for a job store that cannot be read (the cause goes to the log).
+pub fn queue_unavailable(err: &anyhow::Error) -> HttpResponse {
+    tracing::error!(error = format!("{err:#}"), "the job queue cannot be read");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Queue unavailable",
+        "Portico could not read its job queue. Try again in a moment; if it persists, \
+         check the server log.",
+    )
 }

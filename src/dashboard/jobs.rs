@@ -8,16 +8,17 @@ use askama::Template;
 use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag, TagEnd};
 use serde::Deserialize;
 
-use super::job_rows::{rows, JobRow};
+use super::job_rows::{queue_unavailable, rows, JobRow};
 use super::pages::{nav, overview_page, AskInput};
 use super::storage_failure;
 use super::{error_page, redirect, render, DashboardError, Flash, Nav, Overview};
 use crate::auth::session::{self, LoggedIn};
-use crate::http::ApiError;
-use crate::jobs::{submit_question, AskError, AskRequest, Job, JobId, JobQueue, JobStatus};
+use crate::jobs::{
+    submit_question, Answer, AskError, AskField, AskRequest, Job, JobId, JobStatus, JobStore,
+};
+use crate::workspaces::Registry;
 
 const RECENT_ROWS: usize = 20;
-use crate::workspaces::Registry;
 
 #[derive(Deserialize)]
 pub struct AskForm {
@@ -30,7 +31,7 @@ pub struct AskForm {
 pub async fn ask(
     logged_in: LoggedIn,
     state: web::Data<Overview>,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
     form: web::Form<AskForm>,
 ) -> HttpResponse {
@@ -46,22 +47,16 @@ pub async fn ask(
         context: None,
         source_branch: Some(form.source_branch).filter(|b| !b.trim().is_empty()),
     };
-    match submit_question(&queue, &registry, &logged_in.principal(), request).await {
+    match submit_question(queue.get_ref(), &registry, &logged_in.principal(), request).await {
         Ok((job, _)) => redirect(&format!("/dashboard/jobs/{}", job.id)),
         Err(err) => {
-            let fields = field_problems(&err);
-            // The same status and words as the API, for what is not a field.
-            let err = ApiError::from(err);
             overview_page(
-                err.status_code(),
+                status_of(&err),
                 &logged_in,
                 &state,
-                &queue,
+                queue.get_ref(),
                 &registry,
-                Flash::error(format!(
-                    "The question was not queued. {}",
-                    fields.unwrap_or_else(|| err.to_string())
-                )),
+                Flash::error(format!("The question was not queued. {}", in_words(err))),
                 input,
             )
             .await
@@ -69,41 +64,53 @@ pub async fn ask(
     }
 }
 
-/// The invalid fields of a refused question, with the form's names for
-/// them; `None` when the refusal is not about a field.
-fn field_problems(err: &AskError) -> Option<String> {
-    let problems: Vec<(&str, String)> = match err {
+fn status_of(err: &AskError) -> StatusCode {
+    match err {
+        AskError::Invalid(_) | AskError::NoSuchBranch(_) => StatusCode::BAD_REQUEST,
+        AskError::NoSuchWorkspace => StatusCode::NOT_FOUND,
+        AskError::TooManyJobs => StatusCode::TOO_MANY_REQUESTS,
+        AskError::Registry(_) | AskError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Why the question was not queued, with the form's names for its fields.
+fn in_words(err: AskError) -> String {
+    let label = |field: AskField| match field {
+        AskField::WorkspaceId => "Workspace",
+        AskField::SourceBranch => "Branch",
+        AskField::Question => "Question",
+        AskField::Context => "Context",
+    };
+    match err {
         AskError::Invalid(problems) => problems
             .iter()
-            .map(|(field, problem)| {
-                let problem = problem.as_str().unwrap_or("is invalid");
-                (field.as_str(), problem.to_owned())
-            })
-            .collect(),
-        AskError::NoBranch(_) => vec![("sourceBranch", err.to_string())],
-        _ => return None,
-    };
-    let words = problems
-        .iter()
-        .map(|(field, problem)| {
-            let label = match *field {
-                "workspaceId" => "Workspace",
-                "sourceBranch" => "Branch",
-                "question" => "Question",
-                "context" => "Context",
-                other => other,
-            };
-            format!("{label}: {}.", problem.trim_end_matches('.'))
-        })
-        .collect::<Vec<_>>();
-    Some(words.join(" "))
+            .map(|(field, problem)| format!("{}: {}.", label(*field), problem))
+            .collect::<Vec<_>>()
+            .join(" "),
+        AskError::NoSuchBranch(branch) => format!(
+            "{}: there is no branch '{branch}' in this workspace.",
+            label(AskField::SourceBranch)
+        ),
+        AskError::Registry(cause) => {
+            tracing::error!(
+                error = format!("{cause:#}"),
+                "reading the workspaces failed"
+            );
+            AskError::Registry(cause).to_string()
+        }
+        AskError::Storage(cause) => {
+            tracing::error!(error = format!("{cause:#}"), "a job could not be saved");
+            AskError::Storage(cause).to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// `POST /dashboard/jobs/{id}/cancel`: cancels a job that has not started.
 pub async fn cancel(
     logged_in: LoggedIn,
     session: Session,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     id: web::Path<String>,
 ) -> HttpResponse {
     let Some(job_id) = JobId::parse(&id) else {
@@ -158,12 +165,15 @@ struct JobPage {
 pub async fn job(
     logged_in: LoggedIn,
     session: Session,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> HttpResponse {
     let job = match JobId::parse(&id) {
-        Some(id) => queue.get(&id).await,
+        Some(id) => match queue.get(&id).await {
+            Ok(job) => job,
+            Err(err) => return queue_unavailable(&err),
+        },
         None => None,
     };
     let Some(job) = job else {
@@ -174,7 +184,7 @@ pub async fn job(
         Err(err) => return storage_failure("reading the workspaces", &err.into()),
     };
     let result = job.result.as_ref();
-    let output = result.and_then(|r| r["output"].as_str());
+    let output = result.map(Answer::output);
     let markdown = output.is_some_and(looks_like_markdown);
     render(
         StatusCode::OK,
@@ -189,7 +199,7 @@ pub async fn job(
             error: job.error.clone(),
             answer_html: output.filter(|_| markdown).map(markdown_to_safe_html),
             answer_text: output.filter(|_| !markdown).map(str::to_owned),
-            engine: result.and_then(|r| r["engine"].as_str()).map(str::to_owned),
+            engine: result.map(|answer| answer.engine().to_owned()),
         },
     )
 }
@@ -259,10 +269,13 @@ struct QueuePage {
 
 pub async fn queue_page(
     logged_in: LoggedIn,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
 ) -> HttpResponse {
-    let jobs = queue.list(|_| true);
+    let jobs = match queue.list(&|_| true).await {
+        Ok(jobs) => jobs,
+        Err(err) => return queue_unavailable(&err),
+    };
     let of = |status: JobStatus| {
         jobs.iter()
             .filter(|j| j.status == status)

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use crate::auth::gate::Refusal;
 use crate::auth::principal::Denied;
 use crate::auth::rate_limit::Quota;
-use crate::jobs::AskError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -129,21 +128,6 @@ impl From<Denied> for ApiError {
         match denied {
             Denied::AdminRequired => Self::AdminRequired,
             Denied::InsufficientScope(permission) => Self::InsufficientScope(permission),
-        }
-    }
-}
-
-impl From<AskError> for ApiError {
-    fn from(err: AskError) -> Self {
-        match err {
-            AskError::Invalid(problems) => {
-                Self::bad_request("The question is not valid", Value::Object(problems))
-            }
-            AskError::NoWorkspace => Self::Missing("Workspace"),
-            err @ AskError::NoBranch(_) => Self::invalid_field("sourceBranch", err.to_string()),
-            AskError::TooManyJobs(limit) => Self::TooManyJobs(limit),
-            AskError::Storage(err) => Self::storage(err),
-            AskError::Store(err) => Self::from(err),
         }
     }
 }

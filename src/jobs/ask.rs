@@ -1,12 +1,12 @@
-//! Asking a question: validating it, queueing it for a principal, and what
-//! of the queue a principal may see. The API and the dashboard both use it.
+//! Asking a question: the checks on what was asked and the queueing, shared
+//! by `POST /api/ask` and the dashboard's form. Failures are an `AskError`,
+//! which each caller shows in its own way (JSON, or the form's words).
 
 use chrono::Utc;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
 
 use super::job::{Job, JobId, JobStatus};
-use super::queue::{JobQueue, TooManyJobs, MAX_UNFINISHED_PER_OWNER};
+use super::store::{JobStore, TooManyJobs, MAX_UNFINISHED_PER_OWNER};
 use crate::auth::Principal;
 use crate::store::StoreError;
 use crate::workspaces::{git, Registry, Workspace};
@@ -14,25 +14,6 @@ use crate::workspaces::{git, Registry, Workspace};
 /// The longest question accepted (SPEC §5).
 pub const MAX_QUESTION_BYTES: usize = 32 * 1024;
 const MAX_CONTEXT_BYTES: usize = 256 * 1024;
-const RECENT_JOBS: usize = 10;
-
-/// Why a question was not queued.
-#[derive(Debug, thiserror::Error)]
-pub enum AskError {
-    /// Each invalid field (by its API name) and what is wrong with it.
-    #[error("The question is not valid")]
-    Invalid(Map<String, Value>),
-    #[error("Workspace not found")]
-    NoWorkspace,
-    #[error("there is no branch '{0}' in this workspace")]
-    NoBranch(String),
-    #[error("too many unfinished questions ({0})")]
-    TooManyJobs(usize),
-    #[error("cannot save the question: {0:#}")]
-    Storage(anyhow::Error),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -45,42 +26,84 @@ pub struct AskRequest {
     pub source_branch: Option<String>,
 }
 
-/// Own jobs (an admin's: all), and only in workspaces of the principal's scope.
-pub fn visible_to(principal: &Principal) -> impl Fn(&Job) -> bool + '_ {
-    move |job| {
-        (principal.is_admin() || *job.owner_id == *principal.id)
-            && principal.reaches_workspace(&job.workspace_id)
+/// A field of an `AskRequest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AskField {
+    WorkspaceId,
+    Question,
+    Context,
+    SourceBranch,
+}
+
+impl AskField {
+    /// Its name in the JSON request.
+    pub fn json_name(self) -> &'static str {
+        match self {
+            Self::WorkspaceId => "workspaceId",
+            Self::Question => "question",
+            Self::Context => "context",
+            Self::SourceBranch => "sourceBranch",
+        }
     }
+}
+
+/// Why a question was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// Fields that are missing or wrong, each with what is wrong with it
+    /// (in JSON-name order).
+    #[error("The question is not valid")]
+    Invalid(Vec<(AskField, String)>),
+    /// The branch asked for is not in the workspace.
+    #[error("there is no branch '{0}' in this workspace")]
+    NoSuchBranch(String),
+    /// No such workspace, or not one the principal may reach.
+    #[error("Workspace not found")]
+    NoSuchWorkspace,
+    #[error(
+        "You already have {MAX_UNFINISHED_PER_OWNER} questions waiting or being answered; \
+         wait for one to finish, or cancel one, before asking another"
+    )]
+    TooManyJobs,
+    /// The workspaces could not be read.
+    #[error("Portico could not read its workspaces; try again in a moment")]
+    Registry(#[source] StoreError),
+    /// The job could not be saved; the cause is for the log only.
+    #[error(
+        "Portico could not save to its data directory (read-only or full?); \
+         nothing was changed. Try again when it is writable."
+    )]
+    Storage(#[source] anyhow::Error),
 }
 
 /// Validates a question and queues it for `principal`.
 pub async fn submit_question(
-    queue: &JobQueue,
+    queue: &dyn JobStore,
     registry: &Registry,
     principal: &Principal,
     request: AskRequest,
 ) -> Result<(Job, Workspace), AskError> {
-    let mut problems = Map::new();
+    let mut problems = Vec::new();
     if request.workspace_id.trim().is_empty() {
-        problems.insert("workspaceId".into(), json!("is required"));
+        problems.push((AskField::WorkspaceId, "is required".to_owned()));
     }
     if request.question.trim().is_empty() {
-        problems.insert("question".into(), json!("is required"));
+        problems.push((AskField::Question, "is required".to_owned()));
     } else if request.question.len() > MAX_QUESTION_BYTES {
-        problems.insert(
-            "question".into(),
-            json!(format!("is longer than {} KiB", MAX_QUESTION_BYTES / 1024)),
-        );
+        problems.push((
+            AskField::Question,
+            format!("is longer than {} KiB", MAX_QUESTION_BYTES / 1024),
+        ));
     }
     if request
         .context
         .as_ref()
         .is_some_and(|c| c.len() > MAX_CONTEXT_BYTES)
     {
-        problems.insert(
-            "context".into(),
-            json!(format!("is longer than {} KiB", MAX_CONTEXT_BYTES / 1024)),
-        );
+        problems.push((
+            AskField::Context,
+            format!("is longer than {} KiB", MAX_CONTEXT_BYTES / 1024),
+        ));
     }
     let branch = request
         .source_branch
@@ -88,26 +111,27 @@ pub async fn submit_question(
         .map(str::trim)
         .filter(|b| !b.is_empty());
     if request.source_branch.is_some() && branch.is_none() {
-        problems.insert(
-            "sourceBranch".into(),
-            json!("is empty; leave it out to use the checkout"),
-        );
+        problems.push((
+            AskField::SourceBranch,
+            "is empty; leave it out to use the checkout".to_owned(),
+        ));
     }
     if !problems.is_empty() {
+        problems.sort_by_key(|(field, _)| field.json_name());
         return Err(AskError::Invalid(problems));
     }
     let id = request.workspace_id.trim();
     let reachable = if principal.reaches_workspace(id) {
-        registry.get(id).await?
+        registry.get(id).await.map_err(AskError::Registry)?
     } else {
         None
     };
-    let workspace = reachable.ok_or(AskError::NoWorkspace)?;
+    let workspace = reachable.ok_or(AskError::NoSuchWorkspace)?;
     if let Some(branch) = branch {
         if !git::is_valid_branch_name(branch).await
             || git::branch_commit(&workspace.path, branch).await.is_none()
         {
-            return Err(AskError::NoBranch(branch.to_owned()));
+            return Err(AskError::NoSuchBranch(branch.to_owned()));
         }
     }
     let now = Utc::now();
@@ -131,42 +155,7 @@ pub async fn submit_question(
         .submit(job.clone(), !principal.is_admin())
         .await
         .map_err(AskError::Storage)?
-        .map_err(|TooManyJobs| AskError::TooManyJobs(MAX_UNFINISHED_PER_OWNER))?;
+        .map_err(|TooManyJobs| AskError::TooManyJobs)?;
     tracing::info!(job = %job.id, workspace = %job.workspace_id, by = %principal.id, "a question was queued");
     Ok((job, workspace))
-}
-
-/// The `GET /api/queue/status` document for `principal`.
-pub async fn queue_status(queue: &JobQueue, principal: &Principal) -> Value {
-    let visible = visible_to(principal);
-    let counts = queue.counts(&visible);
-    let jobs = queue.list(&visible);
-    let current = jobs
-        .iter()
-        .find(|job| job.status == JobStatus::Processing)
-        .cloned();
-    let current = queue.load_all(current.into_iter().collect()).await.pop();
-    let mut pending: Vec<Job> = jobs
-        .iter()
-        .filter(|job| job.status == JobStatus::Pending)
-        .cloned()
-        .collect();
-    // Summaries (question shortened, no context): a long queue of large
-    // questions would otherwise be read whole for every status call.
-    pending.reverse();
-    let recent: Vec<Job> = jobs
-        .iter()
-        .filter(|job| job.status.is_finished())
-        .take(RECENT_JOBS)
-        .cloned()
-        .collect();
-    let recent = queue.load_all(recent).await;
-    json!({
-        "isProcessing": counts.processing > 0,
-        "hasPending": counts.pending > 0,
-        "counts": counts,
-        "currentJob": current,
-        "pendingJobs": pending,
-        "recentJobs": recent,
-    })
 }

@@ -30,7 +30,7 @@ use crate::http::host_check::require_known_host;
 use crate::jobs::engine::command::CommandEngine;
 use crate::jobs::engine::sandbox::{self, kernel_abi, SandboxError};
 use crate::jobs::engine::{Answerer, Engine};
-use crate::jobs::spawn_workers;
+use crate::jobs::{spawn_workers, Worker, WorkerId};
 use crate::store::{DataDir, DataDirError};
 use services::{announce_setup, load_services, Services};
 
@@ -57,6 +57,8 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     services: Services,
+    /// A worker beside the spawned ones, for tests that run jobs by hand.
+    jobs: Worker,
     _data_dir: DataDir,
 }
 
@@ -95,15 +97,23 @@ impl Application {
             }),
             None => Engine::Builtin,
         };
-        spawn_workers(
-            services.queue.clone().into_inner(),
-            Answerer {
-                engine,
-                registry: services.registry.clone().into_inner(),
-                indexes: Default::default(),
-            },
-            settings.job_concurrency.get(),
-        );
+        let answerer = Answerer {
+            engine,
+            registry: services.registry.clone().into_inner(),
+            indexes: Default::default(),
+        };
+        let jobs = Worker {
+            id: WorkerId::new(&WorkerId::instance(), 0),
+            store: services.queue.clone().into_inner(),
+            answerer: answerer.clone(),
+        };
+        if settings.start_job_workers {
+            spawn_workers(
+                services.queue.clone().into_inner(),
+                answerer,
+                settings.job_concurrency.get(),
+            );
+        }
 
         crate::metrics::install();
         let metrics_access = web::Data::new(crate::http::metrics_access::MetricsAccess::new(
@@ -178,6 +188,7 @@ impl Application {
             address,
             server,
             services,
+            jobs,
             _data_dir: data_dir,
         })
     }
@@ -198,6 +209,12 @@ impl Application {
     /// The hasher, whose verification count tests and benchmarks read.
     pub fn hasher(&self) -> Arc<Hasher> {
         self.services.hasher.clone()
+    }
+
+    /// A worker on this application's queue: `run_one` answers the next
+    /// job (tests with `start_job_workers` off drive the queue with it).
+    pub fn job_worker(&self) -> Worker {
+        self.jobs.clone()
     }
 
     /// Serves until the server stops, then writes what is still in memory.

@@ -26,7 +26,7 @@ use crate::core::random_alphanumeric;
 use crate::dashboard::{self, Accounts, KeyPages, Overview, WorkspacePages};
 use crate::housekeeping;
 use crate::http::site::Site;
-use crate::jobs::JobQueue;
+use crate::jobs::{FileJobStore, JobStore};
 use crate::store::write_atomic;
 use crate::workspaces::Registry;
 
@@ -47,7 +47,7 @@ pub(super) struct Services {
     pub(super) activity: Arc<ActivityLog>,
     pub(super) hasher: Arc<Hasher>,
     pub(super) registry: web::Data<Registry>,
-    pub(super) queue: web::Data<JobQueue>,
+    pub(super) queue: web::Data<dyn JobStore>,
 }
 
 impl Services {
@@ -71,7 +71,8 @@ pub(super) fn load_services(
     let activity = Arc::new(ActivityLog::load(data_dir)?);
     let sessions = FileSessionStore::load(data_dir)?;
     let registry = web::Data::new(Registry::load(data_dir)?);
-    let queue = web::Data::new(JobQueue::load(data_dir)?);
+    let queue: Arc<dyn JobStore> = Arc::new(FileJobStore::load(data_dir, settings.job_lease)?);
+    let queue = web::Data::from(queue);
     let env_keys = EnvKeys::new(
         settings.admin_api_key.as_ref(),
         &settings.valid_api_keys,
