@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::openapi::ErrorBody;
+use super::schemas::ErrorBody;
 use crate::auth::usage::{hour_start, Counts, Hour, Outcome, UsageCounter};
 use crate::auth::{Permission, Principal};
-use crate::error::ApiError;
+use crate::http::ApiError;
 
 /// Requests the gate refused, by the error code it answered.
 #[derive(Debug, Default, Serialize, ToSchema)]

@@ -1,10 +1,12 @@
 //! Settings: every variable of SPEC §1, read once at start from the process
 //! environment, `.env.local` and `.env` (the real environment wins), and
 //! parsed into types so the rest of the program never re-checks them.
+//! Layer 1 (README, "The module map"): imports only `core`.
 
 mod known;
 mod public_url;
 mod sandbox;
+mod session_limits;
 mod vars;
 
 use std::collections::HashMap;
@@ -15,10 +17,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::address::{IpAllowlist, TrustedProxies};
-use crate::auth::session::SessionLimits;
+use crate::core::address::{IpAllowlist, TrustedProxies};
 pub use public_url::PublicUrl;
 pub use sandbox::{SandboxMode, SandboxSettings};
+pub use session_limits::SessionLimits;
 pub use vars::ConfigError;
 
 /// Keys shorter than this draw a start-up warning (SPEC §1).

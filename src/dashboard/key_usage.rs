@@ -8,7 +8,7 @@ use askama::Template;
 
 use super::pages::nav;
 use super::security::no_such_key;
-use super::{error_page, render, DashboardState, Flash, Nav};
+use super::{error_page, render, DashboardError, Flash, KeyPages, Nav};
 use crate::auth::session::LoggedIn;
 use crate::auth::usage::{by_day, hour_start, Counts, Hour, Outcome, UsageCounter};
 
@@ -130,25 +130,25 @@ fn unavailable(err: &anyhow::Error) -> HttpResponse {
 /// `GET /dashboard/security/keys/{id}/usage`.
 pub async fn page(
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     counter: web::Data<UsageCounter>,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let record = match state.keys.get(&path).await {
         Ok(Some(record)) => record,
-        Ok(None) => return no_such_key(),
-        Err(err) => return unavailable(&err.into()),
+        Ok(None) => return Err(no_such_key()),
+        Err(err) => return Ok(unavailable(&err.into())),
     };
     let series = match counter.series(&record.id).await {
         Ok(Some(series)) => series,
-        Ok(None) => return no_such_key(),
-        Err(err) => return unavailable(&err),
+        Ok(None) => return Err(no_such_key()),
+        Err(err) => return Ok(unavailable(&err)),
     };
     let mut total = Counts::default();
     for (_, counts) in &series {
         total.add(counts);
     }
-    render(
+    Ok(render(
         StatusCode::OK,
         &KeyUsagePage {
             nav: Some(nav(&logged_in, "security")),
@@ -176,7 +176,7 @@ pub async fn page(
                 })
                 .collect(),
         },
-    )
+    ))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Questions as jobs: asking (`ask`), the `JobStore` trait and its file
 //! back end under `<DATA_DIR>/queue/` (`store`, `queue`), the workers that
 //! claim, lease and answer jobs one `run_one` at a time (`worker`), the two
-//! answer engines and their typed `Answer`, and the job API (`routes`).
+//! answer engines and their typed `Answer`.
+//! Layer 2, a domain area (README, "The module map"): the job API is `api::jobs`.
 
 pub mod answer;
 mod ask;
@@ -10,7 +11,6 @@ mod conformance;
 pub mod engine;
 mod job;
 mod queue;
-pub(crate) mod routes;
 mod store;
 mod worker;
 
@@ -19,7 +19,6 @@ pub use ask::{submit_question, AskError, AskField, AskRequest, MAX_QUESTION_BYTE
 pub use engine::EngineError;
 pub use job::{Job, JobId, JobStatus};
 pub use queue::FileJobStore;
-pub use routes::{api_routes, queue_status};
 pub use store::{
     JobStore, QueueCounts, TooManyJobs, WorkerId, MAX_ATTEMPTS, MAX_UNFINISHED_PER_OWNER,
 };

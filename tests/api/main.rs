@@ -37,6 +37,7 @@ mod json_logs;
 mod key_usage;
 mod keys_api;
 mod keys_cli;
+mod layers;
 mod log_forging;
 mod login_throttling;
 mod metrics;

@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceRequest;
 use actix_web::HttpMessage;
 use chrono::Utc;
 use secrecy::ExposeSecret;
@@ -24,8 +23,8 @@ pub use store::{FileUsageStore, Tally, Unsaved, UsageStore};
 
 use super::api_key::ApiKey;
 use super::dashboard_keys::Keys;
+use super::gate::Refusal;
 use super::principal::{Principal, PrincipalKind};
-use crate::error::ApiError;
 
 /// How often counts in memory are handed to the store.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(5);
@@ -231,14 +230,14 @@ impl UsageCounter {
 pub fn attribute(
     req: &ServiceRequest,
     key: &ApiKey,
-    identified: Result<Principal, ApiError>,
-) -> Result<Principal, ApiError> {
+    identified: Result<Principal, Refusal>,
+) -> Result<Principal, Refusal> {
     let key_id: Option<Arc<str>> = match &identified {
         Ok(principal) if principal.kind == PrincipalKind::DashboardKey => {
             Some(principal.id.clone())
         }
         // Only a stored key whose secret verified is reported expired.
-        Err(ApiError::ExpiredKey) => key
+        Err(Refusal::ExpiredKey) => key
             .secret()
             .expose_secret()
             .strip_prefix("ptk_")
@@ -252,20 +251,20 @@ pub fn attribute(
     identified
 }
 
-/// Counts a finished `/api` request for the key `attribute` noted, if
-/// any: a denial by the code answered, anything else as allowed.
-pub fn observe<B: MessageBody>(counter: Option<&UsageCounter>, response: &ServiceResponse<B>) {
-    let Some(counter) = counter.filter(|counter| counter.counting) else {
-        return;
-    };
-    let Some(KeyUse(key_id)) = response.request().extensions().get::<KeyUse>().cloned() else {
-        return;
-    };
-    let outcome = response
-        .response()
-        .error()
-        .and_then(|err| err.as_error::<ApiError>())
-        .and_then(|err| Outcome::denial(err.code()))
-        .unwrap_or(Outcome::Allowed);
-    counter.count(&key_id, outcome);
+impl UsageCounter {
+    /// Counts a finished `/api` request for the key `attribute` noted on
+    /// it, if any: a denial by `denial_code` (the error code answered),
+    /// anything else as allowed.
+    pub fn observe(&self, extensions: &actix_web::dev::Extensions, denial_code: Option<&str>) {
+        if !self.counting {
+            return;
+        }
+        let Some(KeyUse(key_id)) = extensions.get::<KeyUse>() else {
+            return;
+        };
+        let outcome = denial_code
+            .and_then(Outcome::denial)
+            .unwrap_or(Outcome::Allowed);
+        self.count(key_id, outcome);
+    }
 }
