@@ -144,14 +144,8 @@ async fn events_show_names_their_own_times_and_survive_a_restart() {
         .await;
     assert_eq!(revoked.status(), 303);
     let workspace = tempfile::tempdir().unwrap();
-    let added = test_client()
-        .post(app.url("/api/workspaces"))
-        .header("x-api-key", ADMIN_KEY)
-        .json(&serde_json::json!({"name": "payments", "path": workspace.path()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), 201);
+    app.register_workspace_named("payments", workspace.path())
+        .await;
 
     app.restart().await;
     let (events, _) = activity(&app).await;

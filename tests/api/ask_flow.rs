@@ -77,15 +77,9 @@ async fn a_file_url_is_cloned_into_the_data_dir_and_answered_from() {
     let app = app().await;
     let repo = answer_repo();
     let url = format!("file://{}", repo.path().display());
-    let response = app
-        .post_json(
-            "/api/workspaces",
-            ADMIN_KEY,
-            &json!({"name": "clone", "repoUrl": url}),
-        )
+    let workspace = app
+        .add_workspace(json!({"name": "clone", "repoUrl": url}))
         .await;
-    assert_eq!(response.status(), 201);
-    let workspace: serde_json::Value = response.json().await.unwrap();
     assert_eq!(workspace["repoUrl"], url.as_str());
     assert_eq!(workspace["targetBranch"], "main");
     let path = std::path::PathBuf::from(workspace["path"].as_str().unwrap());
@@ -97,13 +91,13 @@ async fn a_file_url_is_cloned_into_the_data_dir_and_answered_from() {
     assert!(path.join("src/token_bucket.rs").is_file());
 
     let id = workspace["id"].as_str().unwrap();
-    let job_id = app
-        .ask(
+    let job = app
+        .ask_and_wait(
             CLIENT_A,
             json!({"workspaceId": id, "question": "refill the token bucket"}),
         )
         .await;
-    assert_answers_from_the_token_bucket(&app.wait_for_job(CLIENT_A, &job_id).await);
+    assert_answers_from_the_token_bucket(&job);
 
     let (_, list) = app.get_json("/api/workspaces", CLIENT_B).await;
     assert!(list.as_array().unwrap().iter().any(|w| w["id"] == id));
@@ -130,10 +124,9 @@ async fn a_source_branch_is_answered_from_that_branch_without_touching_the_check
     let workspace_id = app.register_workspace(repo.path()).await;
     let head_before = git(repo.path(), &["rev-parse", "HEAD"]);
 
-    let job_id = app
-        .ask(CLIENT_A, json!({"workspaceId": workspace_id, "question": "Where do zebras gallop?", "sourceBranch": "feature"}))
+    let job = app
+        .ask_and_wait(CLIENT_A, json!({"workspaceId": workspace_id, "question": "Where do zebras gallop?", "sourceBranch": "feature"}))
         .await;
-    let job = app.wait_for_job(CLIENT_A, &job_id).await;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["result"]["matches"][0]["path"], "src/zebra_feature.rs");
 
@@ -216,16 +209,11 @@ async fn an_admin_removes_a_workspace_and_its_clone() {
     let workspace: serde_json::Value = response.json().await.unwrap();
     let id = workspace["id"].as_str().unwrap();
     let path = std::path::PathBuf::from(workspace["path"].as_str().unwrap());
-    let delete = |key: &'static str| {
-        app.fresh_client()
-            .delete(app.url(&format!("/api/workspaces/{id}")))
-            .header("x-api-key", key)
-            .send()
-    };
-    assert_eq!(delete(CLIENT_A).await.unwrap().status(), 403);
-    assert_eq!(delete(ADMIN_KEY).await.unwrap().status(), 204);
+    let workspace = format!("/api/workspaces/{id}");
+    assert_eq!(app.delete(&workspace, CLIENT_A).await.status(), 403);
+    assert_eq!(app.delete(&workspace, ADMIN_KEY).await.status(), 204);
     assert!(!path.exists());
-    assert_eq!(delete(ADMIN_KEY).await.unwrap().status(), 404);
+    assert_eq!(app.delete(&workspace, ADMIN_KEY).await.status(), 404);
 }
 
 #[tokio::test]
@@ -270,13 +258,7 @@ async fn a_client_sees_only_its_own_jobs_and_an_admin_sees_all() {
         .collect();
     assert_eq!(ids, vec![job_b.as_str(), job_a.as_str()], "newest first");
 
-    let cancel = app
-        .fresh_client()
-        .delete(app.url(&format!("/api/jobs/{job_a}")))
-        .header("x-api-key", CLIENT_B)
-        .send()
-        .await
-        .unwrap();
+    let cancel = app.delete(&format!("/api/jobs/{job_a}"), CLIENT_B).await;
     assert_error(cancel, 404, "not-found").await;
 
     let (_, status) = app.get_json("/api/queue/status", CLIENT_B).await;
@@ -299,13 +281,11 @@ async fn jobs_can_be_filtered_and_limited() {
     let repo = answer_repo();
     let workspace_id = app.register_workspace(repo.path()).await;
     for question in ["token bucket", "hello main"] {
-        let id = app
-            .ask(
-                CLIENT_A,
-                json!({"workspaceId": workspace_id, "question": question}),
-            )
-            .await;
-        app.wait_for_job(CLIENT_A, &id).await;
+        app.ask_and_wait(
+            CLIENT_A,
+            json!({"workspaceId": workspace_id, "question": question}),
+        )
+        .await;
     }
     let (_, one) = app
         .get_json("/api/jobs?status=completed&limit=1", CLIENT_A)

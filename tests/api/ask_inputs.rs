@@ -174,13 +174,12 @@ async fn non_utf8_files_and_symlinks_out_of_the_workspace_do_not_break_or_leak()
     std::fs::write(root.join("big.txt"), "quokkasecret ".repeat(100_000)).unwrap();
     let id = app.register_workspace(root).await;
 
-    let job_id = app
-        .ask(
+    let job = app
+        .ask_and_wait(
             ADMIN_KEY,
             json!({"workspaceId": id, "question": "quokkasecret"}),
         )
         .await;
-    let job = app.wait_for_job(ADMIN_KEY, &job_id).await;
     assert_eq!(job["status"], "completed", "{job}");
     let paths: Vec<&str> = job["result"]["matches"]
         .as_array()

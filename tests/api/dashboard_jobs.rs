@@ -1,10 +1,10 @@
 //! The dashboard's ask form, job page, queue page and workspace page.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portico::dashboard::markdown_to_safe_html;
 
-use crate::helpers::{answer_repo, extract, spawn_app, TestApp};
+use crate::helpers::{answer_repo, eventually, extract, spawn_app, TestApp};
 
 async fn logged_in_with_workspace(repo: &std::path::Path) -> (TestApp, String, String) {
     let app = spawn_app(&[]).await;
@@ -50,19 +50,16 @@ async fn the_ask_form_leads_to_a_job_page_that_refreshes_until_the_answer_is_the
     let job_page = response.headers()["location"].to_str().unwrap().to_owned();
     assert!(job_page.starts_with("/dashboard/jobs/"));
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let html = loop {
+    let html = eventually(Duration::from_secs(30), || async {
         let (status, html) = app.page(&job_page).await;
         assert_eq!(status, 200);
-        if !html.contains("http-equiv=\"refresh\"") {
-            break html;
+        if html.contains("http-equiv=\"refresh\"") {
+            Err("the job page never stopped refreshing".to_owned())
+        } else {
+            Ok(html)
         }
-        assert!(
-            Instant::now() < deadline,
-            "the job page never stopped refreshing"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     assert!(html.contains("completed"));
     assert!(html.contains("<code>src/danger.rs:1-2</code>"), "{html}");
     assert!(

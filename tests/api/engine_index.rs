@@ -8,17 +8,11 @@ use crate::helpers::{answer_repo, spawn_app, TestApp, ADMIN_KEY};
 const CLIENT: &str = "client-engine-index-0123456789";
 
 async fn ask(app: &TestApp, workspace_id: &str, question: &str) -> serde_json::Value {
-    let response = app
-        .post_json(
-            "/api/ask",
-            CLIENT,
-            &json!({"workspaceId": workspace_id, "question": question}),
-        )
-        .await;
-    assert_eq!(response.status(), 202);
-    let body: serde_json::Value = response.json().await.unwrap();
     let job = app
-        .wait_for_job(CLIENT, body["jobId"].as_str().unwrap())
+        .ask_and_wait(
+            CLIENT,
+            json!({"workspaceId": workspace_id, "question": question}),
+        )
         .await;
     assert_eq!(job["status"], "completed", "{job}");
     job["result"].clone()

@@ -9,14 +9,13 @@ async fn login_from(
     password: &str,
     addr: &str,
 ) -> reqwest::Response {
-    app.fresh_client()
-        .post(app.url("/login"))
-        .header("origin", &app.address)
-        .header("x-forwarded-for", addr)
-        .form(&[("username", username), ("password", password)])
-        .send()
+    app.fresh()
+        .post_form_with(
+            "/login",
+            &[("x-forwarded-for", addr)],
+            &[("username", username), ("password", password)],
+        )
         .await
-        .unwrap()
 }
 
 #[tokio::test]

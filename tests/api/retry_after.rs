@@ -104,14 +104,13 @@ async fn the_failed_key_throttle_s_retry_after_counts_down_its_fifteen_minutes()
 }
 
 async fn login_from(app: &TestApp, password: &str, address: &str) -> reqwest::Response {
-    app.fresh_client()
-        .post(app.url("/login"))
-        .header("origin", &app.address)
-        .header("x-forwarded-for", address)
-        .form(&[("username", USERNAME), ("password", password)])
-        .send()
+    app.fresh()
+        .post_form_with(
+            "/login",
+            &[("x-forwarded-for", address)],
+            &[("username", USERNAME), ("password", password)],
+        )
         .await
-        .unwrap()
 }
 
 #[tokio::test]

@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::helpers::{
-    extract, login_at, spawn_app, totp_code, totp_code_in, TestApp, PASSWORD, USERNAME,
-};
+use crate::helpers::{extract, spawn_app, totp_code, totp_code_in, TestApp, PASSWORD, USERNAME};
 
 /// Enables 2FA from the page with the code of the step before the current
 /// one (accepted by the one-step skew), so the current step stays unused;
@@ -229,7 +227,7 @@ async fn two_factor_survives_a_restart_and_its_secret_is_not_stored_in_clear() {
         303
     );
     assert_eq!(app.me(&[]).await.status(), 200);
-    let fresh = login_at(&app.fresh_client(), &app.address, PASSWORD).await;
+    let fresh = app.fresh().login(USERNAME, PASSWORD).await;
     assert_eq!(fresh.headers()["location"], "/login/code", "2FA still on");
 }
 
@@ -264,17 +262,16 @@ async fn the_second_step_without_the_password_first_leads_back_to_login() {
     let app = spawn_app(&[]).await;
     app.setup_and_login().await;
     let (secret, _) = enrol(&app).await;
-    let stranger = app.fresh_client();
+    let stranger = app.fresh();
     let response = stranger
-        .post(app.url("/login/code"))
-        .header("origin", &app.address)
-        .form(&[("code", totp_code_in(&secret, 1).as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/login/code",
+            &[("code", totp_code_in(&secret, 1).as_str())],
+        )
+        .await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/login");
-    let page = stranger.get(app.url("/login/code")).send().await.unwrap();
+    let page = stranger.get("/login/code", &[]).await;
     assert_eq!(page.headers()["location"], "/login");
 }
 

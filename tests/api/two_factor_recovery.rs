@@ -1,7 +1,7 @@
 //! Recovery codes, disabling two-factor login, and the offline way back
 //! for a lost device (SPEC §6.1).
 
-use crate::helpers::{extract, login_at, spawn_app, totp_code_in, PASSWORD, USERNAME};
+use crate::helpers::{extract, spawn_app, totp_code_in, PASSWORD, USERNAME};
 use crate::two_factor::{enrol, enrolled_at_second_step, give_code, logout};
 
 #[tokio::test]
@@ -145,7 +145,7 @@ async fn disabling_needs_the_password_and_a_current_code() {
         .1
         .contains("Enable two-factor login"));
     assert_eq!(app.fresh_login_status(PASSWORD).await, 303);
-    let response = login_at(&app.fresh_client(), &app.address, PASSWORD).await;
+    let response = app.fresh().login(USERNAME, PASSWORD).await;
     assert_eq!(
         response.headers()["location"],
         "/dashboard",
