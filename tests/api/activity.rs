@@ -137,9 +137,10 @@ async fn events_show_names_their_own_times_and_survive_a_restart() {
     let key = app.generate_key(&csrf, "laptop", "admin", "30").await;
     let key_id = key.split('_').nth(1).unwrap().to_owned();
     let revoked = app
-        .post_form(
+        .submit(
             &format!("/dashboard/security/keys/{key_id}/revoke"),
-            &[("csrf_token", &csrf)],
+            &csrf,
+            &[],
         )
         .await;
     assert_eq!(revoked.status(), 303);

@@ -146,7 +146,7 @@ async fn an_ended_session_cookie_next_to_a_valid_key_is_ignored_and_the_key_coun
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
     let csrf = app.setup_and_login().await;
     let ended = app.session_cookie().unwrap();
-    let logout = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    let logout = app.submit("/logout", &csrf, &[]).await;
     assert_eq!(logout.status(), 303, "logged out");
     for cookie in [ended.as_str(), "portico_session=forged", "portico_session="] {
         let response = app

@@ -2,9 +2,8 @@
 //! lost device turns two-factor login off and ends the user's sessions,
 //! and refuses while a server holds the data directory.
 
-use crate::helpers::{
-    extract, run_cli, server_vars, start_server, text, totp_code_in, TestClient, PASSWORD, USERNAME,
-};
+use crate::helpers::{run_cli, server_vars, start_server, text, TestClient, PASSWORD, USERNAME};
+use crate::two_factor::enrol;
 
 /// Where a fresh password login of the owner is sent.
 async fn login_location(server: &TestClient) -> String {
@@ -21,25 +20,8 @@ async fn disable_2fa_turns_two_factor_off_and_ends_the_users_sessions() {
     let vars = server_vars(&data_dir);
     let server = start_server(cwd.path(), &vars);
     let browser = server.http.clone();
-    let csrf = browser.setup_and_login().await;
-    let start = browser
-        .post_form(
-            "/dashboard/security/two-factor/start",
-            &[("csrf_token", csrf.as_str())],
-        )
-        .await;
-    let page = start.text().await.unwrap();
-    let secret = extract(&page, "id=\"totp-secret\">", "</code>").expect("the secret is shown");
-    let enabled = browser
-        .post_form(
-            "/dashboard/security/two-factor/enable",
-            &[
-                ("csrf_token", csrf.as_str()),
-                ("code", &totp_code_in(&secret, 0)),
-            ],
-        )
-        .await;
-    assert_eq!(enabled.status(), 200);
+    browser.setup_and_login().await;
+    enrol(&browser).await;
     assert_eq!(login_location(&server).await, "/login/code", "2FA is on");
 
     let refused = run_cli(cwd.path(), &vars, &["user", "disable-2fa", USERNAME], "");

@@ -55,12 +55,7 @@ async fn fifty_concurrent_generations_and_revocations_leave_exactly_the_expected
         let path = format!("/dashboard/security/keys/{}/revoke", id_of(key));
         let csrf = csrf.clone();
         let app = &app;
-        async move {
-            app.post_form(&path, &[("csrf_token", &csrf)])
-                .await
-                .status()
-                .as_u16()
-        }
+        async move { app.submit(&path, &csrf, &[]).await.status().as_u16() }
     });
     let more: Vec<String> = {
         let generations = join_all((50..75).map(|n| generate(&app, &csrf, format!("key {n}"))));

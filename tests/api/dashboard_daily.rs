@@ -109,10 +109,7 @@ async fn revoking_a_key_asks_first_and_the_message_names_the_key() {
     assert_eq!(key_status(&app, &key).await, 200, "asking revokes nothing");
 
     let revoked = app
-        .post_form(
-            &format!("/dashboard/security/keys/{id}/revoke"),
-            &[("csrf_token", &csrf)],
-        )
+        .submit(&format!("/dashboard/security/keys/{id}/revoke"), &csrf, &[])
         .await;
     assert_eq!(revoked.status(), 303);
     let (_, after) = app.page("/dashboard/security").await;
@@ -141,9 +138,10 @@ async fn removing_a_workspace_asks_first_and_duplicates_are_refused() {
     let other = answer_repo();
     let path = other.path().display().to_string();
     let same_name = app
-        .post_form(
+        .submit(
             "/dashboard/workspaces",
-            &[("csrf_token", &csrf), ("name", "DEMO"), ("path", &path)],
+            &csrf,
+            &[("name", "DEMO"), ("path", &path)],
         )
         .await;
     assert_eq!(same_name.status(), 400);
@@ -164,10 +162,7 @@ async fn removing_a_workspace_asks_first_and_duplicates_are_refused() {
     assert!(list.contains(&id), "asking removes nothing");
 
     let removed = app
-        .post_form(
-            &format!("/dashboard/workspaces/{id}/remove"),
-            &[("csrf_token", &csrf)],
-        )
+        .submit(&format!("/dashboard/workspaces/{id}/remove"), &csrf, &[])
         .await;
     assert_eq!(removed.status(), 303);
     let (_, list) = app.page("/dashboard/workspaces").await;
@@ -207,10 +202,10 @@ async fn a_refused_question_keeps_the_form_and_names_the_branch_in_words() {
     let repo = answer_repo();
     let id = app.register_workspace(repo.path()).await;
     let response = app
-        .post_form(
+        .submit(
             "/dashboard/ask",
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("workspace_id", &id),
                 ("question", "Where are tokens refilled?"),
                 ("source_branch", "no-such-branch"),
@@ -267,10 +262,7 @@ async fn a_pending_job_can_be_cancelled_from_its_page() {
     assert!(page.contains(&format!("action=\"/dashboard/jobs/{waiting}/cancel\"")));
 
     let cancel = app
-        .post_form(
-            &format!("/dashboard/jobs/{waiting}/cancel"),
-            &[("csrf_token", &csrf)],
-        )
+        .submit(&format!("/dashboard/jobs/{waiting}/cancel"), &csrf, &[])
         .await;
     assert_eq!(cancel.status(), 303);
     let page = wait_for_status(&app, &waiting, "failed").await;

@@ -10,13 +10,10 @@ async fn logged_in_with_workspace(repo: &std::path::Path) -> (TestApp, String, S
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let added = app
-        .post_form(
+        .submit(
             "/dashboard/workspaces",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "demo repo"),
-                ("path", &repo.display().to_string()),
-            ],
+            &csrf,
+            &[("name", "demo repo"), ("path", &repo.display().to_string())],
         )
         .await;
     assert_eq!(added.status(), 303);
@@ -36,10 +33,10 @@ async fn the_ask_form_leads_to_a_job_page_that_refreshes_until_the_answer_is_the
     .unwrap();
     let (app, csrf, workspace_id) = logged_in_with_workspace(repo.path()).await;
     let response = app
-        .post_form(
+        .submit(
             "/dashboard/ask",
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("workspace_id", &workspace_id),
                 ("question", "where is the quokka?"),
                 ("source_branch", ""),
@@ -97,10 +94,7 @@ async fn workspaces_are_removed_from_the_dashboard() {
     let repo = answer_repo();
     let (app, csrf, id) = logged_in_with_workspace(repo.path()).await;
     let removed = app
-        .post_form(
-            &format!("/dashboard/workspaces/{id}/remove"),
-            &[("csrf_token", &csrf)],
-        )
+        .submit(&format!("/dashboard/workspaces/{id}/remove"), &csrf, &[])
         .await;
     assert_eq!(removed.status(), 303);
     let (_, html) = app.page("/dashboard/workspaces").await;
@@ -116,10 +110,7 @@ async fn a_bad_workspace_form_explains_itself() {
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let both_empty = app
-        .post_form(
-            "/dashboard/workspaces",
-            &[("csrf_token", &csrf), ("name", "x")],
-        )
+        .submit("/dashboard/workspaces", &csrf, &[("name", "x")])
         .await;
     assert_eq!(both_empty.status(), 400);
     assert!(both_empty
@@ -128,13 +119,10 @@ async fn a_bad_workspace_form_explains_itself() {
         .unwrap()
         .contains("Give either a directory or a repository URL"));
     let missing = app
-        .post_form(
+        .submit(
             "/dashboard/workspaces",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "x"),
-                ("path", "/no/such/dir"),
-            ],
+            &csrf,
+            &[("name", "x"), ("path", "/no/such/dir")],
         )
         .await;
     assert_eq!(missing.status(), 400);

@@ -72,10 +72,7 @@ async fn a_revoked_key_is_rejected_at_once() {
     assert_eq!(me(&app, ("x-api-key", &key)).await.0, 200);
 
     let response = app
-        .post_form(
-            &format!("/dashboard/security/keys/{id}/revoke"),
-            &[("csrf_token", &csrf)],
-        )
+        .submit(&format!("/dashboard/security/keys/{id}/revoke"), &csrf, &[])
         .await;
     assert_eq!(response.status(), 303);
     let (status, body) = me(&app, ("x-api-key", &key)).await;

@@ -118,7 +118,7 @@ async fn login_and_logout() {
     let app = spawn_app(&[]).await;
     app.setup_and_login().await;
     let csrf = app.csrf_token().await;
-    let out = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    let out = app.submit("/logout", &csrf, &[]).await;
     assert_eq!(out.status(), 303);
     assert_eq!(out.headers()["location"], "/login?notice=logged-out");
     assert_eq!(
@@ -200,7 +200,7 @@ async fn a_copied_cookie_is_useless_after_logout() {
     let api = app.fresh().me(&[("cookie", &copied)]).await;
     assert_eq!(api.status(), 200, "the copy works while the session lives");
 
-    let logout = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    let logout = app.submit("/logout", &csrf, &[]).await;
     assert_eq!(logout.status(), 303, "logged out");
     replay_is_refused(&app, &copied).await;
 }
@@ -216,10 +216,10 @@ async fn a_password_change_ends_every_session() {
     assert_eq!(other_browser.get("/dashboard", &[]).await.status(), 200);
     let new_password = "a brand new password 42";
     let response = app
-        .post_form(
+        .submit(
             "/dashboard/security/password",
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("current", PASSWORD),
                 ("new", new_password),
                 ("confirm", new_password),
@@ -250,10 +250,10 @@ async fn a_wrong_current_password_changes_nothing() {
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let response = app
-        .post_form(
+        .submit(
             "/dashboard/security/password",
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("current", "not my password"),
                 ("new", "another long password"),
                 ("confirm", "another long password"),

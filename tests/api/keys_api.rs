@@ -299,9 +299,10 @@ async fn the_dashboard_rolls_a_key_and_shows_the_new_secret_once() {
     assert_eq!(status, 200);
     assert!(confirm.contains("laptop") && confirm.contains("grace_hours"));
     let response = app
-        .post_form(
+        .submit(
             &format!("/dashboard/security/keys/{id}/roll"),
-            &[("csrf_token", &csrf), ("grace_hours", "0")],
+            &csrf,
+            &[("grace_hours", "0")],
         )
         .await;
     assert_eq!(response.status(), 303, "post/redirect/get");

@@ -103,32 +103,24 @@ async fn the_failed_key_throttle_s_retry_after_counts_down_its_fifteen_minutes()
     assert_error(throttled, 429, "auth-throttled").await;
 }
 
-async fn login_from(app: &TestApp, password: &str, address: &str) -> reqwest::Response {
-    app.fresh()
-        .post_form_with(
-            "/login",
-            &[("x-forwarded-for", address)],
-            &[("username", USERNAME), ("password", password)],
-        )
-        .await
-}
-
 #[tokio::test]
 async fn the_login_throttle_s_retry_after_counts_down_its_fifteen_minutes() {
     let app = spawn_app(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
     assert_eq!(app.setup().await.status(), 303, "setup succeeds");
     let address = "198.51.100.71";
-    let (first, opened) = timed(login_from(&app, "wrong password!", address)).await;
+    let (first, opened) = timed(app.login_from(address, USERNAME, "wrong password!")).await;
     assert_eq!(first.status(), 401);
     tokio::time::sleep(WAIT).await;
     for _ in 1..5 {
         assert_eq!(
-            login_from(&app, "wrong password!", address).await.status(),
+            app.login_from(address, USERNAME, "wrong password!")
+                .await
+                .status(),
             401
         );
     }
 
-    let (throttled, span) = timed(login_from(&app, PASSWORD, address)).await;
+    let (throttled, span) = timed(app.login_from(address, USERNAME, PASSWORD)).await;
     assert_eq!(throttled.status(), 429);
     assert_remaining(
         retry_after(&throttled),

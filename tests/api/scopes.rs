@@ -501,10 +501,10 @@ async fn account_security_edits_a_key_s_scope_and_keeps_refused_input() {
 
     let path = format!("/dashboard/security/keys/{id}/scope");
     let response = app
-        .post_form(
+        .submit(
             &path,
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("perm_ask", "on"),
                 ("workspaces", "w1"),
                 ("hourly_limit", "many"),
@@ -517,10 +517,10 @@ async fn account_security_edits_a_key_s_scope_and_keeps_refused_input() {
     assert!(page.contains("value=\"many\""), "keeps what was typed");
 
     let response = app
-        .post_form(
+        .submit(
             &path,
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("perm_ask", "on"),
                 ("workspaces", "w1, w2"),
                 ("allowed_ips", "127.0.0.1"),

@@ -4,30 +4,30 @@
 
 use std::sync::Arc;
 
-use crate::helpers::{extract, spawn_app, totp_code, totp_code_in, TestApp, PASSWORD, USERNAME};
+use crate::helpers::{
+    extract, spawn_app, totp_code, totp_code_in, TestApp, TestClient, PASSWORD, USERNAME,
+};
 
 /// Enables 2FA from the page with the code of the step before the current
 /// one (accepted by the one-step skew), so the current step stays unused;
 /// returns the base32 secret and the recovery codes.
-pub(crate) async fn enrol(app: &TestApp) -> (String, Vec<String>) {
+pub(crate) async fn enrol(app: &TestClient) -> (String, Vec<String>) {
     // Away from a step boundary, so "the step before" means the same to both sides.
     if chrono::Utc::now().timestamp() % 30 >= 27 {
         tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     }
     let csrf = app.csrf_token().await;
     let start = app
-        .post_form(
-            "/dashboard/security/two-factor/start",
-            &[("csrf_token", &csrf)],
-        )
+        .submit("/dashboard/security/two-factor/start", &csrf, &[])
         .await;
     assert_eq!(start.status(), 200);
     let page = start.text().await.unwrap();
     let secret = extract(&page, "id=\"totp-secret\">", "</code>").expect("the secret is shown");
     let enabled = app
-        .post_form(
+        .submit(
             "/dashboard/security/two-factor/enable",
-            &[("csrf_token", &csrf), ("code", &totp_code_in(&secret, -1))],
+            &csrf,
+            &[("code", &totp_code_in(&secret, -1))],
         )
         .await;
     assert_eq!(enabled.status(), 200);
@@ -41,9 +41,9 @@ pub(crate) async fn enrol(app: &TestApp) -> (String, Vec<String>) {
     (secret, codes)
 }
 
-pub(crate) async fn logout(app: &TestApp) {
+pub(crate) async fn logout(app: &TestClient) {
     let csrf = app.csrf_token().await;
-    let response = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    let response = app.submit("/logout", &csrf, &[]).await;
     assert_eq!(response.status(), 303);
 }
 
@@ -59,7 +59,7 @@ pub(crate) async fn enrolled_at_second_step() -> (TestApp, String, Vec<String>) 
     (app, secret, codes)
 }
 
-pub(crate) async fn give_code(app: &TestApp, code: &str) -> reqwest::Response {
+pub(crate) async fn give_code(app: &TestClient, code: &str) -> reqwest::Response {
     app.post_form("/login/code", &[("code", code)]).await
 }
 
@@ -84,10 +84,7 @@ async fn enrolment_shows_an_inline_svg_qr_code_and_turns_on_only_after_a_valid_c
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let start = app
-        .post_form(
-            "/dashboard/security/two-factor/start",
-            &[("csrf_token", &csrf)],
-        )
+        .submit("/dashboard/security/two-factor/start", &csrf, &[])
         .await;
     let page = start.text().await.unwrap();
     let qr = extract(&page, "id=\"totp-qr\">", "</figure>").unwrap();
@@ -101,9 +98,10 @@ async fn enrolment_shows_an_inline_svg_qr_code_and_turns_on_only_after_a_valid_c
 
     let wrong = totp_code_in(&secret, 5);
     let refused = app
-        .post_form(
+        .submit(
             "/dashboard/security/two-factor/enable",
-            &[("csrf_token", &csrf), ("code", &wrong)],
+            &csrf,
+            &[("code", &wrong)],
         )
         .await;
     assert_eq!(refused.status(), 400);
@@ -116,9 +114,10 @@ async fn enrolment_shows_an_inline_svg_qr_code_and_turns_on_only_after_a_valid_c
     assert_eq!(app.fresh_login_status(PASSWORD).await, 303);
 
     let enabled = app
-        .post_form(
+        .submit(
             "/dashboard/security/two-factor/enable",
-            &[("csrf_token", &csrf), ("code", &totp_code_in(&secret, 0))],
+            &csrf,
+            &[("code", &totp_code_in(&secret, 0))],
         )
         .await;
     assert_eq!(enabled.status(), 200);
@@ -237,13 +236,10 @@ async fn activity_records_enrolment_recovery_codes_failures_and_disabling() {
     assert_eq!(give_code(&app, "999999").await.status(), 401);
     assert_eq!(give_code(&app, &codes[0]).await.status(), 303);
     let csrf = app.csrf_token().await;
-    app.post_form(
+    app.submit(
         "/dashboard/security/two-factor/disable",
-        &[
-            ("csrf_token", &csrf),
-            ("password", PASSWORD),
-            ("code", &totp_code_in(&secret, 1)),
-        ],
+        &csrf,
+        &[("password", PASSWORD), ("code", &totp_code_in(&secret, 1))],
     )
     .await;
     let (_, page) = app.page("/dashboard/security").await;

@@ -54,10 +54,7 @@ async fn new_recovery_codes_need_the_password_and_kill_the_old_set() {
     let csrf = app.csrf_token().await;
     let path = "/dashboard/security/two-factor/recovery-codes";
     let refused = app
-        .post_form(
-            path,
-            &[("csrf_token", &csrf), ("password", "wrong password!!")],
-        )
+        .submit(path, &csrf, &[("password", "wrong password!!")])
         .await;
     assert_eq!(refused.status(), 303);
     assert!(app
@@ -65,9 +62,7 @@ async fn new_recovery_codes_need_the_password_and_kill_the_old_set() {
         .await
         .1
         .contains("password is wrong"));
-    let renewed = app
-        .post_form(path, &[("csrf_token", &csrf), ("password", PASSWORD)])
-        .await;
+    let renewed = app.submit(path, &csrf, &[("password", PASSWORD)]).await;
     assert_eq!(renewed.status(), 200);
     let page = renewed.text().await.unwrap();
     let list = extract(&page, "id=\"recovery-codes\">", "</ul>").unwrap();
@@ -103,24 +98,14 @@ async fn disabling_needs_the_password_and_a_current_code() {
         "the form says a recovery code is taken too"
     );
     let code = totp_code_in(&secret, 1);
-    app.post_form(
+    app.submit(
         path,
-        &[
-            ("csrf_token", &csrf),
-            ("password", "wrong password!!"),
-            ("code", &code),
-        ],
+        &csrf,
+        &[("password", "wrong password!!"), ("code", &code)],
     )
     .await;
-    app.post_form(
-        path,
-        &[
-            ("csrf_token", &csrf),
-            ("password", PASSWORD),
-            ("code", "123"),
-        ],
-    )
-    .await;
+    app.submit(path, &csrf, &[("password", PASSWORD), ("code", "123")])
+        .await;
     assert!(
         app.page("/dashboard/security")
             .await
@@ -129,14 +114,7 @@ async fn disabling_needs_the_password_and_a_current_code() {
         "still on"
     );
     let disabled = app
-        .post_form(
-            path,
-            &[
-                ("csrf_token", &csrf),
-                ("password", PASSWORD),
-                ("code", &code),
-            ],
-        )
+        .submit(path, &csrf, &[("password", PASSWORD), ("code", &code)])
         .await;
     assert_eq!(disabled.status(), 303);
     assert!(app

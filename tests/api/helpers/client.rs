@@ -97,6 +97,13 @@ impl TestClient {
         self.post_form_with(path, &[], fields).await
     }
 
+    /// POSTs a dashboard form: the session's CSRF token, then `fields`.
+    pub async fn submit(&self, path: &str, csrf: &str, fields: &[(&str, &str)]) -> Response {
+        let mut form = vec![("csrf_token", csrf)];
+        form.extend_from_slice(fields);
+        self.post_form(path, &form).await
+    }
+
     /// `post_form` with extra headers.
     pub async fn post_form_with(
         &self,
@@ -134,6 +141,18 @@ impl TestClient {
         let response = self.setup().await;
         assert_eq!(response.status(), 303, "setup succeeds");
         self.csrf_token().await
+    }
+
+    /// A login from a new browser behind a trusted proxy that names
+    /// `address` as the client (`X-Forwarded-For`).
+    pub async fn login_from(&self, address: &str, username: &str, password: &str) -> Response {
+        self.fresh()
+            .post_form_with(
+                "/login",
+                &[("x-forwarded-for", address)],
+                &[("username", username), ("password", password)],
+            )
+            .await
     }
 
     /// The status of a login of the owner from a new browser.
