@@ -16,14 +16,42 @@ echo "answered: $question"
 "#;
 
 /// A script agent that takes a second per question and logs each answer
-/// it completes to `<dir>/completed.log`; returns its ASK_COMMAND.
-fn slow_agent(scripts: &tempfile::TempDir) -> String {
-    std::fs::write(scripts.path().join("agent.sh"), SLOW_AGENT).unwrap();
-    format!(
-        "sh '{}' '{}'",
-        scripts.path().join("agent.sh").display(),
-        scripts.path().display()
-    )
+/// it completes to `completed.log` in its own directory.
+struct SlowAgent {
+    scripts: tempfile::TempDir,
+    command: String,
+}
+
+impl SlowAgent {
+    fn new() -> Self {
+        let scripts = tempfile::tempdir().unwrap();
+        std::fs::write(scripts.path().join("agent.sh"), SLOW_AGENT).unwrap();
+        let command = format!(
+            "sh '{}' '{}'",
+            scripts.path().join("agent.sh").display(),
+            scripts.path().display()
+        );
+        SlowAgent { scripts, command }
+    }
+
+    /// The binary's environment with this agent, the admin key and `extra`.
+    fn vars<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut vars = vec![
+            ("BIND", "127.0.0.1:0"),
+            ("ADMIN_API_KEY", ADMIN_KEY),
+            ("ASK_COMMAND", self.command.as_str()),
+            (
+                "ASK_SANDBOX_WRITE_PATHS",
+                self.scripts.path().to_str().unwrap(),
+            ),
+        ];
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    fn completed_log(&self) -> String {
+        std::fs::read_to_string(self.scripts.path().join("completed.log")).unwrap()
+    }
 }
 
 async fn job_status(server: &TestClient, id: &str) -> String {
@@ -36,14 +64,8 @@ async fn job_status(server: &TestClient, id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkill_while_answering_loses_strands_and_doubles_nothing() {
     let data = tempfile::tempdir().unwrap();
-    let scripts = tempfile::tempdir().unwrap();
-    let command = slow_agent(&scripts);
-    let vars = [
-        ("BIND", "127.0.0.1:0"),
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("ASK_COMMAND", command.as_str()),
-        ("ASK_SANDBOX_WRITE_PATHS", scripts.path().to_str().unwrap()),
-    ];
+    let agent = SlowAgent::new();
+    let vars = agent.vars(&[]);
     let mut server = start_server(data.path(), &vars);
     let repo = answer_repo();
     let workspace = server.register_workspace(repo.path()).await;
@@ -74,7 +96,7 @@ async fn a_sigkill_while_answering_loses_strands_and_doubles_nothing() {
     }
     let job = restarted.wait_for_job(ADMIN_KEY, &ids[0]).await;
     assert_eq!(job["attempts"], 2, "the interrupted job ran again");
-    let log = std::fs::read_to_string(scripts.path().join("completed.log")).unwrap();
+    let log = agent.completed_log();
     for n in 0..3 {
         let runs = log
             .lines()
@@ -147,17 +169,10 @@ async fn a_job_that_crashed_the_server_three_times_is_given_up_and_old_jobs_are_
 #[tokio::test]
 async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
     let data = tempfile::tempdir().unwrap();
-    let scripts = tempfile::tempdir().unwrap();
-    let command = slow_agent(&scripts);
+    let agent = SlowAgent::new();
     let server = start_server(
         data.path(),
-        &[
-            ("BIND", "127.0.0.1:0"),
-            ("ADMIN_API_KEY", ADMIN_KEY),
-            ("VALID_API_KEYS", "owner-key-123"),
-            ("ASK_COMMAND", &command),
-            ("ASK_SANDBOX_WRITE_PATHS", scripts.path().to_str().unwrap()),
-        ],
+        &agent.vars(&[("VALID_API_KEYS", "owner-key-123")]),
     );
     let repo = answer_repo();
     let workspace = server.register_workspace(repo.path()).await;
@@ -192,22 +207,15 @@ async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
 
     let first = server.wait_for_job("owner-key-123", &ids[0]).await;
     assert_eq!(first["status"], "completed");
-    let log = std::fs::read_to_string(scripts.path().join("completed.log")).unwrap();
+    let log = agent.completed_log();
     assert!(!log.contains("q1"), "a cancelled job never runs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_concurrency_answers_that_many_questions_at_once() {
     let data = tempfile::tempdir().unwrap();
-    let scripts = tempfile::tempdir().unwrap();
-    let command = slow_agent(&scripts);
-    let vars = [
-        ("BIND", "127.0.0.1:0"),
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("ASK_COMMAND", command.as_str()),
-        ("ASK_SANDBOX_WRITE_PATHS", scripts.path().to_str().unwrap()),
-        ("JOB_CONCURRENCY", "2"),
-    ];
+    let agent = SlowAgent::new();
+    let vars = agent.vars(&[("JOB_CONCURRENCY", "2")]);
     let server = start_server(data.path(), &vars);
     let repo = answer_repo();
     let workspace = server.register_workspace(repo.path()).await;
