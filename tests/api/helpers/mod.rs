@@ -1,16 +1,18 @@
 //! Test helpers. Every test talks to Portico through one `TestClient`
-//! (client.rs); the in-process `TestApp` (app.rs) and the spawned binary
+//! (client.rs for pages and forms, api.rs for the API); the in-process `TestApp` (app.rs) and the spawned binary
 //! `RunningServer` (server.rs) both dereference to it, so login, CSRF forms,
 //! keys, API calls, questions and job waits are written once.
 
+mod api;
 mod app;
 mod client;
 mod raw;
 mod repo;
 mod server;
 
+pub use api::{eventually, status_and_json};
 pub use app::{spawn_app, spawn_app_on, spawn_app_with_limits, TestApp};
-pub use client::{eventually, status_and_json, test_client, TestClient};
+pub use client::{test_client, TestClient};
 pub use raw::{raw_form, raw_request, simultaneously, RawAnswer};
 pub use repo::{answer_repo, git};
 pub use server::{
