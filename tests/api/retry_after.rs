@@ -6,7 +6,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{assert_error, spawn_app, TestApp, ADMIN_KEY, PASSWORD, USERNAME};
+use crate::helpers::{
+    assert_error, retry_after, spawn_app, TestApp, ADMIN_KEY, PASSWORD, USERNAME,
+};
 
 /// How long each test lets its window run before it is refused: long
 /// enough that the full window length is outside the tolerance.
@@ -25,14 +27,6 @@ async fn timed<T>(request: impl Future<Output = T>) -> (T, Span) {
     let value = request.await;
     let answered = Instant::now();
     (value, Span { sent, answered })
-}
-
-fn retry_after(response: &reqwest::Response) -> u64 {
-    response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .expect("Retry-After is a whole number of seconds")
 }
 
 /// Asserts that `seconds` is the time left of a `window` that the server

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use crate::helpers::{
-    extract, spawn_app, totp_code, totp_code_in, TestApp, TestClient, PASSWORD, USERNAME,
+    extract, retry_after, spawn_app, totp_code, totp_code_in, TestApp, TestClient, PASSWORD,
+    USERNAME,
 };
 
 /// Enables 2FA from the page with the code of the step before the current
@@ -194,11 +195,7 @@ async fn five_codes_in_fifteen_minutes_lock_the_second_step_even_when_sent_at_on
     assert_eq!((checked, locked), (5, 195), "{statuses:?}");
     let locked_out = give_code(&app, &totp_code_in(&secret, 1)).await;
     assert_eq!(locked_out.status(), 429, "even the right code waits");
-    let retry: u64 = locked_out.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&locked_out);
     assert!((870..=900).contains(&retry), "{retry}");
     assert_eq!(app.me(&[]).await.status(), 401);
 }

@@ -61,6 +61,15 @@ pub fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
     map
 }
 
+/// The `Retry-After` of a refused answer, in seconds.
+pub fn retry_after(response: &reqwest::Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After is a whole number of seconds")
+}
+
 /// Asserts the SPEC §4 error shape and returns the body.
 pub async fn assert_error(
     response: reqwest::Response,
