@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use portico::auth::address::{client_address, IpAllowlist, TrustedProxies};
-use portico::auth::dashboard_keys::{Expiry, KeyCheck, KeyStore};
+use portico::auth::dashboard_keys::{Expiry, KeyCheck, Keys};
 use portico::auth::hashing::Hasher;
 use portico::auth::rate_limit::{address_key, Bounds, WindowCounter};
 use portico::auth::Role;
@@ -25,7 +25,7 @@ fn key_checks(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let hasher = Hasher::new(1);
-    let store = KeyStore::load(dir.path(), hasher.clone()).unwrap();
+    let store = Keys::load(dir.path(), hasher.clone()).unwrap();
     let (key, _) = rt
         .block_on(store.generate(
             "bench",
@@ -55,7 +55,7 @@ fn key_checks(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("uncached", |b| {
         b.to_async(&rt).iter_batched(
-            || KeyStore::load(dir.path(), Hasher::new(1)).unwrap(),
+            || Keys::load(dir.path(), Hasher::new(1)).unwrap(),
             |fresh| {
                 let key = key.clone();
                 async move {

@@ -58,6 +58,13 @@ pub enum ApiError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// A store that cannot be read or written: 503, nothing changed.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        Self::storage(err.into())
+    }
+}
+
 impl ApiError {
     /// A write to the data directory failed: nothing changed, try later.
     pub fn storage(err: anyhow::Error) -> Self {

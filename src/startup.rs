@@ -20,13 +20,13 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::api;
 use crate::auth::activity::ActivityLog;
-use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::dashboard_keys::Keys;
 use crate::auth::env_keys::{EnvKeys, KeyIdSecret};
 use crate::auth::hashing::Hasher;
 use crate::auth::rate_limit::{Bounds, WindowCounter};
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::totp::SecretCipher;
-use crate::auth::users::UserStore;
+use crate::auth::users::Users;
 use crate::auth::{random_alphanumeric, Gate};
 use crate::body_deadline;
 use crate::config::Settings;
@@ -66,7 +66,7 @@ pub(crate) struct Services {
     pub(crate) gate: web::Data<Gate>,
     pub(crate) dashboard: web::Data<DashboardState>,
     pub(crate) sessions: FileSessionStore,
-    pub(crate) keys: Arc<KeyStore>,
+    pub(crate) keys: Arc<Keys>,
     pub(crate) activity: Arc<ActivityLog>,
     pub(crate) hasher: Arc<Hasher>,
     pub(crate) registry: web::Data<Registry>,
@@ -105,7 +105,7 @@ impl Application {
         settings.public_url = settings.public_url.with_bound(address);
         let (services, session_key) =
             load_services(&settings, data_dir.path()).map_err(StartupError::Data)?;
-        announce_setup(&settings, &services.dashboard);
+        announce_setup(&settings, &services.dashboard).await;
         let engine = match &settings.ask_command {
             Some(words) => Engine::Command(CommandEngine {
                 words: words.clone(),
@@ -184,7 +184,7 @@ impl Application {
             data_dir = %data_dir.path().display(),
             admin_key = services.dashboard.admin_key_configured,
             client_keys = services.dashboard.client_key_count,
-            dashboard_keys = services.keys.len(),
+            dashboard_keys = services.keys.count().await.unwrap_or_default(),
             "Portico is listening on http://{address}"
         );
         Ok(Self {
@@ -232,8 +232,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Services, Key)> {
     let hasher = Hasher::for_this_machine();
-    let users = Arc::new(UserStore::load(data_dir, hasher.clone())?);
-    let keys = Arc::new(KeyStore::load(data_dir, hasher.clone())?);
+    let users = Arc::new(Users::load(data_dir, hasher.clone())?);
+    let keys = Arc::new(Keys::load(data_dir, hasher.clone())?);
     let activity = Arc::new(ActivityLog::load(data_dir)?);
     let sessions = FileSessionStore::load(data_dir)?;
     let registry = web::Data::new(Registry::load(data_dir)?);
@@ -261,7 +261,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
             .unwrap_or_else(|| SecretString::from(random_alphanumeric(32))),
         users,
         keys: keys.clone(),
-        sessions: sessions.clone(),
+        sessions: Arc::new(sessions.clone()),
         activity: activity.clone(),
         login_failures: WindowCounter::new(
             NonZeroU32::new(dashboard::MAX_FAILED_LOGINS).expect("non-zero"),
@@ -312,9 +312,14 @@ fn session_key(settings: &Settings, data_dir: &Path) -> anyhow::Result<Key> {
 }
 
 /// While no user exists, the start-up log carries the setup URL.
-fn announce_setup(settings: &Settings, dashboard: &DashboardState) {
-    if dashboard.users.has_users() {
-        return;
+async fn announce_setup(settings: &Settings, dashboard: &DashboardState) {
+    match dashboard.users.has_users().await {
+        Ok(false) => {}
+        Ok(true) => return,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "reading the users failed");
+            return;
+        }
     }
     let url = format!(
         "{}/setup?token={}",

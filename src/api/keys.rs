@@ -175,7 +175,8 @@ pub async fn list(
     state: web::Data<DashboardState>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    let keys: Vec<KeyView> = state.keys.list().into_iter().map(KeyView::from).collect();
+    let keys = state.keys.list().await?;
+    let keys: Vec<KeyView> = keys.into_iter().map(KeyView::from).collect();
     Ok(HttpResponse::Ok().json(keys))
 }
 
@@ -248,7 +249,7 @@ pub async fn edit(
     ApiJson(changes): ApiJson<ScopeChanges>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    let record = state.keys.get(&id).ok_or(ApiError::Missing("Key"))?;
+    let record = state.keys.get(&id).await?.ok_or(ApiError::Missing("Key"))?;
     let scope = record
         .effective_scope()
         .apply(record.role, &changes)

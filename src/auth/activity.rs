@@ -6,16 +6,15 @@
 //! flood of them cannot push an account event out. Both are kept in memory
 //! and written to `activity.json` (mode 0600) every few seconds.
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{read_json, write_json};
+pub use super::activity_store::{ActivityStore, FileActivityStore};
+use crate::store::StoreError;
 
 /// The newest account events kept.
 pub const ACCOUNT_EVENTS_KEPT: usize = 200;
@@ -99,19 +98,11 @@ pub struct FailureRow {
     pub count: u64,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Tables {
-    /// Newest first.
-    account: VecDeque<AccountEvent>,
-    /// Most recently seen first.
-    failures: VecDeque<FailureRow>,
-}
-
+/// The trail: what is recorded and how (bounded text, hours), over an
+/// `ActivityStore` that keeps the tables.
 #[derive(Debug)]
 pub struct ActivityLog {
-    path: PathBuf,
-    tables: Mutex<Tables>,
-    dirty: AtomicBool,
+    store: Arc<dyn ActivityStore>,
 }
 
 fn bounded(text: &str) -> String {
@@ -119,20 +110,13 @@ fn bounded(text: &str) -> String {
 }
 
 impl ActivityLog {
+    /// The trail in `activity.json` in the data directory.
     pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
-        let path = data_dir.join("activity.json");
-        let mut tables: Tables = read_json(&path)?.unwrap_or_default();
-        tables.account.truncate(ACCOUNT_EVENTS_KEPT);
-        tables.failures.truncate(FAILURE_ROWS_KEPT);
-        Ok(Self {
-            path,
-            tables: Mutex::new(tables),
-            dirty: AtomicBool::new(false),
-        })
+        Ok(Self::new(Arc::new(FileActivityStore::load(data_dir)?)))
     }
 
-    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
-        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn new(store: Arc<dyn ActivityStore>) -> Self {
+        Self { store }
     }
 
     /// Records an account event as its own row, with its own time.
@@ -154,18 +138,13 @@ impl ActivityLog {
         client: IpAddr,
         detail: Option<&str>,
     ) {
-        let event = AccountEvent {
+        self.store.push_account(AccountEvent {
             at,
             action,
             actor: bounded(actor),
             client,
             detail: detail.map(bounded),
-        };
-        let mut tables = self.tables();
-        tables.account.push_front(event);
-        tables.account.truncate(ACCOUNT_EVENTS_KEPT);
-        drop(tables);
-        self.dirty.store(true, Ordering::Relaxed);
+        });
     }
 
     /// Counts a failure nobody is known for (`code` is the SPEC §4 code or
@@ -176,59 +155,21 @@ impl ActivityLog {
 
     fn anonymous_failure_at(&self, at: DateTime<Utc>, code: &'static str, client: IpAddr) {
         let hour = at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at);
-        let mut tables = self.tables();
-        let failures = &mut tables.failures;
-        let same = failures
-            .iter()
-            .position(|row| row.client == client && row.hour == hour && row.code == code);
-        let row = match same {
-            Some(index) => {
-                let mut row = failures.remove(index).expect("the index was just found");
-                row.last_at = at;
-                row.count += 1;
-                row
-            }
-            None => FailureRow {
-                code: code.to_owned(),
-                client,
-                hour,
-                first_at: at,
-                last_at: at,
-                count: 1,
-            },
-        };
-        failures.push_front(row);
-        failures.truncate(FAILURE_ROWS_KEPT);
-        drop(tables);
-        self.dirty.store(true, Ordering::Relaxed);
+        self.store.count_failure(code, client, hour, at);
     }
 
     /// Account events, newest first.
-    pub fn account_events(&self) -> Vec<AccountEvent> {
-        self.tables().account.iter().cloned().collect()
+    pub async fn account_events(&self) -> Result<Vec<AccountEvent>, StoreError> {
+        self.store.account_events().await
     }
 
     /// Anonymous failure rows, most recently seen first.
-    pub fn failure_rows(&self) -> Vec<FailureRow> {
-        self.tables().failures.iter().cloned().collect()
+    pub async fn failure_rows(&self) -> Result<Vec<FailureRow>, StoreError> {
+        self.store.failure_rows().await
     }
 
     pub async fn flush(&self) -> anyhow::Result<()> {
-        if !self.dirty.swap(false, Ordering::Relaxed) {
-            return Ok(());
-        }
-        let snapshot = {
-            let tables = self.tables();
-            Tables {
-                account: tables.account.clone(),
-                failures: tables.failures.clone(),
-            }
-        };
-        if let Err(err) = write_json(&self.path, &snapshot).await {
-            self.dirty.store(true, Ordering::Relaxed);
-            return Err(err);
-        }
-        Ok(())
+        Ok(self.store.flush().await?)
     }
 }
 
@@ -242,20 +183,21 @@ mod tests {
         (dir, log)
     }
 
-    #[test]
-    fn repeated_account_events_keep_their_own_times() {
+    #[tokio::test]
+    async fn repeated_account_events_keep_their_own_times() {
         let (_dir, log) = log();
         let addr: IpAddr = "192.0.2.1".parse().unwrap();
         let first = Utc::now() - TimeDelta::minutes(5);
         let second = Utc::now();
         log.account_at(first, AccountAction::Login, "owner", addr, None);
         log.account_at(second, AccountAction::Login, "owner", addr, None);
-        let times: Vec<_> = log.account_events().iter().map(|e| e.at).collect();
+        let events = log.account_events().await.unwrap();
+        let times: Vec<_> = events.iter().map(|e| e.at).collect();
         assert_eq!(times, vec![second, first]);
     }
 
-    #[test]
-    fn anonymous_failures_are_one_row_per_code_address_and_hour() {
+    #[tokio::test]
+    async fn anonymous_failures_are_one_row_per_code_address_and_hour() {
         let (_dir, log) = log();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
@@ -266,7 +208,7 @@ mod tests {
         }
         log.anonymous_failure_at(hour + TimeDelta::minutes(70), "invalid-login", a);
         log.anonymous_failure_at(hour, "invalid-api-key", a);
-        let rows = log.failure_rows();
+        let rows = log.failure_rows().await.unwrap();
         assert_eq!(rows.len(), 4);
         let main = rows
             .iter()
@@ -319,12 +261,14 @@ mod tests {
         for n in 0..(FAILURE_ROWS_KEPT as u32 + 10) {
             log.anonymous_failure("invalid-api-key", IpAddr::from(n.to_be_bytes()));
         }
-        assert_eq!(log.account_events().len(), ACCOUNT_EVENTS_KEPT);
-        assert_eq!(log.failure_rows().len(), FAILURE_ROWS_KEPT);
-        assert!(log.account_events()[0].actor.chars().count() <= MAX_TEXT_CHARS);
+        let events = log.account_events().await.unwrap();
+        let rows = log.failure_rows().await.unwrap();
+        assert_eq!(events.len(), ACCOUNT_EVENTS_KEPT);
+        assert_eq!(rows.len(), FAILURE_ROWS_KEPT);
+        assert!(events[0].actor.chars().count() <= MAX_TEXT_CHARS);
         log.flush().await.unwrap();
         let again = ActivityLog::load(dir.path()).unwrap();
-        assert_eq!(again.account_events(), log.account_events());
-        assert_eq!(again.failure_rows(), log.failure_rows());
+        assert_eq!(again.account_events().await.unwrap(), events);
+        assert_eq!(again.failure_rows().await.unwrap(), rows);
     }
 }

@@ -16,12 +16,12 @@ use actix_web::{web, HttpMessage};
 use super::activity::ActivityLog;
 use super::address::{address_text, client_address, IpAllowlist, TrustedProxies};
 use super::api_key::ApiKey;
-use super::dashboard_keys::{KeyCheck, KeyStore};
+use super::dashboard_keys::{KeyCheck, Keys};
 use super::env_keys::EnvKeys;
 use super::principal::Principal;
 use super::rate_limit::{address_key, Bounds, Quota, WindowCounter};
 use super::session;
-use super::users::UserStore;
+use super::users::Users;
 use crate::config::{PublicUrl, Settings};
 use crate::error::ApiError;
 
@@ -36,8 +36,8 @@ pub struct Gate {
     allowlist: IpAllowlist,
     trusted_proxies: TrustedProxies,
     public_url: PublicUrl,
-    users: Arc<UserStore>,
-    keys: Arc<KeyStore>,
+    users: Arc<Users>,
+    keys: Arc<Keys>,
     env_keys: EnvKeys,
     activity: Arc<ActivityLog>,
     quotas: WindowCounter,
@@ -47,8 +47,8 @@ pub struct Gate {
 impl Gate {
     pub fn new(
         settings: &Settings,
-        users: Arc<UserStore>,
-        keys: Arc<KeyStore>,
+        users: Arc<Users>,
+        keys: Arc<Keys>,
         activity: Arc<ActivityLog>,
         env_keys: EnvKeys,
     ) -> Self {
@@ -86,7 +86,7 @@ impl Gate {
         if !self.allowlist.allows(addr) {
             return Err(ApiError::IpNotAllowed);
         }
-        if let Some(logged_in) = session::current(req, &self.users) {
+        if let Some(logged_in) = session::current(req, &self.users).await? {
             if is_cross_site_write(req, &self.public_url) {
                 return Err(ApiError::CrossSite);
             }

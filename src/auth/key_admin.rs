@@ -8,7 +8,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::activity::{AccountAction, ActivityLog};
-use super::dashboard_keys::{Expiry, KeyRecord, KeyStore};
+use super::dashboard_keys::{Expiry, KeyRecord, Keys};
 use super::principal::Role;
 use super::scope::{Scope, ScopeError};
 
@@ -134,7 +134,7 @@ pub struct Actor<'a> {
 /// The store and the trail the operations write to.
 #[derive(Clone, Copy)]
 pub struct KeyAdmin<'a> {
-    pub keys: &'a KeyStore,
+    pub keys: &'a Keys,
     pub activity: &'a ActivityLog,
 }
 

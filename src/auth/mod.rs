@@ -3,6 +3,7 @@
 //! often (quotas, throttling), and what happened (the activity log).
 
 pub mod activity;
+pub mod activity_store;
 pub mod address;
 pub mod api_key;
 pub mod dashboard_keys;
@@ -18,6 +19,7 @@ pub mod session;
 pub mod session_store;
 pub mod totp;
 pub mod two_factor;
+pub mod user_store;
 pub mod users;
 
 use rand::rngs::OsRng;

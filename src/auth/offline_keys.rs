@@ -10,11 +10,11 @@ use std::path::Path;
 use secrecy::ExposeSecret;
 
 use super::activity::ActivityLog;
-use super::dashboard_keys::{Expiry, KeyStore};
+use super::dashboard_keys::{Expiry, Keys};
 use super::hashing::Hasher;
 use super::key_admin::{parse_grace, role_name, Actor, KeyAdmin, KeyFieldError, NewKey};
 use super::scope::{Scope, ScopeChanges};
-use crate::store::{DataDir, DataDirError};
+use crate::store::{DataDir, DataDirError, StoreError};
 
 /// What the command line asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
         other => KeysCommandError::Data(other.into()),
     })?;
     let hasher = Hasher::for_this_machine();
-    let keys = KeyStore::load(held.path(), hasher).map_err(KeysCommandError::Data)?;
+    let keys = Keys::load(held.path(), hasher).map_err(KeysCommandError::Data)?;
     let activity = ActivityLog::load(held.path()).map_err(KeysCommandError::Data)?;
     let admin = KeyAdmin {
         keys: &keys,
@@ -80,7 +80,9 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
     };
     let invalid = |err: super::key_admin::KeyFieldError| KeysCommandError::Invalid(err.message);
     let output = match command {
-        KeysCommand::List => list(&keys),
+        KeysCommand::List => list(&keys)
+            .await
+            .map_err(|err| KeysCommandError::Data(err.into()))?,
         KeysCommand::Create {
             name,
             role,
@@ -102,6 +104,8 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
         KeysCommand::Edit { id, scope } => {
             let record = keys
                 .get(&id)
+                .await
+                .map_err(|err| KeysCommandError::Data(err.into()))?
                 .ok_or_else(|| KeysCommandError::NoSuchKey(id.clone()))?;
             let scope = record
                 .effective_scope()
@@ -139,7 +143,7 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
 }
 
 /// One key a line: id, role, expiry, last use, name (never a secret).
-fn list(keys: &KeyStore) -> String {
+async fn list(keys: &Keys) -> Result<String, StoreError> {
     let mut out = String::new();
     let when = |time: Option<chrono::DateTime<chrono::Utc>>, none: &str| {
         time.map_or_else(
@@ -148,7 +152,7 @@ fn list(keys: &KeyStore) -> String {
         )
     };
     let _ = writeln!(out, "ID\tROLE\tCREATED\tEXPIRES\tLAST USED\tNAME");
-    for record in keys.list() {
+    for record in keys.list().await? {
         let _ = writeln!(
             out,
             "{}\t{}\t{}\t{}\t{}\t{}",
@@ -160,5 +164,5 @@ fn list(keys: &KeyStore) -> String {
             record.name,
         );
     }
-    out
+    Ok(out)
 }

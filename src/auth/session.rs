@@ -14,7 +14,8 @@ use chrono::Utc;
 
 use super::principal::{Principal, PrincipalKind, Role};
 use super::random_alphanumeric;
-use super::users::{UserRecord, UserStore};
+use super::users::{UserRecord, Users};
+use crate::store::StoreError;
 
 /// A session unused this long is over.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -117,20 +118,29 @@ pub fn end(session: &Session) {
 /// The logged-in user, if the request carries a valid identity (the
 /// middleware has already ended sessions past their deadlines) of a user
 /// who still exists with the same password epoch. An invalid session is
-/// ended on the spot.
-pub fn current(req: &(impl IdentityExt + SessionExt), users: &UserStore) -> Option<LoggedIn> {
-    let identity = req.get_identity().ok()?;
+/// ended on the spot. A store that cannot be read is an error, not a
+/// logout.
+pub async fn current(
+    req: &(impl IdentityExt + SessionExt),
+    users: &Users,
+) -> Result<Option<LoggedIn>, StoreError> {
+    let Ok(identity) = req.get_identity() else {
+        return Ok(None);
+    };
+    let user = match identity.id() {
+        Ok(id) => users.get(&id).await?,
+        Err(_) => None,
+    };
     let session = req.get_session();
-    let valid = (|| {
-        let user = users.get(&identity.id().ok()?)?;
+    let valid = user.and_then(|user| {
         let epoch = session.get::<u64>(EPOCH).ok().flatten()?;
         let csrf_token = session.get::<String>(CSRF).ok().flatten()?;
         (epoch == user.session_epoch).then_some(LoggedIn { user, csrf_token })
-    })();
+    });
     if valid.is_none() {
         identity.logout();
     }
-    valid
+    Ok(valid)
 }
 
 /// Notes on a fresh session that `user` passed the password and still owes
@@ -146,14 +156,23 @@ pub fn begin_second_step(session: &Session, user: &UserRecord) -> anyhow::Result
 
 /// The user half-way through logging in on this session, if recent and
 /// their password has not changed since.
-pub fn second_step_user(session: &Session, users: &UserStore) -> Option<UserRecord> {
-    let user_id = session.get::<String>(PENDING_USER).ok().flatten()?;
-    let epoch = session.get::<u64>(PENDING_EPOCH).ok().flatten()?;
-    let at = session.get::<i64>(PENDING_AT).ok().flatten()?;
-    let age = Utc::now().timestamp().saturating_sub(at);
-    let recent = u64::try_from(age).is_ok_and(|age| age < SECOND_STEP_TIMEOUT.as_secs());
-    let user = users.get(&user_id)?;
-    (recent && user.session_epoch == epoch).then_some(user)
+pub async fn second_step_user(
+    session: &Session,
+    users: &Users,
+) -> Result<Option<UserRecord>, StoreError> {
+    let pending = (|| {
+        let user_id = session.get::<String>(PENDING_USER).ok().flatten()?;
+        let epoch = session.get::<u64>(PENDING_EPOCH).ok().flatten()?;
+        let at = session.get::<i64>(PENDING_AT).ok().flatten()?;
+        let age = Utc::now().timestamp().saturating_sub(at);
+        let recent = u64::try_from(age).is_ok_and(|age| age < SECOND_STEP_TIMEOUT.as_secs());
+        recent.then_some((user_id, epoch))
+    })();
+    let Some((user_id, epoch)) = pending else {
+        return Ok(None);
+    };
+    let user = users.get(&user_id).await?;
+    Ok(user.filter(|user| user.session_epoch == epoch))
 }
 
 /// A one-time message for the next page.

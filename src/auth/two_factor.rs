@@ -8,11 +8,11 @@ use secrecy::SecretString;
 
 use super::hashing::Hasher;
 use super::session::{PENDING_USER, USER_ID};
-use super::session_store::FileSessionStore;
+use super::session_store::{FileSessionStore, SessionPurge};
 use super::totp::{
     generate_recovery_code, normalize_recovery_code, SecretCipher, TotpSecret, RECOVERY_CODE_COUNT,
 };
-use super::users::{TwoFactor, UserError, UserStore};
+use super::users::{TwoFactor, UserError, Users};
 use crate::store::DataDir;
 
 /// What a code given at the second step turned out to be.
@@ -45,7 +45,7 @@ async fn new_recovery_codes(hasher: &Hasher) -> anyhow::Result<(Vec<SecretString
 /// app has it; returns the recovery codes to show once, or `None` when the
 /// code is wrong (or 2FA is already on).
 pub async fn enable(
-    users: &UserStore,
+    users: &Users,
     cipher: &SecretCipher,
     user_id: &str,
     secret: &TotpSecret,
@@ -62,9 +62,9 @@ pub async fn enable(
                 return Ok(false);
             }
             user.two_factor = Some(TwoFactor {
-                sealed_secret,
+                sealed_secret: sealed_secret.clone(),
                 last_used_step: step,
-                recovery_hashes,
+                recovery_hashes: recovery_hashes.clone(),
                 enabled_at: Utc::now(),
             });
             Ok(true)
@@ -75,15 +75,15 @@ pub async fn enable(
 
 /// Checks a code given in place of the second factor: a 6-digit TOTP code
 /// of a step later than the last one used, or an unused recovery code.
-/// The step or the recovery code is spent under the store's write lock, so
+/// The step or the recovery code is spent by a compare-and-swap write, so
 /// of two concurrent requests with the same code only one succeeds.
 pub async fn check_code(
-    users: &UserStore,
+    users: &Users,
     cipher: &SecretCipher,
     user_id: &str,
     code: &str,
 ) -> Result<CodeCheck, UserError> {
-    let Some(two_factor) = users.get(user_id).and_then(|user| user.two_factor) else {
+    let Some(two_factor) = users.get(user_id).await?.and_then(|user| user.two_factor) else {
         return Ok(CodeCheck::Refused);
     };
     if let Some(recovery) = normalize_recovery_code(code) {
@@ -113,7 +113,7 @@ pub async fn check_code(
 }
 
 async fn use_recovery_code(
-    users: &UserStore,
+    users: &Users,
     user_id: &str,
     two_factor: &TwoFactor,
     code: &SecretString,
@@ -148,14 +148,14 @@ async fn use_recovery_code(
 
 /// A new set of recovery codes; the old set stops working.
 pub async fn regenerate_recovery_codes(
-    users: &UserStore,
+    users: &Users,
     user_id: &str,
 ) -> Result<Option<Vec<SecretString>>, UserError> {
     let (codes, hashes) = new_recovery_codes(users.hasher()).await?;
     let replaced = users
         .update(user_id, |user| match user.two_factor.as_mut() {
             Some(current) => {
-                current.recovery_hashes = hashes;
+                current.recovery_hashes.clone_from(&hashes);
                 Ok(true)
             }
             None => Ok(false),
@@ -165,7 +165,7 @@ pub async fn regenerate_recovery_codes(
 }
 
 /// Turns the second factor off; returns whether it was on.
-pub async fn disable(users: &UserStore, user_id: &str) -> Result<bool, UserError> {
+pub async fn disable(users: &Users, user_id: &str) -> Result<bool, UserError> {
     users
         .update(user_id, |user| Ok(user.two_factor.take().is_some()))
         .await
@@ -187,8 +187,11 @@ pub async fn disable_offline(
     username: &str,
 ) -> Result<OfflineDisable, UserError> {
     let data_dir = data_dir.path();
-    let users = UserStore::load(data_dir, Hasher::new(1))?;
-    let user = users.find_by_name(username).ok_or(UserError::NoSuchUser)?;
+    let users = Users::load(data_dir, Hasher::new(1))?;
+    let user = users
+        .find_by_name(username)
+        .await?
+        .ok_or(UserError::NoSuchUser)?;
     let was_enabled = users
         .update(&user.id, |user| {
             user.session_epoch += 1;

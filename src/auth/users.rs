@@ -1,8 +1,9 @@
-//! Dashboard users in `users.json` (mode 0600, argon2id hashes only), and
-//! the typed user name and password that are the only way in.
+//! Dashboard users (argon2id hashes only, in a `UserStore`: `users.json`,
+//! mode 0600, by default), and the typed user name and password that are
+//! the only way in.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -10,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::hashing::Hasher;
 use super::random_token;
-use crate::store::{read_json, write_json};
+use super::user_store::{FileUserStore, UserStore};
+use crate::store::StoreError;
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_CHARS: usize = 1024;
@@ -113,47 +115,36 @@ pub enum UserError {
     Storage(#[from] anyhow::Error),
 }
 
+impl From<StoreError> for UserError {
+    fn from(err: StoreError) -> Self {
+        Self::Storage(err.into())
+    }
+}
+
+/// The dashboard users: the rules (first user only, argon2id passwords,
+/// session epochs) over a `UserStore` that keeps the records.
 #[derive(Debug)]
-pub struct UserStore {
-    path: PathBuf,
-    users: RwLock<Vec<UserRecord>>,
-    writes: tokio::sync::Mutex<()>,
+pub struct Users {
+    store: Arc<dyn UserStore>,
     hasher: Arc<Hasher>,
 }
 
-impl UserStore {
+impl Users {
+    /// The users in `users.json` in the data directory.
     pub fn load(data_dir: &Path, hasher: Arc<Hasher>) -> anyhow::Result<Self> {
-        let path = data_dir.join("users.json");
-        let users = read_json(&path)?.unwrap_or_default();
-        Ok(Self {
-            path,
-            users: RwLock::new(users),
-            writes: tokio::sync::Mutex::new(()),
-            hasher,
-        })
+        Ok(Self::new(Arc::new(FileUserStore::load(data_dir)?), hasher))
     }
 
-    fn snapshot(&self) -> Vec<UserRecord> {
-        self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
+    pub fn new(store: Arc<dyn UserStore>, hasher: Arc<Hasher>) -> Self {
+        Self { store, hasher }
     }
 
-    pub fn has_users(&self) -> bool {
-        !self
-            .users
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+    pub async fn has_users(&self) -> Result<bool, StoreError> {
+        Ok(!self.store.list().await?.is_empty())
     }
 
-    pub fn get(&self, id: &str) -> Option<UserRecord> {
-        self.snapshot().into_iter().find(|user| user.id == id)
-    }
-
-    /// Writes `users` to disk, then makes them the current ones.
-    async fn commit(&self, users: Vec<UserRecord>) -> anyhow::Result<()> {
-        write_json(&self.path, &users).await?;
-        *self.users.write().unwrap_or_else(|e| e.into_inner()) = users;
-        Ok(())
+    pub async fn get(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.store.get(id).await
     }
 
     /// Creates the one dashboard user; refused once any user exists.
@@ -162,8 +153,7 @@ impl UserStore {
         username: &Username,
         password: &Password,
     ) -> Result<UserRecord, UserError> {
-        let _write = self.writes.lock().await;
-        if self.has_users() {
+        if self.has_users().await? {
             return Err(UserError::AlreadySetUp);
         }
         let user = UserRecord {
@@ -174,8 +164,12 @@ impl UserStore {
             session_epoch: 0,
             two_factor: None,
         };
-        self.commit(vec![user.clone()]).await?;
-        Ok(user)
+        // The store refuses it if another setup won the race meanwhile.
+        match self.store.create_first(user.clone()).await {
+            Ok(()) => Ok(user),
+            Err(StoreError::Conflict) => Err(UserError::AlreadySetUp),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// The user whose name and password these are. An unknown name costs
@@ -185,11 +179,7 @@ impl UserStore {
         username: &str,
         password: &SecretString,
     ) -> anyhow::Result<Option<UserRecord>> {
-        let user = self
-            .snapshot()
-            .into_iter()
-            .find(|user| user.username == username);
-        let Some(user) = user else {
+        let Some(user) = self.store.find_by_name(username).await? else {
             self.hasher.verify_dummy(password).await?;
             return Ok(None);
         };
@@ -197,33 +187,33 @@ impl UserStore {
         Ok(valid.then_some(user))
     }
 
-    pub fn find_by_name(&self, username: &str) -> Option<UserRecord> {
-        self.snapshot()
-            .into_iter()
-            .find(|user| user.username == username)
+    pub async fn find_by_name(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.store.find_by_name(username).await
     }
 
     pub fn hasher(&self) -> &Hasher {
         &self.hasher
     }
 
-    /// Applies `change` to the user, all under the write lock, and writes
-    /// the result unless `change` fails: a read-check-write with no other
-    /// change in between.
+    /// Applies `change` to the user and writes the result unless `change`
+    /// fails: a read-check-write with no other change in between. When
+    /// another write got there first, the user is read again and `change`
+    /// runs again on the newer record.
     pub async fn update<T>(
         &self,
         user_id: &str,
-        change: impl FnOnce(&mut UserRecord) -> Result<T, UserError>,
+        mut change: impl FnMut(&mut UserRecord) -> Result<T, UserError>,
     ) -> Result<T, UserError> {
-        let _write = self.writes.lock().await;
-        let mut users = self.snapshot();
-        let user = users
-            .iter_mut()
-            .find(|user| user.id == user_id)
-            .ok_or(UserError::NoSuchUser)?;
-        let result = change(user)?;
-        self.commit(users).await?;
-        Ok(result)
+        loop {
+            let current = self.get(user_id).await?.ok_or(UserError::NoSuchUser)?;
+            let mut next = current.clone();
+            let result = change(&mut next)?;
+            match self.store.replace(&current, next).await {
+                Ok(()) => return Ok(result),
+                Err(StoreError::Conflict) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
     }
 
     /// Whether `password` is the user's (one argon2 verification).
@@ -232,7 +222,7 @@ impl UserStore {
         user_id: &str,
         password: &SecretString,
     ) -> Result<bool, UserError> {
-        let user = self.get(user_id).ok_or(UserError::NoSuchUser)?;
+        let user = self.get(user_id).await?.ok_or(UserError::NoSuchUser)?;
         Ok(self.hasher.verify(password, &user.password_hash).await?)
     }
 
@@ -243,39 +233,10 @@ impl UserStore {
         current: &SecretString,
         new: &Password,
     ) -> Result<UserRecord, UserError> {
-        self.replace_password(|user| user.id == user_id, Some(current), new)
+        self.replace_password(Pick::Id(user_id), Some(current), new)
             .await
     }
 
-    /// Under the write lock: checks `current`, when given, against the
-    /// password of the user `is_user` picks, then sets `new` and ends every
-    /// session of that user.
-    async fn replace_password(
-        &self,
-        is_user: impl Fn(&UserRecord) -> bool,
-        current: Option<&SecretString>,
-        new: &Password,
-    ) -> Result<UserRecord, UserError> {
-        let _write = self.writes.lock().await;
-        let mut users = self.snapshot();
-        let user = users
-            .iter_mut()
-            .find(|user| is_user(user))
-            .ok_or(UserError::NoSuchUser)?;
-        if let Some(current) = current {
-            if !self.hasher.verify(current, &user.password_hash).await? {
-                return Err(UserError::WrongPassword);
-            }
-        }
-        user.password_hash = self.hasher.hash(new.secret()).await?;
-        user.session_epoch += 1;
-        let changed = user.clone();
-        self.commit(users).await?;
-        Ok(changed)
-    }
-}
-
-impl UserStore {
     /// Sets a new password for `username` without the old one (the command
     /// line's way back in) and ends every session of the user.
     pub async fn reset_password(
@@ -283,17 +244,60 @@ impl UserStore {
         username: &str,
         new: &Password,
     ) -> Result<UserRecord, UserError> {
-        self.replace_password(|user| user.username == username, None, new)
-            .await
+        self.replace_password(Pick::Name(username), None, new).await
+    }
+
+    /// Checks `current`, when given, against the password of the user
+    /// `pick` names, then sets `new` and ends every session of that user;
+    /// all again if another write changed the user meanwhile, so a
+    /// password that was just replaced can never authorise a change.
+    async fn replace_password(
+        &self,
+        pick: Pick<'_>,
+        current: Option<&SecretString>,
+        new: &Password,
+    ) -> Result<UserRecord, UserError> {
+        let mut new_hash = None;
+        loop {
+            let user = match pick {
+                Pick::Id(id) => self.store.get(id).await?,
+                Pick::Name(name) => self.store.find_by_name(name).await?,
+            };
+            let user = user.ok_or(UserError::NoSuchUser)?;
+            if let Some(current) = current {
+                if !self.hasher.verify(current, &user.password_hash).await? {
+                    return Err(UserError::WrongPassword);
+                }
+            }
+            let hash = match &new_hash {
+                Some(hash) => String::clone(hash),
+                None => new_hash
+                    .insert(self.hasher.hash(new.secret()).await?)
+                    .clone(),
+            };
+            let mut changed = user.clone();
+            changed.password_hash = hash;
+            changed.session_epoch += 1;
+            match self.store.replace(&user, changed.clone()).await {
+                Ok(()) => return Ok(changed),
+                Err(StoreError::Conflict) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
     }
 
     /// The names of every user, for messages.
-    pub fn usernames(&self) -> Vec<String> {
-        self.snapshot()
-            .into_iter()
-            .map(|user| user.username)
-            .collect()
+    pub async fn usernames(&self) -> Result<Vec<String>, StoreError> {
+        let users = self.store.list().await?;
+        Ok(users.into_iter().map(|user| user.username).collect())
     }
+}
+
+/// Which user a password change is for.
+#[derive(Clone, Copy)]
+enum Pick<'a> {
+    Id(&'a str),
+    Name(&'a str),
 }
 
 /// Compares two secrets in constant time.

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::hashing::Hasher;
-use crate::auth::session_store::FileSessionStore;
-use crate::auth::users::{Password, UserError, UserStore};
+use crate::auth::session_store::{FileSessionStore, SessionPurge};
+use crate::auth::users::{Password, UserError, Users};
 use crate::config::Settings;
 use crate::store::{DataDir, DataDirError};
 
@@ -34,22 +34,26 @@ async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<
         settings,
         "change the password in the dashboard under Account Security",
     )?;
-    let users = UserStore::load(data_dir.path(), Hasher::for_this_machine()).map_err(|err| {
+    let users = Users::load(data_dir.path(), Hasher::for_this_machine()).map_err(|err| {
         format!(
             "cannot read the users in {}: {err:#}",
             data_dir.path().display()
         )
     })?;
-    if !users.has_users() {
+    let names = users
+        .usernames()
+        .await
+        .map_err(|err| format!("cannot read the users: {err:#}"))?;
+    if names.is_empty() {
         return Err(format!(
             "there is no dashboard user in {} yet; start Portico and open the setup URL it prints",
             data_dir.path().display()
         ));
     }
-    if !users.usernames().iter().any(|user| user == name) {
+    if !names.iter().any(|user| user == name) {
         return Err(format!(
             "there is no user named '{name}'; the users are: {}",
-            users.usernames().join(", ")
+            names.join(", ")
         ));
     }
     let secret = if password_stdin {

@@ -59,8 +59,13 @@ pub async fn require_login(
         .app_data::<web::Data<DashboardState>>()
         .cloned()
         .expect("the dashboard state is registered");
-    let Some(logged_in) = session::current(&req, &state.users) else {
-        return Ok(req.into_response(redirect("/login")));
+    let logged_in = match session::current(&req, &state.users).await {
+        Ok(Some(logged_in)) => logged_in,
+        Ok(None) => return Ok(req.into_response(redirect("/login"))),
+        Err(err) => {
+            let page = super::security::storage_failure("reading the users", &err.into());
+            return Ok(req.into_response(page));
+        }
     };
     if !matches!(req.method().as_str(), "GET" | "HEAD") {
         let body = req.extract::<web::Bytes>().await?;

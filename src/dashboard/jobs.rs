@@ -9,11 +9,12 @@ use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag, TagEnd};
 use serde::Deserialize;
 
 use super::pages::{nav, overview_page, AskInput};
+use super::security::storage_failure;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
 use crate::error::ApiError;
 use crate::jobs::{submit_question, AskRequest, Job, JobId, JobQueue, JobStatus};
-use crate::workspaces::Registry;
+use crate::workspaces::{Registry, Workspace};
 
 const QUESTION_PREVIEW_CHARS: usize = 120;
 const RECENT_ROWS: usize = 20;
@@ -28,7 +29,7 @@ pub struct JobRow {
 }
 
 impl JobRow {
-    pub fn new(job: &Job, registry: &Registry) -> Self {
+    pub fn new(job: &Job, workspaces: &[Workspace]) -> Self {
         let mut question: String = job.question.chars().take(QUESTION_PREVIEW_CHARS).collect();
         if job.question.chars().count() > QUESTION_PREVIEW_CHARS {
             question.push('…');
@@ -36,17 +37,23 @@ impl JobRow {
         Self {
             id: job.id.to_string(),
             status: job.status.as_str(),
-            workspace: registry
-                .get(&job.workspace_id)
-                .map_or_else(|| format!("{} (removed)", job.workspace_id), |w| w.name),
+            workspace: workspaces
+                .iter()
+                .find(|w| w.id.as_str() == job.workspace_id)
+                .map_or_else(
+                    || format!("{} (removed)", job.workspace_id),
+                    |w| w.name.clone(),
+                ),
             question,
             created: job.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
         }
     }
 }
 
-pub fn rows(jobs: &[Job], registry: &Registry) -> Vec<JobRow> {
-    jobs.iter().map(|job| JobRow::new(job, registry)).collect()
+pub fn rows(jobs: &[Job], workspaces: &[Workspace]) -> Vec<JobRow> {
+    jobs.iter()
+        .map(|job| JobRow::new(job, workspaces))
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -78,15 +85,18 @@ pub async fn ask(
     };
     match submit_question(&queue, &registry, &logged_in.principal(), request).await {
         Ok((job, _)) => redirect(&format!("/dashboard/jobs/{}", job.id)),
-        Err(err) => overview_page(
-            actix_web::ResponseError::status_code(&err),
-            &logged_in,
-            &state,
-            &queue,
-            &registry,
-            Flash::error(format!("The question was not queued. {}", in_words(&err))),
-            input,
-        ),
+        Err(err) => {
+            overview_page(
+                actix_web::ResponseError::status_code(&err),
+                &logged_in,
+                &state,
+                &queue,
+                &registry,
+                Flash::error(format!("The question was not queued. {}", in_words(&err))),
+                input,
+            )
+            .await
+        }
     }
 }
 
@@ -197,6 +207,10 @@ pub async fn job(
     let Some(job) = job else {
         return no_such_job();
     };
+    let workspaces = match registry.list().await {
+        Ok(workspaces) => workspaces,
+        Err(err) => return storage_failure("reading the workspaces", &err.into()),
+    };
     let result = job.result.as_ref();
     let output = result.and_then(|r| r["output"].as_str());
     let markdown = output.is_some_and(looks_like_markdown);
@@ -206,7 +220,7 @@ pub async fn job(
             nav: Some(nav(&logged_in, "queue")),
             flash: session::take_flash(&session).and_then(Flash::success),
             csrf_token: logged_in.csrf_token.clone(),
-            job: JobRow::new(&job, &registry),
+            job: JobRow::new(&job, &workspaces),
             question: job.question.clone(),
             finished: job.status.is_finished(),
             pending: job.status == JobStatus::Pending,
@@ -302,6 +316,10 @@ pub async fn queue_page(
         .cloned()
         .collect();
     let processing = of(JobStatus::Processing);
+    let workspaces = match registry.list().await {
+        Ok(workspaces) => workspaces,
+        Err(err) => return storage_failure("reading the workspaces", &err.into()),
+    };
     render(
         StatusCode::OK,
         &QueuePage {
@@ -309,9 +327,9 @@ pub async fn queue_page(
             flash: None,
             csrf_token: logged_in.csrf_token.clone(),
             busy: !processing.is_empty() || !pending.is_empty(),
-            processing: rows(&processing, &registry),
-            pending: rows(&pending, &registry),
-            recent: rows(&recent, &registry),
+            processing: rows(&processing, &workspaces),
+            pending: rows(&pending, &workspaces),
+            recent: rows(&recent, &workspaces),
         },
     )
 }

@@ -89,9 +89,10 @@ pub async fn form(
     state: web::Data<DashboardState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    match state.keys.get(&path) {
-        Some(record) => render(StatusCode::OK, &page_for(&logged_in, &record, None)),
-        None => no_such_key(),
+    match state.keys.get(&path).await {
+        Ok(Some(record)) => render(StatusCode::OK, &page_for(&logged_in, &record, None)),
+        Ok(None) => no_such_key(),
+        Err(err) => super::security::storage_failure("reading the keys", &err.into()),
     }
 }
 
@@ -162,8 +163,10 @@ pub async fn save(
     path: web::Path<String>,
     form: web::Form<ScopeForm>,
 ) -> HttpResponse {
-    let Some(record) = state.keys.get(&path) else {
-        return no_such_key();
+    let record = match state.keys.get(&path).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return no_such_key(),
+        Err(err) => return super::security::storage_failure("reading the keys", &err.into()),
     };
     let refused = |message: String| {
         let mut page = page_for(&logged_in, &record, Flash::error(message));

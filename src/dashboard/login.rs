@@ -77,11 +77,15 @@ pub async fn form(
     state: web::Data<DashboardState>,
     query: web::Query<NoticeQuery>,
 ) -> HttpResponse {
-    if !state.users.has_users() {
-        return redirect("/setup");
+    match state.users.has_users().await {
+        Ok(true) => {}
+        Ok(false) => return redirect("/setup"),
+        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
     }
-    if session::current(&req, &state.users).is_some() {
-        return redirect("/dashboard");
+    match session::current(&req, &state.users).await {
+        Ok(None) => {}
+        Ok(Some(_)) => return redirect("/dashboard"),
+        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
     }
     let flash = query.notice.as_deref().and_then(notice_text).flatten();
     render(

@@ -27,11 +27,11 @@ use secrecy::SecretString;
 
 use crate::auth::activity::ActivityLog;
 use crate::auth::address::{IpAllowlist, TrustedProxies};
-use crate::auth::dashboard_keys::KeyStore;
+use crate::auth::dashboard_keys::Keys;
 use crate::auth::rate_limit::WindowCounter;
-use crate::auth::session_store::FileSessionStore;
+use crate::auth::session_store::SessionPurge;
 use crate::auth::totp::SecretCipher;
-use crate::auth::users::UserStore;
+use crate::auth::users::Users;
 use crate::config::PublicUrl;
 
 pub use guard::{require_allowed_address, require_login};
@@ -50,9 +50,9 @@ pub struct DashboardState {
     pub trusted_proxies: TrustedProxies,
     pub allowlist: IpAllowlist,
     pub setup_token: SecretString,
-    pub users: Arc<UserStore>,
-    pub keys: Arc<KeyStore>,
-    pub sessions: FileSessionStore,
+    pub users: Arc<Users>,
+    pub keys: Arc<Keys>,
+    pub sessions: Arc<dyn SessionPurge>,
     pub activity: Arc<ActivityLog>,
     /// Failed logins per user name and per address, and wrong setup
     /// tokens per address (the same address key as logins).

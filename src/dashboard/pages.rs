@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::jobs::{rows, JobRow};
+use super::security::storage_failure;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
 use crate::jobs::{JobQueue, QueueCounts};
@@ -39,12 +40,15 @@ pub struct AskInput {
 
 /// `/`: the dashboard when logged in, else setup or login.
 pub async fn root(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
-    if !state.users.has_users() {
-        redirect("/setup")
-    } else if session::current(&req, &state.users).is_some() {
-        redirect("/dashboard")
-    } else {
-        redirect("/login")
+    match state.users.has_users().await {
+        Ok(true) => {}
+        Ok(false) => return redirect("/setup"),
+        Err(err) => return storage_failure("reading the users", &err.into()),
+    }
+    match session::current(&req, &state.users).await {
+        Ok(Some(_)) => redirect("/dashboard"),
+        Ok(None) => redirect("/login"),
+        Err(err) => storage_failure("reading the users", &err.into()),
     }
 }
 
@@ -65,10 +69,11 @@ pub async fn overview(
         flash,
         AskInput::default(),
     )
+    .await
 }
 
 /// The overview, also shown again with the ask form's input and an error.
-pub fn overview_page(
+pub async fn overview_page(
     status: StatusCode,
     logged_in: &LoggedIn,
     state: &DashboardState,
@@ -79,16 +84,24 @@ pub fn overview_page(
 ) -> HttpResponse {
     let mut recent = queue.list(|_| true);
     recent.truncate(OVERVIEW_JOBS);
+    let workspaces = match registry.list().await {
+        Ok(workspaces) => workspaces,
+        Err(err) => return storage_failure("reading the workspaces", &err.into()),
+    };
+    let key_count = match state.keys.count().await {
+        Ok(count) => count,
+        Err(err) => return storage_failure("reading the keys", &err.into()),
+    };
     render(
         status,
         &OverviewPage {
             nav: Some(nav(logged_in, "overview")),
             flash,
             csrf_token: logged_in.csrf_token.clone(),
-            workspaces: registry.list(),
             counts: queue.counts(|_| true),
-            jobs: rows(&recent, registry),
-            key_count: state.keys.len(),
+            jobs: rows(&recent, &workspaces),
+            workspaces,
+            key_count,
             admin_key_configured: state.admin_key_configured,
             client_key_count: state.client_key_count,
             public_url: state.public_url.origin().to_owned(),
@@ -117,9 +130,10 @@ pub async fn not_found_anywhere(
             "There is no page at this address. Check the link, or start from the dashboard.",
         )
     };
-    match session::current(&req, &state.users) {
-        Some(logged_in) => super::CURRENT_NAV.sync_scope(nav(&logged_in, ""), page),
-        None => page(),
+    match session::current(&req, &state.users).await {
+        Ok(Some(logged_in)) => super::CURRENT_NAV.sync_scope(nav(&logged_in, ""), page),
+        Ok(None) => page(),
+        Err(err) => storage_failure("reading the users", &err.into()),
     }
 }
 

@@ -57,8 +57,10 @@ fn throttled_page(
 }
 
 pub async fn second_step_form(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
-    if session::second_step_user(&session, &state.users).is_none() {
-        return redirect("/login");
+    match session::second_step_user(&session, &state.users).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return redirect("/login"),
+        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
     }
     second_step_page(StatusCode::OK, None)
 }
@@ -72,8 +74,10 @@ pub async fn second_step_submit(
     if !is_same_origin(req.headers(), &state.public_url, false) {
         return foreign_origin_page(&state.public_url, req.headers());
     }
-    let Some(user) = session::second_step_user(&session, &state.users) else {
-        return redirect("/login");
+    let user = match session::second_step_user(&session, &state.users).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return redirect("/login"),
+        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
     };
     // The attempt is reserved before any code is checked, so concurrent
     // guesses cannot overrun the limit; a right code gives it back.

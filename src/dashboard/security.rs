@@ -22,6 +22,7 @@ use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{role_name, Actor, KeyAdmin, NewKey as NewKeyRequest};
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::users::{Password, UserError, MIN_PASSWORD_CHARS};
+use crate::store::StoreError;
 
 struct KeyRow {
     id: String,
@@ -92,23 +93,40 @@ struct SecurityPage {
     two_factor_recovery_left: Option<usize>,
 }
 
-fn security_page(
+async fn security_page(
     state: &DashboardState,
     logged_in: &LoggedIn,
-    flash: Option<Flash>,
+    mut flash: Option<Flash>,
     new_key: Option<NewKey>,
 ) -> SecurityPage {
+    let keys = state.keys.list().await.unwrap_or_else(|err| {
+        tracing::error!(error = format!("{err:#}"), "reading the keys failed");
+        flash =
+            Flash::error("The keys could not be read, so none are listed. Reload the page later.");
+        Vec::new()
+    });
+    let trail = async {
+        let events = state.activity.account_events().await?;
+        Ok::<_, StoreError>((events, state.activity.failure_rows().await?))
+    };
+    let (account_events, failure_rows) = trail.await.unwrap_or_else(|err| {
+        tracing::error!(error = format!("{err:#}"), "reading the activity failed");
+        flash = Flash::error(
+            "The activity could not be read, so none is listed. Reload the page later.",
+        );
+        (Vec::new(), Vec::new())
+    });
     SecurityPage {
         nav: Some(nav(logged_in, "security")),
         flash,
         csrf_token: logged_in.csrf_token.clone(),
         new_key,
         key_form: KeyForm::default(),
-        keys: state.keys.list().into_iter().map(KeyRow::from).collect(),
+        keys: keys.into_iter().map(KeyRow::from).collect(),
         admin_key_configured: state.admin_key_configured,
         client_key_count: state.client_key_count,
-        account_events: state.activity.account_events(),
-        failure_rows: state.activity.failure_rows(),
+        account_events,
+        failure_rows,
         account_events_kept: ACCOUNT_EVENTS_KEPT,
         failure_rows_kept: FAILURE_ROWS_KEPT,
         min_password: MIN_PASSWORD_CHARS,
@@ -151,7 +169,7 @@ pub async fn page(
     };
     render(
         StatusCode::OK,
-        &security_page(&state, &logged_in, flash, new_key),
+        &security_page(&state, &logged_in, flash, new_key).await,
     )
 }
 
@@ -203,7 +221,9 @@ pub async fn generate(
         Expiry::parse(&form.expiry),
     ) {
         Ok(new) => new,
-        Err(problem) => return refused_form(&state, &logged_in, &form, problem.message),
+        Err(problem) => {
+            return refused_form(&state, &logged_in, &form, problem.message).await;
+        }
     };
     let actor = actor(&logged_in, &state, &req);
     match key_admin(&state).create(&actor, &new).await {
@@ -213,28 +233,31 @@ pub async fn generate(
                 .hold(&logged_in.csrf_token, &record.name, plaintext);
             redirect(&format!("/dashboard/security?new={ticket}"))
         }
-        Err(err) if err.is::<DuplicateKeyName>() => refused_form(
-            &state,
-            &logged_in,
-            &form,
-            format!(
-                "A key named “{}” exists already. Choose another name, or revoke the old \
+        Err(err) if err.is::<DuplicateKeyName>() => {
+            refused_form(
+                &state,
+                &logged_in,
+                &form,
+                format!(
+                    "A key named “{}” exists already. Choose another name, or revoke the old \
                  key first.",
-                form.name.trim()
-            ),
-        ),
+                    form.name.trim()
+                ),
+            )
+            .await
+        }
         Err(err) => storage_failure("generating a key", &err),
     }
 }
 
 /// The generate form again, with what was typed and why it was refused.
-fn refused_form(
+async fn refused_form(
     state: &DashboardState,
     logged_in: &LoggedIn,
     form: &GenerateForm,
     message: String,
 ) -> HttpResponse {
-    let mut page = security_page(state, logged_in, Flash::error(message), None);
+    let mut page = security_page(state, logged_in, Flash::error(message), None).await;
     page.key_form = KeyForm {
         name: form.name.clone(),
         role: form.role.clone(),
@@ -258,8 +281,10 @@ pub async fn confirm_revoke(
     path: web::Path<String>,
 ) -> HttpResponse {
     let id = path.into_inner();
-    let Some(key) = state.keys.list().into_iter().find(|key| key.id == id) else {
-        return no_such_key();
+    let key = match state.keys.get(&id).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return no_such_key(),
+        Err(err) => return storage_failure("reading the keys", &err.into()),
     };
     let message = format!(
         "Revoke the key “{}” ({})? Every program using it is refused at once, and it cannot \
@@ -318,8 +343,10 @@ pub async fn confirm_roll(
     state: web::Data<DashboardState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let Some(key) = state.keys.get(&path) else {
-        return no_such_key();
+    let key = match state.keys.get(&path).await {
+        Ok(Some(key)) => key,
+        Ok(None) => return no_such_key(),
+        Err(err) => return storage_failure("reading the keys", &err.into()),
     };
     render(
         StatusCode::OK,
@@ -364,7 +391,8 @@ pub async fn roll(
                     &logged_in,
                     Flash::error("Choose how long the old secret keeps working from the list."),
                     None,
-                ),
+                )
+                .await,
             )
         }
     };
@@ -408,18 +436,18 @@ pub async fn change_password(
     state: web::Data<DashboardState>,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
-    let retry = |message: String| {
+    let retry = |message: String| async {
         render(
             StatusCode::BAD_REQUEST,
-            &security_page(&state, &logged_in, Flash::error(message), None),
+            &security_page(&state, &logged_in, Flash::error(message), None).await,
         )
     };
     let new = match Password::parse(&form.new) {
         Ok(new) => new,
-        Err(message) => return retry(message),
+        Err(message) => return retry(message).await,
     };
     if form.new != form.confirm {
-        return retry("The two new passwords differ.".into());
+        return retry("The two new passwords differ.".into()).await;
     }
     // Wrong current passwords count as failed logins of the user, so a
     // stolen session cannot be used to guess the password.
@@ -438,7 +466,8 @@ pub async fn change_password(
                         wait_text(exhausted.reset_secs)
                     )),
                     None,
-                ),
+                )
+                .await,
             );
             return throttled(page, exhausted.reset_secs);
         }
@@ -468,7 +497,7 @@ pub async fn change_password(
             );
             redirect("/login?notice=password-changed")
         }
-        Err(UserError::WrongPassword) => retry("The current password is wrong.".into()),
+        Err(UserError::WrongPassword) => retry("The current password is wrong.".into()).await,
         Err(UserError::Storage(err)) => storage_failure("changing the password", &err),
         Err(err @ (UserError::NoSuchUser | UserError::AlreadySetUp)) => {
             storage_failure("changing the password", &anyhow::Error::new(err))

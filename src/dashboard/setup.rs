@@ -50,8 +50,10 @@ pub struct TokenQuery {
 }
 
 pub async fn form(state: web::Data<DashboardState>, query: web::Query<TokenQuery>) -> HttpResponse {
-    if state.users.has_users() {
-        return gone();
+    match state.users.has_users().await {
+        Ok(false) => {}
+        Ok(true) => return gone(),
+        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
     }
     let token = query.into_inner().token.unwrap_or_default();
     render(
@@ -81,8 +83,10 @@ pub async fn submit(
     state: web::Data<DashboardState>,
     form: web::Form<SetupForm>,
 ) -> HttpResponse {
-    if state.users.has_users() {
-        return gone();
+    match state.users.has_users().await {
+        Ok(false) => {}
+        Ok(true) => return gone(),
+        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
     }
     if !is_same_origin(req.headers(), &state.public_url, false) {
         return foreign_origin_page(&state.public_url, req.headers());

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::confirm::{confirm_page, Confirm};
 use super::pages::nav;
+use super::security::storage_failure;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::auth::address::client_address;
@@ -33,15 +34,18 @@ struct WorkspacesPage {
     form: AddForm,
 }
 
-fn page_with(
+async fn page_with(
     status: StatusCode,
     logged_in: &LoggedIn,
     registry: &Registry,
     flash: Option<Flash>,
     form: AddForm,
 ) -> HttpResponse {
-    let workspaces = registry
-        .list()
+    let workspaces = match registry.list().await {
+        Ok(workspaces) => workspaces,
+        Err(err) => return storage_failure("reading the workspaces", &err.into()),
+    };
+    let workspaces = workspaces
         .into_iter()
         .map(|w| WorkspaceRow {
             id: w.id.as_str().to_owned(),
@@ -76,6 +80,7 @@ pub async fn page(
         flash,
         AddForm::default(),
     )
+    .await
 }
 
 /// The add form's fields; kept when the form is refused.
@@ -112,7 +117,7 @@ pub async fn add(
         },
         _ => {
             let flash = Flash::error("Give either a directory or a repository URL.");
-            return page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form);
+            return page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form).await;
         }
     };
     match registry.add(request).await {
@@ -132,7 +137,7 @@ pub async fn add(
         }
         Err(WorkspaceError::Invalid { field, message }) => {
             let flash = Flash::error(format!("{}: {message}", field_label(field)));
-            page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form)
+            page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form).await
         }
         Err(WorkspaceError::Storage(err)) => {
             tracing::error!(error = format!("{err:#}"), "adding a workspace failed");
@@ -171,8 +176,10 @@ pub async fn confirm_remove(
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let Some(workspace) = registry.get(&id) else {
-        return no_such_workspace();
+    let workspace = match registry.get(&id).await {
+        Ok(Some(workspace)) => workspace,
+        Ok(None) => return no_such_workspace(),
+        Err(err) => return storage_failure("reading the workspaces", &err.into()),
     };
     let what_happens = if workspace.repo_url.is_some() {
         "Its clone in the data directory is deleted."
@@ -205,7 +212,10 @@ pub async fn remove(
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let name = registry.get(&id).map(|w| w.name);
+    let name = match registry.get(&id).await {
+        Ok(workspace) => workspace.map(|w| w.name),
+        Err(err) => return storage_failure("reading the workspaces", &err.into()),
+    };
     match registry.remove(&id).await {
         Ok(true) => {
             let name = name.unwrap_or_else(|| id.to_string());

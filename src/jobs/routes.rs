@@ -93,10 +93,13 @@ pub async fn submit_question(
             Value::Object(problems),
         ));
     }
-    let workspace = Some(request.workspace_id.trim())
-        .filter(|id| principal.reaches_workspace(id))
-        .and_then(|id| registry.get(id))
-        .ok_or(ApiError::Missing("Workspace"))?;
+    let id = request.workspace_id.trim();
+    let reachable = if principal.reaches_workspace(id) {
+        registry.get(id).await?
+    } else {
+        None
+    };
+    let workspace = reachable.ok_or(ApiError::Missing("Workspace"))?;
     if let Some(branch) = branch {
         if !git::is_valid_branch_name(branch).await
             || git::branch_commit(&workspace.path, branch).await.is_none()

@@ -1,6 +1,16 @@
-//! Files in the data directory: the lock that keeps a second server out,
-//! and atomic writes (temporary file in the same directory, fsync, rename,
-//! fsync of the directory) so a crash leaves the old file or the new one.
+//! The bottom layer of state. Here: files in the data directory (the lock
+//! that keeps a second server out, and atomic writes — temporary file in
+//! the same directory, fsync, rename, fsync of the directory — so a crash
+//! leaves the old file or the new one); `Document<T>`, the one JSON-file
+//! back end every area's store trait is implemented on; `StoreError`, what
+//! any back end reports; `Versioned<T>` for compare-and-swap; and, in
+//! tests, the conformance suite of each trait.
+//!
+//! The traits themselves live beside their records, in the areas:
+//! `auth::user_store::UserStore`, `auth::dashboard_keys::KeyStore`,
+//! `auth::activity_store::ActivityStore`, `auth::session_store::SessionPurge`
+//! (with actix-session's `SessionStore`) and `workspaces::WorkspaceStore`.
+//! Nothing here imports an area, except the test-only conformance suites.
 
 use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, Write};
@@ -9,8 +19,66 @@ use std::path::{Path, PathBuf};
 
 use fs4::fs_std::FileExt;
 
+mod document;
+mod error;
 mod json;
+pub use document::Document;
+pub use error::StoreError;
 pub use json::{read_json, write_json};
+
+#[cfg(test)]
+pub mod conformance;
+
+/// A collection as a back end held it, with its version: every successful
+/// write changes the version, so a write made on the strength of a read
+/// can ask for "still this version" (compare-and-swap) and get
+/// `StoreError::Conflict` otherwise. A file back end keeps the version in
+/// memory (one process owns the data directory); a shared back end keeps
+/// it beside the data.
+///
+/// As a `Document` value it is stored as the bare value (the file format
+/// does not change) and loads at version 0.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub version: u64,
+    pub value: T,
+}
+
+impl<T: serde::Serialize> serde::Serialize for Versioned<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(serializer)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Versioned<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self {
+            version: 0,
+            value: T::deserialize(deserializer)?,
+        })
+    }
+}
+
+impl<T> Versioned<T> {
+    /// Applies `change` when the version is still `expected`, and moves the
+    /// version on; `Conflict` otherwise.
+    pub fn change_at<R>(
+        &mut self,
+        expected: u64,
+        change: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, StoreError> {
+        if self.version != expected {
+            return Err(StoreError::Conflict);
+        }
+        Ok(self.change(change))
+    }
+
+    /// Applies `change` and moves the version on.
+    pub fn change<R>(&mut self, change: impl FnOnce(&mut T) -> R) -> R {
+        self.version += 1;
+        change(&mut self.value)
+    }
+}
 
 const LOCK_FILE: &str = ".portico.lock";
 
@@ -104,21 +172,33 @@ const TEMP_SUFFIX: &str = ".tmp";
 
 /// Directories whose writes fail on purpose: how the storage-fault tests
 /// simulate a full or read-only disk where they cannot mount a small one.
-static INJECTED_FAULTS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// Only in builds with the `fault-injection` feature (the test builds): a
+/// release build has no such hook and checks nothing on a write.
+#[cfg(feature = "fault-injection")]
+static INJECTED_FAULTS: parking_lot::Mutex<Vec<PathBuf>> = parking_lot::Mutex::new(Vec::new());
 
 /// Makes every write below `dir` fail (`true`) or work again (`false`).
+#[cfg(feature = "fault-injection")]
 #[doc(hidden)]
 pub fn inject_write_fault(dir: &Path, failing: bool) {
-    let mut faults = INJECTED_FAULTS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut faults = INJECTED_FAULTS.lock();
     faults.retain(|d| d != dir);
     if failing {
         faults.push(dir.to_owned());
     }
 }
 
+#[cfg(feature = "fault-injection")]
 fn injected_fault(path: &Path) -> bool {
-    let faults = INJECTED_FAULTS.lock().unwrap_or_else(|e| e.into_inner());
-    faults.iter().any(|dir| path.starts_with(dir))
+    INJECTED_FAULTS
+        .lock()
+        .iter()
+        .any(|dir| path.starts_with(dir))
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn injected_fault(_path: &Path) -> bool {
+    false
 }
 
 /// Replaces `path` with `contents` atomically, mode 0600.

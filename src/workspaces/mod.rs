@@ -5,7 +5,9 @@ mod credentials;
 pub mod git;
 mod registry;
 pub(crate) mod routes;
+pub mod store;
 
 pub use credentials::redacted;
 pub use registry::{NewWorkspace, Registry, Workspace, WorkspaceError, WorkspaceId};
 pub use routes::api_routes;
+pub use store::{FileWorkspaceStore, WorkspaceStore};

@@ -3,16 +3,16 @@
 //! workspace from exposing Portico's own data directory.
 
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::Arc;
 
-use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::credentials::{self, credential_file, RepoUrl};
 use super::git;
+use super::store::{FileWorkspaceStore, WorkspaceStore};
 use crate::auth::random_token;
-use crate::store::{read_json, write_atomic, write_json};
+use crate::store::StoreError;
 
 const MAX_NAME_CHARS: usize = 100;
 
@@ -85,6 +85,12 @@ pub enum WorkspaceError {
     Storage(anyhow::Error),
 }
 
+impl From<StoreError> for WorkspaceError {
+    fn from(err: StoreError) -> Self {
+        Self::Storage(err.into())
+    }
+}
+
 fn invalid(field: &'static str, message: impl Into<String>) -> WorkspaceError {
     WorkspaceError::Invalid {
         field,
@@ -92,48 +98,43 @@ fn invalid(field: &'static str, message: impl Into<String>) -> WorkspaceError {
     }
 }
 
+/// The workspaces of this server: the rules (names, paths, clones,
+/// credentials) over a `WorkspaceStore` that keeps the records.
 #[derive(Debug)]
 pub struct Registry {
-    file: PathBuf,
     data_dir: PathBuf,
     repos_dir: PathBuf,
-    items: RwLock<Vec<Workspace>>,
-    writes: tokio::sync::Mutex<()>,
+    store: Arc<dyn WorkspaceStore>,
 }
 
 impl Registry {
+    /// The registry on `workspaces.json` in the data directory.
     pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
         let data_dir = data_dir.canonicalize()?;
-        let file = data_dir.join("workspaces.json");
         // Branch exports of jobs a crash interrupted.
         let _ = std::fs::remove_dir_all(data_dir.join("tmp"));
-        let mut items: Vec<Workspace> = read_json(&file)?.unwrap_or_default();
-        if credentials::move_out_of_records(&data_dir, &mut items) {
-            let bytes = serde_json::to_vec_pretty(&items)?;
-            write_atomic(&file, &bytes)
-                .with_context(|| format!("cannot write {}", file.display()))?;
-        }
-        Ok(Self {
-            items: RwLock::new(items),
+        let store = FileWorkspaceStore::load(&data_dir, |items| {
+            credentials::move_out_of_records(&data_dir, items)
+        })?;
+        Ok(Self::new(&data_dir, Arc::new(store)))
+    }
+
+    /// The registry on `store`; `data_dir` is canonical.
+    pub fn new(data_dir: &Path, store: Arc<dyn WorkspaceStore>) -> Self {
+        Self {
             repos_dir: data_dir.join("repos"),
-            file,
-            data_dir,
-            writes: tokio::sync::Mutex::new(()),
-        })
+            data_dir: data_dir.to_owned(),
+            store,
+        }
     }
 
-    pub fn list(&self) -> Vec<Workspace> {
-        self.items.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// Every workspace, oldest first.
+    pub async fn list(&self) -> Result<Vec<Workspace>, StoreError> {
+        Ok(self.store.list().await?.value)
     }
 
-    pub fn get(&self, id: &str) -> Option<Workspace> {
-        self.list().into_iter().find(|w| w.id.as_str() == id)
-    }
-
-    async fn commit(&self, items: Vec<Workspace>) -> anyhow::Result<()> {
-        write_json(&self.file, &items).await?;
-        *self.items.write().unwrap_or_else(|e| e.into_inner()) = items;
-        Ok(())
+    pub async fn get(&self, id: &str) -> Result<Option<Workspace>, StoreError> {
+        self.store.get(id).await
     }
 
     /// A registered directory may not be, hold or lie in the data directory
@@ -176,7 +177,7 @@ impl Registry {
                 format!("give a name of 1 to {MAX_NAME_CHARS} characters"),
             ));
         }
-        if let Some(err) = duplicate(&self.list(), &name, None) {
+        if let Some(err) = duplicate(&self.list().await?, &name, None) {
             return Err(err);
         }
         let id = WorkspaceId::generate();
@@ -226,33 +227,32 @@ impl Registry {
             target_branch,
             created_at: Utc::now(),
         };
-        let _write = self.writes.lock().await;
-        let mut items = self.list();
-        // Checked again under the write lock: two racing requests cannot both pass.
         let own_path = workspace
             .repo_url
             .is_none()
             .then_some(workspace.path.as_path());
-        if let Some(err) = duplicate(&items, &workspace.name, own_path) {
-            if workspace.repo_url.is_some() {
-                let _ = tokio::fs::remove_dir_all(&workspace.path).await;
+        // Checked again against the version written to: of two racing
+        // requests, one stores and the other sees its record on the retry.
+        loop {
+            let items = self.store.list().await?;
+            if let Some(err) = duplicate(&items.value, &workspace.name, own_path) {
+                if workspace.repo_url.is_some() {
+                    let _ = tokio::fs::remove_dir_all(&workspace.path).await;
+                }
+                return Err(err);
             }
-            return Err(err);
+            match self.store.insert(items.version, workspace.clone()).await {
+                Err(StoreError::Conflict) => continue,
+                stored => return stored.map(|()| workspace).map_err(WorkspaceError::from),
+            }
         }
-        items.push(workspace.clone());
-        self.commit(items).await.map_err(WorkspaceError::Storage)?;
-        Ok(workspace)
     }
 
     /// Forgets a workspace, deleting its clone if Portico made one.
     pub async fn remove(&self, id: &str) -> Result<bool, WorkspaceError> {
-        let _write = self.writes.lock().await;
-        let mut items = self.list();
-        let Some(position) = items.iter().position(|w| w.id.as_str() == id) else {
+        let Some(removed) = self.store.remove(id).await? else {
             return Ok(false);
         };
-        let removed = items.remove(position);
-        self.commit(items).await.map_err(WorkspaceError::Storage)?;
         if removed.path.starts_with(&self.repos_dir) {
             let _ = tokio::fs::remove_dir_all(&removed.path).await;
         }

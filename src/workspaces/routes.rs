@@ -38,7 +38,7 @@ pub(crate) async fn list(
     registry: web::Data<Registry>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::WorkspacesRead)?;
-    let mut workspaces = registry.list();
+    let mut workspaces = registry.list().await?;
     workspaces.retain(|workspace| principal.reaches_workspace(workspace.id.as_str()));
     Ok(HttpResponse::Ok().json(workspaces))
 }
@@ -138,7 +138,7 @@ pub(crate) async fn remove(
     if !principal.reaches_workspace(&path) {
         return Err(ApiError::Missing("Workspace"));
     }
-    let name = registry.get(&path).map(|workspace| workspace.name);
+    let name = registry.get(&path).await?.map(|workspace| workspace.name);
     if registry.remove(&path).await? {
         record(
             &req,

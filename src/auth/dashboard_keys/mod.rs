@@ -1,12 +1,14 @@
 //! Dashboard-generated API keys (SPEC §3): `ptk_<id>_<secret>`, stored in
-//! `api-keys.json` as argon2id hashes only. A check is one look-up by id and
-//! at most one argon2 verification per key per process: a verified key is
-//! remembered as a keyed digest, forgotten when the key is revoked.
+//! a `KeyStore` (`api-keys.json` by default) as argon2id hashes only. A
+//! check is one look-up by id and at most one argon2 verification per key
+//! per process: a verified key is remembered as a keyed digest, forgotten
+//! when the key is revoked.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
 
 use argon2::password_hash::PasswordHash;
 
@@ -15,15 +17,17 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 mod record;
+pub mod store;
 
 use record::{split_key, KEY_PREFIX};
 pub use record::{Expiry, KeyRecord, PreviousSecret};
+pub use store::{FileKeyStore, KeyStore};
 
 use super::hashing::Hasher;
 use super::principal::{Principal, Role};
 use super::scope::Scope;
 use super::{random_alphanumeric, random_token};
-use crate::store::{read_json, write_json};
+use crate::store::StoreError;
 
 const ID_LEN: usize = 12;
 /// 48 characters of 62 possible: 285 bits from the OS CSPRNG.
@@ -59,16 +63,16 @@ pub enum KeyCheck {
     Expired,
 }
 
+/// The dashboard keys: the rules (hashing, rolls, scopes, the cache of
+/// verified secrets) over a `KeyStore` that keeps the records.
 #[derive(Debug)]
-pub struct KeyStore {
-    path: PathBuf,
-    records: RwLock<HashMap<String, KeyRecord>>,
+pub struct Keys {
+    store: Arc<dyn KeyStore>,
+    /// Where the records are, for messages about a damaged one.
+    location: String,
     /// Keys verified by argon2 in this process, by id.
     verified: RwLock<HashMap<String, Verified>>,
     digest_key: [u8; 32],
-    writes: tokio::sync::Mutex<()>,
-    /// A last-used time changed in memory since the file was written.
-    last_used_dirty: AtomicBool,
     hasher: Arc<Hasher>,
     /// Ids whose stored `keyHash` is not a PHC string, already reported.
     malformed_reported: Mutex<HashSet<String>>,
@@ -82,29 +86,28 @@ fn new_secret(id: &str) -> SecretString {
     ))
 }
 
-impl KeyStore {
+impl Keys {
     /// The record with this id, if any.
-    pub fn get(&self, id: &str) -> Option<KeyRecord> {
-        self.records
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
+    pub async fn get(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.store.get(id).await
     }
 
+    /// The keys in `api-keys.json` in the data directory.
     pub fn load(data_dir: &Path, hasher: Arc<Hasher>) -> anyhow::Result<Self> {
-        let path = data_dir.join("api-keys.json");
-        let records: Vec<KeyRecord> = read_json(&path)?.unwrap_or_default();
-        Ok(Self {
-            path,
-            records: RwLock::new(records.into_iter().map(|r| (r.id.clone(), r)).collect()),
+        let store = FileKeyStore::load(data_dir)?;
+        let location = store.path().display().to_string();
+        Ok(Self::new(Arc::new(store), location, hasher))
+    }
+
+    pub fn new(store: Arc<dyn KeyStore>, location: String, hasher: Arc<Hasher>) -> Self {
+        Self {
+            store,
+            location,
             verified: RwLock::new(HashMap::new()),
             digest_key: rand::random(),
-            writes: tokio::sync::Mutex::new(()),
-            last_used_dirty: AtomicBool::new(false),
             hasher,
             malformed_reported: Mutex::new(HashSet::new()),
-        })
+        }
     }
 
     fn digest(&self, key: &str) -> [u8; 32] {
@@ -112,47 +115,19 @@ impl KeyStore {
     }
 
     /// Every key, newest first.
-    pub fn list(&self) -> Vec<KeyRecord> {
-        let mut keys: Vec<KeyRecord> = self
-            .records
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+    pub async fn list(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut keys = self.store.list().await?;
         keys.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
-        keys
+        Ok(keys)
     }
 
-    pub fn len(&self) -> usize {
-        self.records.read().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Writes the records with `change` applied, then makes them current.
-    /// Callers hold `writes`, so changes never overtake each other.
-    async fn commit(
-        &self,
-        change: impl FnOnce(&mut HashMap<String, KeyRecord>),
-    ) -> anyhow::Result<()> {
-        let mut next = self
-            .records
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        change(&mut next);
-        let mut ordered: Vec<&KeyRecord> = next.values().collect();
-        ordered.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        write_json(&self.path, &ordered).await?;
-        *self.records.write().unwrap_or_else(|e| e.into_inner()) = next;
-        Ok(())
+    /// How many keys there are.
+    pub async fn count(&self) -> Result<usize, StoreError> {
+        Ok(self.store.list().await?.len())
     }
 
     /// Creates a key and returns its plaintext, which exists nowhere else,
-    /// only once the record is safely on disk.
+    /// only once the record is safely stored.
     pub async fn generate(
         &self,
         name: &str,
@@ -176,46 +151,44 @@ impl KeyStore {
             previous: None,
             scope: Some(scope),
         };
-        let _write = self.writes.lock().await;
-        // Checked under the write lock, so two racing forms cannot both pass.
-        let taken = self
-            .records
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .any(|other| other.user_id == user_id && other.name.eq_ignore_ascii_case(name));
-        if taken {
-            return Err(DuplicateKeyName.into());
+        // The store refuses a second key of the user with this name, so
+        // two racing forms cannot both pass.
+        match self.store.insert(record.clone()).await {
+            Ok(()) => Ok((plaintext, record)),
+            Err(StoreError::Conflict) => Err(DuplicateKeyName.into()),
+            Err(err) => Err(err.into()),
         }
-        let stored = record.clone();
-        self.commit(move |records| {
-            records.insert(id, stored);
-        })
-        .await?;
-        Ok((plaintext, record))
     }
 
     /// Removes a key and returns it; `None` when there was none with this id.
     pub async fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
-        let _write = self.writes.lock().await;
-        let Some(revoked) = self
-            .records
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
-        else {
-            return Ok(None);
-        };
-        self.commit(|records| {
-            records.remove(id);
-        })
-        .await?;
-        self.verified
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
-        Ok(Some(revoked))
+        let revoked = self.store.remove(id).await?;
+        if revoked.is_some() {
+            self.verified.write().remove(id);
+        }
+        Ok(revoked)
+    }
+
+    /// Applies `change` to the record `id` by compare-and-swap, again on
+    /// a fresh read when another write got there first. The record before
+    /// and after, or `None` when there is no key with this id.
+    async fn change(
+        &self,
+        id: &str,
+        change: impl Fn(&mut KeyRecord),
+    ) -> Result<Option<(KeyRecord, KeyRecord)>, StoreError> {
+        loop {
+            let Some(before) = self.store.get(id).await? else {
+                return Ok(None);
+            };
+            let mut after = before.clone();
+            change(&mut after);
+            match self.store.replace(&before, after.clone()).await {
+                Ok(()) => return Ok(Some((before, after))),
+                Err(StoreError::Conflict) => continue,
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// Replaces the scope of the key `id`, keeping its secret: the new
@@ -226,23 +199,13 @@ impl KeyStore {
         id: &str,
         scope: Scope,
     ) -> anyhow::Result<Option<(KeyRecord, KeyRecord)>> {
-        let _write = self.writes.lock().await;
-        let Some(before) = self.get(id) else {
+        let Some((before, after)) = self
+            .change(id, |record| record.scope = Some(scope.clone()))
+            .await?
+        else {
             return Ok(None);
         };
-        let mut after = before.clone();
-        after.scope = Some(scope);
-        let stored = after.clone();
-        self.commit(move |records| {
-            records.insert(stored.id.clone(), stored);
-        })
-        .await?;
-        if let Some(known) = self
-            .verified
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(id)
-        {
+        if let Some(known) = self.verified.write().get_mut(id) {
             known.principal = after.principal();
         }
         Ok(Some((before, after)))
@@ -258,29 +221,21 @@ impl KeyStore {
     ) -> anyhow::Result<Option<(SecretString, KeyRecord)>> {
         let plaintext = new_secret(id);
         let key_hash = self.hasher.hash(&plaintext).await?;
-        let _write = self.writes.lock().await;
-        let Some(mut record) = self
-            .records
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
-        else {
-            return Ok(None);
-        };
         let now = Utc::now();
         let grace = chrono::Duration::from_std(grace)?;
-        record.previous = (grace > chrono::Duration::zero()).then(|| PreviousSecret {
-            key_hash: std::mem::replace(&mut record.key_hash, key_hash.clone()),
-            valid_until: now + grace,
-        });
-        record.key_hash = key_hash;
-        let stored = record.clone();
-        self.commit(move |records| {
-            records.insert(stored.id.clone(), stored);
-        })
-        .await?;
-        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        let rolled = self
+            .change(id, |record| {
+                record.previous = (grace > chrono::Duration::zero()).then(|| PreviousSecret {
+                    key_hash: record.key_hash.clone(),
+                    valid_until: now + grace,
+                });
+                record.key_hash.clone_from(&key_hash);
+            })
+            .await?;
+        let Some((_, record)) = rolled else {
+            return Ok(None);
+        };
+        let mut verified = self.verified.write();
         match (verified.get_mut(id), &record.previous) {
             (Some(known), Some(_)) => {
                 known.previous = known.current.take();
@@ -304,41 +259,47 @@ impl KeyStore {
         };
         let digest = self.digest(presented);
         let now = Utc::now();
-        let (expired, candidates) = {
-            let records = self.records.read().unwrap_or_else(|e| e.into_inner());
-            let Some(record) = records.get(parts.id) else {
-                return Ok(KeyCheck::NotStored);
-            };
+        let Some(record) = self.store.get(parts.id).await? else {
+            return Ok(KeyCheck::NotStored);
+        };
+        // Decided under the cache's lock, which no await may hold: a secret
+        // seen before is a hit; otherwise the hashes worth an argon2 check.
+        let seen = {
             let in_grace = record.previous_hash(now).is_some();
-            let verified = self.verified.read().unwrap_or_else(|e| e.into_inner());
+            let verified = self.verified.read();
             let known = verified.get(parts.id);
-            if let Some(known) = known {
-                let matches = same_digest(known.current, &digest)
-                    || (in_grace && same_digest(known.previous, &digest));
-                if matches {
-                    crate::metrics::key_cache(true);
-                    let principal = known.principal.clone();
-                    drop(verified);
-                    return Ok(if record.is_expired(now) {
-                        KeyCheck::Expired
-                    } else {
-                        drop(records);
-                        self.touch(parts.id, now);
-                        KeyCheck::Valid(principal)
-                    });
+            let hit = known.filter(|known| {
+                same_digest(known.current, &digest)
+                    || (in_grace && same_digest(known.previous, &digest))
+            });
+            match hit {
+                Some(known) => Ok(known.principal.clone()),
+                None => {
+                    // Only secrets not yet seen are worth an argon2 verification.
+                    let mut candidates = Vec::with_capacity(2);
+                    if known.is_none_or(|k| k.current.is_none()) {
+                        candidates.push(record.key_hash.clone());
+                    }
+                    if let Some(previous) = record.previous_hash(now) {
+                        if known.is_none_or(|k| k.previous.is_none()) {
+                            candidates.push(previous.to_owned());
+                        }
+                    }
+                    Err(candidates)
                 }
             }
-            // Only secrets not yet seen are worth an argon2 verification.
-            let mut candidates = Vec::with_capacity(2);
-            if known.is_none_or(|k| k.current.is_none()) {
-                candidates.push(record.key_hash.clone());
-            }
-            if let Some(previous) = record.previous_hash(now) {
-                if known.is_none_or(|k| k.previous.is_none()) {
-                    candidates.push(previous.to_owned());
+        };
+        let expired = record.is_expired(now);
+        let candidates = match seen {
+            Ok(principal) => {
+                crate::metrics::key_cache(true);
+                if expired {
+                    return Ok(KeyCheck::Expired);
                 }
+                self.touch(&record, now).await?;
+                return Ok(KeyCheck::Valid(principal));
             }
-            (record.is_expired(now), candidates)
+            Err(candidates) => candidates,
         };
         crate::metrics::key_cache(false);
         let mut matched = None;
@@ -358,16 +319,15 @@ impl KeyStore {
             return Ok(KeyCheck::Invalid);
         };
         // A revocation or a roll may have happened while argon2 ran.
+        let Some(record) = self.store.get(parts.id).await? else {
+            return Ok(KeyCheck::Invalid);
+        };
         let principal = {
-            let records = self.records.read().unwrap_or_else(|e| e.into_inner());
-            let Some(record) = records.get(parts.id) else {
-                return Ok(KeyCheck::Invalid);
-            };
             let is_current = record.key_hash == matched;
             if !is_current && record.previous_hash(Utc::now()) != Some(matched.as_str()) {
                 return Ok(KeyCheck::Invalid);
             }
-            let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+            let mut verified = self.verified.write();
             let entry = verified
                 .entry(record.id.clone())
                 .or_insert_with(|| Verified {
@@ -385,64 +345,36 @@ impl KeyStore {
         if expired {
             return Ok(KeyCheck::Expired);
         }
-        self.touch(parts.id, now);
+        self.touch(&record, now).await?;
         Ok(KeyCheck::Valid(principal))
     }
 
     fn report_malformed(&self, id: &str) {
-        let first = self
-            .malformed_reported
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_owned());
+        let first = self.malformed_reported.lock().insert(id.to_owned());
         if first {
             tracing::error!(
                 key = id,
-                file = %self.path.display(),
+                file = %self.location,
                 "a stored keyHash is malformed, so this key is refused; \
                  revoke it in Account Security and generate a new one"
             );
         }
     }
 
-    /// Notes the use of a key in memory; `flush_last_used` writes it.
-    fn touch(&self, id: &str, now: DateTime<Utc>) {
-        let stale = |record: &KeyRecord| {
-            record
-                .last_used_at
-                .is_none_or(|used| (now - used).num_seconds() >= LAST_USED_RESOLUTION_SECS)
-        };
-        if !self
-            .records
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .is_some_and(stale)
-        {
-            return;
-        }
-        if let Some(record) = self
-            .records
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_mut(id)
-        {
-            if stale(record) {
-                record.last_used_at = Some(now);
-                self.last_used_dirty.store(true, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Writes the file if a last-used time changed since it was written.
-    pub async fn flush_last_used(&self) -> anyhow::Result<()> {
-        let _write = self.writes.lock().await;
-        if self.last_used_dirty.swap(false, Ordering::Relaxed) {
-            if let Err(err) = self.commit(|_| {}).await {
-                self.last_used_dirty.store(true, Ordering::Relaxed);
-                return Err(err);
-            }
+    /// Notes the use of a key, at most once a minute per key; the store
+    /// may keep it in memory until `flush_last_used`.
+    async fn touch(&self, record: &KeyRecord, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let stale = record
+            .last_used_at
+            .is_none_or(|used| (now - used).num_seconds() >= LAST_USED_RESOLUTION_SECS);
+        if stale {
+            self.store.touch(&record.id, now).await?;
         }
         Ok(())
+    }
+
+    /// Writes the last-used times noted since the last write.
+    pub async fn flush_last_used(&self) -> anyhow::Result<()> {
+        Ok(self.store.flush().await?)
     }
 }

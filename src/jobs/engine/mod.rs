@@ -51,6 +51,11 @@ impl Answerer {
         let workspace = self
             .registry
             .get(&job.workspace_id)
+            .await
+            .map_err(|err| {
+                tracing::error!(error = format!("{err:#}"), "reading the workspaces failed");
+                "the workspace registry could not be read; try again later".to_owned()
+            })?
             .ok_or_else(|| format!("the workspace {} was removed", job.workspace_id))?;
         let root = self.registry.checked_root(&workspace)?;
         let started = Instant::now();

@@ -1,0 +1,29 @@
+//! `StoreError`: what any store back end (files today, Redis next) can
+//! report. Callers map `Unavailable` to 503 `store-unavailable`, as for a
+//! full or read-only disk; `Conflict` means the record changed between
+//! the read and the write, and the caller reads again and retries.
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The back end could not be read or written (I/O, a server that is
+    /// down). The context names the file or operation, for the log only.
+    #[error("{context}")]
+    Unavailable {
+        context: String,
+        #[source]
+        source: anyhow::Error,
+    },
+    /// A compare-and-swap found another version than the one expected, or
+    /// a create found the record there already.
+    #[error("the record was changed by another request")]
+    Conflict,
+}
+
+impl StoreError {
+    pub fn unavailable(context: impl Into<String>, source: impl Into<anyhow::Error>) -> Self {
+        Self::Unavailable {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+}
