@@ -1,17 +1,25 @@
 //! Workspaces, `POST /api/ask` and the job API over HTTP.
 
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::helpers::{answer_repo, assert_error, git, spawn_app, TestApp, ADMIN_KEY};
+use crate::helpers::{
+    answer_repo, assert_error, git, spawn_app_with_jobs_by_hand, TestApp, ADMIN_KEY,
+};
 
 const CLIENT_A: &str = "client-a-key-0123456789";
 const CLIENT_B: &str = "client-b-key-0123456789";
 
+/// An app whose jobs run when the test waits for them, not by polling.
 async fn app() -> TestApp {
-    spawn_app(&[
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("VALID_API_KEYS", &format!("{CLIENT_A},{CLIENT_B}")),
-    ])
+    spawn_app_with_jobs_by_hand(
+        &[
+            ("ADMIN_API_KEY", ADMIN_KEY),
+            ("VALID_API_KEYS", &format!("{CLIENT_A},{CLIENT_B}")),
+        ],
+        Duration::from_secs(30),
+    )
     .await
 }
 

@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
+use portico::jobs::Step;
 use serde_json::json;
 
-use crate::helpers::{answer_repo, eventually, spawn_app, start_server, TestClient, ADMIN_KEY};
+use crate::helpers::{
+    answer_repo, eventually, spawn_app, spawn_app_with_jobs_by_hand, start_server, TestClient,
+    ADMIN_KEY,
+};
 
 const SLOW_AGENT: &str = r#"out="$1"
 question="$(cat)"
@@ -34,10 +37,9 @@ impl SlowAgent {
         SlowAgent { scripts, command }
     }
 
-    /// The binary's environment with this agent, the admin key and `extra`.
+    /// Variables with this agent, the admin key and `extra`.
     fn vars<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
         let mut vars = vec![
-            ("BIND", "127.0.0.1:0"),
             ("ADMIN_API_KEY", ADMIN_KEY),
             ("ASK_COMMAND", self.command.as_str()),
             (
@@ -65,7 +67,7 @@ async fn job_status(server: &TestClient, id: &str) -> String {
 async fn a_sigkill_while_answering_loses_strands_and_doubles_nothing() {
     let data = tempfile::tempdir().unwrap();
     let agent = SlowAgent::new();
-    let vars = agent.vars(&[]);
+    let vars = agent.vars(&[("BIND", "127.0.0.1:0")]);
     let mut server = start_server(data.path(), &vars);
     let repo = answer_repo();
     let workspace = server.register_workspace(repo.path()).await;
@@ -168,32 +170,25 @@ async fn a_job_that_crashed_the_server_three_times_is_given_up_and_old_jobs_are_
 
 #[tokio::test]
 async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
-    let data = tempfile::tempdir().unwrap();
     let agent = SlowAgent::new();
-    let server = start_server(
-        data.path(),
+    let app = spawn_app_with_jobs_by_hand(
         &agent.vars(&[("VALID_API_KEYS", "owner-key-123")]),
-    );
+        Duration::from_secs(30),
+    )
+    .await;
     let repo = answer_repo();
-    let workspace = server.register_workspace(repo.path()).await;
+    let workspace = app.register_workspace(repo.path()).await;
     let mut ids = Vec::new();
     for n in 0..2 {
         ids.push(
-            server
-                .ask_question("owner-key-123", &workspace, &format!("q{n}"))
+            app.ask_question("owner-key-123", &workspace, &format!("q{n}"))
                 .await,
         );
     }
     let cancel = |id: String| {
-        let server = &server;
+        let app = &app;
         async move {
-            server
-                .api(
-                    Method::DELETE,
-                    &format!("/api/jobs/{id}"),
-                    "owner-key-123",
-                    None,
-                )
+            app.delete(&format!("/api/jobs/{id}"), "owner-key-123")
                 .await
         }
     };
@@ -205,8 +200,12 @@ async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
     let again = cancel(ids[1].clone()).await;
     assert_eq!(again.status(), 409);
 
-    let first = server.wait_for_job("owner-key-123", &ids[0]).await;
-    assert_eq!(first["status"], "completed");
+    assert!(matches!(app.run_job().await, Step::Completed(id) if id.as_str() == ids[0]));
+    assert_eq!(
+        app.run_job().await,
+        Step::Idle,
+        "a cancelled job never runs"
+    );
     let log = agent.completed_log();
     assert!(!log.contains("q1"), "a cancelled job never runs");
 }
@@ -215,7 +214,7 @@ async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
 async fn job_concurrency_answers_that_many_questions_at_once() {
     let data = tempfile::tempdir().unwrap();
     let agent = SlowAgent::new();
-    let vars = agent.vars(&[("JOB_CONCURRENCY", "2")]);
+    let vars = agent.vars(&[("BIND", "127.0.0.1:0"), ("JOB_CONCURRENCY", "2")]);
     let server = start_server(data.path(), &vars);
     let repo = answer_repo();
     let workspace = server.register_workspace(repo.path()).await;

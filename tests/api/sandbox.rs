@@ -3,10 +3,13 @@
 //! directory by any path; the built-in engine re-checks the workspace root.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{answer_repo, git, spawn_app, start_server, ADMIN_KEY, SETUP_TOKEN};
+use crate::helpers::{
+    answer_repo, git, spawn_app_with_jobs_by_hand, start_server, ADMIN_KEY, SETUP_TOKEN,
+};
 
 const CLIENT_KEY: &str = "client-key-for-the-sandbox-test";
 
@@ -153,7 +156,8 @@ fn assert_contained(output: &str, data_dir: &Path, workspace: &Path, session_sec
 
 #[tokio::test]
 async fn a_workspace_root_swapped_for_a_link_into_the_data_dir_is_not_searched() {
-    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let app =
+        spawn_app_with_jobs_by_hand(&[("ADMIN_API_KEY", ADMIN_KEY)], Duration::from_secs(30)).await;
     let outside = tempfile::tempdir().unwrap();
     let root = outside.path().join("project");
     std::fs::create_dir(&root).unwrap();
@@ -203,10 +207,13 @@ async fn with_the_sandbox_off_every_start_warns_that_the_command_is_unconfined()
 
 #[tokio::test]
 async fn what_a_failing_command_prints_never_shows_where_the_data_dir_is() {
-    let app = spawn_app(&[
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("ASK_COMMAND", "sh -c 'pwd; pwd >&2; exit 3'"),
-    ])
+    let app = spawn_app_with_jobs_by_hand(
+        &[
+            ("ADMIN_API_KEY", ADMIN_KEY),
+            ("ASK_COMMAND", "sh -c 'pwd; pwd >&2; exit 3'"),
+        ],
+        Duration::from_secs(30),
+    )
     .await;
     let origin = answer_repo();
     let workspace = app
@@ -235,10 +242,13 @@ async fn a_program_outside_the_sandbox_paths_fails_with_a_message_naming_the_set
     let script = scripts.path().join("answer.sh");
     std::fs::write(&script, "#!/bin/sh\necho answered\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let app = spawn_app(&[
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("ASK_COMMAND", script.to_str().unwrap()),
-    ])
+    let app = spawn_app_with_jobs_by_hand(
+        &[
+            ("ADMIN_API_KEY", ADMIN_KEY),
+            ("ASK_COMMAND", script.to_str().unwrap()),
+        ],
+        Duration::from_secs(30),
+    )
     .await;
     let workspace = tempfile::tempdir().unwrap();
     std::fs::write(workspace.path().join("notes.md"), "notes\n").unwrap();

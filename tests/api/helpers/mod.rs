@@ -11,7 +11,9 @@ mod repo;
 mod server;
 
 pub use api::{eventually, status_and_json};
-pub use app::{spawn_app, spawn_app_on, spawn_app_with_limits, TestApp};
+pub use app::{
+    spawn_app, spawn_app_on, spawn_app_with_jobs_by_hand, spawn_app_with_limits, TestApp,
+};
 pub use client::{test_client, TestClient};
 pub use raw::{raw_form, raw_request, simultaneously, RawAnswer};
 pub use repo::{answer_repo, git};
