@@ -26,6 +26,7 @@ use crate::auth::hashing::Hasher;
 use crate::auth::rate_limit::{Bounds, WindowCounter};
 use crate::auth::session_store::FileSessionStore;
 use crate::auth::totp::SecretCipher;
+use crate::auth::usage::{FileUsageStore, UsageCounter};
 use crate::auth::users::Users;
 use crate::auth::{random_alphanumeric, Gate};
 use crate::body_deadline;
@@ -71,6 +72,7 @@ pub(crate) struct Services {
     pub(crate) hasher: Arc<Hasher>,
     pub(crate) registry: web::Data<Registry>,
     pub(crate) queue: web::Data<dyn JobStore>,
+    pub(crate) usage: web::Data<UsageCounter>,
 }
 
 pub struct Application {
@@ -173,6 +175,7 @@ impl Application {
                 .app_data(services.dashboard)
                 .app_data(services.registry)
                 .app_data(services.queue)
+                .app_data(services.usage)
                 .app_data(web::Data::from(services.activity))
                 .configure(api::json::extractor_configs)
                 .configure(routes)
@@ -185,6 +188,7 @@ impl Application {
         .run();
 
         housekeeping::spawn(services.clone());
+        UsageCounter::spawn_flushing(&services.usage.clone().into_inner());
         // Made now, so that the first unknown user name at login takes no
         // longer than any other.
         let hasher = services.hasher.clone();
@@ -234,6 +238,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let result = self.server.await;
         housekeeping::flush(&self.services).await;
+        self.services.usage.flush().await;
         result
     }
 }
@@ -268,6 +273,11 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
         activity.clone(),
         env_keys,
     );
+    let usage = web::Data::new(UsageCounter::new(
+        Arc::new(FileUsageStore::load(data_dir)?),
+        keys.clone(),
+        settings.usage_counting,
+    ));
     let session_key = session_key(settings, data_dir)?;
     let dashboard = DashboardState {
         public_url: settings.public_url.clone(),
@@ -306,6 +316,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
             hasher,
             registry,
             queue,
+            usage,
         },
         session_key,
     ))

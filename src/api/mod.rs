@@ -2,6 +2,7 @@
 //! behind the gate, so a route added here cannot be left open.
 
 pub mod json;
+pub mod key_usage;
 pub mod keys;
 pub mod openapi;
 

@@ -109,6 +109,7 @@ impl Modify for SecuritySchemes {
         super::keys::edit,
         super::keys::revoke,
         super::keys::roll,
+        super::key_usage::usage,
         crate::workspaces::routes::list,
         crate::workspaces::routes::create,
         crate::workspaces::routes::remove,

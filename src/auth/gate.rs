@@ -21,6 +21,7 @@ use super::env_keys::EnvKeys;
 use super::principal::Principal;
 use super::rate_limit::{address_key, Bounds, Quota, WindowCounter};
 use super::session;
+use super::usage::{self, UsageCounter};
 use super::users::Users;
 use crate::config::{PublicUrl, Settings};
 use crate::error::ApiError;
@@ -106,7 +107,7 @@ impl Gate {
                 retry_after_secs: throttled.reset_secs,
             })?;
         let identified = match presented {
-            Ok(Some(key)) => self.identify(&key).await,
+            Ok(Some(key)) => usage::attribute(req, &key, self.identify(&key).await),
             _ => Err(ApiError::InvalidKey),
         };
         let principal = match identified {
@@ -181,6 +182,9 @@ pub async fn require_principal(
         .app_data::<web::Data<Gate>>()
         .cloned()
         .expect("the gate is registered as app data");
+    let usage = req
+        .app_data::<web::Data<UsageCounter>>()
+        .map(|counter| counter.clone().into_inner());
     let addr = client_address(req.peer_addr(), req.headers(), &gate.trusted_proxies);
     let mut addr_buffer = [0u8; 45];
     let client = address_text(addr, &mut addr_buffer);
@@ -204,6 +208,7 @@ pub async fn require_principal(
                     headers.insert(name, value);
                 }
             }
+            usage::observe(usage.as_deref(), &response);
             Ok(response)
         }
         Err(err) => {
@@ -218,7 +223,9 @@ pub async fn require_principal(
                 method = req.method().as_str(),
                 path = req.path(),
             );
-            Ok(req.error_response(err))
+            let response = req.error_response(err);
+            usage::observe(usage.as_deref(), &response);
+            Ok(response)
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod session;
 pub mod session_store;
 pub mod totp;
 pub mod two_factor;
+pub mod usage;
 pub mod user_store;
 pub mod users;
 

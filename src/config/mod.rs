@@ -62,6 +62,9 @@ pub struct Settings {
     /// Idle and absolute session limits: 30 minutes and 12 hours; not a
     /// variable, only tests set other values.
     pub session_limits: SessionLimits,
+    /// Per-key usage counting; only the benchmark turns it off
+    /// (`PORTICO_BENCH_NO_USAGE`), to measure what it costs.
+    pub usage_counting: bool,
     /// How long a claimed job stays with its worker without a heartbeat
     /// (`DEFAULT_JOB_LEASE`); not a variable, only tests set other values.
     pub job_lease: Duration,
@@ -159,6 +162,7 @@ impl Settings {
                 .transpose()?,
             log_format: LogFormat::parse(get("LOG_FORMAT").unwrap_or("text"))?,
             session_limits: SessionLimits::default(),
+            usage_counting: get("PORTICO_BENCH_NO_USAGE").is_none(),
             job_lease: DEFAULT_JOB_LEASE,
             start_job_workers: true,
         })

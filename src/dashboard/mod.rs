@@ -7,6 +7,7 @@ mod guard;
 mod host_check;
 mod jobs;
 mod key_scope;
+mod key_usage;
 mod login;
 mod one_time;
 mod pages;
@@ -136,6 +137,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/security/keys/{id}/roll", web::post().to(security::roll))
             .route("/security/keys/{id}/scope", web::get().to(key_scope::form))
             .route("/security/keys/{id}/scope", web::post().to(key_scope::save))
+            .route("/security/keys/{id}/usage", web::get().to(key_usage::page))
             .route(
                 "/security/password",
                 web::post().to(security::change_password),

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::confirm::{confirm_page, Confirm};
+use super::key_usage::Chart;
 use super::login::{throttled, user_failures_key, wait_text};
 use super::pages::nav;
 use super::two_factor::note;
@@ -21,6 +22,7 @@ use crate::auth::address::client_address;
 use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{role_name, Actor, KeyAdmin, NewKey as NewKeyRequest};
 use crate::auth::session::{self, LoggedIn};
+use crate::auth::usage::UsageCounter;
 use crate::auth::users::{Password, UserError, MIN_PASSWORD_CHARS};
 use crate::store::StoreError;
 
@@ -32,6 +34,8 @@ struct KeyRow {
     created: String,
     last_used: String,
     expires: String,
+    /// Requests per hour over seven days; filled by the page handler.
+    chart: Option<Chart>,
 }
 
 fn when(time: Option<DateTime<Utc>>, none: &str) -> String {
@@ -56,8 +60,23 @@ impl From<KeyRecord> for KeyRow {
             },
             id: record.id,
             name: record.name,
+            chart: None,
         }
     }
+}
+
+/// Each key's chart of the last seven days (counts flushed once first).
+async fn with_usage(mut page: SecurityPage, counter: &UsageCounter) -> SecurityPage {
+    let ids: Vec<String> = page.keys.iter().map(|key| key.id.clone()).collect();
+    match counter.series_of(&ids).await {
+        Ok(all) => {
+            for (key, series) in page.keys.iter_mut().zip(all) {
+                key.chart = Some(Chart::new(&series, 24));
+            }
+        }
+        Err(err) => tracing::warn!(error = format!("{err:#}"), "reading key usage failed"),
+    }
+    page
 }
 
 struct NewKey {
@@ -148,6 +167,7 @@ pub async fn page(
     logged_in: LoggedIn,
     session: Session,
     state: web::Data<DashboardState>,
+    counter: web::Data<UsageCounter>,
     query: web::Query<PageQuery>,
 ) -> HttpResponse {
     let mut flash = session::take_flash(&session).and_then(Flash::success);
@@ -167,10 +187,8 @@ pub async fn page(
         }
         None => None,
     };
-    render(
-        StatusCode::OK,
-        &security_page(&state, &logged_in, flash, new_key).await,
-    )
+    let page = security_page(&state, &logged_in, flash, new_key).await;
+    render(StatusCode::OK, &with_usage(page, &counter).await)
 }
 
 #[derive(Deserialize)]

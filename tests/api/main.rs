@@ -34,6 +34,7 @@ mod helpers;
 mod job_leases;
 mod job_recovery;
 mod json_logs;
+mod key_usage;
 mod keys_api;
 mod keys_cli;
 mod log_forging;

@@ -218,6 +218,13 @@ async fn real_responses_of_every_endpoint_match_the_document() {
     check(&doc, "/api/keys/{id}/roll", "post", r).await;
     let r = send("GET", "/api/keys", None, admin).await.unwrap();
     check(&doc, "/api/keys", "get", r).await;
+    let usage = format!("/api/keys/{id}/usage");
+    let r = send("GET", &usage, None, admin).await.unwrap();
+    check(&doc, "/api/keys/{id}/usage", "get", r).await;
+    let r = send("GET", "/api/keys/nosuchkey1/usage", None, admin)
+        .await
+        .unwrap();
+    check(&doc, "/api/keys/{id}/usage", "get", r).await;
     let r = send("DELETE", "/api/keys/nosuchkey1", None, admin)
         .await
         .unwrap();
