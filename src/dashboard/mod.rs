@@ -17,6 +17,7 @@ mod security;
 mod setup;
 mod state;
 mod two_factor;
+mod usage_chart;
 mod workspaces;
 
 use actix_web::http::StatusCode;

@@ -10,9 +10,9 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::confirm::{confirm_page, Confirm};
-use super::key_usage::Chart;
 use super::login::{throttled, user_failures_key, wait_text};
 use super::pages::nav;
+use super::usage_chart::Chart;
 use super::{redirect, render, DashboardError, Flash, KeyPages, Nav};
 use crate::auth::activity::{
     AccountAction, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
