@@ -79,6 +79,7 @@ impl Chart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::usage::Outcome;
 
     #[test]
     fn the_busiest_hour_fills_the_chart_and_a_quiet_one_still_shows() {
