@@ -87,7 +87,7 @@ form() { # path, fields...: a dashboard form post with the session cookie in $JA
   local path=$1; shift
   local args=()
   for field in "$@"; do args+=(--data-urlencode "$field"); done
-  curl -s -b "$JAR" -c "$JAR" -H "Origin: $BASE" "${args[@]}" "$BASE$path"
+  curl -s -L -b "$JAR" -c "$JAR" -H "Origin: $BASE" "${args[@]}" "$BASE$path" # follows the redirect to the page that shows a new key once
 }
 csrf() {
   curl -s -b "$JAR" -c "$JAR" "$BASE/dashboard/security" | grep -o -m1 'name="csrf_token" value="[^"]*"' | head -n 1 | sed 's/.*value="//; s/"$//'
@@ -291,6 +291,7 @@ xargs -P 100 -I KEY curl -s -o /dev/null -w '%{http_code}\n' --max-time 60 -H "x
 BURST_SECONDS=$(python3 -c "import time; print(f'{time.time() - $BURST_START:.2f}')")
 wait "$WRK_PID"
 BURST_OK=$(grep -c '^200$' "$WORK/burst-codes" || true)
+echo "burst answers (count, status): $(sort "$WORK/burst-codes" | uniq -c | tr -s ' \n' ' ')" >&2
 BURST_P99=$(awk '$1 == "99%" { print $2 }' "$WORK/wrk-burst.txt")
 BURST_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk-burst.txt")
 stop_server
@@ -312,7 +313,7 @@ if [ "$MODE" = all ]; then
       token=$(csrf)
       for n in $(seq 6); do
         # Read-only cookie jar: six posts at once must not rewrite one file.
-        curl -s -b "$JAR" -H "Origin: $BASE" --data-urlencode "csrf_token=$token" --data-urlencode "name=hash-$session-$n" \
+        curl -s -L -b "$JAR" -H "Origin: $BASE" --data-urlencode "csrf_token=$token" --data-urlencode "name=hash-$session-$n" \
           --data-urlencode role=client --data-urlencode expiry=never "$BASE/dashboard/security/keys" |
           grep -oE -m1 'ptk_[a-z0-9]+_[A-Za-z0-9]{40,}' &
       done
