@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod activity_store;
+pub mod activity_store_redis;
 pub mod address;
 pub mod api_key;
 pub mod dashboard_keys;
@@ -20,6 +21,7 @@ pub mod session_store;
 pub mod totp;
 pub mod two_factor;
 pub mod user_store;
+pub mod user_store_redis;
 pub mod users;
 
 use rand::rngs::OsRng;

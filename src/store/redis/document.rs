@@ -62,8 +62,9 @@ where
             .await
             .map_err(unavailable("cannot read a document from Redis"))?;
         let value = match value {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(undecodable("a document in Redis is not valid JSON for Portico"))?,
+            Some(json) => serde_json::from_str(&json).map_err(undecodable(
+                "a document in Redis is not valid JSON for Portico",
+            ))?,
             None => T::default(),
         };
         Ok(Versioned {
