@@ -184,7 +184,7 @@ impl Application {
             data_dir = %data_dir.path().display(),
             admin_key = services.dashboard.admin_key_configured,
             client_keys = services.dashboard.client_key_count,
-            dashboard_keys = services.keys.len().await.unwrap_or_default(),
+            dashboard_keys = services.keys.count().await.unwrap_or_default(),
             "Portico is listening on http://{address}"
         );
         Ok(Self {
@@ -261,7 +261,7 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
             .unwrap_or_else(|| SecretString::from(random_alphanumeric(32))),
         users,
         keys: keys.clone(),
-        sessions: sessions.clone(),
+        sessions: Arc::new(sessions.clone()),
         activity: activity.clone(),
         login_failures: WindowCounter::new(
             NonZeroU32::new(dashboard::MAX_FAILED_LOGINS).expect("non-zero"),

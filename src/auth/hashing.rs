@@ -12,12 +12,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{anyhow, Context};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use parking_lot::Mutex;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{oneshot, Semaphore};
 
@@ -131,7 +132,7 @@ impl Hasher {
 fn hashing_thread(receiver: &Mutex<mpsc::Receiver<Work>>) {
     let mut blocks: Vec<Block> = Vec::new();
     loop {
-        let next = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let next = receiver.lock().recv();
         let Ok(work) = next else { return };
         if blocks.is_empty() {
             blocks = vec![Block::default(); Params::DEFAULT_M_COST as usize];

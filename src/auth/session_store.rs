@@ -6,9 +6,8 @@
 //! request, are written in batches by `flush`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
@@ -17,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::random_alphanumeric;
 use super::session::LAST_VISIT;
-use crate::store::{read_json, write_json};
+use crate::store::{Document, StoreError};
 
 type State = HashMap<String, String>;
 
@@ -28,13 +27,7 @@ struct StoredSession {
     expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug)]
-struct Inner {
-    path: PathBuf,
-    sessions: Mutex<HashMap<String, StoredSession>>,
-    writes: tokio::sync::Mutex<()>,
-    dirty: AtomicBool,
-}
+type Sessions = HashMap<String, StoredSession>;
 
 impl std::fmt::Debug for StoredSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -44,9 +37,20 @@ impl std::fmt::Debug for StoredSession {
     }
 }
 
-/// A cheap handle to the one store of the process.
+/// Ends sessions by what they hold: how a password change ends every
+/// session of its user. The actix-session `SessionStore` is the rest of a
+/// session back end's contract.
+#[async_trait::async_trait]
+pub trait SessionPurge: Send + Sync + std::fmt::Debug {
+    /// Ends every session whose `key` entry holds `value` (JSON-encoded,
+    /// as actix-session stores it); returns how many ended.
+    async fn purge_where(&self, key: &str, value: &str) -> Result<usize, StoreError>;
+}
+
+/// A cheap handle to the one store of the process: `sessions.json` on
+/// `Document<T>`.
 #[derive(Debug, Clone)]
-pub struct FileSessionStore(Arc<Inner>);
+pub struct FileSessionStore(Arc<Document<Sessions>>);
 
 fn expiry(ttl: &CookieDuration) -> DateTime<Utc> {
     Utc::now() + Duration::seconds(ttl.whole_seconds())
@@ -54,77 +58,48 @@ fn expiry(ttl: &CookieDuration) -> DateTime<Utc> {
 
 impl FileSessionStore {
     pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
-        let path = data_dir.join("sessions.json");
+        let doc: Document<Sessions> = Document::load(data_dir.join("sessions.json"))?;
         let now = Utc::now();
-        let mut sessions: HashMap<String, StoredSession> = read_json(&path)?.unwrap_or_default();
+        let mut sessions = doc.snapshot();
         sessions.retain(|_, session| session.expires_at > now);
-        Ok(Self(Arc::new(Inner {
-            path,
-            sessions: Mutex::new(sessions),
-            writes: tokio::sync::Mutex::new(()),
-            dirty: AtomicBool::new(false),
-        })))
+        Ok(Self(Arc::new(Document::with_value(doc.path(), sessions))))
     }
 
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoredSession>> {
-        self.0.sessions.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Applies `change` and writes the live sessions to disk.
-    async fn commit<T>(
-        &self,
-        change: impl FnOnce(&mut HashMap<String, StoredSession>) -> T,
-    ) -> anyhow::Result<T> {
-        let _write = self.0.writes.lock().await;
-        let (result, snapshot) = {
-            let mut sessions = self.sessions();
-            let result = change(&mut sessions);
-            let now = Utc::now();
-            sessions.retain(|_, session| session.expires_at > now);
-            (result, sessions.clone())
-        };
-        self.0.dirty.store(false, Ordering::Relaxed);
-        write_json(&self.0.path, &snapshot).await?;
-        Ok(result)
+    /// Applies `change` and writes the live sessions; a failed write
+    /// changes nothing.
+    async fn commit<T>(&self, change: impl FnOnce(&mut Sessions) -> T) -> Result<T, StoreError> {
+        self.0
+            .update(|sessions| {
+                let result = change(sessions);
+                let now = Utc::now();
+                sessions.retain(|_, session| session.expires_at > now);
+                Ok(result)
+            })
+            .await
     }
 
     /// Writes pending idle-time extensions.
     pub async fn flush(&self) -> anyhow::Result<()> {
-        if self.0.dirty.load(Ordering::Relaxed) {
-            self.commit(|_| ()).await?;
-        }
-        Ok(())
-    }
-
-    /// Ends every session whose `key` entry holds `value` (JSON-encoded, as
-    /// actix-session stores it); returns how many ended.
-    pub async fn purge_where(&self, key: &str, value: &str) -> anyhow::Result<usize> {
-        let encoded = serde_json::to_string(value)?;
-        self.commit(|sessions| {
-            let before = sessions.len();
-            sessions.retain(|_, session| session.state.get(key) != Some(&encoded));
-            before - sessions.len()
-        })
-        .await
+        Ok(self.0.flush().await?)
     }
 
     /// Applies `state` in memory, to be written by the next `flush`, when
     /// it differs from the stored one only in the last-visit time.
     fn touch_only(&self, key: &str, state: &State, expires_at: DateTime<Utc>) -> bool {
-        let mut sessions = self.sessions();
-        let Some(session) = sessions.get_mut(key) else {
-            return false;
-        };
-        let same_but_visit = session.state.len() == state.len()
-            && state
-                .iter()
-                .all(|(k, v)| k == LAST_VISIT || session.state.get(k) == Some(v));
-        if same_but_visit {
-            session.state.clone_from(state);
-            session.expires_at = expires_at;
-            self.0.dirty.store(true, Ordering::Relaxed);
-        }
-        same_but_visit
+        self.0.touch(|sessions| {
+            let Some(session) = sessions.get_mut(key) else {
+                return false;
+            };
+            let same_but_visit = session.state.len() == state.len()
+                && state
+                    .iter()
+                    .all(|(k, v)| k == LAST_VISIT || session.state.get(k) == Some(v));
+            if same_but_visit {
+                session.state.clone_from(state);
+                session.expires_at = expires_at;
+            }
+            same_but_visit
+        })
     }
 
     async fn insert_new(&self, state: State, ttl: &CookieDuration) -> anyhow::Result<SessionKey> {
@@ -139,19 +114,34 @@ impl FileSessionStore {
     }
 }
 
+#[async_trait::async_trait]
+impl SessionPurge for FileSessionStore {
+    async fn purge_where(&self, key: &str, value: &str) -> Result<usize, StoreError> {
+        let encoded = serde_json::to_string(value)
+            .map_err(|err| StoreError::unavailable("encoding a session value", err))?;
+        self.commit(|sessions| {
+            let before = sessions.len();
+            sessions.retain(|_, session| session.state.get(key) != Some(&encoded));
+            before - sessions.len()
+        })
+        .await
+    }
+}
+
 impl SessionStore for FileSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
-        let mut sessions = self.sessions();
         let key: &str = session_key.as_ref();
-        match sessions.get(key) {
-            Some(session) if session.expires_at > Utc::now() => Ok(Some(session.state.clone())),
-            Some(_) => {
-                sessions.remove(key);
-                self.0.dirty.store(true, Ordering::Relaxed);
-                Ok(None)
+        let mut found = None;
+        // An expired session is forgotten here, and on disk by the next write.
+        self.0.touch(|sessions| match sessions.get(key) {
+            Some(session) if session.expires_at > Utc::now() => {
+                found = Some(session.state.clone());
+                false
             }
-            None => Ok(None),
-        }
+            Some(_) => sessions.remove(key).is_some(),
+            None => false,
+        });
+        Ok(found)
     }
 
     async fn save(&self, state: State, ttl: &CookieDuration) -> Result<SessionKey, SaveError> {
@@ -181,7 +171,7 @@ impl SessionStore for FileSessionStore {
                 None => false,
             })
             .await
-            .map_err(UpdateError::Other)?;
+            .map_err(|err| UpdateError::Other(err.into()))?;
         if updated {
             Ok(session_key)
         } else {
@@ -198,10 +188,15 @@ impl SessionStore for FileSessionStore {
         session_key: &SessionKey,
         ttl: &CookieDuration,
     ) -> anyhow::Result<()> {
-        if let Some(session) = self.sessions().get_mut(session_key.as_ref()) {
-            session.expires_at = expiry(ttl);
-            self.0.dirty.store(true, Ordering::Relaxed);
-        }
+        let expires_at = expiry(ttl);
+        self.0
+            .touch(|sessions| match sessions.get_mut(session_key.as_ref()) {
+                Some(session) => {
+                    session.expires_at = expires_at;
+                    true
+                }
+                None => false,
+            });
         Ok(())
     }
 
@@ -209,5 +204,20 @@ impl SessionStore for FileSessionStore {
         let key: &str = session_key.as_ref();
         self.commit(|sessions| sessions.remove(key)).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance;
+
+    #[tokio::test]
+    async fn the_file_session_store_passes_the_conformance_suite() {
+        conformance::sessions::check(
+            |dir| FileSessionStore::load(dir).unwrap(),
+            conformance::fail_file_writes,
+        )
+        .await;
     }
 }

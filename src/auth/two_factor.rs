@@ -8,7 +8,7 @@ use secrecy::SecretString;
 
 use super::hashing::Hasher;
 use super::session::{PENDING_USER, USER_ID};
-use super::session_store::FileSessionStore;
+use super::session_store::{FileSessionStore, SessionPurge};
 use super::totp::{
     generate_recovery_code, normalize_recovery_code, SecretCipher, TotpSecret, RECOVERY_CODE_COUNT,
 };

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::hashing::Hasher;
-use crate::auth::session_store::FileSessionStore;
+use crate::auth::session_store::{FileSessionStore, SessionPurge};
 use crate::auth::users::{Password, UserError, Users};
 use crate::config::Settings;
 use crate::store::{DataDir, DataDirError};

@@ -29,7 +29,7 @@ use crate::auth::activity::ActivityLog;
 use crate::auth::address::{IpAllowlist, TrustedProxies};
 use crate::auth::dashboard_keys::Keys;
 use crate::auth::rate_limit::WindowCounter;
-use crate::auth::session_store::FileSessionStore;
+use crate::auth::session_store::SessionPurge;
 use crate::auth::totp::SecretCipher;
 use crate::auth::users::Users;
 use crate::config::PublicUrl;
@@ -52,7 +52,7 @@ pub struct DashboardState {
     pub setup_token: SecretString,
     pub users: Arc<Users>,
     pub keys: Arc<Keys>,
-    pub sessions: FileSessionStore,
+    pub sessions: Arc<dyn SessionPurge>,
     pub activity: Arc<ActivityLog>,
     /// Failed logins per user name and per address, and wrong setup
     /// tokens per address (the same address key as logins).

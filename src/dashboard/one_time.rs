@@ -3,8 +3,8 @@
 //! refresh shows nothing and creates nothing. Held in memory only, bound to
 //! the session that generated them, gone after one view or a few minutes.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
@@ -39,7 +39,7 @@ impl OneTimeKeys {
     /// returns the ticket the redirect carries.
     pub fn hold(&self, session_csrf: &str, name: &str, plaintext: SecretString) -> String {
         let ticket = random_alphanumeric(32);
-        let mut waiting = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = self.0.lock();
         waiting.retain(|_, key| key.since.elapsed() < HOLD_FOR);
         while waiting.len() >= MAX_WAITING {
             let oldest = waiting
@@ -65,7 +65,7 @@ impl OneTimeKeys {
 
     /// The key behind `ticket`, once, and only for the session that made it.
     pub fn take(&self, ticket: &str, session_csrf: &str) -> Option<(String, SecretString)> {
-        let mut waiting = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = self.0.lock();
         let key = waiting.get(ticket)?;
         if !secrets_match(session_csrf, &key.session_csrf) || key.since.elapsed() >= HOLD_FOR {
             return None;
@@ -93,6 +93,6 @@ mod tests {
         for n in 0..MAX_WAITING + 10 {
             keys.hold("s", &n.to_string(), SecretString::from("k"));
         }
-        assert_eq!(keys.0.lock().unwrap().len(), MAX_WAITING);
+        assert_eq!(keys.0.lock().len(), MAX_WAITING);
     }
 }

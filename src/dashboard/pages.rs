@@ -88,7 +88,7 @@ pub async fn overview_page(
         Ok(workspaces) => workspaces,
         Err(err) => return storage_failure("reading the workspaces", &err.into()),
     };
-    let key_count = match state.keys.len().await {
+    let key_count = match state.keys.count().await {
         Ok(count) => count,
         Err(err) => return storage_failure("reading the keys", &err.into()),
     };

@@ -1,8 +1,8 @@
 //! Counter handles kept per label value, so that counting costs a read-lock
 //! look-up and an atomic add, with no label strings built per request.
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::RwLock;
 
 use ::metrics::{counter, Counter};
 
@@ -27,7 +27,6 @@ impl ByStatic {
         if let Some(counter) = self
             .counters
             .read()
-            .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .and_then(|counters| counters.get(value))
         {
@@ -38,7 +37,6 @@ impl ByStatic {
         counter.increment(1);
         self.counters
             .write()
-            .unwrap_or_else(|e| e.into_inner())
             .get_or_insert_with(HashMap::new)
             .insert(value, counter);
     }
@@ -64,7 +62,6 @@ impl RequestCounters {
         if let Some(counter) = self
             .counters
             .read()
-            .unwrap_or_else(|e| e.into_inner())
             .get(pattern)
             .and_then(|by_status| by_status.get(&status))
         {
@@ -79,7 +76,6 @@ impl RequestCounters {
         counter.increment(1);
         self.counters
             .write()
-            .unwrap_or_else(|e| e.into_inner())
             .entry(pattern.to_owned())
             .or_default()
             .insert(status, counter);

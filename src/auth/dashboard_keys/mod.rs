@@ -123,7 +123,8 @@ impl Keys {
         Ok(keys)
     }
 
-    pub async fn len(&self) -> Result<usize, StoreError> {
+    /// How many keys there are.
+    pub async fn count(&self) -> Result<usize, StoreError> {
         Ok(self.store.list().await?.len())
     }
 
@@ -263,36 +264,44 @@ impl Keys {
         let Some(record) = self.store.get(parts.id).await? else {
             return Ok(KeyCheck::NotStored);
         };
-        let (expired, candidates) = {
+        // Decided under the cache's lock, which no await may hold: a secret
+        // seen before is a hit; otherwise the hashes worth an argon2 check.
+        let seen = {
             let in_grace = record.previous_hash(now).is_some();
             let verified = self.verified.read();
             let known = verified.get(parts.id);
-            if let Some(known) = known {
-                let matches = same_digest(known.current, &digest)
-                    || (in_grace && same_digest(known.previous, &digest));
-                if matches {
-                    crate::metrics::key_cache(true);
-                    let principal = known.principal.clone();
-                    drop(verified);
-                    return Ok(if record.is_expired(now) {
-                        KeyCheck::Expired
-                    } else {
-                        self.touch(&record, now).await?;
-                        KeyCheck::Valid(principal)
-                    });
+            let hit = known.filter(|known| {
+                same_digest(known.current, &digest)
+                    || (in_grace && same_digest(known.previous, &digest))
+            });
+            match hit {
+                Some(known) => Ok(known.principal.clone()),
+                None => {
+                    // Only secrets not yet seen are worth an argon2 verification.
+                    let mut candidates = Vec::with_capacity(2);
+                    if known.is_none_or(|k| k.current.is_none()) {
+                        candidates.push(record.key_hash.clone());
+                    }
+                    if let Some(previous) = record.previous_hash(now) {
+                        if known.is_none_or(|k| k.previous.is_none()) {
+                            candidates.push(previous.to_owned());
+                        }
+                    }
+                    Err(candidates)
                 }
             }
-            // Only secrets not yet seen are worth an argon2 verification.
-            let mut candidates = Vec::with_capacity(2);
-            if known.is_none_or(|k| k.current.is_none()) {
-                candidates.push(record.key_hash.clone());
-            }
-            if let Some(previous) = record.previous_hash(now) {
-                if known.is_none_or(|k| k.previous.is_none()) {
-                    candidates.push(previous.to_owned());
+        };
+        let expired = record.is_expired(now);
+        let candidates = match seen {
+            Ok(principal) => {
+                crate::metrics::key_cache(true);
+                if expired {
+                    return Ok(KeyCheck::Expired);
                 }
+                self.touch(&record, now).await?;
+                return Ok(KeyCheck::Valid(principal));
             }
-            (record.is_expired(now), candidates)
+            Err(candidates) => candidates,
         };
         crate::metrics::key_cache(false);
         let mut matched = None;

@@ -1,8 +1,8 @@
 //! `WindowCounter`: fixed windows per key in a table of fixed size, with
 //! `reserve` as the only way to count, so a limit holds under concurrency.
 
+use parking_lot::Mutex;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::sketch::ExhaustedFilter;
@@ -130,8 +130,8 @@ impl WindowCounter {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Table> {
+        self.table.lock()
     }
 
     /// A keyed digest: callers' keys may be long or chosen by an attacker;

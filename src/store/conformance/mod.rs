@@ -8,6 +8,7 @@
 
 pub mod activity;
 pub mod keys;
+pub mod sessions;
 pub mod users;
 pub mod workspaces;
 
