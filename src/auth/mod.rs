@@ -18,6 +18,7 @@ pub mod rate_limit;
 pub mod scope;
 pub mod session;
 pub mod session_store;
+pub mod session_store_redis;
 pub mod totp;
 pub mod two_factor;
 pub mod user_store;
