@@ -15,6 +15,8 @@ pub mod key_admin;
 pub mod offline_keys;
 pub mod principal;
 pub mod rate_limit;
+#[cfg(test)]
+mod redis_outage_tests;
 pub mod scope;
 pub mod session;
 pub mod session_store;

@@ -1,8 +1,9 @@
 //! The tests' Redis: one throwaway `redis-server` per test process, on a
 //! unix socket in a temporary directory, persisting nothing (`--save ''
-//! --appendonly no`). It is started by a watchdog shell in its own process
-//! group that holds the read end of a pipe whose write end only this
-//! process holds: when the test process ends — however it ends — the pipe
+//! --appendonly no`); tests that stop Redis start their own `Throwaway`.
+//! Each server is started by a watchdog shell in its own process group
+//! that reads a pipe whose write end only this process holds: when the
+//! value is dropped or the test process ends — however it ends — the pipe
 //! closes, and the watchdog stops the server and removes the directory.
 //! Each test gets its own connection (its own runtime) and key prefix.
 
@@ -17,6 +18,7 @@ use super::Redis;
 
 const WATCHDOG: &str = r#"
 dir="$1"
+mkdir -p "$dir"
 redis-server --port 0 --unixsocket "$dir/redis.sock" --unixsocketperm 700 \
   --save '' --appendonly no --dir "$dir" --logfile "$dir/redis.log" \
   </dev/null >>"$dir/redis.out" 2>&1 &
@@ -28,51 +30,84 @@ wait "$server"
 rm -rf "$dir"
 "#;
 
-struct Server {
-    socket: PathBuf,
-    /// Never used, never dropped: the process's exit closes it.
-    _watchdog: Child,
+/// A throwaway `redis-server` in its own temporary directory, stopped and
+/// its directory removed when this value is dropped — or, if it never is
+/// (a static, a killed test process), when the process ends.
+pub struct Throwaway {
+    dir: PathBuf,
+    watchdog: Option<Child>,
 }
 
-static SERVER: OnceLock<Server> = OnceLock::new();
+impl Throwaway {
+    pub fn start() -> Self {
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        assert!(
+            installed,
+            "the Redis back end's tests need redis-server on the PATH: \
+             `.ci/run` installs it (Debian: apt-get install redis-server)"
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "portico-redis-{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let mut server = Self {
+            dir,
+            watchdog: None,
+        };
+        server.restart();
+        server
+    }
 
-fn start() -> Server {
-    let installed = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    assert!(
-        installed,
-        "the Redis back end's tests need redis-server on the PATH: \
-         `.ci/run` installs it (Debian: apt-get install redis-server)"
-    );
-    let dir = std::env::temp_dir().join(format!(
-        "portico-redis-{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir(&dir).expect("cannot create the test Redis's directory");
-    let mut watchdog = Command::new("sh")
-        .arg("-c")
-        .arg(WATCHDOG)
-        .arg("portico-test-redis")
-        .arg(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("cannot start the test Redis's watchdog shell");
-    let mut pid = [0u8; 16];
-    let read = watchdog.stdout.take().unwrap().read(&mut pid).unwrap_or(0);
-    assert!(read > 0, "the test Redis did not start");
-    let socket = dir.join("redis.sock");
-    wait_until_ready(&dir, &socket);
-    Server {
-        socket,
-        _watchdog: watchdog,
+    /// `unix:///…/redis.sock`: the same address across restarts.
+    pub fn url(&self) -> String {
+        format!("unix://{}", self.socket().display())
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("redis.sock")
+    }
+
+    /// Stops the server (what it held is gone: it persists nothing).
+    pub fn stop(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            drop(watchdog.stdin.take());
+            let _ = watchdog.wait();
+        }
+    }
+
+    /// Starts the server again on the same socket, empty.
+    pub fn restart(&mut self) {
+        self.stop();
+        let mut watchdog = Command::new("sh")
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("portico-test-redis")
+            .arg(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("cannot start the test Redis's watchdog shell");
+        let mut pid = [0u8; 16];
+        let read = watchdog.stdout.take().unwrap().read(&mut pid).unwrap_or(0);
+        assert!(read > 0, "the test Redis did not start");
+        self.watchdog = Some(watchdog);
+        wait_until_ready(&self.dir, &self.socket());
     }
 }
+
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+static SERVER: OnceLock<Throwaway> = OnceLock::new();
 
 fn wait_until_ready(dir: &Path, socket: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -90,15 +125,15 @@ fn wait_until_ready(dir: &Path, socket: &Path) {
     panic!("the test Redis did not answer within 20 s; its log:\n{log}");
 }
 
-/// The socket of this process's test Redis, started on first use.
-pub fn socket() -> &'static Path {
-    &SERVER.get_or_init(start).socket
+/// This process's test Redis, started on first use.
+fn server() -> &'static Throwaway {
+    SERVER.get_or_init(Throwaway::start)
 }
 
 /// A connection to the test Redis whose keys all start with a prefix
 /// unique to this call (`test:{name}:{random}`).
 pub async fn connect(name: &str) -> Redis {
-    let url = format!("unix://{}", socket().display());
+    let url = server().url();
     let prefix = format!("test:{name}:{:016x}", rand::random::<u64>());
     Redis::connect(&url, &prefix)
         .await
@@ -140,6 +175,5 @@ async fn the_test_redis_answers_and_prefixes_keep_tests_apart() {
         .await
         .unwrap();
     assert_eq!(seen, None);
-    let dir = socket().parent().unwrap();
-    assert!(dir.starts_with(std::env::temp_dir()));
+    assert!(server().dir.starts_with(std::env::temp_dir()));
 }
