@@ -111,3 +111,60 @@ where
         Err(StoreError::Conflict)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::redis::test_server;
+
+    #[tokio::test]
+    async fn a_write_at_a_version_another_write_moved_on_is_refused() {
+        let redis = test_server::connect("doc-stale").await;
+        let doc: RedisDocument<Vec<u32>> = RedisDocument::new(&redis, "doc");
+        let seen = doc.read().await.unwrap();
+        assert_eq!(seen, Versioned::default(), "missing: empty at version 0");
+        doc.write_at(seen.version, &vec![1]).await.unwrap();
+        let stale = doc.write_at(seen.version, &vec![2]).await;
+        assert!(matches!(stale, Err(StoreError::Conflict)));
+        let now = doc.read().await.unwrap();
+        assert_eq!((now.version, now.value), (1, vec![1]));
+    }
+
+    #[tokio::test]
+    async fn concurrent_updates_over_two_connections_never_lose_one_another() {
+        let a = test_server::connect("doc-race").await;
+        let b = test_server::connect("doc-race")
+            .await
+            .with_prefix(a.prefix());
+        let docs: [Arc<RedisDocument<u64>>; 2] = [
+            Arc::new(RedisDocument::new(&a, "counter")),
+            Arc::new(RedisDocument::new(&b, "counter")),
+        ];
+        let tasks: Vec<_> = (0..100)
+            .map(|n| {
+                let doc = docs[n % 2].clone();
+                tokio::spawn(async move {
+                    loop {
+                        let added = doc
+                            .update(|n| {
+                                *n += 1;
+                                Ok(())
+                            })
+                            .await;
+                        match added {
+                            Err(StoreError::Conflict) => continue,
+                            other => return other,
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let total = docs[0].read().await.unwrap();
+        assert_eq!((total.value, total.version), (100, 100));
+    }
+}
