@@ -135,3 +135,27 @@ fn injected_fault(prefix: &str) -> bool {
 fn injected_fault(_prefix: &str) -> bool {
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_unavailable_and_its_password_is_never_shown() {
+        let refused = Redis::connect("redis://:hunter2@127.0.0.1:1/", "p").await;
+        let err = refused.unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable { .. }));
+        let shown = format!("{err} {err:?} {err:#}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let not_a_url = Redis::connect("http://example.com", "p").await.unwrap_err();
+        assert!(not_a_url.to_string().contains("REDIS_URL"), "{not_a_url}");
+    }
+
+    #[tokio::test]
+    async fn a_store_handle_shows_its_prefix_and_nothing_of_the_connection() {
+        let redis = test_server::connect("debug").await;
+        let shown = format!("{redis:?}");
+        assert!(shown.contains(redis.prefix()), "{shown}");
+        assert!(!shown.contains("redis.sock"), "{shown}");
+    }
+}
