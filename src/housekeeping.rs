@@ -1,5 +1,6 @@
 //! Periodic chores beside the server: writing the activity log, session
-//! idle times and key last-used times, and deleting jobs older than 7 days.
+//! idle times and key last-used times, taking back jobs whose worker's
+//! lease ran out, and deleting jobs older than 7 days.
 
 use std::time::Duration;
 
@@ -17,6 +18,11 @@ pub(crate) fn spawn(services: Services) {
             count += 1;
             if let Err(err) = services.activity.flush().await {
                 tracing::warn!(error = format!("{err:#}"), "cannot save the activity log");
+            }
+            // Workers do it too before each claim; this catches a lease
+            // that ran out while every worker is busy (or one panicked).
+            if let Err(err) = services.queue.reclaim_expired().await {
+                tracing::warn!(error = format!("{err:#}"), "cannot take back expired jobs");
             }
             if count.is_multiple_of(5) {
                 if let Err(err) = services.sessions.flush().await {

@@ -35,7 +35,7 @@ use crate::housekeeping;
 use crate::jobs::engine::command::CommandEngine;
 use crate::jobs::engine::sandbox::{self, kernel_abi, SandboxError};
 use crate::jobs::engine::{Answerer, Engine};
-use crate::jobs::{spawn_workers, JobQueue};
+use crate::jobs::{spawn_workers, FileJobStore, JobStore, Worker, WorkerId};
 use crate::store::{write_atomic, DataDir, DataDirError};
 use crate::workspaces::Registry;
 
@@ -70,13 +70,15 @@ pub(crate) struct Services {
     pub(crate) activity: Arc<ActivityLog>,
     pub(crate) hasher: Arc<Hasher>,
     pub(crate) registry: web::Data<Registry>,
-    pub(crate) queue: web::Data<JobQueue>,
+    pub(crate) queue: web::Data<dyn JobStore>,
 }
 
 pub struct Application {
     address: SocketAddr,
     server: Server,
     services: Services,
+    /// A worker beside the spawned ones, for tests that run jobs by hand.
+    jobs: Worker,
     _data_dir: DataDir,
 }
 
@@ -115,15 +117,23 @@ impl Application {
             }),
             None => Engine::Builtin,
         };
-        spawn_workers(
-            services.queue.clone().into_inner(),
-            Answerer {
-                engine,
-                registry: services.registry.clone().into_inner(),
-                indexes: Default::default(),
-            },
-            settings.job_concurrency.get(),
-        );
+        let answerer = Answerer {
+            engine,
+            registry: services.registry.clone().into_inner(),
+            indexes: Default::default(),
+        };
+        let jobs = Worker {
+            id: WorkerId::new(&WorkerId::instance(), 0),
+            store: services.queue.clone().into_inner(),
+            answerer: answerer.clone(),
+        };
+        if settings.start_job_workers {
+            spawn_workers(
+                services.queue.clone().into_inner(),
+                answerer,
+                settings.job_concurrency.get(),
+            );
+        }
 
         crate::metrics::install();
         let metrics_access = web::Data::new(crate::metrics::MetricsAccess::new(
@@ -191,6 +201,7 @@ impl Application {
             address,
             server,
             services,
+            jobs,
             _data_dir: data_dir,
         })
     }
@@ -211,6 +222,12 @@ impl Application {
     /// The hasher, whose verification count tests and benchmarks read.
     pub fn hasher(&self) -> Arc<Hasher> {
         self.services.hasher.clone()
+    }
+
+    /// A worker on this application's queue: `run_one` answers the next
+    /// job (tests with `start_job_workers` off drive the queue with it).
+    pub fn job_worker(&self) -> Worker {
+        self.jobs.clone()
     }
 
     /// Serves until the server stops, then writes what is still in memory.
@@ -237,7 +254,8 @@ fn load_services(settings: &Settings, data_dir: &Path) -> anyhow::Result<(Servic
     let activity = Arc::new(ActivityLog::load(data_dir)?);
     let sessions = FileSessionStore::load(data_dir)?;
     let registry = web::Data::new(Registry::load(data_dir)?);
-    let queue = web::Data::new(JobQueue::load(data_dir)?);
+    let queue: Arc<dyn JobStore> = Arc::new(FileJobStore::load(data_dir, settings.job_lease)?);
+    let queue = web::Data::from(queue);
     let env_keys = EnvKeys::new(
         settings.admin_api_key.as_ref(),
         &settings.valid_api_keys,

@@ -22,6 +22,10 @@ pub use sandbox::{SandboxMode, SandboxSettings};
 pub use vars::ConfigError;
 
 /// Keys shorter than this draw a start-up warning (SPEC §1).
+/// A worker renews its job's lease every third of this; a job whose
+/// worker died is taken over this long after its last renewal.
+pub const DEFAULT_JOB_LEASE: Duration = Duration::from_secs(30);
+
 const ADMIN_KEY_RECOMMENDED_LEN: usize = 32;
 /// A setup token shorter than this draws a start-up warning.
 const SETUP_TOKEN_RECOMMENDED_LEN: usize = 24;
@@ -58,6 +62,12 @@ pub struct Settings {
     /// Idle and absolute session limits: 30 minutes and 12 hours; not a
     /// variable, only tests set other values.
     pub session_limits: SessionLimits,
+    /// How long a claimed job stays with its worker without a heartbeat
+    /// (`DEFAULT_JOB_LEASE`); not a variable, only tests set other values.
+    pub job_lease: Duration,
+    /// Whether the `JOB_CONCURRENCY` workers start; not a variable, tests
+    /// that run jobs one `run_one` at a time turn it off.
+    pub start_job_workers: bool,
 }
 
 /// `LOG_FORMAT`: readable lines, or one JSON object a line.
@@ -149,6 +159,8 @@ impl Settings {
                 .transpose()?,
             log_format: LogFormat::parse(get("LOG_FORMAT").unwrap_or("text"))?,
             session_limits: SessionLimits::default(),
+            job_lease: DEFAULT_JOB_LEASE,
+            start_job_workers: true,
         })
     }
 

@@ -12,8 +12,9 @@ use super::pages::{nav, overview_page, AskInput};
 use super::security::storage_failure;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
-use crate::error::ApiError;
-use crate::jobs::{submit_question, AskRequest, Job, JobId, JobQueue, JobStatus};
+use crate::jobs::{
+    submit_question, Answer, AskError, AskField, AskRequest, Job, JobId, JobStatus, JobStore,
+};
 use crate::workspaces::{Registry, Workspace};
 
 const QUESTION_PREVIEW_CHARS: usize = 120;
@@ -67,7 +68,7 @@ pub struct AskForm {
 pub async fn ask(
     logged_in: LoggedIn,
     state: web::Data<DashboardState>,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
     form: web::Form<AskForm>,
 ) -> HttpResponse {
@@ -83,16 +84,16 @@ pub async fn ask(
         context: None,
         source_branch: Some(form.source_branch).filter(|b| !b.trim().is_empty()),
     };
-    match submit_question(&queue, &registry, &logged_in.principal(), request).await {
+    match submit_question(queue.get_ref(), &registry, &logged_in.principal(), request).await {
         Ok((job, _)) => redirect(&format!("/dashboard/jobs/{}", job.id)),
         Err(err) => {
             overview_page(
-                actix_web::ResponseError::status_code(&err),
+                status_of(&err),
                 &logged_in,
                 &state,
-                &queue,
+                queue.get_ref(),
                 &registry,
-                Flash::error(format!("The question was not queued. {}", in_words(&err))),
+                Flash::error(format!("The question was not queued. {}", in_words(err))),
                 input,
             )
             .await
@@ -100,41 +101,53 @@ pub async fn ask(
     }
 }
 
-/// An API error about the ask form, with the form's names for its fields.
-fn in_words(err: &ApiError) -> String {
-    let ApiError::BadRequest { details, .. } = err else {
-        return err.to_string();
+fn status_of(err: &AskError) -> StatusCode {
+    match err {
+        AskError::Invalid(_) | AskError::NoSuchBranch(_) => StatusCode::BAD_REQUEST,
+        AskError::NoSuchWorkspace => StatusCode::NOT_FOUND,
+        AskError::TooManyJobs => StatusCode::TOO_MANY_REQUESTS,
+        AskError::Registry(_) | AskError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Why the question was not queued, with the form's names for its fields.
+fn in_words(err: AskError) -> String {
+    let label = |field: AskField| match field {
+        AskField::WorkspaceId => "Workspace",
+        AskField::SourceBranch => "Branch",
+        AskField::Question => "Question",
+        AskField::Context => "Context",
     };
-    let Some(problems) = details.as_object() else {
-        return err.to_string();
-    };
-    problems
-        .iter()
-        .map(|(field, problem)| {
-            let label = match field.as_str() {
-                "workspaceId" => "Workspace",
-                "sourceBranch" => "Branch",
-                "question" => "Question",
-                "context" => "Context",
-                other => other,
-            };
-            format!(
-                "{label}: {}.",
-                problem
-                    .as_str()
-                    .unwrap_or("is invalid")
-                    .trim_end_matches('.')
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    match err {
+        AskError::Invalid(problems) => problems
+            .iter()
+            .map(|(field, problem)| format!("{}: {}.", label(*field), problem))
+            .collect::<Vec<_>>()
+            .join(" "),
+        AskError::NoSuchBranch(branch) => format!(
+            "{}: there is no branch '{branch}' in this workspace.",
+            label(AskField::SourceBranch)
+        ),
+        AskError::Registry(cause) => {
+            tracing::error!(
+                error = format!("{cause:#}"),
+                "reading the workspaces failed"
+            );
+            AskError::Registry(cause).to_string()
+        }
+        AskError::Storage(cause) => {
+            tracing::error!(error = format!("{cause:#}"), "a job could not be saved");
+            AskError::Storage(cause).to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// `POST /dashboard/jobs/{id}/cancel`: cancels a job that has not started.
 pub async fn cancel(
     logged_in: LoggedIn,
     session: Session,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     id: web::Path<String>,
 ) -> HttpResponse {
     let Some(job_id) = JobId::parse(&id) else {
@@ -168,6 +181,17 @@ pub async fn cancel(
     }
 }
 
+/// The page for a job store that cannot be read (the cause goes to the log).
+pub fn queue_unavailable(err: &anyhow::Error) -> HttpResponse {
+    tracing::error!(error = format!("{err:#}"), "the job queue cannot be read");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Queue unavailable",
+        "Portico could not read its job queue. Try again in a moment; if it persists, \
+         check the server log.",
+    )
+}
+
 fn no_such_job() -> HttpResponse {
     error_page(
         StatusCode::NOT_FOUND,
@@ -196,12 +220,15 @@ struct JobPage {
 pub async fn job(
     logged_in: LoggedIn,
     session: Session,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
     id: web::Path<String>,
 ) -> HttpResponse {
     let job = match JobId::parse(&id) {
-        Some(id) => queue.get(&id).await,
+        Some(id) => match queue.get(&id).await {
+            Ok(job) => job,
+            Err(err) => return queue_unavailable(&err),
+        },
         None => None,
     };
     let Some(job) = job else {
@@ -212,7 +239,7 @@ pub async fn job(
         Err(err) => return storage_failure("reading the workspaces", &err.into()),
     };
     let result = job.result.as_ref();
-    let output = result.and_then(|r| r["output"].as_str());
+    let output = result.map(Answer::output);
     let markdown = output.is_some_and(looks_like_markdown);
     render(
         StatusCode::OK,
@@ -227,7 +254,7 @@ pub async fn job(
             error: job.error.clone(),
             answer_html: output.filter(|_| markdown).map(markdown_to_safe_html),
             answer_text: output.filter(|_| !markdown).map(str::to_owned),
-            engine: result.and_then(|r| r["engine"].as_str()).map(str::to_owned),
+            engine: result.map(|answer| answer.engine().to_owned()),
         },
     )
 }
@@ -297,10 +324,13 @@ struct QueuePage {
 
 pub async fn queue_page(
     logged_in: LoggedIn,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
 ) -> HttpResponse {
-    let jobs = queue.list(|_| true);
+    let jobs = match queue.list(&|_| true).await {
+        Ok(jobs) => jobs,
+        Err(err) => return queue_unavailable(&err),
+    };
     let of = |status: JobStatus| {
         jobs.iter()
             .filter(|j| j.status == status)

@@ -9,7 +9,7 @@ use super::jobs::{rows, JobRow};
 use super::security::storage_failure;
 use super::{error_page, redirect, render, DashboardState, Flash, Nav};
 use crate::auth::session::{self, LoggedIn};
-use crate::jobs::{JobQueue, QueueCounts};
+use crate::jobs::{JobStore, QueueCounts};
 use crate::workspaces::{Registry, Workspace};
 
 const OVERVIEW_JOBS: usize = 10;
@@ -56,7 +56,7 @@ pub async fn overview(
     logged_in: LoggedIn,
     session: Session,
     state: web::Data<DashboardState>,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
 ) -> HttpResponse {
     let flash = session::take_flash(&session).and_then(Flash::success);
@@ -64,7 +64,7 @@ pub async fn overview(
         StatusCode::OK,
         &logged_in,
         &state,
-        &queue,
+        queue.get_ref(),
         &registry,
         flash,
         AskInput::default(),
@@ -77,12 +77,15 @@ pub async fn overview_page(
     status: StatusCode,
     logged_in: &LoggedIn,
     state: &DashboardState,
-    queue: &JobQueue,
+    queue: &dyn JobStore,
     registry: &Registry,
     flash: Option<Flash>,
     ask: AskInput,
 ) -> HttpResponse {
-    let mut recent = queue.list(|_| true);
+    let (mut recent, counts) = match (queue.list(&|_| true).await, queue.counts(&|_| true).await) {
+        (Ok(recent), Ok(counts)) => (recent, counts),
+        (Err(err), _) | (_, Err(err)) => return super::jobs::queue_unavailable(&err),
+    };
     recent.truncate(OVERVIEW_JOBS);
     let workspaces = match registry.list().await {
         Ok(workspaces) => workspaces,
@@ -98,7 +101,7 @@ pub async fn overview_page(
             nav: Some(nav(logged_in, "overview")),
             flash,
             csrf_token: logged_in.csrf_token.clone(),
-            counts: queue.counts(|_| true),
+            counts,
             jobs: rows(&recent, &workspaces),
             workspaces,
             key_count,

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::answer::Answer;
+
 /// `2026-11-27T18-12-22Z-a1b2c3d4`: creation time and 8 random hex digits.
 /// Safe as a file name by construction; the only form accepted from clients.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -90,8 +92,10 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
+    /// `Answer`: `{"engine", "output", "executionTimeMs", ...}` (SPEC §5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<Answer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// How often a worker has started on it.

@@ -1,13 +1,26 @@
-//! Questions as jobs: the persistent queue under `<DATA_DIR>/queue/`, the
-//! worker that answers them, the two answer engines and the job API.
+//! Questions as jobs: asking (`ask`), the `JobStore` trait and its file
+//! back end under `<DATA_DIR>/queue/` (`store`, `queue`), the workers that
+//! claim, lease and answer jobs one `run_one` at a time (`worker`), the two
+//! answer engines and their typed `Answer`, and the job API (`routes`).
 
+pub mod answer;
+mod ask;
+#[cfg(test)]
+mod conformance;
 pub mod engine;
 mod job;
 mod queue;
 pub(crate) mod routes;
+mod store;
 mod worker;
 
+pub use answer::{Answer, BuiltinAnswer, CommandAnswer};
+pub use ask::{submit_question, AskError, AskField, AskRequest, MAX_QUESTION_BYTES};
+pub use engine::EngineError;
 pub use job::{Job, JobId, JobStatus};
-pub use queue::{JobQueue, QueueCounts, MAX_ATTEMPTS};
-pub use routes::{api_routes, queue_status, submit_question, AskRequest};
-pub use worker::spawn_workers;
+pub use queue::FileJobStore;
+pub use routes::{api_routes, queue_status};
+pub use store::{
+    JobStore, QueueCounts, TooManyJobs, WorkerId, MAX_ATTEMPTS, MAX_UNFINISHED_PER_OWNER,
+};
+pub use worker::{spawn_workers, Step, Worker};

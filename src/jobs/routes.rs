@@ -2,21 +2,18 @@
 //! `GET /api/queue/status`. A client sees only its own jobs; an admin all.
 
 use actix_web::{web, HttpResponse};
-use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::ask::{submit_question, AskError, AskField, AskRequest};
 use super::job::{Job, JobId, JobStatus};
-use super::queue::{JobQueue, TooManyJobs, MAX_UNFINISHED_PER_OWNER};
+use super::store::{JobStore, MAX_UNFINISHED_PER_OWNER};
 use crate::api::json::ApiJson;
 use crate::api::resource;
 use crate::auth::{Permission, Principal};
 use crate::error::ApiError;
-use crate::workspaces::{git, Registry, Workspace};
+use crate::workspaces::Registry;
 
-/// The longest question accepted (SPEC §5).
-pub const MAX_QUESTION_BYTES: usize = 32 * 1024;
-const MAX_CONTEXT_BYTES: usize = 256 * 1024;
 const DEFAULT_LIST_LIMIT: usize = 50;
 const MAX_LIST_LIMIT: usize = 500;
 const RECENT_JOBS: usize = 10;
@@ -28,17 +25,6 @@ pub fn api_routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/queue/status").get(status));
 }
 
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AskRequest {
-    #[serde(default)]
-    pub workspace_id: String,
-    #[serde(default)]
-    pub question: String,
-    pub context: Option<String>,
-    pub source_branch: Option<String>,
-}
-
 /// Own jobs (an admin's: all), and only in workspaces of the principal's scope.
 fn visible_to(principal: &Principal) -> impl Fn(&Job) -> bool + '_ {
     move |job| {
@@ -47,93 +33,28 @@ fn visible_to(principal: &Principal) -> impl Fn(&Job) -> bool + '_ {
     }
 }
 
-/// Validates a question and queues it for `principal`.
-pub async fn submit_question(
-    queue: &JobQueue,
-    registry: &Registry,
-    principal: &Principal,
-    request: AskRequest,
-) -> Result<(Job, Workspace), ApiError> {
-    let mut problems = Map::new();
-    if request.workspace_id.trim().is_empty() {
-        problems.insert("workspaceId".into(), json!("is required"));
-    }
-    if request.question.trim().is_empty() {
-        problems.insert("question".into(), json!("is required"));
-    } else if request.question.len() > MAX_QUESTION_BYTES {
-        problems.insert(
-            "question".into(),
-            json!(format!("is longer than {} KiB", MAX_QUESTION_BYTES / 1024)),
-        );
-    }
-    if request
-        .context
-        .as_ref()
-        .is_some_and(|c| c.len() > MAX_CONTEXT_BYTES)
-    {
-        problems.insert(
-            "context".into(),
-            json!(format!("is longer than {} KiB", MAX_CONTEXT_BYTES / 1024)),
-        );
-    }
-    let branch = request
-        .source_branch
-        .as_deref()
-        .map(str::trim)
-        .filter(|b| !b.is_empty());
-    if request.source_branch.is_some() && branch.is_none() {
-        problems.insert(
-            "sourceBranch".into(),
-            json!("is empty; leave it out to use the checkout"),
-        );
-    }
-    if !problems.is_empty() {
-        return Err(ApiError::bad_request(
-            "The question is not valid",
-            Value::Object(problems),
-        ));
-    }
-    let id = request.workspace_id.trim();
-    let reachable = if principal.reaches_workspace(id) {
-        registry.get(id).await?
-    } else {
-        None
-    };
-    let workspace = reachable.ok_or(ApiError::Missing("Workspace"))?;
-    if let Some(branch) = branch {
-        if !git::is_valid_branch_name(branch).await
-            || git::branch_commit(&workspace.path, branch).await.is_none()
-        {
-            return Err(ApiError::invalid_field(
-                "sourceBranch",
+impl From<AskError> for ApiError {
+    fn from(err: AskError) -> Self {
+        match err {
+            AskError::Invalid(problems) => ApiError::bad_request(
+                "The question is not valid",
+                Value::Object(
+                    problems
+                        .into_iter()
+                        .map(|(field, problem)| (field.json_name().to_owned(), json!(problem)))
+                        .collect::<Map<_, _>>(),
+                ),
+            ),
+            AskError::NoSuchBranch(branch) => ApiError::invalid_field(
+                AskField::SourceBranch.json_name(),
                 format!("there is no branch '{branch}' in this workspace"),
-            ));
+            ),
+            AskError::NoSuchWorkspace => ApiError::Missing("Workspace"),
+            AskError::TooManyJobs => ApiError::TooManyJobs(MAX_UNFINISHED_PER_OWNER),
+            AskError::Registry(err) => err.into(),
+            AskError::Storage(err) => ApiError::storage(err),
         }
     }
-    let now = Utc::now();
-    let job = Job {
-        id: JobId::generate(now),
-        kind: "ask".to_owned(),
-        status: JobStatus::Pending,
-        workspace_id: workspace.id.as_str().to_owned(),
-        question: request.question,
-        context: request.context.filter(|c| !c.trim().is_empty()),
-        source_branch: branch.map(str::to_owned),
-        owner_id: principal.id.to_string(),
-        created_at: now,
-        started_at: None,
-        completed_at: None,
-        result: None,
-        error: None,
-        attempts: 0,
-    };
-    queue
-        .submit(job.clone(), !principal.is_admin())
-        .await
-        .map_err(ApiError::storage)?
-        .map_err(|TooManyJobs| ApiError::TooManyJobs(MAX_UNFINISHED_PER_OWNER))?;
-    tracing::info!(job = %job.id, workspace = %job.workspace_id, by = %principal.id, "a question was queued");
-    Ok((job, workspace))
 }
 
 #[utoipa::path(post, path = "/api/ask", tag = "jobs", request_body = AskRequest,
@@ -148,12 +69,12 @@ pub async fn submit_question(
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn ask(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
     ApiJson(request): ApiJson<AskRequest>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::Ask)?;
-    let (job, workspace) = submit_question(&queue, &registry, &principal, request).await?;
+    let (job, workspace) = submit_question(queue.get_ref(), &registry, &principal, request).await?;
     Ok(HttpResponse::Accepted().json(json!({
         "success": true,
         "queued": true,
@@ -169,13 +90,17 @@ pub(crate) async fn ask(
 
 /// The job if `principal` may see it; anyone else gets the same 404 as
 /// for a job that does not exist.
-async fn visible_job(queue: &JobQueue, principal: &Principal, id: &str) -> Result<Job, ApiError> {
+async fn visible_job(
+    queue: &dyn JobStore,
+    principal: &Principal,
+    id: &str,
+) -> Result<Job, ApiError> {
     let Some(id) = JobId::parse(id) else {
         return Err(ApiError::Missing("Job"));
     };
     queue
         .get(&id)
-        .await
+        .await?
         .filter(|job| visible_to(principal)(job))
         .ok_or(ApiError::Missing("Job"))
 }
@@ -191,11 +116,11 @@ async fn visible_job(queue: &JobQueue, principal: &Principal, id: &str) -> Resul
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn get(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::JobsRead)?;
-    Ok(HttpResponse::Ok().json(visible_job(&queue, &principal, &id).await?))
+    Ok(HttpResponse::Ok().json(visible_job(queue.get_ref(), &principal, &id).await?))
 }
 
 #[utoipa::path(delete, path = "/api/jobs/{id}", tag = "jobs",
@@ -210,11 +135,11 @@ pub(crate) async fn get(
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn cancel(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::Ask)?;
-    let job = visible_job(&queue, &principal, &id).await?;
+    let job = visible_job(queue.get_ref(), &principal, &id).await?;
     match queue
         .cancel(&job.id, &principal.id)
         .await
@@ -249,7 +174,7 @@ pub(crate) struct ListQuery {
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn list(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::JobsRead)?;
@@ -273,9 +198,11 @@ pub(crate) async fn list(
             })?,
     };
     let visible = visible_to(&principal);
-    let mut jobs = queue.list(|job| visible(job) && status.is_none_or(|s| job.status == s));
+    let mut jobs = queue
+        .list(&|job| visible(job) && status.is_none_or(|s| job.status == s))
+        .await?;
     jobs.truncate(limit);
-    Ok(HttpResponse::Ok().json(queue.load_all(jobs).await))
+    Ok(HttpResponse::Ok().json(queue.load_all(jobs).await?))
 }
 
 #[utoipa::path(get, path = "/api/queue/status", tag = "jobs",
@@ -287,22 +214,22 @@ pub(crate) async fn list(
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn status(
     principal: Principal,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::JobsRead)?;
-    Ok(HttpResponse::Ok().json(queue_status(&queue, &principal).await))
+    Ok(HttpResponse::Ok().json(queue_status(queue.get_ref(), &principal).await?))
 }
 
 /// The `GET /api/queue/status` document for `principal`.
-pub async fn queue_status(queue: &JobQueue, principal: &Principal) -> Value {
+pub async fn queue_status(queue: &dyn JobStore, principal: &Principal) -> anyhow::Result<Value> {
     let visible = visible_to(principal);
-    let counts = queue.counts(&visible);
-    let jobs = queue.list(&visible);
+    let counts = queue.counts(&visible).await?;
+    let jobs = queue.list(&visible).await?;
     let current = jobs
         .iter()
         .find(|job| job.status == JobStatus::Processing)
         .cloned();
-    let current = queue.load_all(current.into_iter().collect()).await.pop();
+    let current = queue.load_all(current.into_iter().collect()).await?.pop();
     let mut pending: Vec<Job> = jobs
         .iter()
         .filter(|job| job.status == JobStatus::Pending)
@@ -317,13 +244,13 @@ pub async fn queue_status(queue: &JobQueue, principal: &Principal) -> Value {
         .take(RECENT_JOBS)
         .cloned()
         .collect();
-    let recent = queue.load_all(recent).await;
-    json!({
+    let recent = queue.load_all(recent).await?;
+    Ok(json!({
         "isProcessing": counts.processing > 0,
         "hasPending": counts.pending > 0,
         "counts": counts,
         "currentJob": current,
         "pendingJobs": pending,
         "recentJobs": recent,
-    })
+    }))
 }

@@ -20,7 +20,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 pub use access::MetricsAccess;
 use labels::{ByStatic, RequestCounters};
 
-use crate::jobs::JobQueue;
+use crate::jobs::JobStore;
 
 const REQUESTS: &str = "portico_http_requests_total";
 const AUTH: &str = "portico_auth_attempts_total";
@@ -146,12 +146,21 @@ pub fn store_error() {
 pub async fn scrape(
     req: HttpRequest,
     access: web::Data<MetricsAccess>,
-    queue: web::Data<JobQueue>,
+    queue: web::Data<dyn JobStore>,
 ) -> HttpResponse {
     if let Some(refusal) = access.refusal(&req) {
         return refusal;
     }
-    let counts = queue.counts(|_| true);
+    let counts = match queue.counts(&|_| true).await {
+        Ok(counts) => counts,
+        Err(err) => {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "cannot count the jobs for /metrics"
+            );
+            return HttpResponse::ServiceUnavailable().finish();
+        }
+    };
     for (status, count) in [
         ("pending", counts.pending),
         ("processing", counts.processing),

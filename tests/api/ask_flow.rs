@@ -1,18 +1,35 @@
 //! Workspaces, `POST /api/ask` and the job API over HTTP.
 
+use std::time::Duration;
+
+use portico::jobs::Step;
 use serde_json::json;
 
-use crate::helpers::{answer_repo, assert_error, git, spawn_app, TestApp, ADMIN_KEY};
+use crate::helpers::{
+    answer_repo, assert_error, git, spawn_app_with_jobs_by_hand, TestApp, ADMIN_KEY,
+};
 
 const CLIENT_A: &str = "client-a-key-0123456789";
 const CLIENT_B: &str = "client-b-key-0123456789";
 
+/// An app whose jobs run when the test says (`answered`), not by polling.
 async fn app() -> TestApp {
-    spawn_app(&[
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("VALID_API_KEYS", &format!("{CLIENT_A},{CLIENT_B}")),
-    ])
+    spawn_app_with_jobs_by_hand(
+        &[
+            ("ADMIN_API_KEY", ADMIN_KEY),
+            ("VALID_API_KEYS", &format!("{CLIENT_A},{CLIENT_B}")),
+        ],
+        Duration::from_secs(30),
+    )
     .await
+}
+
+/// Runs every queued job to its end, then reads job `id` as `key` sees it.
+async fn answered(app: &TestApp, key: &str, id: &str) -> serde_json::Value {
+    while app.run_job().await != Step::Idle {}
+    let (status, job) = app.get_json(&format!("/api/jobs/{id}"), key).await;
+    assert_eq!(status, 200, "{job}");
+    job
 }
 
 fn assert_answers_from_the_token_bucket(job: &serde_json::Value) {
@@ -63,7 +80,7 @@ async fn a_question_about_a_registered_repository_is_answered_from_the_right_fil
             "workspace": {"id": workspace_id, "name": "demo", "targetBranch": "main"},
         })
     );
-    let job = app.wait_for_job(CLIENT_A, &job_id).await;
+    let job = answered(&app, CLIENT_A, &job_id).await;
     assert_eq!(job["type"], "ask");
     assert_eq!(job["workspaceId"], workspace_id.as_str());
     for field in ["createdAt", "startedAt", "completedAt"] {
@@ -103,7 +120,7 @@ async fn a_file_url_is_cloned_into_the_data_dir_and_answered_from() {
             json!({"workspaceId": id, "question": "refill the token bucket"}),
         )
         .await;
-    assert_answers_from_the_token_bucket(&app.wait_for_job(CLIENT_A, &job_id).await);
+    assert_answers_from_the_token_bucket(&answered(&app, CLIENT_A, &job_id).await);
 
     let (_, list) = app.get_json("/api/workspaces", CLIENT_B).await;
     assert!(list.as_array().unwrap().iter().any(|w| w["id"] == id));
@@ -133,7 +150,7 @@ async fn a_source_branch_is_answered_from_that_branch_without_touching_the_check
     let job_id = app
         .ask(CLIENT_A, json!({"workspaceId": workspace_id, "question": "Where do zebras gallop?", "sourceBranch": "feature"}))
         .await;
-    let job = app.wait_for_job(CLIENT_A, &job_id).await;
+    let job = answered(&app, CLIENT_A, &job_id).await;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["result"]["matches"][0]["path"], "src/zebra_feature.rs");
 
@@ -245,8 +262,8 @@ async fn a_client_sees_only_its_own_jobs_and_an_admin_sees_all() {
             json!({"workspaceId": workspace_id, "question": "main hello"}),
         )
         .await;
-    app.wait_for_job(CLIENT_A, &job_a).await;
-    app.wait_for_job(CLIENT_B, &job_b).await;
+    answered(&app, CLIENT_A, &job_a).await;
+    answered(&app, CLIENT_B, &job_b).await;
 
     let (status, body) = app.get_json(&format!("/api/jobs/{job_a}"), CLIENT_B).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not-found")));
@@ -305,7 +322,7 @@ async fn jobs_can_be_filtered_and_limited() {
                 json!({"workspaceId": workspace_id, "question": question}),
             )
             .await;
-        app.wait_for_job(CLIENT_A, &id).await;
+        answered(&app, CLIENT_A, &id).await;
     }
     let (_, one) = app
         .get_json("/api/jobs?status=completed&limit=1", CLIENT_A)

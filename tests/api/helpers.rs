@@ -10,6 +10,7 @@ use actix_web::dev::ServerHandle;
 use portico::auth::hashing::Hasher;
 use portico::auth::session::SessionLimits;
 use portico::config::Settings;
+use portico::jobs::{Step, Worker};
 use portico::startup::Application;
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -27,8 +28,11 @@ pub struct TestApp {
     pub cookies: Arc<Jar>,
     pub data_dir: TempDir,
     pub hasher: Arc<Hasher>,
+    /// Runs the next job (`run_job`); the only worker when jobs run by hand.
+    pub jobs: Worker,
     vars: HashMap<String, String>,
     limits: SessionLimits,
+    jobs_by_hand: Option<Duration>,
     server: ServerHandle,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -58,6 +62,21 @@ pub async fn spawn_app_with_limits(
     vars: &[(&str, &str)],
     limits: SessionLimits,
 ) -> TestApp {
+    spawn(bind, vars, limits, None).await
+}
+
+/// An app whose jobs run only when the test calls `run_job` (no workers),
+/// with leases of `lease`: tests step the queue instead of polling it.
+pub async fn spawn_app_with_jobs_by_hand(vars: &[(&str, &str)], lease: Duration) -> TestApp {
+    spawn("127.0.0.1:0", vars, SessionLimits::default(), Some(lease)).await
+}
+
+async fn spawn(
+    bind: &str,
+    vars: &[(&str, &str)],
+    limits: SessionLimits,
+    jobs_by_hand: Option<Duration>,
+) -> TestApp {
     init_logging();
     let data_dir = tempfile::tempdir().expect("temporary data dir");
     let listener = std::net::TcpListener::bind(bind).expect("a free port");
@@ -71,7 +90,7 @@ pub async fn spawn_app_with_limits(
     ]);
     map.insert("DATA_DIR".into(), data_dir.path().display().to_string());
     map.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-    let (server, task, hasher) = start(&map, limits, listener).await;
+    let (server, task, hasher, jobs) = start(&map, limits, jobs_by_hand, listener).await;
     let cookies = Arc::new(Jar::default());
     TestApp {
         address,
@@ -79,8 +98,10 @@ pub async fn spawn_app_with_limits(
         cookies,
         data_dir,
         hasher,
+        jobs,
         vars: map,
         limits,
+        jobs_by_hand,
         server,
         task: Some(task),
     }
@@ -89,22 +110,29 @@ pub async fn spawn_app_with_limits(
 async fn start(
     vars: &HashMap<String, String>,
     limits: SessionLimits,
+    jobs_by_hand: Option<Duration>,
     listener: std::net::TcpListener,
 ) -> (
     ServerHandle,
     tokio::task::JoinHandle<std::io::Result<()>>,
     Arc<Hasher>,
+    Worker,
 ) {
     let mut vars = vars.clone();
     vars.insert("BIND".into(), listener.local_addr().unwrap().to_string());
     let mut settings = Settings::from_vars(&vars).expect("test settings are valid");
     settings.session_limits = limits;
+    if let Some(lease) = jobs_by_hand {
+        settings.start_job_workers = false;
+        settings.job_lease = lease;
+    }
     let app = Application::build_on(settings, listener)
         .await
         .expect("the app starts");
     let handle = app.handle();
     let hasher = app.hasher();
-    (handle, tokio::spawn(app.run_until_stopped()), hasher)
+    let jobs = app.job_worker();
+    (handle, tokio::spawn(app.run_until_stopped()), hasher, jobs)
 }
 
 impl TestApp {
@@ -123,10 +151,12 @@ impl TestApp {
         edit(self);
         let port_addr = self.address.trim_start_matches("http://").to_owned();
         let listener = std::net::TcpListener::bind(&port_addr).expect("the same port again");
-        let (server, task, hasher) = start(&self.vars, self.limits, listener).await;
+        let (server, task, hasher, jobs) =
+            start(&self.vars, self.limits, self.jobs_by_hand, listener).await;
         self.server = server;
         self.task = Some(task);
         self.hasher = hasher;
+        self.jobs = jobs;
     }
 
     /// Restarts with some variables changed (an operator editing `.env`).
@@ -682,6 +712,11 @@ impl TestApp {
         assert_eq!(response.status(), 202);
         let answer: serde_json::Value = response.json().await.unwrap();
         answer["jobId"].as_str().unwrap().to_owned()
+    }
+
+    /// Runs the next job to its end (`spawn_app_with_jobs_by_hand`).
+    pub async fn run_job(&self) -> Step {
+        self.jobs.run_one().await.expect("the job store works")
     }
 
     /// Polls a job until it is completed or failed (at most 60 s).

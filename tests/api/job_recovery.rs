@@ -3,10 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use portico::jobs::Step;
 use serde_json::json;
 
 use crate::helpers::{
-    answer_repo, job_at, spawn_app, start_server, test_client, wait_for_job_at, ADMIN_KEY,
+    answer_repo, job_at, spawn_app, spawn_app_with_jobs_by_hand, start_server, test_client,
+    wait_for_job_at, ADMIN_KEY,
 };
 
 const SLOW_AGENT: &str = r#"out="$1"
@@ -146,34 +148,28 @@ async fn a_job_that_crashed_the_server_three_times_is_given_up_and_old_jobs_are_
 
 #[tokio::test]
 async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
-    let data = tempfile::tempdir().unwrap();
     let scripts = tempfile::tempdir().unwrap();
     let command = slow_agent(&scripts);
-    let server = start_server(
-        data.path(),
+    let app = spawn_app_with_jobs_by_hand(
         &[
-            ("BIND", "127.0.0.1:0"),
             ("ADMIN_API_KEY", ADMIN_KEY),
             ("VALID_API_KEYS", "owner-key-123"),
             ("ASK_COMMAND", &command),
             ("ASK_SANDBOX_WRITE_PATHS", scripts.path().to_str().unwrap()),
         ],
-    );
+        Duration::from_secs(30),
+    )
+    .await;
     let repo = answer_repo();
-    let client = test_client();
-    let base = server.address.clone();
-    let workspace = server.register_workspace(repo.path()).await;
+    let workspace = app.register_workspace(repo.path()).await;
     let mut ids = Vec::new();
     for n in 0..2 {
-        ids.push(
-            server
-                .ask("owner-key-123", &workspace, &format!("q{n}"))
-                .await,
-        );
+        let body = json!({"workspaceId": workspace, "question": format!("q{n}")});
+        ids.push(app.ask("owner-key-123", body).await);
     }
     let cancel = |id: String| {
-        client
-            .delete(format!("{base}/api/jobs/{id}"))
+        app.fresh_client()
+            .delete(app.url(&format!("/api/jobs/{id}")))
             .header("x-api-key", "owner-key-123")
             .send()
     };
@@ -185,8 +181,12 @@ async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
     let again = cancel(ids[1].clone()).await.unwrap();
     assert_eq!(again.status(), 409);
 
-    let first = wait_for_job_at(&base, "owner-key-123", &ids[0]).await;
-    assert_eq!(first["status"], "completed");
+    assert!(matches!(app.run_job().await, Step::Completed(id) if id.as_str() == ids[0]));
+    assert_eq!(
+        app.run_job().await,
+        Step::Idle,
+        "a cancelled job never runs"
+    );
     let log = std::fs::read_to_string(scripts.path().join("completed.log")).unwrap();
     assert!(!log.contains("q1"), "a cancelled job never runs");
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ignore::{WalkBuilder, WalkState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::tokens::{for_each_token, tokenize};
 
@@ -22,14 +22,16 @@ const BM25_B: f64 = 0.75;
 /// Weight of a query term found in a file's path, relative to its IDF.
 pub(super) const PATH_WEIGHT: f64 = 0.5;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One passage of an answer. Fields in alphabetical order: the order a
+/// stored job's JSON has always had (see `jobs::answer`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Passage {
-    pub path: String,
-    pub start_line: usize,
     pub end_line: usize,
+    pub path: String,
     pub score: f64,
     pub snippet: String,
+    pub start_line: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::sandbox::{restrict_in_child, Confinement, Sandbox};
+use super::EngineError;
 use crate::config::SECRET_VARIABLES;
+use crate::jobs::answer::{Answer, CommandAnswer};
 
 pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
 const STDERR_TAIL_BYTES: usize = 2000;
@@ -142,11 +143,12 @@ impl CommandEngine {
         question: &str,
         context: Option<&str>,
         cwd: &Path,
-    ) -> Result<Value, String> {
+    ) -> Result<Answer, EngineError> {
         let confinement = match &self.sandbox {
-            Some(sandbox) => sandbox.confine(cwd)?,
-            None => Confinement::unconfined()?,
-        };
+            Some(sandbox) => sandbox.confine(cwd),
+            None => Confinement::unconfined(),
+        }
+        .map_err(EngineError::Sandbox)?;
         let mut command = Command::new(&self.words[0]);
         command
             .args(&self.words[1..])
@@ -181,10 +183,11 @@ impl CommandEngine {
                 } else {
                     ""
                 };
-            format!(
-                "cannot start the ASK_COMMAND program '{}': {err}{hint}",
-                self.name()
-            )
+            EngineError::CannotStart {
+                program: self.name().to_owned(),
+                reason: err.to_string(),
+                hint,
+            }
         })?;
         let pid = child.id();
         // Also when this future is dropped (the server stopping mid-job).
@@ -204,13 +207,12 @@ impl CommandEngine {
         ));
 
         let status = match tokio::time::timeout(self.timeout, child.wait()).await {
-            Ok(status) => status
-                .map_err(|err| format!("waiting for the ASK_COMMAND program failed: {err}"))?,
+            Ok(status) => status.map_err(|err| EngineError::Wait(err.to_string()))?,
             Err(_) => {
                 kill_group(pid);
                 let _ = child.wait().await;
                 writer.abort();
-                return Err(format!("timed out after {} s", self.timeout.as_secs()));
+                return Err(EngineError::TimedOut(self.timeout.as_secs()));
             }
         };
         // Whatever the program left running must not hold its pipes open.
@@ -223,15 +225,21 @@ impl CommandEngine {
                 .code()
                 .map_or_else(|| "a signal".to_owned(), |c| c.to_string());
             let tail = self.without_data_dir(&String::from_utf8_lossy(&stderr));
-            return Err(format!(
-                "the ASK_COMMAND program exited with status {code}: {}",
-                tail.trim()
-            ));
+            return Err(EngineError::Exited {
+                code,
+                stderr: tail.trim().to_owned(),
+            });
         }
         let mut output = self.without_data_dir(&String::from_utf8_lossy(&output));
         if truncated {
             output.push_str("\n\n[output truncated at 1 MiB]\n");
         }
-        Ok(json!({ "output": output, "truncated": truncated, "exitCode": 0 }))
+        Ok(Answer::Command(CommandAnswer {
+            execution_time_ms: 0,
+            exit_code: 0,
+            output,
+            source_branch: None,
+            truncated,
+        }))
     }
 }

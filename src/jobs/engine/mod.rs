@@ -13,9 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{json, Value};
 use tempfile::TempDir;
 
+use super::answer::{Answer, BuiltinAnswer};
 use super::job::Job;
 use crate::workspaces::{git, Registry};
 use cache::{IndexCache, Source};
@@ -45,19 +45,57 @@ pub struct Answerer {
     pub indexes: Arc<IndexCache>,
 }
 
+/// Why a job has no answer; its text is the job's `error`, for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("the workspace registry could not be read; try again later")]
+    RegistryUnavailable,
+    #[error("the workspace {0} was removed")]
+    WorkspaceRemoved(String),
+    /// The registry's reason the workspace may not be read.
+    #[error("{0}")]
+    WorkspaceUnusable(String),
+    #[error("the branch '{0}' does not exist (any more) in this workspace")]
+    NoSuchBranch(String),
+    #[error("cannot prepare the branch export: {0}")]
+    ExportDir(String),
+    #[error("cannot read the branch '{branch}': {reason}")]
+    Export { branch: String, reason: String },
+    #[error("the built-in engine failed unexpectedly")]
+    BuiltinFailed,
+    /// The sandbox could not be set up for this run.
+    #[error("{0}")]
+    Sandbox(String),
+    #[error("cannot start the ASK_COMMAND program '{program}': {reason}{hint}")]
+    CannotStart {
+        program: String,
+        reason: String,
+        hint: &'static str,
+    },
+    #[error("waiting for the ASK_COMMAND program failed: {0}")]
+    Wait(String),
+    #[error("timed out after {0} s")]
+    TimedOut(u64),
+    #[error("the ASK_COMMAND program exited with status {code}: {stderr}")]
+    Exited { code: String, stderr: String },
+}
+
 impl Answerer {
-    /// The answer as the job's `result`, or the error a user should read.
-    pub async fn answer(&self, job: &Job) -> Result<Value, String> {
+    /// The job's answer, or the error a user should read.
+    pub async fn answer(&self, job: &Job) -> Result<Answer, EngineError> {
         let workspace = self
             .registry
             .get(&job.workspace_id)
             .await
             .map_err(|err| {
                 tracing::error!(error = format!("{err:#}"), "reading the workspaces failed");
-                "the workspace registry could not be read; try again later".to_owned()
+                EngineError::RegistryUnavailable
             })?
-            .ok_or_else(|| format!("the workspace {} was removed", job.workspace_id))?;
-        let root = self.registry.checked_root(&workspace)?;
+            .ok_or_else(|| EngineError::WorkspaceRemoved(job.workspace_id.clone()))?;
+        let root = self
+            .registry
+            .checked_root(&workspace)
+            .map_err(EngineError::WorkspaceUnusable)?;
         let started = Instant::now();
         let export = match &job.source_branch {
             Some(branch) => Some(export_branch(&root, branch).await?),
@@ -71,7 +109,7 @@ impl Answerer {
             },
             None => Source::Directory(root.to_string_lossy().into_owned()),
         };
-        let mut result = match &self.engine {
+        let answer = match &self.engine {
             Engine::Builtin => {
                 let (dir, question, context) =
                     (dir.to_owned(), job.question.clone(), job.context.clone());
@@ -80,8 +118,14 @@ impl Answerer {
                     indexes.answer(&source, &dir, &question, context.as_deref())
                 })
                 .await
-                .map_err(|_| "the built-in engine failed unexpectedly".to_owned())?;
-                serde_json::to_value(answer).map_err(|e| e.to_string())?
+                .map_err(|_| EngineError::BuiltinFailed)?;
+                Answer::Builtin(BuiltinAnswer {
+                    execution_time_ms: 0,
+                    files_scanned: answer.files_scanned,
+                    matches: answer.matches,
+                    output: answer.output,
+                    source_branch: None,
+                })
             }
             Engine::Command(command) => {
                 command
@@ -89,27 +133,26 @@ impl Answerer {
                     .await?
             }
         };
-        result["engine"] = json!(self.engine.label());
-        result["executionTimeMs"] = json!(started.elapsed().as_millis() as u64);
-        if let Some(branch) = &job.source_branch {
-            result["sourceBranch"] = json!(branch);
-        }
-        Ok(result)
+        let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(answer.stamped(elapsed, job.source_branch.as_deref()))
     }
 }
 
 /// Writes `branch` of `repo` into a fresh directory outside the data
 /// directory, removed when the returned value is dropped, and the commit.
-async fn export_branch(repo: &Path, branch: &str) -> Result<(TempDir, String), String> {
-    let commit = git::branch_commit(repo, branch).await.ok_or_else(|| {
-        format!("the branch '{branch}' does not exist (any more) in this workspace")
-    })?;
+async fn export_branch(repo: &Path, branch: &str) -> Result<(TempDir, String), EngineError> {
+    let commit = git::branch_commit(repo, branch)
+        .await
+        .ok_or_else(|| EngineError::NoSuchBranch(branch.to_owned()))?;
     let export = tempfile::Builder::new()
         .prefix("portico-export-")
         .tempdir()
-        .map_err(|err| format!("cannot prepare the branch export: {err}"))?;
+        .map_err(|err| EngineError::ExportDir(err.to_string()))?;
     git::export_tree(repo, &commit, export.path())
         .await
-        .map_err(|err| format!("cannot read the branch '{branch}': {err:#}"))?;
+        .map_err(|err| EngineError::Export {
+            branch: branch.to_owned(),
+            reason: format!("{err:#}"),
+        })?;
     Ok((export, commit))
 }

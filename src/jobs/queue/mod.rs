@@ -1,0 +1,239 @@
+//! The file back end of `JobStore`: one JSON file per job in
+//! `<DATA_DIR>/queue/`, changed through a `store::Document` (read, change,
+//! atomic write) at every change of state, and an
+//! in-memory index of summaries (no context or result, a question preview)
+//! for listing, so memory does not grow with what clients send. Leases are
+//! kept in memory: one process owns a data directory (its lock), so a job
+//! found `processing` at start belonged to a process that died and is put
+//! back at once. Finished jobs are kept 7 days.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+mod store_impl;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio::sync::Notify;
+
+use super::job::{Job, JobId, JobStatus};
+use super::store::{given_up, WorkerId, MAX_ATTEMPTS};
+use crate::store::{read_json, write_atomic, Document, StoreError};
+
+/// How much of a question the in-memory index keeps, in characters.
+const QUESTION_PREVIEW_CHARS: usize = 200;
+const RETENTION_DAYS: i64 = 7;
+
+#[derive(Debug)]
+struct Lease {
+    worker: WorkerId,
+    expires: Instant,
+}
+
+#[derive(Debug)]
+pub struct FileJobStore {
+    dir: PathBuf,
+    jobs: RwLock<HashMap<JobId, Job>>,
+    /// The worker holding each `processing` job, and until when.
+    leases: Mutex<HashMap<JobId, Lease>>,
+    /// Held for every change; guards the owner served last.
+    writes: tokio::sync::Mutex<Option<String>>,
+    work: Notify,
+    lease: Duration,
+}
+
+/// Why `change` wrote nothing.
+enum Unchanged<E> {
+    Missing,
+    Declined(E),
+    Failed(StoreError),
+}
+
+impl<E> From<StoreError> for Unchanged<E> {
+    fn from(err: StoreError) -> Self {
+        Self::Failed(err)
+    }
+}
+
+/// What the in-memory index keeps of a job.
+fn summary(job: &Job) -> Job {
+    let mut question: String = job.question.chars().take(QUESTION_PREVIEW_CHARS).collect();
+    if question.len() < job.question.len() {
+        question.push('…');
+    }
+    Job {
+        question,
+        context: None,
+        result: None,
+        ..job.clone()
+    }
+}
+
+fn newest_first(a: &Job, b: &Job) -> std::cmp::Ordering {
+    b.created_at
+        .cmp(&a.created_at)
+        .then_with(|| b.id.cmp(&a.id))
+}
+
+impl FileJobStore {
+    /// Loads every job and puts back those a dead process left
+    /// `processing`; claimed jobs are leased for `lease`.
+    pub fn load(data_dir: &Path, lease: Duration) -> anyhow::Result<Self> {
+        let dir = data_dir.join("queue");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let mut jobs = HashMap::new();
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            let is_job = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(JobId::parse)
+                .is_some();
+            if !is_job {
+                continue;
+            }
+            let Some(mut job) = read_json::<Job>(&path)? else {
+                continue;
+            };
+            if job.status == JobStatus::Processing {
+                put_back(&mut job);
+                write_atomic(&path, &serde_json::to_vec_pretty(&job)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            jobs.insert(job.id.clone(), summary(&job));
+        }
+        Ok(Self {
+            dir,
+            jobs: RwLock::new(jobs),
+            leases: Mutex::new(HashMap::new()),
+            writes: tokio::sync::Mutex::new(None),
+            work: Notify::new(),
+            lease,
+        })
+    }
+
+    fn file(&self, id: &JobId) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// Writes a new job's file and indexes it.
+    async fn store(&self, job: &Job) -> anyhow::Result<()> {
+        let file = Document::with_value(self.file(&job.id), None);
+        file.update(|slot| {
+            *slot = Some(job.clone());
+            Ok::<_, StoreError>(())
+        })
+        .await?;
+        self.index().insert(job.id.clone(), summary(job));
+        Ok(())
+    }
+
+    /// Changes a job's file through a `Document`: `Ok(None)` if there is no
+    /// such job (or its file cannot be read); `Some(Err(_))`, nothing
+    /// written, if `edit` declines; `Some(Ok(_))` once written and indexed.
+    async fn change<R, E>(
+        &self,
+        id: &JobId,
+        edit: impl FnOnce(&mut Job) -> Result<R, E> + Send,
+    ) -> anyhow::Result<Option<Result<R, E>>>
+    where
+        R: Send,
+        E: Send,
+    {
+        let path = self.file(id);
+        let loaded = tokio::task::spawn_blocking(move || Document::<Option<Job>>::load(path))
+            .await
+            .context("a file-reading task failed")?;
+        let Ok(file) = loaded else {
+            return Ok(None);
+        };
+        let changed = file
+            .update(|slot| match slot {
+                None => Err(Unchanged::Missing),
+                Some(job) => edit(job).map_err(Unchanged::Declined),
+            })
+            .await;
+        match changed {
+            Ok(done) => {
+                if let Some(job) = file.snapshot() {
+                    self.index().insert(job.id.clone(), summary(&job));
+                }
+                Ok(Some(Ok(done)))
+            }
+            Err(Unchanged::Missing) => Ok(None),
+            Err(Unchanged::Declined(kept)) => Ok(Some(Err(kept))),
+            Err(Unchanged::Failed(err)) => Err(err.into()),
+        }
+    }
+
+    fn index(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<JobId, Job>> {
+        self.jobs.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn summaries(&self, visible: impl Fn(&Job) -> bool) -> Vec<Job> {
+        let mut jobs: Vec<Job> = self
+            .jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|job| visible(job))
+            .cloned()
+            .collect();
+        jobs.sort_by(newest_first);
+        jobs
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Lease>> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The whole job from its file, if the index knows it.
+    async fn read(&self, id: &JobId) -> Option<Job> {
+        if !self
+            .jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(id)
+        {
+            return None;
+        }
+        let bytes = tokio::fs::read(self.file(id)).await.ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Whether `worker` holds the lease on `id` (expired or not: until
+    /// someone reclaims the job, its worker may still renew and finish).
+    fn holds(&self, id: &JobId, worker: &WorkerId) -> bool {
+        self.leases()
+            .get(id)
+            .is_some_and(|lease| lease.worker == *worker)
+    }
+}
+
+/// The oldest pending job of the first owner after `last` (in id order,
+/// wrapping around); `pending` is newest first.
+fn next_in_turn<'a>(pending: &'a [Job], last: Option<&str>) -> Option<&'a Job> {
+    let mut owners: Vec<&str> = pending.iter().map(|job| job.owner_id.as_str()).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let owner = last
+        .and_then(|last| owners.iter().find(|owner| **owner > last))
+        .or(owners.first())?;
+    pending.iter().rev().find(|job| job.owner_id == *owner)
+}
+
+/// A job whose worker is gone: run again, or give up after `MAX_ATTEMPTS`.
+fn put_back(job: &mut Job) {
+    if job.attempts >= MAX_ATTEMPTS {
+        job.status = JobStatus::Failed;
+        job.completed_at = Some(Utc::now());
+        job.error = Some(given_up());
+    } else {
+        job.status = JobStatus::Pending;
+        job.started_at = None;
+    }
+}
