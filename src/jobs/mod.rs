@@ -10,6 +10,7 @@ mod conformance;
 pub mod engine;
 mod job;
 mod queue;
+mod redis_store;
 pub(crate) mod routes;
 mod store;
 mod worker;
@@ -19,6 +20,7 @@ pub use ask::{submit_question, AskError, AskField, AskRequest, MAX_QUESTION_BYTE
 pub use engine::EngineError;
 pub use job::{Job, JobId, JobStatus};
 pub use queue::FileJobStore;
+pub use redis_store::RedisJobStore;
 pub use routes::{api_routes, queue_status};
 pub use store::{
     JobStore, QueueCounts, TooManyJobs, WorkerId, MAX_ATTEMPTS, MAX_UNFINISHED_PER_OWNER,
