@@ -37,11 +37,11 @@ use super::store::{
 use crate::store::redis::{unavailable, Redis};
 use crate::store::StoreError;
 
+mod rows;
 mod scripts;
 
-/// How much of a question a listing keeps, in characters (as the file
-/// back end's index).
-const QUESTION_PREVIEW_CHARS: usize = 200;
+use rows::{assemble, json, millis, optional, summary};
+
 const RETENTION_DAYS: i64 = 7;
 /// How often an idle worker looks for jobs submitted on other instances.
 const POLL: Duration = Duration::from_millis(250);
@@ -74,54 +74,6 @@ pub struct RedisJobStore {
     keys: Vec<String>,
     lease: Duration,
     work: Notify,
-}
-
-fn summary(job: &Job) -> Job {
-    let mut question: String = job.question.chars().take(QUESTION_PREVIEW_CHARS).collect();
-    if question.len() < job.question.len() {
-        question.push('…');
-    }
-    Job {
-        question,
-        context: None,
-        result: None,
-        ..job.clone()
-    }
-}
-
-fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
-    serde_json::to_string(value).context("serialising a job for Redis")
-}
-
-fn optional<T: serde::Serialize>(value: Option<&T>) -> anyhow::Result<String> {
-    value.map(json).transpose().map(Option::unwrap_or_default)
-}
-
-fn millis(at: DateTime<Utc>) -> i64 {
-    at.timestamp_millis()
-}
-
-fn parse<T: serde::de::DeserializeOwned>(text: Option<String>) -> anyhow::Result<Option<T>> {
-    text.map(|t| serde_json::from_str(&t))
-        .transpose()
-        .context("a job in Redis is not valid")
-}
-
-/// A job from its stored form and the fields that changed since.
-fn assemble(base: &str, state: &[Option<String>]) -> anyhow::Result<Job> {
-    let mut job: Job = serde_json::from_str(base).context("a job in Redis is not valid")?;
-    let field = |i: usize| state.get(i).cloned().flatten();
-    if let Some(status) = field(0).as_deref().and_then(JobStatus::parse) {
-        job.status = status;
-    }
-    job.attempts = field(1).and_then(|n| n.parse().ok()).unwrap_or(0);
-    job.started_at = parse(field(2))?;
-    job.completed_at = parse(field(3))?;
-    job.error = field(4);
-    if state.len() > 5 {
-        job.result = parse(field(5))?;
-    }
-    Ok(job)
 }
 
 impl RedisJobStore {
