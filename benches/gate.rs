@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use portico::auth::address::{client_address, IpAllowlist, TrustedProxies};
 use portico::auth::dashboard_keys::{Expiry, KeyCheck, Keys};
 use portico::auth::hashing::Hasher;
 use portico::auth::rate_limit::{address_key, Bounds, WindowCounter};
 use portico::auth::Role;
+use portico::core::address::{client_address, IpAllowlist, TrustedProxies};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

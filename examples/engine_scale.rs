@@ -58,6 +58,18 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU seconds (user + system) this process has used so far.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let root = args.next().expect("usage: engine_scale DIR [FILES]");
@@ -80,7 +92,10 @@ fn main() {
         let answer = cache.answer(&source, root, question, None);
         (started.elapsed().as_secs_f64(), answer)
     };
+    // The machine may be shared: CPU time says what the build costs.
+    let cpu_before = cpu_seconds();
     let (cold, answer) = timed(question);
+    let cold_cpu = cpu_seconds() - cpu_before;
     let top = answer
         .matches
         .first()
@@ -91,7 +106,9 @@ fn main() {
         "top passage: {top}"
     );
     assert_eq!(answer.files_scanned, files);
+    let cpu_before = cpu_seconds();
     let (warm, _) = timed("How does the request handler retry with backoff?");
+    let warm_cpu = cpu_seconds() - cpu_before;
     for n in 0..20 {
         let path = root.join(format!(
             "crate_{:02}/module_{:03}/file_{n}.rs",
@@ -103,8 +120,15 @@ fn main() {
     let (changed, _) = timed(question);
     println!(
         "files={files} megabytes={:.0} cold_s={cold:.2} warm_s={warm:.2} warm_after_20_changes_s={changed:.2} \
-         peak_rss_mib={:.1} rss_before_mib={rss_before:.1} top={top}",
+         peak_rss_mib={:.1} rss_before_mib={rss_before:.1} cold_cpu_s={cold_cpu:.2} warm_cpu_s={warm_cpu:.2} \
+         threads={} load_average={} top={top}",
         bytes as f64 / 1e6,
-        peak_rss_mib()
+        peak_rss_mib(),
+        std::thread::available_parallelism().map_or(1, usize::from),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("?"),
     );
 }

@@ -5,6 +5,7 @@
 #   bash scripts/bench.sh                     # full run, about 3 minutes
 #   DURATION=3 ROUNDS=1 bash scripts/bench.sh # a quicker, noisier run
 #   bash scripts/bench.sh flood               # only the many-address flood (issue 10)
+#   bash scripts/bench.sh usage               # only per-key usage counting on vs off (issue 17)
 #
 # The scenarios on one server run interleaved, ROUNDS times each, and the
 # table shows each one's median round, so drift on a shared machine hits
@@ -31,8 +32,10 @@ BIN=target/release/portico
 
 WORK=$(mktemp -d)
 SERVER_PID=
+USAGE_PIDS=()
 cleanup() {
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
+  for pid in "${USAGE_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -167,6 +170,75 @@ LUA
 if [ "${1:-}" = flood ]; then
   flood
   [ "$FLOOD_MET" = 1 ] || exit 3
+  exit 0
+fi
+
+# usage: issue 17 item 3, what counting each request of a dashboard key costs.
+# Two release servers side by side, identical but for the counting (on, and
+# off with PORTICO_BENCH_NO_USAGE, a switch only this benchmark uses), each
+# with one dashboard key; wrk on GET /api/me with that key, the two runs
+# interleaved ROUNDS times. Logging at warn, so the log does not hide the
+# cost. Prints server CPU per request of each and their paired ratio.
+USAGE_MET=0
+usage_bench() {
+  local rows="$WORK/usage-rows" name port pid key before after requests
+  declare -A usage_port usage_pid usage_key
+  for name in on off; do
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    local switch=()
+    [ "$name" = off ] && switch=(PORTICO_BENCH_NO_USAGE=1)
+    env -i PATH="$PATH" HOME="$HOME" BIND="127.0.0.1:$port" DATA_DIR="$WORK/usage-$name" \
+      PUBLIC_URL="http://127.0.0.1:$port" ADMIN_API_KEY="$ADMIN_KEY" API_RATE_LIMIT=1000000000 \
+      RUST_LOG=warn "${switch[@]}" "$BIN" >>"$WORK/server-usage-$name.log" 2>&1 &
+    pid=$!
+    USAGE_PIDS+=("$pid")
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/api/health" >/dev/null && break; sleep 0.1; done
+    key=$(curl -s -H "x-api-key: $ADMIN_KEY" -H 'content-type: application/json' -d '{"name": "bench"}' \
+      "http://127.0.0.1:$port/api/keys" | jq -r .key)
+    [ -n "$key" ] && [ "$key" != null ] || { echo "usage: could not create a key" >&2; cat "$WORK/server-usage-$name.log" >&2; exit 1; }
+    curl -sf -H "x-api-key: $key" "http://127.0.0.1:$port/api/me" >/dev/null # verified once, then cached
+    usage_port[$name]=$port usage_pid[$name]=$pid usage_key[$name]=$key
+  done
+  echo "usage counting on vs off: $ROUNDS rounds of ${DURATION}s each, $CONNECTIONS connections..." >&2
+  for round in $(seq "$ROUNDS"); do
+    for name in on off; do
+      pid=${usage_pid[$name]}
+      before=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+      timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 5s \
+        -H "x-api-key: ${usage_key[$name]}" "http://127.0.0.1:${usage_port[$name]}/api/me" >"$WORK/wrk-usage-$name.txt"
+      after=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+      requests=$(awk '/requests in/ { print $1 }' "$WORK/wrk-usage-$name.txt")
+      echo "$name $round $((after - before)) $requests $(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk-usage-$name.txt")" >>"$rows"
+    done
+  done
+  local counted
+  counted=$(curl -s -H "x-api-key: $ADMIN_KEY" "http://127.0.0.1:${usage_port[on]}/api/keys/$(echo "${usage_key[on]}" | cut -d_ -f2)/usage" | jq .allowed)
+  for name in on off; do kill "${usage_pid[$name]}" 2>/dev/null || true; wait "${usage_pid[$name]}" 2>/dev/null || true; done
+  USAGE_PIDS=()
+  USAGE_MET=$(python3 - "$rows" "$TICKS_PER_SECOND" "$counted" <<'PY'
+import statistics, sys
+rows, ticks, counted = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+runs = {}
+for line in open(rows):
+    name, round_, cpu, requests, rps = line.split()
+    runs.setdefault(name, {})[int(round_)] = (int(cpu) * 1e6 / ticks / max(int(requests), 1), float(rps), int(requests))
+cpu = {name: statistics.median(v[0] for v in rounds.values()) for name, rounds in runs.items()}
+rps = {name: statistics.median(v[1] for v in rounds.values()) for name, rounds in runs.items()}
+ratio = statistics.median(runs["off"][r][0] / runs["on"][r][0] for r in runs["on"])
+total_on = sum(v[2] for v in runs["on"].values())
+met = ratio >= 0.95
+print(f"usage counting: GET /api/me with a dashboard key, median of {len(runs['on'])} paired rounds", file=sys.stderr)
+print(f"  counting on : {cpu['on']:.2f} us CPU/request, {rps['on']:.0f} req/s ({total_on} requests, {counted} counted by the server)", file=sys.stderr)
+print(f"  counting off: {cpu['off']:.2f} us CPU/request, {rps['off']:.0f} req/s", file=sys.stderr)
+print(f"{'MET    ' if met else 'NOT MET'}  usage counting: CPU/request off / on >= 0.95  {ratio:.3f}", file=sys.stderr)
+print(int(met))
+PY
+)
+}
+
+if [ "${1:-}" = usage ]; then
+  usage_bench
+  [ "$USAGE_MET" = 1 ] || exit 3
   exit 0
 fi
 
@@ -334,9 +406,10 @@ targets = [
      f"{float(rss_hashing):.1f} MiB (idle {float(rss_idle):.1f} MiB), {hash_keys}/48 keys made, {hash_ok}/48 checked"),
     ("built-in engine on 10,000 files < 2 s (warm index)", float(engine) < 2e9,
      f"{float(engine)/1e9:.3f} s (criterion: index build {float(engine_build)/1e9:.2f} s, query {float(engine_query)/1e6:.1f} ms)"),
-    (f"engine, {scale['files']} files / {scale['megabytes']} MB: cold <= 10 s", float(scale["cold_s"]) <= 10, f"{scale['cold_s']} s"),
+    (f"engine, {scale['files']} files / {scale['megabytes']} MB: cold <= 10 s", float(scale["cold_s"]) <= 10,
+     f"{scale['cold_s']} s (CPU {scale.get('cold_cpu_s', '?')} s on {scale.get('threads', '?')} threads, load {scale.get('load_average', '?')})"),
     ("engine at scale: warm <= 1 s", float(scale["warm_s"]) <= 1 and float(scale["warm_after_20_changes_s"]) <= 1,
-     f"{scale['warm_s']} s ({scale['warm_after_20_changes_s']} s after 20 files changed)"),
+     f"{scale['warm_s']} s ({scale['warm_after_20_changes_s']} s after 20 files changed; CPU {scale.get('warm_cpu_s', '?')} s)"),
     ("engine at scale: peak RSS <= 200 MiB", float(scale["peak_rss_mib"]) <= 200, f"{scale['peak_rss_mib']} MiB"),
 ]
 for label, met, value in targets:

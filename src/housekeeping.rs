@@ -1,10 +1,24 @@
 //! Periodic chores beside the server: writing the activity log, session
 //! idle times and key last-used times, taking back jobs whose worker's
 //! lease ran out, and deleting jobs older than 7 days.
+//! Layer 5 (README, "The module map"): takes the stores it writes from `startup`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::startup::Services;
+use crate::auth::activity::ActivityLog;
+use crate::auth::dashboard_keys::Keys;
+use crate::auth::session_store::FileSessionStore;
+use crate::jobs::JobStore;
+
+/// What the chores write to the data directory.
+#[derive(Clone)]
+pub(crate) struct Services {
+    pub(crate) activity: Arc<ActivityLog>,
+    pub(crate) sessions: FileSessionStore,
+    pub(crate) keys: Arc<Keys>,
+    pub(crate) queue: Arc<dyn JobStore>,
+}
 
 const TICK: Duration = Duration::from_secs(2);
 

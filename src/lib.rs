@@ -2,12 +2,12 @@
 
 pub mod api;
 pub mod auth;
-pub mod body_deadline;
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod dashboard;
-pub mod error;
 mod housekeeping;
+pub mod http;
 pub mod jobs;
 pub mod metrics;
 pub mod startup;

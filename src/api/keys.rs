@@ -8,20 +8,21 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::json::{ApiJson, ApiJsonOrEmpty};
-use super::openapi::ErrorBody;
 use super::resource;
-use crate::auth::address::client_address;
-use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
+use super::schemas::ErrorBody;
+use crate::auth::activity::ActivityLog;
+use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord, Keys};
 use crate::auth::key_admin::{parse_grace, Actor, KeyAdmin, KeyFieldError, NewKey};
 use crate::auth::{Gate, Permission, Principal, Role, Scope, ScopeChanges};
-use crate::dashboard::DashboardState;
-use crate::error::ApiError;
+use crate::core::address::client_address;
+use crate::http::json::{ApiJson, ApiJsonOrEmpty};
+use crate::http::ApiError;
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/keys").get(list).post(create))
         .service(resource("/keys/{id}").patch(edit).delete(revoke))
-        .service(resource("/keys/{id}/roll").post(roll));
+        .service(resource("/keys/{id}/roll").post(roll))
+        .service(resource("/keys/{id}/usage").get(super::key_usage::usage));
 }
 
 /// A key record as the API shows it: never the secret nor its hash.
@@ -147,11 +148,8 @@ impl From<KeyFieldError> for ApiError {
     }
 }
 
-fn key_admin(state: &DashboardState) -> KeyAdmin<'_> {
-    KeyAdmin {
-        keys: &state.keys,
-        activity: &state.activity,
-    }
+fn key_admin<'a>(keys: &'a Keys, activity: &'a ActivityLog) -> KeyAdmin<'a> {
+    KeyAdmin { keys, activity }
 }
 
 fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate) -> Actor<'a> {
@@ -170,12 +168,9 @@ fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate) -> Actor<
         (status = 403, description = "The caller's scope lacks keys:manage", body = ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
-pub async fn list(
-    principal: Principal,
-    state: web::Data<DashboardState>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list(principal: Principal, keys: web::Data<Keys>) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    let keys = state.keys.list().await?;
+    let keys = keys.list().await?;
     let keys: Vec<KeyView> = keys.into_iter().map(KeyView::from).collect();
     Ok(HttpResponse::Ok().json(keys))
 }
@@ -194,7 +189,8 @@ pub async fn create(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    state: web::Data<DashboardState>,
+    keys: web::Data<Keys>,
+    activity: web::Data<ActivityLog>,
     ApiJson(body): ApiJson<CreateKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
@@ -208,7 +204,7 @@ pub async fn create(
         .map_err(KeyFieldError::from)?;
     within_own_scope(&principal, &scope)?;
     let new = new.with_scope(scope);
-    let (plaintext, record) = key_admin(&state)
+    let (plaintext, record) = key_admin(&keys, &activity)
         .create(&actor(&principal, &req, &gate), &new)
         .await
         .map_err(|err| {
@@ -244,18 +240,19 @@ pub async fn edit(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    state: web::Data<DashboardState>,
+    keys: web::Data<Keys>,
+    activity: web::Data<ActivityLog>,
     id: web::Path<String>,
     ApiJson(changes): ApiJson<ScopeChanges>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    let record = state.keys.get(&id).await?.ok_or(ApiError::Missing("Key"))?;
+    let record = keys.get(&id).await?.ok_or(ApiError::Missing("Key"))?;
     let scope = record
         .effective_scope()
         .apply(record.role, &changes)
         .map_err(KeyFieldError::from)?;
     within_own_scope(&principal, &scope)?;
-    let edited = key_admin(&state)
+    let edited = key_admin(&keys, &activity)
         .edit(&actor(&principal, &req, &gate), &id, scope)
         .await
         .map_err(ApiError::storage)?
@@ -277,11 +274,12 @@ pub async fn revoke(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    state: web::Data<DashboardState>,
+    keys: web::Data<Keys>,
+    activity: web::Data<ActivityLog>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    match key_admin(&state)
+    match key_admin(&keys, &activity)
         .revoke(&actor(&principal, &req, &gate), &id)
         .await
         .map_err(ApiError::storage)?
@@ -308,13 +306,14 @@ pub async fn roll(
     req: HttpRequest,
     principal: Principal,
     gate: web::Data<Gate>,
-    state: web::Data<DashboardState>,
+    keys: web::Data<Keys>,
+    activity: web::Data<ActivityLog>,
     id: web::Path<String>,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<RollKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
     let grace = parse_grace(body.grace_seconds)?;
-    let (plaintext, record) = key_admin(&state)
+    let (plaintext, record) = key_admin(&keys, &activity)
         .roll(&actor(&principal, &req, &gate), &id, grace)
         .await
         .map_err(ApiError::storage)?

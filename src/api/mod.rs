@@ -1,19 +1,24 @@
 //! The JSON API (SPEC §5). Everything under `/api` but `/api/health` sits
 //! behind the gate, so a route added here cannot be left open.
+//! Layer 4 (README, "The module map"): uses `http` and the domain areas,
+//! never `dashboard`.
 
-pub mod json;
+pub mod jobs;
+pub mod key_usage;
 pub mod keys;
+pub mod metrics;
 pub mod openapi;
+pub mod schemas;
+pub mod workspaces;
 
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
 use chrono::{SecondsFormat, Utc};
 use serde_json::json;
 
-use crate::auth::gate::require_principal;
 use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::{jobs, workspaces};
+use crate::http::gate::require_principal;
+use crate::http::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -87,7 +92,7 @@ impl actix_web::dev::HttpServiceFactory for ApiResource {
 
 /// Liveness: answers without credentials.
 #[utoipa::path(get, path = "/api/health", tag = "meta",
-    responses((status = 200, description = "The server is up", body = openapi::Health)))]
+    responses((status = 200, description = "The server is up", body = schemas::Health)))]
 pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "ok": true,
@@ -99,7 +104,7 @@ pub(crate) async fn health() -> HttpResponse {
 #[utoipa::path(get, path = "/api/me", tag = "meta",
     responses(
         (status = 200, description = "The principal", body = Principal),
-        (status = 401, description = "No or a bad key", body = openapi::ErrorBody),
+        (status = 401, description = "No or a bad key", body = schemas::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn me(principal: Principal) -> HttpResponse {

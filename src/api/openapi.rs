@@ -7,65 +7,13 @@ use std::sync::OnceLock;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::HttpResponse;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
+use super::schemas::{AskAccepted, AskWorkspace, ErrorBody, Health, QueueStatus};
 use crate::auth::principal::{Principal, PrincipalKind, Role};
 use crate::jobs::{AskRequest, Job, JobStatus, QueueCounts};
 use crate::workspaces::Workspace;
-
-/// Every error the API answers (SPEC §4).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong and what to do, in words.
-    pub error: String,
-    /// A stable kebab-case code, e.g. `invalid-api-key`.
-    pub code: String,
-    /// For invalid input: each bad field and what is wrong with it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub details: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    pub ok: bool,
-    pub timestamp: DateTime<Utc>,
-}
-
-/// The workspace a question was queued for.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AskWorkspace {
-    pub id: String,
-    pub name: String,
-    pub target_branch: Option<String>,
-}
-
-/// `202` to `POST /api/ask`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AskAccepted {
-    pub success: bool,
-    pub queued: bool,
-    pub job_id: String,
-    pub message: String,
-    pub workspace: AskWorkspace,
-}
-
-/// `GET /api/queue/status`: the jobs the caller may see.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct QueueStatus {
-    pub is_processing: bool,
-    pub has_pending: bool,
-    pub counts: QueueCounts,
-    pub current_job: Option<Job>,
-    pub pending_jobs: Vec<Job>,
-    pub recent_jobs: Vec<Job>,
-}
 
 struct SecuritySchemes;
 
@@ -109,14 +57,15 @@ impl Modify for SecuritySchemes {
         super::keys::edit,
         super::keys::revoke,
         super::keys::roll,
-        crate::workspaces::routes::list,
-        crate::workspaces::routes::create,
-        crate::workspaces::routes::remove,
-        crate::jobs::routes::ask,
-        crate::jobs::routes::list,
-        crate::jobs::routes::get,
-        crate::jobs::routes::cancel,
-        crate::jobs::routes::status,
+        super::key_usage::usage,
+        super::workspaces::list,
+        super::workspaces::create,
+        super::workspaces::remove,
+        super::jobs::ask,
+        super::jobs::list,
+        super::jobs::get,
+        super::jobs::cancel,
+        super::jobs::status,
     ),
     components(schemas(
         ErrorBody, Health, AskAccepted, AskWorkspace, QueueStatus, Principal, PrincipalKind,

@@ -14,6 +14,7 @@ use super::dashboard_keys::{Expiry, Keys};
 use super::hashing::Hasher;
 use super::key_admin::{parse_grace, role_name, Actor, KeyAdmin, KeyFieldError, NewKey};
 use super::scope::{Scope, ScopeChanges};
+use super::usage::{by_day, hour_of, Counts, FileUsageStore, Hour, Outcome, UsageStore};
 use crate::store::{DataDir, DataDirError, StoreError};
 
 /// What the command line asked for.
@@ -38,6 +39,10 @@ pub enum KeysCommand {
         id: String,
         grace_seconds: Option<u64>,
     },
+    /// A key's requests per day over the last seven days.
+    Usage {
+        id: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +50,8 @@ pub enum KeysCommandError {
     #[error(
         "a Portico server is using the data directory {0}; stop it first, or manage keys \
          live with the JSON API (GET/POST /api/keys, DELETE /api/keys/{{id}}, \
-         POST /api/keys/{{id}}/roll) or on the dashboard's Account Security page"
+         POST /api/keys/{{id}}/roll, GET /api/keys/{{id}}/usage) or on the dashboard's \
+         Account Security page"
     )]
     ServerRunning(String),
     #[error("{0}")]
@@ -137,6 +143,18 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
                 .ok_or(KeysCommandError::NoSuchKey(id))?;
             format!("{}\n", plaintext.expose_secret())
         }
+        KeysCommand::Usage { id } => {
+            keys.get(&id)
+                .await
+                .map_err(|err| KeysCommandError::Data(err.into()))?
+                .ok_or_else(|| KeysCommandError::NoSuchKey(id.clone()))?;
+            let store = FileUsageStore::load(held.path()).map_err(KeysCommandError::Data)?;
+            let series = store
+                .series(&id, hour_of(chrono::Utc::now()))
+                .await
+                .map_err(KeysCommandError::Data)?;
+            usage_table(&series)
+        }
     };
     activity.flush().await.map_err(KeysCommandError::Data)?;
     Ok(output)
@@ -165,4 +183,28 @@ async fn list(keys: &Keys) -> Result<String, StoreError> {
         );
     }
     Ok(out)
+}
+
+/// One UTC day a line, oldest first, then the total: allowed and each
+/// denial reason.
+fn usage_table(series: &[(Hour, Counts)]) -> String {
+    let mut out = String::from("DAY\tallowed");
+    for reason in Outcome::DENIALS {
+        let _ = write!(out, "\t{}", reason.code());
+    }
+    out.push('\n');
+    let mut total = Counts::default();
+    let mut line = |label: &str, counts: &Counts| {
+        let _ = write!(out, "{label}\t{}", counts.allowed());
+        for reason in Outcome::DENIALS {
+            let _ = write!(out, "\t{}", counts.get(reason));
+        }
+        out.push('\n');
+    };
+    for (day, counts) in by_day(series) {
+        total.add(&counts);
+        line(&day.format("%Y-%m-%d").to_string(), &counts);
+    }
+    line("TOTAL", &total);
+    out
 }

@@ -1,13 +1,20 @@
 //! Who is calling: the principal the gate puts into every `/api` request.
 
-use std::future::{ready, Ready};
 use std::sync::Arc;
 
-use actix_web::{dev::Payload, FromRequest, HttpMessage, HttpRequest};
 use serde::{Deserialize, Serialize};
 
+pub use super::scope::Role;
 use super::scope::{Permission, Scope};
-use crate::error::ApiError;
+
+/// What the principal lacks for an action (403 in the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    #[error("This action needs an admin key or a dashboard login")]
+    AdminRequired,
+    #[error("This key lacks the '{}' permission; ask an admin to add it to the key's scope", .0.as_str())]
+    InsufficientScope(Permission),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -16,13 +23,6 @@ pub enum PrincipalKind {
     DashboardKey,
     AdminKey,
     ClientKey,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Admin,
-    Client,
 }
 
 /// Cheap to clone: the gate hands one to every request.
@@ -75,25 +75,25 @@ impl Principal {
         self.role == Role::Admin
     }
 
-    pub fn require_admin(&self) -> Result<(), ApiError> {
+    pub fn require_admin(&self) -> Result<(), Denied> {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::AdminRequired)
+            Err(Denied::AdminRequired)
         }
     }
 
     /// `Ok` when the principal's scope holds `permission`, else 403
     /// `insufficient-scope`; admin-only permissions asked of a client are
     /// 403 `admin-required`, as before scopes.
-    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+    pub fn require(&self, permission: Permission) -> Result<(), Denied> {
         if permission.admin_only() && !self.is_admin() {
             // No client scope can hold it: the role is what is missing.
-            Err(ApiError::AdminRequired)
+            Err(Denied::AdminRequired)
         } else if self.scope.allows(permission) {
             Ok(())
         } else {
-            Err(ApiError::InsufficientScope(permission))
+            Err(Denied::InsufficientScope(permission))
         }
     }
 
@@ -106,20 +106,5 @@ impl Principal {
     /// API clients have an hourly quota; logged-in dashboard users do not.
     pub fn is_rate_limited(&self) -> bool {
         self.kind != PrincipalKind::Session
-    }
-}
-
-impl FromRequest for Principal {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let principal = req.extensions().get::<Principal>().cloned();
-        ready(principal.ok_or_else(|| {
-            ApiError::Unexpected(anyhow::anyhow!(
-                "no principal on {}: the route is outside the gated scope",
-                req.path()
-            ))
-        }))
     }
 }

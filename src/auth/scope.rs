@@ -8,7 +8,13 @@ use std::num::NonZeroU32;
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
 
-use super::principal::Role;
+/// What a principal is: an admin reaches everything, a client its scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Client,
+}
 
 #[derive(
     Debug,

@@ -13,14 +13,11 @@ use actix_web::HttpMessage;
 use chrono::Utc;
 
 use super::principal::{Principal, PrincipalKind, Role};
-use super::random_alphanumeric;
 use super::users::{UserRecord, Users};
+pub use crate::config::SessionLimits;
+use crate::core::random_alphanumeric;
 use crate::store::StoreError;
 
-/// A session unused this long is over.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
-/// A session older than this is over, however busy.
-pub const ABSOLUTE_TIMEOUT: Duration = Duration::from_secs(12 * 3600);
 /// A login that passed the password has this long to give the second factor.
 const SECOND_STEP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
@@ -37,40 +34,15 @@ pub const PENDING_USER: &str = "pending_user";
 const PENDING_EPOCH: &str = "pending_epoch";
 const PENDING_AT: &str = "pending_at";
 
-/// How long a session lives: idle (visit) and absolute (login) deadlines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SessionLimits {
-    pub idle: Duration,
-    pub absolute: Duration,
-}
-
-impl Default for SessionLimits {
-    fn default() -> Self {
-        Self {
-            idle: IDLE_TIMEOUT,
-            absolute: ABSOLUTE_TIMEOUT,
-        }
-    }
-}
-
-impl SessionLimits {
-    /// How long the store keeps an unused session: a minute past the
-    /// idle limit, so that the visit deadline (exact, enforced by the
-    /// identity middleware) ends sessions and the store only forgets them.
-    pub fn store_ttl(&self) -> Duration {
-        self.idle + Duration::from_secs(60)
-    }
-
-    /// The middleware that ends a session past either deadline.
-    pub fn identity_middleware(&self) -> IdentityMiddleware {
-        IdentityMiddleware::builder()
-            .id_key(USER_ID)
-            .last_visit_unix_timestamp_key(LAST_VISIT)
-            .visit_deadline(Some(self.idle))
-            .login_deadline(Some(self.absolute))
-            .logout_behavior(LogoutBehavior::PurgeSession)
-            .build()
-    }
+/// The middleware that ends a session past either deadline.
+pub fn identity_middleware(limits: SessionLimits) -> IdentityMiddleware {
+    IdentityMiddleware::builder()
+        .id_key(USER_ID)
+        .last_visit_unix_timestamp_key(LAST_VISIT)
+        .visit_deadline(Some(limits.idle))
+        .login_deadline(Some(limits.absolute))
+        .logout_behavior(LogoutBehavior::PurgeSession)
+        .build()
 }
 
 /// The user behind a valid session, and the session's CSRF token.

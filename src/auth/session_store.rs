@@ -14,8 +14,8 @@ use actix_web::cookie::time::Duration as CookieDuration;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::random_alphanumeric;
 use super::session::LAST_VISIT;
+use crate::core::random_alphanumeric;
 use crate::store::{Document, StoreError};
 
 type State = HashMap<String, String>;

@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
 
-use super::random_alphanumeric;
+use crate::core::random_alphanumeric;
 use super::session::{PENDING_USER, USER_ID};
 use super::session_store::SessionPurge;
 use crate::store::redis::{unavailable, undecodable, Redis};

@@ -6,9 +6,47 @@
 use std::path::Path;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-use super::users::UserRecord;
 use crate::store::{Document, StoreError};
+
+/// A dashboard user as stored: the record every back end keeps.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRecord {
+    pub id: String,
+    pub username: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+    /// Raised by a password change: sessions from an older epoch are over.
+    pub session_epoch: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub two_factor: Option<TwoFactor>,
+}
+
+/// A user's second factor: the TOTP secret sealed by `SecretCipher`, the
+/// last time step a code was accepted for, and argon2id hashes of the
+/// unused recovery codes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TwoFactor {
+    pub sealed_secret: String,
+    pub last_used_step: u64,
+    pub recovery_hashes: Vec<String>,
+    pub enabled_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("session_epoch", &self.session_epoch)
+            .field("two_factor", &self.two_factor.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 #[async_trait]
 pub trait UserStore: Send + Sync + std::fmt::Debug {

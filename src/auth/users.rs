@@ -5,54 +5,18 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
+use secrecy::SecretString;
 
 use super::hashing::Hasher;
-use super::random_token;
 use super::user_store::{FileUserStore, UserStore};
+pub use super::user_store::{TwoFactor, UserRecord};
+use crate::core::random_token;
 use crate::store::StoreError;
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 const MAX_PASSWORD_CHARS: usize = 1024;
 const MAX_USERNAME_CHARS: usize = 64;
-
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserRecord {
-    pub id: String,
-    pub username: String,
-    pub password_hash: String,
-    pub created_at: DateTime<Utc>,
-    /// Raised by a password change: sessions from an older epoch are over.
-    pub session_epoch: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub two_factor: Option<TwoFactor>,
-}
-
-/// A user's second factor: the TOTP secret sealed by `SecretCipher`, the
-/// last time step a code was accepted for, and argon2id hashes of the
-/// unused recovery codes.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TwoFactor {
-    pub sealed_secret: String,
-    pub last_used_step: u64,
-    pub recovery_hashes: Vec<String>,
-    pub enabled_at: DateTime<Utc>,
-}
-
-impl std::fmt::Debug for UserRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserRecord")
-            .field("id", &self.id)
-            .field("username", &self.username)
-            .field("session_epoch", &self.session_epoch)
-            .field("two_factor", &self.two_factor.is_some())
-            .finish_non_exhaustive()
-    }
-}
 
 /// 1 to 64 characters from `A-Z a-z 0-9 . _ - @`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,12 +262,4 @@ impl Users {
 enum Pick<'a> {
     Id(&'a str),
     Name(&'a str),
-}
-
-/// Compares two secrets in constant time.
-pub fn secrets_match(presented: &str, expected: &SecretString) -> bool {
-    use subtle::ConstantTimeEq;
-    let presented = blake3::hash(presented.as_bytes());
-    let expected = blake3::hash(expected.expose_secret().as_bytes());
-    presented.as_bytes().ct_eq(expected.as_bytes()).into()
 }

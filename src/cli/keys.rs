@@ -1,4 +1,4 @@
-//! `portico keys list | create | revoke | roll`: dashboard keys without a
+//! `portico keys list | create | revoke | roll | usage`: dashboard keys without a
 //! running server, on the same code path as the dashboard and the API
 //! (`auth::offline_keys`). With the file store the server must be stopped.
 
@@ -49,6 +49,12 @@ pub enum KeysArgs {
         /// Seconds the old secret keeps working (0 = none, at most 30 days)
         #[arg(long = "grace-seconds", default_value_t = 86_400)]
         grace_seconds: u64,
+    },
+    /// A key's requests per day over the last seven days: allowed, and
+    /// denied by reason
+    Usage {
+        /// The key's id (the part after ptk_)
+        id: String,
     },
 }
 
@@ -126,6 +132,7 @@ pub fn run(settings: &Settings, args: KeysArgs) -> ExitCode {
             id,
             grace_seconds: Some(grace_seconds),
         },
+        KeysArgs::Usage { id } => KeysCommand::Usage { id },
     };
     match super::block_on(offline_keys::run(&settings.data_dir, command)) {
         Ok(output) => {

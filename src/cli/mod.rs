@@ -1,6 +1,7 @@
 //! The command line (SPEC §1.2): `portico` alone serves; subcommands manage
 //! users and check health. Arguments are parsed before anything is read or
 //! created, so `--help` and `--version` touch nothing.
+//! Layer 7, above `startup` (README, "The module map").
 
 mod healthcheck;
 mod keys;

@@ -70,7 +70,7 @@ async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<
     let sessions = FileSessionStore::load(data_dir.path())
         .map_err(|err| format!("cannot read the sessions: {err:#}"))?;
     let ended = sessions
-        .purge_where("user_id", &user.id)
+        .purge_where(crate::auth::session::USER_ID, &user.id)
         .await
         .map_err(|err| {
             format!("the password is changed, but ending the sessions failed: {err:#}")

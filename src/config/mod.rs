@@ -1,10 +1,12 @@
 //! Settings: every variable of SPEC §1, read once at start from the process
 //! environment, `.env.local` and `.env` (the real environment wins), and
 //! parsed into types so the rest of the program never re-checks them.
+//! Layer 1 (README, "The module map"): imports only `core`.
 
 mod known;
 mod public_url;
 mod sandbox;
+mod session_limits;
 mod vars;
 
 use std::collections::HashMap;
@@ -15,10 +17,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::address::{IpAllowlist, TrustedProxies};
-use crate::auth::session::SessionLimits;
+use crate::core::address::{IpAllowlist, TrustedProxies};
 pub use public_url::PublicUrl;
 pub use sandbox::{SandboxMode, SandboxSettings};
+pub use session_limits::SessionLimits;
 pub use vars::ConfigError;
 
 /// Keys shorter than this draw a start-up warning (SPEC §1).
@@ -62,6 +64,9 @@ pub struct Settings {
     /// Idle and absolute session limits: 30 minutes and 12 hours; not a
     /// variable, only tests set other values.
     pub session_limits: SessionLimits,
+    /// Per-key usage counting; only the benchmark turns it off
+    /// (`PORTICO_BENCH_NO_USAGE`), to measure what it costs.
+    pub usage_counting: bool,
     /// How long a claimed job stays with its worker without a heartbeat
     /// (`DEFAULT_JOB_LEASE`); not a variable, only tests set other values.
     pub job_lease: Duration,
@@ -159,6 +164,7 @@ impl Settings {
                 .transpose()?,
             log_format: LogFormat::parse(get("LOG_FORMAT").unwrap_or("text"))?,
             session_limits: SessionLimits::default(),
+            usage_counting: get("PORTICO_BENCH_NO_USAGE").is_none(),
             job_lease: DEFAULT_JOB_LEASE,
             start_job_workers: true,
         })

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use secrecy::SecretString;
 
-use crate::auth::address::{IpAllowlist, ListError, TrustedProxies};
+use crate::core::address::{IpAllowlist, ListError, TrustedProxies};
 
 /// The smallest `SESSION_SECRET` accepted, in bytes (SPEC §1).
 const SESSION_SECRET_MIN_BYTES: usize = 64;

@@ -3,59 +3,22 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, ResponseError};
 use askama::Template;
 use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag, TagEnd};
 use serde::Deserialize;
 
+use super::job_rows::{queue_unavailable, rows, JobRow};
 use super::pages::{nav, overview_page, AskInput};
-use super::security::storage_failure;
-use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use super::storage_failure;
+use super::{error_page, redirect, render, DashboardError, Flash, Nav, Overview};
 use crate::auth::session::{self, LoggedIn};
 use crate::jobs::{
     submit_question, Answer, AskError, AskField, AskRequest, Job, JobId, JobStatus, JobStore,
 };
-use crate::workspaces::{Registry, Workspace};
+use crate::workspaces::Registry;
 
-const QUESTION_PREVIEW_CHARS: usize = 120;
 const RECENT_ROWS: usize = 20;
-
-/// A job as a row of the jobs table.
-pub struct JobRow {
-    pub id: String,
-    pub status: &'static str,
-    pub workspace: String,
-    pub question: String,
-    pub created: String,
-}
-
-impl JobRow {
-    pub fn new(job: &Job, workspaces: &[Workspace]) -> Self {
-        let mut question: String = job.question.chars().take(QUESTION_PREVIEW_CHARS).collect();
-        if job.question.chars().count() > QUESTION_PREVIEW_CHARS {
-            question.push('…');
-        }
-        Self {
-            id: job.id.to_string(),
-            status: job.status.as_str(),
-            workspace: workspaces
-                .iter()
-                .find(|w| w.id.as_str() == job.workspace_id)
-                .map_or_else(
-                    || format!("{} (removed)", job.workspace_id),
-                    |w| w.name.clone(),
-                ),
-            question,
-            created: job.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
-        }
-    }
-}
-
-pub fn rows(jobs: &[Job], workspaces: &[Workspace]) -> Vec<JobRow> {
-    jobs.iter()
-        .map(|job| JobRow::new(job, workspaces))
-        .collect()
-}
 
 #[derive(Deserialize)]
 pub struct AskForm {
@@ -67,7 +30,7 @@ pub struct AskForm {
 
 pub async fn ask(
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<Overview>,
     queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
     form: web::Form<AskForm>,
@@ -170,26 +133,8 @@ pub async fn cancel(
             );
             redirect(&page)
         }
-        Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "cancelling a job failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Not saved",
-                "Portico could not write to its data directory, so the job was not cancelled.",
-            )
-        }
+        Err(err) => DashboardError::storage("cancelling a job", &err).error_response(),
     }
-}
-
-/// The page for a job store that cannot be read (the cause goes to the log).
-pub fn queue_unavailable(err: &anyhow::Error) -> HttpResponse {
-    tracing::error!(error = format!("{err:#}"), "the job queue cannot be read");
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Queue unavailable",
-        "Portico could not read its job queue. Try again in a moment; if it persists, \
-         check the server log.",
-    )
 }
 
 fn no_such_job() -> HttpResponse {

@@ -8,8 +8,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::pages::nav;
-use super::security::{actor, key_admin, no_such_key, storage_failure};
-use super::{redirect, render, DashboardState, Flash, Nav};
+use super::security::{actor, key_admin, no_such_key};
+use super::{redirect, render, DashboardError, Flash, KeyPages, Nav};
 use crate::auth::dashboard_keys::KeyRecord;
 use crate::auth::key_admin::role_name;
 use crate::auth::session::{self, LoggedIn};
@@ -86,13 +86,13 @@ fn page_for(logged_in: &LoggedIn, record: &KeyRecord, flash: Option<Flash>) -> K
 /// `GET …/keys/{id}/scope`: the form, filled with the key's scope.
 pub async fn form(
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     match state.keys.get(&path).await {
-        Ok(Some(record)) => render(StatusCode::OK, &page_for(&logged_in, &record, None)),
-        Ok(None) => no_such_key(),
-        Err(err) => super::security::storage_failure("reading the keys", &err.into()),
+        Ok(Some(record)) => Ok(render(StatusCode::OK, &page_for(&logged_in, &record, None))),
+        Ok(None) => Err(no_such_key()),
+        Err(err) => Err(DashboardError::storage("reading the keys", &err.into())),
     }
 }
 
@@ -159,14 +159,14 @@ pub async fn save(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
     form: web::Form<ScopeForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let record = match state.keys.get(&path).await {
         Ok(Some(record)) => record,
-        Ok(None) => return no_such_key(),
-        Err(err) => return super::security::storage_failure("reading the keys", &err.into()),
+        Ok(None) => return Err(no_such_key()),
+        Err(err) => return Err(DashboardError::storage("reading the keys", &err.into())),
     };
     let refused = |message: String| {
         let mut page = page_for(&logged_in, &record, Flash::error(message));
@@ -182,7 +182,7 @@ pub async fn save(
             .map_err(|err| err.message)
     }) {
         Ok(scope) => scope,
-        Err(message) => return refused(message),
+        Err(message) => return Ok(refused(message)),
     };
     let actor = actor(&logged_in, &state, &req);
     match key_admin(&state).edit(&actor, &record.id, scope).await {
@@ -194,9 +194,9 @@ pub async fn save(
                     edited.name
                 ),
             );
-            redirect("/dashboard/security")
+            Ok(redirect("/dashboard/security"))
         }
-        Ok(None) => no_such_key(),
-        Err(err) => storage_failure("editing a key", &err),
+        Ok(None) => Err(no_such_key()),
+        Err(err) => Err(DashboardError::storage("editing a key", &err)),
     }
 }

@@ -5,16 +5,18 @@
 use actix_identity::Identity;
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use super::{
+    error_page, foreign_origin_page, redirect, render, Accounts, DashboardError, Flash, Nav,
+};
 use crate::auth::activity::AccountAction;
-use crate::auth::address::client_address;
-use crate::auth::gate::is_same_origin;
 use crate::auth::rate_limit::address_key;
 use crate::auth::session::{self, LoggedIn};
+use crate::core::address::client_address;
+use crate::http::origin::is_same_origin;
 
 /// The failed-login counter of a user name (case-insensitive).
 pub fn user_failures_key(username: &str) -> Vec<u8> {
@@ -74,18 +76,18 @@ fn notice_text(notice: &str) -> Option<Option<Flash>> {
 
 pub async fn form(
     req: HttpRequest,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     query: web::Query<NoticeQuery>,
 ) -> HttpResponse {
     match state.users.has_users().await {
         Ok(true) => {}
         Ok(false) => return redirect("/setup"),
-        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
+        Err(err) => return super::storage_failure("reading the users", &err.into()),
     }
     match session::current(&req, &state.users).await {
         Ok(None) => {}
         Ok(Some(_)) => return redirect("/dashboard"),
-        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
+        Err(err) => return super::storage_failure("reading the users", &err.into()),
     }
     let flash = query.notice.as_deref().and_then(notice_text).flatten();
     render(
@@ -107,7 +109,7 @@ pub struct LoginForm {
 pub async fn submit(
     req: HttpRequest,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     if !is_same_origin(req.headers(), &state.public_url, false) {
@@ -183,19 +185,14 @@ pub async fn submit(
 
 /// The page for a session that could not be started.
 pub fn session_failure(err: &anyhow::Error) -> HttpResponse {
-    tracing::error!(error = format!("{err:#}"), "starting a session failed");
-    error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal server error",
-        "The session could not be started. Try again.",
-    )
+    DashboardError::session(err).error_response()
 }
 
 pub async fn logout(
     req: HttpRequest,
     identity: Identity,
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
 ) -> HttpResponse {
     session::logout(identity);
     let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 
-use crate::auth::random_alphanumeric;
-use crate::auth::users::secrets_match;
+use crate::core::random_alphanumeric;
+use crate::core::secrets_match;
 
 /// A key not viewed within this time is dropped (it still works; it is
 /// only not shown).

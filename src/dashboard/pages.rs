@@ -5,9 +5,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::jobs::{rows, JobRow};
-use super::security::storage_failure;
-use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use super::job_rows::{queue_unavailable, rows, JobRow};
+use super::storage_failure;
+use super::{error_page, redirect, render, Flash, Nav, Overview};
 use crate::auth::session::{self, LoggedIn};
 use crate::jobs::{JobStore, QueueCounts};
 use crate::workspaces::{Registry, Workspace};
@@ -39,7 +39,7 @@ pub struct AskInput {
 }
 
 /// `/`: the dashboard when logged in, else setup or login.
-pub async fn root(req: HttpRequest, state: web::Data<DashboardState>) -> HttpResponse {
+pub async fn root(req: HttpRequest, state: web::Data<Overview>) -> HttpResponse {
     match state.users.has_users().await {
         Ok(true) => {}
         Ok(false) => return redirect("/setup"),
@@ -55,7 +55,7 @@ pub async fn root(req: HttpRequest, state: web::Data<DashboardState>) -> HttpRes
 pub async fn overview(
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Overview>,
     queue: web::Data<dyn JobStore>,
     registry: web::Data<Registry>,
 ) -> HttpResponse {
@@ -76,7 +76,7 @@ pub async fn overview(
 pub async fn overview_page(
     status: StatusCode,
     logged_in: &LoggedIn,
-    state: &DashboardState,
+    state: &Overview,
     queue: &dyn JobStore,
     registry: &Registry,
     flash: Option<Flash>,
@@ -84,7 +84,7 @@ pub async fn overview_page(
 ) -> HttpResponse {
     let (mut recent, counts) = match (queue.list(&|_| true).await, queue.counts(&|_| true).await) {
         (Ok(recent), Ok(counts)) => (recent, counts),
-        (Err(err), _) | (_, Err(err)) => return super::jobs::queue_unavailable(&err),
+        (Err(err), _) | (_, Err(err)) => return queue_unavailable(&err),
     };
     recent.truncate(OVERVIEW_JOBS);
     let workspaces = match registry.list().await {
@@ -122,10 +122,7 @@ pub async fn not_found() -> HttpResponse {
 }
 
 /// Any other unknown address: a styled 404, with the nav bar when logged in.
-pub async fn not_found_anywhere(
-    req: HttpRequest,
-    state: web::Data<DashboardState>,
-) -> HttpResponse {
+pub async fn not_found_anywhere(req: HttpRequest, state: web::Data<Overview>) -> HttpResponse {
     let page = || {
         error_page(
             StatusCode::NOT_FOUND,
@@ -134,7 +131,7 @@ pub async fn not_found_anywhere(
         )
     };
     match session::current(&req, &state.users).await {
-        Ok(Some(logged_in)) => super::CURRENT_NAV.sync_scope(nav(&logged_in, ""), page),
+        Ok(Some(logged_in)) => crate::http::html::CURRENT_NAV.sync_scope(nav(&logged_in, ""), page),
         Ok(None) => page(),
         Err(err) => storage_failure("reading the users", &err.into()),
     }

@@ -8,13 +8,13 @@ use askama::Template;
 
 use super::login::session_failure;
 use super::two_factor::{failure, note, CodeForm};
-use super::{foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use super::{foreign_origin_page, redirect, render, Accounts, Flash, Nav};
 use crate::auth::activity::AccountAction;
-use crate::auth::gate::is_same_origin;
 use crate::auth::rate_limit::Quota;
 use crate::auth::session;
 use crate::auth::two_factor::{self, CodeCheck};
 use crate::auth::users::UserRecord;
+use crate::http::origin::is_same_origin;
 
 /// Codes (right or wrong) allowed per user at the second step in the window.
 pub const MAX_WRONG_CODES: u32 = 5;
@@ -32,7 +32,7 @@ fn second_step_page(status: StatusCode, flash: Option<Flash>) -> HttpResponse {
 
 /// The 429 answer when the user's second-step attempts are used up.
 fn throttled_page(
-    state: &DashboardState,
+    state: &Accounts,
     req: &HttpRequest,
     user: &UserRecord,
     quota: Quota,
@@ -56,11 +56,11 @@ fn throttled_page(
     page
 }
 
-pub async fn second_step_form(session: Session, state: web::Data<DashboardState>) -> HttpResponse {
+pub async fn second_step_form(session: Session, state: web::Data<Accounts>) -> HttpResponse {
     match session::second_step_user(&session, &state.users).await {
         Ok(Some(_)) => {}
         Ok(None) => return redirect("/login"),
-        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
+        Err(err) => return super::storage_failure("reading the users", &err.into()),
     }
     second_step_page(StatusCode::OK, None)
 }
@@ -68,7 +68,7 @@ pub async fn second_step_form(session: Session, state: web::Data<DashboardState>
 pub async fn second_step_submit(
     req: HttpRequest,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     if !is_same_origin(req.headers(), &state.public_url, false) {
@@ -77,7 +77,7 @@ pub async fn second_step_submit(
     let user = match session::second_step_user(&session, &state.users).await {
         Ok(Some(user)) => user,
         Ok(None) => return redirect("/login"),
-        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
+        Err(err) => return super::storage_failure("reading the users", &err.into()),
     };
     // The attempt is reserved before any code is checked, so concurrent
     // guesses cannot overrun the limit; a right code gives it back.

@@ -12,16 +12,17 @@ use serde::Deserialize;
 use super::confirm::{confirm_page, Confirm};
 use super::login::{throttled, user_failures_key, wait_text};
 use super::pages::nav;
-use super::two_factor::note;
-use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use super::usage_chart::Chart;
+use super::{redirect, render, DashboardError, Flash, KeyPages, Nav};
 use crate::auth::activity::{
     AccountAction, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
 };
-use crate::auth::address::client_address;
 use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
 use crate::auth::key_admin::{role_name, Actor, KeyAdmin, NewKey as NewKeyRequest};
 use crate::auth::session::{self, LoggedIn};
+use crate::auth::usage::UsageCounter;
 use crate::auth::users::{Password, UserError, MIN_PASSWORD_CHARS};
+use crate::core::address::client_address;
 use crate::store::StoreError;
 
 struct KeyRow {
@@ -32,6 +33,8 @@ struct KeyRow {
     created: String,
     last_used: String,
     expires: String,
+    /// Requests per hour over seven days; filled by the page handler.
+    chart: Option<Chart>,
 }
 
 fn when(time: Option<DateTime<Utc>>, none: &str) -> String {
@@ -56,8 +59,23 @@ impl From<KeyRecord> for KeyRow {
             },
             id: record.id,
             name: record.name,
+            chart: None,
         }
     }
+}
+
+/// Each key's chart of the last seven days (counts flushed once first).
+async fn with_usage(mut page: SecurityPage, counter: &UsageCounter) -> SecurityPage {
+    let ids: Vec<String> = page.keys.iter().map(|key| key.id.clone()).collect();
+    match counter.series_of(&ids).await {
+        Ok(all) => {
+            for (key, series) in page.keys.iter_mut().zip(all) {
+                key.chart = Some(Chart::new(&series, 24));
+            }
+        }
+        Err(err) => tracing::warn!(error = format!("{err:#}"), "reading key usage failed"),
+    }
+    page
 }
 
 struct NewKey {
@@ -94,7 +112,7 @@ struct SecurityPage {
 }
 
 async fn security_page(
-    state: &DashboardState,
+    state: &KeyPages,
     logged_in: &LoggedIn,
     mut flash: Option<Flash>,
     new_key: Option<NewKey>,
@@ -147,7 +165,8 @@ pub struct PageQuery {
 pub async fn page(
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
+    counter: web::Data<UsageCounter>,
     query: web::Query<PageQuery>,
 ) -> HttpResponse {
     let mut flash = session::take_flash(&session).and_then(Flash::success);
@@ -167,10 +186,8 @@ pub async fn page(
         }
         None => None,
     };
-    render(
-        StatusCode::OK,
-        &security_page(&state, &logged_in, flash, new_key).await,
-    )
+    let page = security_page(&state, &logged_in, flash, new_key).await;
+    render(StatusCode::OK, &with_usage(page, &counter).await)
 }
 
 #[derive(Deserialize)]
@@ -180,28 +197,14 @@ pub struct GenerateForm {
     expiry: String,
 }
 
-pub(super) fn storage_failure(what: &str, err: &anyhow::Error) -> HttpResponse {
-    tracing::error!(error = format!("{err:#}"), "{what} failed");
-    error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Not saved",
-        "Portico could not write to its data directory, so nothing was changed. \
-         Check that it is writable and not full, then try again.",
-    )
-}
-
-pub(super) fn key_admin(state: &DashboardState) -> KeyAdmin<'_> {
+pub(super) fn key_admin(state: &KeyPages) -> KeyAdmin<'_> {
     KeyAdmin {
         keys: &state.keys,
         activity: &state.activity,
     }
 }
 
-pub(super) fn actor<'a>(
-    logged_in: &'a LoggedIn,
-    state: &DashboardState,
-    req: &HttpRequest,
-) -> Actor<'a> {
+pub(super) fn actor<'a>(logged_in: &'a LoggedIn, state: &KeyPages, req: &HttpRequest) -> Actor<'a> {
     Actor {
         id: &logged_in.user.id,
         name: &logged_in.user.username,
@@ -212,9 +215,9 @@ pub(super) fn actor<'a>(
 pub async fn generate(
     req: HttpRequest,
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     form: web::Form<GenerateForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let new = match NewKeyRequest::parse(
         &form.name,
         Some(form.role.as_str()),
@@ -222,11 +225,11 @@ pub async fn generate(
     ) {
         Ok(new) => new,
         Err(problem) => {
-            return refused_form(&state, &logged_in, &form, problem.message).await;
+            return Ok(refused_form(&state, &logged_in, &form, problem.message).await);
         }
     };
     let actor = actor(&logged_in, &state, &req);
-    match key_admin(&state).create(&actor, &new).await {
+    Ok(match key_admin(&state).create(&actor, &new).await {
         Ok((plaintext, record)) => {
             let ticket = state
                 .one_time_keys
@@ -246,13 +249,13 @@ pub async fn generate(
             )
             .await
         }
-        Err(err) => storage_failure("generating a key", &err),
-    }
+        Err(err) => return Err(DashboardError::storage("generating a key", &err)),
+    })
 }
 
 /// The generate form again, with what was typed and why it was refused.
 async fn refused_form(
-    state: &DashboardState,
+    state: &KeyPages,
     logged_in: &LoggedIn,
     form: &GenerateForm,
     message: String,
@@ -266,25 +269,24 @@ async fn refused_form(
     render(StatusCode::BAD_REQUEST, &page)
 }
 
-pub(super) fn no_such_key() -> HttpResponse {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "No such key",
-        "That key does not exist; it may have been revoked already.",
-    )
+pub(super) fn no_such_key() -> DashboardError {
+    DashboardError::NotFound {
+        title: "No such key",
+        message: "That key does not exist; it may have been revoked already.",
+    }
 }
 
 /// `GET …/revoke`: asks before revoking, naming the key.
 pub async fn confirm_revoke(
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let id = path.into_inner();
     let key = match state.keys.get(&id).await {
         Ok(Some(key)) => key,
-        Ok(None) => return no_such_key(),
-        Err(err) => return storage_failure("reading the keys", &err.into()),
+        Ok(None) => return Err(no_such_key()),
+        Err(err) => return Err(DashboardError::storage("reading the keys", &err.into())),
     };
     let message = format!(
         "Revoke the key “{}” ({})? Every program using it is refused at once, and it cannot \
@@ -292,7 +294,7 @@ pub async fn confirm_revoke(
         key.name,
         key.display_prefix()
     );
-    confirm_page(
+    Ok(confirm_page(
         &logged_in,
         Confirm {
             active: "security",
@@ -302,16 +304,16 @@ pub async fn confirm_revoke(
             button: &format!("Revoke “{}”", key.name),
             cancel_href: "/dashboard/security",
         },
-    )
+    ))
 }
 
 pub async fn revoke(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let actor = actor(&logged_in, &state, &req);
     match key_admin(&state).revoke(&actor, &path).await {
         Ok(Some(record)) => {
@@ -319,10 +321,10 @@ pub async fn revoke(
                 &session,
                 &format!("The key “{}” was revoked; it no longer works.", record.name),
             );
-            redirect("/dashboard/security")
+            Ok(redirect("/dashboard/security"))
         }
-        Ok(None) => no_such_key(),
-        Err(err) => storage_failure("revoking a key", &err),
+        Ok(None) => Err(no_such_key()),
+        Err(err) => Err(DashboardError::storage("revoking a key", &err)),
     }
 }
 
@@ -340,15 +342,15 @@ struct RollPage<'a> {
 /// `GET …/roll`: names the key and asks how long the old secret may live.
 pub async fn confirm_roll(
     logged_in: LoggedIn,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let key = match state.keys.get(&path).await {
         Ok(Some(key)) => key,
-        Ok(None) => return no_such_key(),
-        Err(err) => return storage_failure("reading the keys", &err.into()),
+        Ok(None) => return Err(no_such_key()),
+        Err(err) => return Err(DashboardError::storage("reading the keys", &err.into())),
     };
-    render(
+    Ok(render(
         StatusCode::OK,
         &RollPage {
             nav: Some(nav(&logged_in, "security")),
@@ -358,7 +360,7 @@ pub async fn confirm_roll(
             name: &key.name,
             prefix: &key.display_prefix(),
         },
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -374,17 +376,17 @@ pub async fn roll(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     path: web::Path<String>,
     form: web::Form<RollForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let hours: u64 = match form.grace_hours.as_str() {
         "" | "24" => 24,
         "0" => 0,
         "1" => 1,
         "168" => 168,
         _ => {
-            return render(
+            return Ok(render(
                 StatusCode::BAD_REQUEST,
                 &security_page(
                     &state,
@@ -393,7 +395,7 @@ pub async fn roll(
                     None,
                 )
                 .await,
-            )
+            ))
         }
     };
     let actor = actor(&logged_in, &state, &req);
@@ -415,10 +417,10 @@ pub async fn roll(
             let ticket = state
                 .one_time_keys
                 .hold(&logged_in.csrf_token, &record.name, plaintext);
-            redirect(&format!("/dashboard/security?new={ticket}"))
+            Ok(redirect(&format!("/dashboard/security?new={ticket}")))
         }
-        Ok(None) => no_such_key(),
-        Err(err) => storage_failure("rolling a key", &err),
+        Ok(None) => Err(no_such_key()),
+        Err(err) => Err(DashboardError::storage("rolling a key", &err)),
     }
 }
 
@@ -433,9 +435,9 @@ pub async fn change_password(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<KeyPages>,
     form: web::Form<PasswordForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let retry = |message: String| async {
         render(
             StatusCode::BAD_REQUEST,
@@ -444,10 +446,10 @@ pub async fn change_password(
     };
     let new = match Password::parse(&form.new) {
         Ok(new) => new,
-        Err(message) => return retry(message).await,
+        Err(message) => return Ok(retry(message).await),
     };
     if form.new != form.confirm {
-        return retry("The two new passwords differ.".into()).await;
+        return Ok(retry("The two new passwords differ.".into()).await);
     }
     // Wrong current passwords count as failed logins of the user, so a
     // stolen session cannot be used to guess the password.
@@ -469,7 +471,7 @@ pub async fn change_password(
                 )
                 .await,
             );
-            return throttled(page, exhausted.reset_secs);
+            return Ok(throttled(page, exhausted.reset_secs));
         }
     };
     let current = SecretString::from(form.current.clone());
@@ -483,24 +485,21 @@ pub async fn change_password(
     }
     match changed {
         Ok(user) => {
-            if let Err(err) = state.sessions.purge_where("user_id", &user.id).await {
+            if let Err(err) = state.sessions.purge_where(session::USER_ID, &user.id).await {
                 tracing::error!(error = format!("{err:#}"), "ending old sessions failed");
             }
             session::end(&session);
             tracing::info!(user = %user.username, "the password was changed; every session ended");
-            note(
-                &state,
-                &req,
-                AccountAction::PasswordChanged,
-                &user.username,
-                None,
-            );
-            redirect("/login?notice=password-changed")
+            let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
+            state
+                .activity
+                .account(AccountAction::PasswordChanged, &user.username, addr, None);
+            Ok(redirect("/login?notice=password-changed"))
         }
-        Err(UserError::WrongPassword) => retry("The current password is wrong.".into()).await,
-        Err(UserError::Storage(err)) => storage_failure("changing the password", &err),
-        Err(err @ (UserError::NoSuchUser | UserError::AlreadySetUp)) => {
-            storage_failure("changing the password", &anyhow::Error::new(err))
-        }
+        Err(UserError::WrongPassword) => Ok(retry("The current password is wrong.".into()).await),
+        Err(UserError::Storage(err)) => Err(DashboardError::storage("changing the password", &err)),
+        Err(err @ (UserError::NoSuchUser | UserError::AlreadySetUp)) => Err(
+            DashboardError::storage("changing the password", &anyhow::Error::new(err)),
+        ),
     }
 }

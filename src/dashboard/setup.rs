@@ -7,12 +7,13 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::login::{address_failures_key, throttled, wait_text};
-use super::{error_page, foreign_origin_page, redirect, render, DashboardState, Flash, Nav};
+use super::{error_page, foreign_origin_page, redirect, render, Accounts, Flash, Nav};
 use crate::auth::activity::AccountAction;
-use crate::auth::address::client_address;
-use crate::auth::gate::is_same_origin;
 use crate::auth::session;
-use crate::auth::users::{secrets_match, Password, UserError, Username, MIN_PASSWORD_CHARS};
+use crate::auth::users::{Password, UserError, Username, MIN_PASSWORD_CHARS};
+use crate::core::address::client_address;
+use crate::core::secrets_match;
+use crate::http::origin::is_same_origin;
 
 #[derive(Template)]
 #[template(path = "setup.html")]
@@ -49,11 +50,11 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
-pub async fn form(state: web::Data<DashboardState>, query: web::Query<TokenQuery>) -> HttpResponse {
+pub async fn form(state: web::Data<Accounts>, query: web::Query<TokenQuery>) -> HttpResponse {
     match state.users.has_users().await {
         Ok(false) => {}
         Ok(true) => return gone(),
-        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
+        Err(err) => return super::storage_failure("reading the users", &err.into()),
     }
     let token = query.into_inner().token.unwrap_or_default();
     render(
@@ -80,13 +81,13 @@ pub struct SetupForm {
 pub async fn submit(
     req: HttpRequest,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<SetupForm>,
 ) -> HttpResponse {
     match state.users.has_users().await {
         Ok(false) => {}
         Ok(true) => return gone(),
-        Err(err) => return super::security::storage_failure("reading the users", &err.into()),
+        Err(err) => return super::storage_failure("reading the users", &err.into()),
     }
     if !is_same_origin(req.headers(), &state.public_url, false) {
         return foreign_origin_page(&state.public_url, req.headers());

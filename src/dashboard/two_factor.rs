@@ -3,19 +3,19 @@
 
 use actix_session::Session;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use askama::Template;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::login::user_failures_key;
 use super::pages::nav;
-use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use super::{redirect, render, Accounts, DashboardError, Flash, Nav};
 use crate::auth::activity::AccountAction;
-use crate::auth::address::client_address;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::totp::TotpSecret;
 use crate::auth::two_factor::{self, CodeCheck};
+use crate::core::address::client_address;
 
 const ENROL_SECRET: &str = "enrol_secret";
 
@@ -52,19 +52,13 @@ pub struct CodeForm {
     pub(super) code: String,
 }
 
-pub(super) fn failure(what: &str, err: &dyn std::fmt::Display) -> HttpResponse {
-    tracing::error!(error = %err, "{what} failed");
-    error_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal server error",
-        "Portico could not complete this on the server; nothing was changed. \
-         Try again; if it persists, check the server log.",
-    )
+pub(super) fn failure(what: &'static str, err: &dyn std::fmt::Display) -> HttpResponse {
+    DashboardError::unexpected(what, err).error_response()
 }
 
 /// Records an account event of `actor` in the audit trail.
 pub(super) fn note(
-    state: &DashboardState,
+    state: &Accounts,
     req: &HttpRequest,
     action: AccountAction,
     actor: &str,
@@ -92,7 +86,7 @@ fn enrol_page(
 pub async fn start(
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
 ) -> HttpResponse {
     if logged_in.user.two_factor.is_some() {
         session::set_flash(&session, "Two-factor login is already on.");
@@ -114,7 +108,7 @@ pub async fn enable(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<CodeForm>,
 ) -> HttpResponse {
     let sealed = session.get::<String>(ENROL_SECRET).ok().flatten();
@@ -178,7 +172,7 @@ fn recovery_codes_page(
 /// checked, so a stolen session cannot be used to guess the password,
 /// not even with concurrent requests.
 async fn password_refusal(
-    state: &DashboardState,
+    state: &Accounts,
     session: &Session,
     logged_in: &LoggedIn,
     password: &str,
@@ -222,7 +216,7 @@ pub async fn regenerate(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<PasswordForm>,
 ) -> HttpResponse {
     if let Some(refusal) = password_refusal(&state, &session, &logged_in, &form.password).await {
@@ -264,7 +258,7 @@ pub async fn disable(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<Accounts>,
     form: web::Form<DisableForm>,
 ) -> HttpResponse {
     if let Some(refusal) = password_refusal(&state, &session, &logged_in, &form.password).await {

@@ -9,11 +9,11 @@ use serde::Deserialize;
 
 use super::confirm::{confirm_page, Confirm};
 use super::pages::nav;
-use super::security::storage_failure;
-use super::{error_page, redirect, render, DashboardState, Flash, Nav};
+use super::storage_failure;
+use super::{redirect, render, DashboardError, Flash, Nav, WorkspacePages};
 use crate::auth::activity::AccountAction;
-use crate::auth::address::client_address;
 use crate::auth::session::{self, LoggedIn};
+use crate::core::address::client_address;
 use crate::workspaces::{NewWorkspace, Registry, WorkspaceError};
 
 struct WorkspaceRow {
@@ -99,10 +99,10 @@ pub async fn add(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<WorkspacePages>,
     registry: web::Data<Registry>,
     form: web::Form<AddForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let form = form.into_inner();
     let (path, repo_url, branch) = (form.path.trim(), form.repo_url.trim(), form.branch.trim());
     let request = match (path.is_empty(), repo_url.is_empty()) {
@@ -117,7 +117,9 @@ pub async fn add(
         },
         _ => {
             let flash = Flash::error("Give either a directory or a repository URL.");
-            return page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form).await;
+            return Ok(
+                page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form).await,
+            );
         }
     };
     match registry.add(request).await {
@@ -133,19 +135,14 @@ pub async fn add(
                 &session,
                 &format!("The workspace “{}” was added.", workspace.name),
             );
-            redirect("/dashboard/workspaces")
+            Ok(redirect("/dashboard/workspaces"))
         }
         Err(WorkspaceError::Invalid { field, message }) => {
             let flash = Flash::error(format!("{}: {message}", field_label(field)));
-            page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form).await
+            Ok(page_with(StatusCode::BAD_REQUEST, &logged_in, &registry, flash, form).await)
         }
         Err(WorkspaceError::Storage(err)) => {
-            tracing::error!(error = format!("{err:#}"), "adding a workspace failed");
-            error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Not saved",
-                "Portico could not write to its data directory, so nothing was changed.",
-            )
+            Err(DashboardError::storage("adding a workspace", &err))
         }
     }
 }
@@ -161,12 +158,11 @@ fn field_label(field: &str) -> &str {
     }
 }
 
-fn no_such_workspace() -> HttpResponse {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "No such workspace",
-        "It may have been removed already.",
-    )
+fn no_such_workspace() -> DashboardError {
+    DashboardError::NotFound {
+        title: "No such workspace",
+        message: "It may have been removed already.",
+    }
 }
 
 /// `GET …/remove`: asks before removing, naming the workspace and saying
@@ -175,11 +171,16 @@ pub async fn confirm_remove(
     logged_in: LoggedIn,
     registry: web::Data<Registry>,
     id: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let workspace = match registry.get(&id).await {
         Ok(Some(workspace)) => workspace,
-        Ok(None) => return no_such_workspace(),
-        Err(err) => return storage_failure("reading the workspaces", &err.into()),
+        Ok(None) => return Err(no_such_workspace()),
+        Err(err) => {
+            return Err(DashboardError::storage(
+                "reading the workspaces",
+                &err.into(),
+            ))
+        }
     };
     let what_happens = if workspace.repo_url.is_some() {
         "Its clone in the data directory is deleted."
@@ -191,7 +192,7 @@ pub async fn confirm_remove(
         workspace.name,
         workspace.path.display()
     );
-    confirm_page(
+    Ok(confirm_page(
         &logged_in,
         Confirm {
             active: "workspaces",
@@ -201,20 +202,25 @@ pub async fn confirm_remove(
             button: &format!("Remove “{}”", workspace.name),
             cancel_href: "/dashboard/workspaces",
         },
-    )
+    ))
 }
 
 pub async fn remove(
     req: HttpRequest,
     logged_in: LoggedIn,
     session: Session,
-    state: web::Data<DashboardState>,
+    state: web::Data<WorkspacePages>,
     registry: web::Data<Registry>,
     id: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let name = match registry.get(&id).await {
         Ok(workspace) => workspace.map(|w| w.name),
-        Err(err) => return storage_failure("reading the workspaces", &err.into()),
+        Err(err) => {
+            return Err(DashboardError::storage(
+                "reading the workspaces",
+                &err.into(),
+            ))
+        }
     };
     match registry.remove(&id).await {
         Ok(true) => {
@@ -227,13 +233,12 @@ pub async fn remove(
                 Some(&name),
             );
             session::set_flash(&session, &format!("The workspace “{name}” was removed."));
-            redirect("/dashboard/workspaces")
+            Ok(redirect("/dashboard/workspaces"))
         }
-        Ok(false) => no_such_workspace(),
-        Err(_) => error_page(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Not saved",
-            "Portico could not write to its data directory, so nothing was changed.",
-        ),
+        Ok(false) => Err(no_such_workspace()),
+        Err(err) => Err(DashboardError::storage(
+            "removing a workspace",
+            &anyhow::Error::new(err),
+        )),
     }
 }

@@ -1,7 +1,8 @@
 //! Questions as jobs: asking (`ask`), the `JobStore` trait and its file
 //! back end under `<DATA_DIR>/queue/` (`store`, `queue`), the workers that
 //! claim, lease and answer jobs one `run_one` at a time (`worker`), the two
-//! answer engines and their typed `Answer`, and the job API (`routes`).
+//! answer engines and their typed `Answer`.
+//! Layer 2, a domain area (README, "The module map"): the job API is `api::jobs`.
 
 pub mod answer;
 mod ask;
@@ -11,7 +12,6 @@ pub mod engine;
 mod job;
 mod queue;
 mod redis_store;
-pub(crate) mod routes;
 mod store;
 mod worker;
 
@@ -21,7 +21,6 @@ pub use engine::EngineError;
 pub use job::{Job, JobId, JobStatus};
 pub use queue::FileJobStore;
 pub use redis_store::RedisJobStore;
-pub use routes::{api_routes, queue_status};
 pub use store::{
     JobStore, QueueCounts, TooManyJobs, WorkerId, MAX_ATTEMPTS, MAX_UNFINISHED_PER_OWNER,
 };

@@ -1,26 +1,19 @@
 //! Prometheus metrics (`metrics` + `metrics-exporter-prometheus`, no server
-//! of their own) served at `GET /metrics`. Labels are route patterns, status
+//! of their own): the recorders every layer calls, at the bottom of the map;
+//! `GET /metrics` itself is `api::metrics`. Labels are route patterns, status
 //! codes, outcome codes and job statuses only: never a key, a key id, a
 //! user or an address. Counter handles are looked up once per label set and
 //! kept, so the hot path is a hash look-up and an atomic add.
 
-mod access;
 mod labels;
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use ::metrics::{describe_counter, describe_gauge, describe_histogram, gauge, Unit};
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{web, HttpRequest, HttpResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-pub use access::MetricsAccess;
 use labels::{ByStatic, RequestCounters};
-
-use crate::jobs::JobStore;
 
 const REQUESTS: &str = "portico_http_requests_total";
 const AUTH: &str = "portico_auth_attempts_total";
@@ -95,20 +88,11 @@ fn describe() {
     describe_counter!(STORE_ERRORS, "Failed writes to the data directory");
 }
 
-/// Counts a request by route pattern and status; wraps the whole app.
-pub async fn track_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let response = next.call(req).await?;
-    let pattern = response.request().match_pattern();
+/// A request answered, by route pattern and status.
+pub fn request(pattern: &str, status: u16) {
     REQUEST_COUNTERS
         .get_or_init(|| RequestCounters::new(REQUESTS))
-        .increment(
-            pattern.as_deref().unwrap_or("unmatched"),
-            response.status().as_u16(),
-        );
-    Ok(response)
+        .increment(pattern, status);
 }
 
 /// An API authentication attempt: `allowed` or the failure code.
@@ -141,46 +125,14 @@ pub fn store_error() {
     ::metrics::counter!(STORE_ERRORS).increment(1);
 }
 
-/// `GET /metrics`: the Prometheus text format, for loopback clients or
-/// with `Authorization: Bearer $METRICS_TOKEN`.
-pub async fn scrape(
-    req: HttpRequest,
-    access: web::Data<MetricsAccess>,
-    queue: web::Data<dyn JobStore>,
-) -> HttpResponse {
-    if let Some(refusal) = access.refusal(&req) {
-        return refusal;
-    }
-    let counts = match queue.counts(&|_| true).await {
-        Ok(counts) => counts,
-        Err(err) => {
-            tracing::error!(
-                error = format!("{err:#}"),
-                "cannot count the jobs for /metrics"
-            );
-            return HttpResponse::ServiceUnavailable().finish();
-        }
-    };
-    for (status, count) in [
-        ("pending", counts.pending),
-        ("processing", counts.processing),
-        ("completed", counts.completed),
-        ("failed", counts.failed),
-    ] {
-        gauge!(JOBS, "status" => status).set(count as f64);
-    }
-    let handle = install();
-    handle.run_upkeep();
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(handle.render())
+/// The number of jobs with `status` (`pending`, `processing`, ...).
+pub fn jobs_in_queue(status: &'static str, count: usize) {
+    gauge!(JOBS, "status" => status).set(count as f64);
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/metrics")
-            .route(web::get().to(scrape))
-            .default_service(web::to(HttpResponse::MethodNotAllowed)),
-    );
+/// Everything recorded, in the Prometheus text format.
+pub fn render() -> String {
+    let handle = install();
+    handle.run_upkeep();
+    handle.render()
 }

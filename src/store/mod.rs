@@ -1,10 +1,10 @@
-//! The bottom layer of state. Here: files in the data directory (the lock
-//! that keeps a second server out, and atomic writes — temporary file in
-//! the same directory, fsync, rename, fsync of the directory — so a crash
-//! leaves the old file or the new one); `Document<T>`, the one JSON-file
-//! back end every area's store trait is implemented on; `StoreError`, what
-//! any back end reports; `Versioned<T>` for compare-and-swap; and, in
-//! tests, the conformance suite of each trait.
+//! The bottom layer of state (layer 1 in README, "The module map"). Here:
+//! files in the data directory (the lock that keeps a second server out,
+//! and atomic writes — temporary file in the same directory, fsync, rename,
+//! fsync of the directory — so a crash leaves the old file or the new one);
+//! `Document<T>`, the one JSON-file back end every area's store trait is
+//! implemented on; `StoreError`, what any back end reports; `Versioned<T>`
+//! for compare-and-swap; and, in tests, the conformance suite of each trait.
 //!
 //! The traits themselves live beside their records, in the areas:
 //! `auth::user_store::UserStore`, `auth::dashboard_keys::KeyStore`,

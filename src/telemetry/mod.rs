@@ -1,4 +1,5 @@
-//! Structured logging through `tracing`, filtered by `RUST_LOG`.
+//! Structured logging through `tracing`, filtered by `RUST_LOG`. Layer 2
+//! (README, "The module map"): imports only `config`.
 //!
 //! An authentication line per request must cost little, so lines are not
 //! written one system call at a time: they are appended to a buffer that a

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::credentials::{self, credential_file, RepoUrl};
 use super::git;
 use super::store::{FileWorkspaceStore, WorkspaceStore};
-use crate::auth::random_token;
+use crate::core::random_token;
 use crate::store::StoreError;
 
 const MAX_NAME_CHARS: usize = 100;

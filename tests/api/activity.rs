@@ -137,21 +137,16 @@ async fn events_show_names_their_own_times_and_survive_a_restart() {
     let key = app.generate_key(&csrf, "laptop", "admin", "30").await;
     let key_id = key.split('_').nth(1).unwrap().to_owned();
     let revoked = app
-        .post_form(
+        .submit(
             &format!("/dashboard/security/keys/{key_id}/revoke"),
-            &[("csrf_token", &csrf)],
+            &csrf,
+            &[],
         )
         .await;
     assert_eq!(revoked.status(), 303);
     let workspace = tempfile::tempdir().unwrap();
-    let added = test_client()
-        .post(app.url("/api/workspaces"))
-        .header("x-api-key", ADMIN_KEY)
-        .json(&serde_json::json!({"name": "payments", "path": workspace.path()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(added.status(), 201);
+    app.register_workspace_named("payments", workspace.path())
+        .await;
 
     app.restart().await;
     let (events, _) = activity(&app).await;

@@ -1,4 +1,4 @@
-use crate::helpers::{assert_error, spawn_app, spawn_app_on, TestApp, ADMIN_KEY};
+use crate::helpers::{assert_error, retry_after, spawn_app, spawn_app_on, TestApp, ADMIN_KEY};
 
 async fn status_with(app: &TestApp, extra: &[(&str, &str)]) -> u16 {
     let mut pairs = vec![("x-api-key", ADMIN_KEY)];
@@ -191,15 +191,8 @@ async fn repeated_bad_keys_throttle_their_address_only() {
     assert_eq!(statuses[20..], [429; 5]);
 
     let throttled = app.me(&[("x-api-key", ADMIN_KEY), attacker]).await;
-    let retry_after: u64 = throttled.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        retry_after > 0 && retry_after <= 900,
-        "Retry-After {retry_after}"
-    );
+    let wait = retry_after(&throttled);
+    assert!(wait > 0 && wait <= 900, "Retry-After {wait}");
     let body = assert_error(throttled, 429, "auth-throttled").await;
     assert_eq!(body["error"], "Too many failed attempts");
 

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tempfile::TempDir;
 
-use crate::helpers::{
-    answer_repo, start_server, test_client, wait_for_job_at, RunningServer, ADMIN_KEY, SETUP_TOKEN,
-};
+use crate::helpers::{answer_repo, start_server, RunningServer, ADMIN_KEY, SETUP_TOKEN};
 
 const SESSION_SECRET: &str = "session-secret-session-secret-session-secret-session-secret-0123";
 const CLIENT_KEY: &str = "client-key-for-the-command-test";
@@ -74,21 +72,7 @@ impl Agent {
         if let Some(context) = context {
             body["context"] = json!(context);
         }
-        let response = test_client()
-            .post(format!("{}/api/ask", self.server.address))
-            .header("x-api-key", CLIENT_KEY)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 202);
-        let queued: serde_json::Value = response.json().await.unwrap();
-        wait_for_job_at(
-            &self.server.address,
-            CLIENT_KEY,
-            queued["jobId"].as_str().unwrap(),
-        )
-        .await
+        self.server.ask_and_wait(CLIENT_KEY, body).await
     }
 
     fn read(&self, name: &str) -> String {

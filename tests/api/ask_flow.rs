@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use portico::jobs::Step;
 use serde_json::json;
 
 use crate::helpers::{
@@ -12,7 +11,7 @@ use crate::helpers::{
 const CLIENT_A: &str = "client-a-key-0123456789";
 const CLIENT_B: &str = "client-b-key-0123456789";
 
-/// An app whose jobs run when the test says (`answered`), not by polling.
+/// An app whose jobs run when the test waits for them, not by polling.
 async fn app() -> TestApp {
     spawn_app_with_jobs_by_hand(
         &[
@@ -22,14 +21,6 @@ async fn app() -> TestApp {
         Duration::from_secs(30),
     )
     .await
-}
-
-/// Runs every queued job to its end, then reads job `id` as `key` sees it.
-async fn answered(app: &TestApp, key: &str, id: &str) -> serde_json::Value {
-    while app.run_job().await != Step::Idle {}
-    let (status, job) = app.get_json(&format!("/api/jobs/{id}"), key).await;
-    assert_eq!(status, 200, "{job}");
-    job
 }
 
 fn assert_answers_from_the_token_bucket(job: &serde_json::Value) {
@@ -80,7 +71,7 @@ async fn a_question_about_a_registered_repository_is_answered_from_the_right_fil
             "workspace": {"id": workspace_id, "name": "demo", "targetBranch": "main"},
         })
     );
-    let job = answered(&app, CLIENT_A, &job_id).await;
+    let job = app.wait_for_job(CLIENT_A, &job_id).await;
     assert_eq!(job["type"], "ask");
     assert_eq!(job["workspaceId"], workspace_id.as_str());
     for field in ["createdAt", "startedAt", "completedAt"] {
@@ -94,15 +85,9 @@ async fn a_file_url_is_cloned_into_the_data_dir_and_answered_from() {
     let app = app().await;
     let repo = answer_repo();
     let url = format!("file://{}", repo.path().display());
-    let response = app
-        .post_json(
-            "/api/workspaces",
-            ADMIN_KEY,
-            &json!({"name": "clone", "repoUrl": url}),
-        )
+    let workspace = app
+        .add_workspace(json!({"name": "clone", "repoUrl": url}))
         .await;
-    assert_eq!(response.status(), 201);
-    let workspace: serde_json::Value = response.json().await.unwrap();
     assert_eq!(workspace["repoUrl"], url.as_str());
     assert_eq!(workspace["targetBranch"], "main");
     let path = std::path::PathBuf::from(workspace["path"].as_str().unwrap());
@@ -114,13 +99,13 @@ async fn a_file_url_is_cloned_into_the_data_dir_and_answered_from() {
     assert!(path.join("src/token_bucket.rs").is_file());
 
     let id = workspace["id"].as_str().unwrap();
-    let job_id = app
-        .ask(
+    let job = app
+        .ask_and_wait(
             CLIENT_A,
             json!({"workspaceId": id, "question": "refill the token bucket"}),
         )
         .await;
-    assert_answers_from_the_token_bucket(&answered(&app, CLIENT_A, &job_id).await);
+    assert_answers_from_the_token_bucket(&job);
 
     let (_, list) = app.get_json("/api/workspaces", CLIENT_B).await;
     assert!(list.as_array().unwrap().iter().any(|w| w["id"] == id));
@@ -147,10 +132,9 @@ async fn a_source_branch_is_answered_from_that_branch_without_touching_the_check
     let workspace_id = app.register_workspace(repo.path()).await;
     let head_before = git(repo.path(), &["rev-parse", "HEAD"]);
 
-    let job_id = app
-        .ask(CLIENT_A, json!({"workspaceId": workspace_id, "question": "Where do zebras gallop?", "sourceBranch": "feature"}))
+    let job = app
+        .ask_and_wait(CLIENT_A, json!({"workspaceId": workspace_id, "question": "Where do zebras gallop?", "sourceBranch": "feature"}))
         .await;
-    let job = answered(&app, CLIENT_A, &job_id).await;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["result"]["matches"][0]["path"], "src/zebra_feature.rs");
 
@@ -233,16 +217,11 @@ async fn an_admin_removes_a_workspace_and_its_clone() {
     let workspace: serde_json::Value = response.json().await.unwrap();
     let id = workspace["id"].as_str().unwrap();
     let path = std::path::PathBuf::from(workspace["path"].as_str().unwrap());
-    let delete = |key: &'static str| {
-        app.fresh_client()
-            .delete(app.url(&format!("/api/workspaces/{id}")))
-            .header("x-api-key", key)
-            .send()
-    };
-    assert_eq!(delete(CLIENT_A).await.unwrap().status(), 403);
-    assert_eq!(delete(ADMIN_KEY).await.unwrap().status(), 204);
+    let workspace = format!("/api/workspaces/{id}");
+    assert_eq!(app.delete(&workspace, CLIENT_A).await.status(), 403);
+    assert_eq!(app.delete(&workspace, ADMIN_KEY).await.status(), 204);
     assert!(!path.exists());
-    assert_eq!(delete(ADMIN_KEY).await.unwrap().status(), 404);
+    assert_eq!(app.delete(&workspace, ADMIN_KEY).await.status(), 404);
 }
 
 #[tokio::test]
@@ -262,8 +241,8 @@ async fn a_client_sees_only_its_own_jobs_and_an_admin_sees_all() {
             json!({"workspaceId": workspace_id, "question": "main hello"}),
         )
         .await;
-    answered(&app, CLIENT_A, &job_a).await;
-    answered(&app, CLIENT_B, &job_b).await;
+    app.wait_for_job(CLIENT_A, &job_a).await;
+    app.wait_for_job(CLIENT_B, &job_b).await;
 
     let (status, body) = app.get_json(&format!("/api/jobs/{job_a}"), CLIENT_B).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not-found")));
@@ -287,13 +266,7 @@ async fn a_client_sees_only_its_own_jobs_and_an_admin_sees_all() {
         .collect();
     assert_eq!(ids, vec![job_b.as_str(), job_a.as_str()], "newest first");
 
-    let cancel = app
-        .fresh_client()
-        .delete(app.url(&format!("/api/jobs/{job_a}")))
-        .header("x-api-key", CLIENT_B)
-        .send()
-        .await
-        .unwrap();
+    let cancel = app.delete(&format!("/api/jobs/{job_a}"), CLIENT_B).await;
     assert_error(cancel, 404, "not-found").await;
 
     let (_, status) = app.get_json("/api/queue/status", CLIENT_B).await;
@@ -316,13 +289,11 @@ async fn jobs_can_be_filtered_and_limited() {
     let repo = answer_repo();
     let workspace_id = app.register_workspace(repo.path()).await;
     for question in ["token bucket", "hello main"] {
-        let id = app
-            .ask(
-                CLIENT_A,
-                json!({"workspaceId": workspace_id, "question": question}),
-            )
-            .await;
-        answered(&app, CLIENT_A, &id).await;
+        app.ask_and_wait(
+            CLIENT_A,
+            json!({"workspaceId": workspace_id, "question": question}),
+        )
+        .await;
     }
     let (_, one) = app
         .get_json("/api/jobs?status=completed&limit=1", CLIENT_A)

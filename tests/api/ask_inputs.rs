@@ -2,10 +2,13 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::helpers::{answer_repo, assert_error, spawn_app, TestApp, ADMIN_KEY};
+use crate::helpers::{
+    answer_repo, assert_error, spawn_app, spawn_app_with_jobs_by_hand, TestApp, ADMIN_KEY,
+};
 
 async fn app_with_workspace() -> (TestApp, String, tempfile::TempDir) {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
@@ -154,7 +157,8 @@ async fn oversized_mistyped_and_malformed_bodies_get_their_status() {
 
 #[tokio::test]
 async fn non_utf8_files_and_symlinks_out_of_the_workspace_do_not_break_or_leak() {
-    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let app =
+        spawn_app_with_jobs_by_hand(&[("ADMIN_API_KEY", ADMIN_KEY)], Duration::from_secs(30)).await;
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(
         outside.path().join("secret.txt"),
@@ -174,13 +178,12 @@ async fn non_utf8_files_and_symlinks_out_of_the_workspace_do_not_break_or_leak()
     std::fs::write(root.join("big.txt"), "quokkasecret ".repeat(100_000)).unwrap();
     let id = app.register_workspace(root).await;
 
-    let job_id = app
-        .ask(
+    let job = app
+        .ask_and_wait(
             ADMIN_KEY,
             json!({"workspaceId": id, "question": "quokkasecret"}),
         )
         .await;
-    let job = app.wait_for_job(ADMIN_KEY, &job_id).await;
     assert_eq!(job["status"], "completed", "{job}");
     let paths: Vec<&str> = job["result"]["matches"]
         .as_array()

@@ -100,13 +100,7 @@ async fn a_flood_of_2000_bad_keys_gets_only_401_or_429_and_malformed_keys_never_
         "only checks that answered 401 ran argon2; throttled ones did not"
     );
 
-    let me = app
-        .fresh_client()
-        .get(app.url("/api/me"))
-        .header("x-api-key", &real)
-        .send()
-        .await
-        .unwrap();
+    let me = app.me_fresh(&[("x-api-key", &real)]).await;
     assert_eq!(
         me.status(),
         200,
@@ -152,27 +146,16 @@ async fn an_ended_session_cookie_next_to_a_valid_key_is_ignored_and_the_key_coun
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
     let csrf = app.setup_and_login().await;
     let ended = app.session_cookie().unwrap();
-    let logout = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    let logout = app.submit("/logout", &csrf, &[]).await;
     assert_eq!(logout.status(), 303, "logged out");
     for cookie in [ended.as_str(), "portico_session=forged", "portico_session="] {
         let response = app
-            .fresh_client()
-            .get(app.url("/api/me"))
-            .header("cookie", cookie)
-            .header("x-api-key", ADMIN_KEY)
-            .send()
-            .await
-            .unwrap();
+            .me_fresh(&[("cookie", cookie), ("x-api-key", ADMIN_KEY)])
+            .await;
         assert_eq!(response.status(), 200, "{cookie}");
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["kind"], "admin-key");
-        let alone = app
-            .fresh_client()
-            .get(app.url("/api/me"))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
+        let alone = app.me_fresh(&[("cookie", cookie)]).await;
         assert_error(alone, 401, "missing-api-key").await;
     }
 }

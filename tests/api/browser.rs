@@ -12,7 +12,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, test_client, PASSWORD, SETUP_TOKEN, USERNAME};
+use crate::helpers::{spawn_app, TestClient, PASSWORD, SETUP_TOKEN, USERNAME};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -197,14 +197,8 @@ pub(crate) async fn save_screenshot(client: &Client, name: &str) -> Vec<u8> {
 }
 
 pub(crate) async fn me_status(base: &str, key: &str) -> u16 {
-    test_client()
-        .get(format!("{base}/api/me"))
-        .header("x-api-key", key)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let response = TestClient::new(base).me(&[("x-api-key", key)]).await;
+    response.status().as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

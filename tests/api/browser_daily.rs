@@ -9,11 +9,7 @@ use crate::browser::{
     click, fill, generate_key, log_out, open, save_screenshot, set_up_owner, start_browser,
     wait_for_path,
 };
-use crate::helpers::{spawn_app, spawn_app_on};
-
-fn port_of(address: &str) -> u16 {
-    address.rsplit(':').next().unwrap().parse().unwrap()
-}
+use crate::helpers::{port_of, spawn_app, spawn_app_on};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_run_on_another_port_without_public_url_works_via_localhost_and_127_0_0_1() {

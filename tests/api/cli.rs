@@ -3,8 +3,8 @@
 //! container runtime whether the server answers.
 
 use crate::helpers::{
-    login_at, run_cli, server_vars, setup_fields, start_server, start_server_with_args,
-    test_client, text, PASSWORD, SETUP_TOKEN, USERNAME,
+    run_cli, server_vars, start_server, start_server_with_args, text, TestClient, PASSWORD,
+    USERNAME,
 };
 
 const NEW_PASSWORD: &str = "a brand new password 42";
@@ -48,22 +48,13 @@ fn an_unknown_command_is_an_error_that_creates_no_file() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
-async fn login_status(base: &str, password: &str) -> u16 {
-    login_at(&test_client(), base, password)
-        .await
-        .status()
-        .as_u16()
-}
-
-async fn dashboard_status(base: &str, cookie: &str) -> u16 {
-    test_client()
-        .get(format!("{base}/dashboard"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+/// The dashboard's status for a new browser sending `cookie`.
+async fn dashboard_status(server: &TestClient, cookie: &str) -> u16 {
+    let page = server
+        .fresh()
+        .get("/dashboard", &[("cookie", cookie)])
+        .await;
+    page.status().as_u16()
 }
 
 #[tokio::test]
@@ -73,15 +64,7 @@ async fn reset_password_unlocks_a_locked_out_user_and_ends_their_sessions() {
     let data_dir = data.path().display().to_string();
     let vars = server_vars(&data_dir);
     let server = start_server(cwd.path(), &vars);
-    let base = server.address.clone();
-    let browser = test_client();
-    let setup = browser
-        .post(format!("{base}/setup"))
-        .header("origin", &base)
-        .form(&setup_fields(SETUP_TOKEN))
-        .send()
-        .await
-        .unwrap();
+    let setup = server.fresh().setup().await;
     assert_eq!(setup.status(), 303);
     let cookie = setup.headers()["set-cookie"]
         .to_str()
@@ -90,11 +73,14 @@ async fn reset_password_unlocks_a_locked_out_user_and_ends_their_sessions() {
         .next()
         .unwrap()
         .to_owned();
-    assert_eq!(dashboard_status(&base, &cookie).await, 200);
+    assert_eq!(dashboard_status(&server, &cookie).await, 200);
     for _ in 0..5 {
-        assert_eq!(login_status(&base, "not the password at all").await, 401);
+        assert_eq!(
+            server.fresh_login_status("not the password at all").await,
+            401
+        );
     }
-    assert_eq!(login_status(&base, PASSWORD).await, 429, "locked out");
+    assert_eq!(server.fresh_login_status(PASSWORD).await, 429, "locked out");
 
     let refused = run_cli(
         cwd.path(),
@@ -147,19 +133,18 @@ async fn reset_password_unlocks_a_locked_out_user_and_ends_their_sessions() {
     assert!(!stdout.contains(NEW_PASSWORD) && !text(&reset.stderr).contains(NEW_PASSWORD));
 
     let server = start_server(cwd.path(), &vars);
-    let base = server.address.clone();
     assert_eq!(
-        dashboard_status(&base, &cookie).await,
+        dashboard_status(&server, &cookie).await,
         303,
         "the old session is over"
     );
     assert_eq!(
-        login_status(&base, PASSWORD).await,
+        server.fresh_login_status(PASSWORD).await,
         401,
         "the old password is gone"
     );
     assert_eq!(
-        login_status(&base, NEW_PASSWORD).await,
+        server.fresh_login_status(NEW_PASSWORD).await,
         303,
         "the new one works"
     );
@@ -206,11 +191,7 @@ async fn healthcheck_exits_0_while_the_server_answers_and_1_when_it_is_gone() {
 async fn serve_runs_the_server_like_no_command_at_all() {
     let cwd = tempfile::tempdir().unwrap();
     let server = start_server_with_args(cwd.path(), &[("BIND", "127.0.0.1:0")], &["serve"]);
-    let health = test_client()
-        .get(format!("{}/api/health", server.address))
-        .send()
-        .await
-        .unwrap();
+    let health = server.get("/api/health", &[]).await;
     assert_eq!(health.status(), 200);
     assert!(
         cwd.path().join("workspaces").is_dir(),

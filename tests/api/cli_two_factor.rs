@@ -2,14 +2,12 @@
 //! lost device turns two-factor login off and ends the user's sessions,
 //! and refuses while a server holds the data directory.
 
-use crate::helpers::{
-    csrf_at, extract, login_at, run_cli, server_vars, start_server, test_client, text,
-    totp_code_in, PASSWORD, USERNAME,
-};
+use crate::helpers::{run_cli, server_vars, start_server, text, TestClient, PASSWORD, USERNAME};
+use crate::two_factor::enrol;
 
 /// Where a fresh password login of the owner is sent.
-async fn login_location(base: &str) -> String {
-    let response = login_at(&test_client(), base, PASSWORD).await;
+async fn login_location(server: &TestClient) -> String {
+    let response = server.fresh().login(USERNAME, PASSWORD).await;
     assert_eq!(response.status(), 303);
     response.headers()["location"].to_str().unwrap().to_owned()
 }
@@ -21,30 +19,10 @@ async fn disable_2fa_turns_two_factor_off_and_ends_the_users_sessions() {
     let data_dir = data.path().display().to_string();
     let vars = server_vars(&data_dir);
     let server = start_server(cwd.path(), &vars);
-    let base = server.address.clone();
-    let browser = server.setup(&base, PASSWORD).await;
-    let csrf = csrf_at(&browser, &base).await;
-    let start = browser
-        .post(format!("{base}/dashboard/security/two-factor/start"))
-        .header("origin", &base)
-        .form(&[("csrf_token", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let page = start.text().await.unwrap();
-    let secret = extract(&page, "id=\"totp-secret\">", "</code>").expect("the secret is shown");
-    let enabled = browser
-        .post(format!("{base}/dashboard/security/two-factor/enable"))
-        .header("origin", &base)
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("code", &totp_code_in(&secret, 0)),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(enabled.status(), 200);
-    assert_eq!(login_location(&base).await, "/login/code", "2FA is on");
+    let browser = server.http.clone();
+    browser.setup_and_login().await;
+    enrol(&browser).await;
+    assert_eq!(login_location(&server).await, "/login/code", "2FA is on");
 
     let refused = run_cli(cwd.path(), &vars, &["user", "disable-2fa", USERNAME], "");
     assert_eq!(refused.status.code(), Some(1));
@@ -72,12 +50,11 @@ async fn disable_2fa_turns_two_factor_off_and_ends_the_users_sessions() {
     );
 
     let server = start_server(cwd.path(), &vars);
-    let base = server.address.clone();
-    let old_session = browser
-        .get(format!("{base}/dashboard"))
-        .send()
-        .await
-        .unwrap();
+    let old_session = browser.at(&server.address).get("/dashboard", &[]).await;
     assert_eq!(old_session.status(), 303, "the old session is over");
-    assert_eq!(login_location(&base).await, "/dashboard", "no second step");
+    assert_eq!(
+        login_location(&server).await,
+        "/dashboard",
+        "no second step"
+    );
 }

@@ -5,14 +5,12 @@ use std::collections::BTreeSet;
 
 use futures_util::future::join_all;
 
-use crate::helpers::{find_key, generate_key_at, spawn_app, TestApp};
+use reqwest::Method;
+
+use crate::helpers::{spawn_app, TestApp};
 
 async fn generate(app: &TestApp, csrf: &str, name: String) -> String {
-    let (status, html) = generate_key_at(&app.client, &app.address, csrf, &name, "client", "never")
-        .await
-        .unwrap();
-    assert_eq!(status, 303);
-    find_key(&html).unwrap()
+    app.generate_key(csrf, &name, "client", "never").await
 }
 
 /// `GET /api/me` from an address of the key's own, so that checking many
@@ -21,15 +19,10 @@ async fn me_status(app: &TestApp, key: &str) -> u16 {
     let octet = key
         .bytes()
         .fold(0u8, |acc, b| acc.wrapping_mul(31).wrapping_add(b));
-    app.fresh_client()
-        .get(app.url("/api/me"))
-        .header("x-api-key", key)
-        .header("x-forwarded-for", format!("198.51.100.{octet}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let address = format!("198.51.100.{octet}");
+    let pairs = [("x-api-key", key), ("x-forwarded-for", &address)];
+    let response = app.api_with(Method::GET, "/api/me", &pairs, None).await;
+    response.status().as_u16()
 }
 
 fn id_of(key: &str) -> String {
@@ -62,12 +55,7 @@ async fn fifty_concurrent_generations_and_revocations_leave_exactly_the_expected
         let path = format!("/dashboard/security/keys/{}/revoke", id_of(key));
         let csrf = csrf.clone();
         let app = &app;
-        async move {
-            app.post_form(&path, &[("csrf_token", &csrf)])
-                .await
-                .status()
-                .as_u16()
-        }
+        async move { app.submit(&path, &csrf, &[]).await.status().as_u16() }
     });
     let more: Vec<String> = {
         let generations = join_all((50..75).map(|n| generate(&app, &csrf, format!("key {n}"))));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use portico::config::Settings;
 
-use crate::helpers::{run_to_exit, start_server, test_client, ADMIN_KEY};
+use crate::helpers::{run_to_exit, start_server, ADMIN_KEY};
 
 #[test]
 fn each_bad_setting_stops_start_up_with_exit_code_2_naming_the_variable() {
@@ -103,11 +103,7 @@ async fn a_bare_start_creates_the_data_dir_and_serves() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path(), &[("BIND", "127.0.0.1:0")]);
     assert!(dir.path().join("workspaces").is_dir());
-    let response = test_client()
-        .get(format!("{}/api/health", server.address))
-        .send()
-        .await
-        .unwrap();
+    let response = server.get("/api/health", &[]).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -136,15 +132,11 @@ async fn keys_never_appear_in_the_log() {
             ("RUST_LOG", "trace"),
         ],
     );
-    let client = test_client();
     let wrong_key = "wrong-key-that-must-stay-secret-43";
     for key in [ADMIN_KEY, client_key, wrong_key] {
-        client
-            .get(format!("{}/api/me", server.address))
-            .header("authorization", format!("Bearer {key}"))
-            .send()
-            .await
-            .unwrap();
+        server
+            .me(&[("authorization", &format!("Bearer {key}"))])
+            .await;
     }
     let log = server.drain_log();
     assert!(log.contains("authentication attempt"), "{log}");

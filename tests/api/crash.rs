@@ -4,9 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::helpers::{
-    csrf_at, find_key, generate_key_at, start_server, test_client, PASSWORD, SETUP_TOKEN,
-};
+use crate::helpers::{find_key, start_server, SETUP_TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keys_whose_plaintext_was_returned_survive_a_sigkill() {
@@ -16,25 +14,23 @@ async fn keys_whose_plaintext_was_returned_survive_a_sigkill() {
         ("INITIAL_SETUP_TOKEN", SETUP_TOKEN),
     ];
     let mut server = start_server(dir.path(), &vars);
-    let base = server.address.clone();
-
-    let owner = server.setup(&base, PASSWORD).await;
-    let csrf = csrf_at(&owner, &base).await;
+    let owner = server.http.clone();
+    let csrf = owner.setup_and_login().await;
 
     let returned = Arc::new(Mutex::new(Vec::new()));
     let deadline = Instant::now() + Duration::from_secs(20);
     let generators: Vec<_> = (0..4)
         .map(|worker| {
-            let (owner, base, csrf, returned) =
-                (owner.clone(), base.clone(), csrf.clone(), returned.clone());
+            let (owner, csrf, returned) = (owner.clone(), csrf.clone(), returned.clone());
             tokio::spawn(async move {
                 for n in 0.. {
                     if Instant::now() > deadline {
                         break;
                     }
                     let name = format!("w{worker}-{n}");
-                    let sent =
-                        generate_key_at(&owner, &base, &csrf, &name, "client", "never").await;
+                    let sent = owner
+                        .generate_key_page(&csrf, &name, "client", "never")
+                        .await;
                     let Ok((_, html)) = sent else { break };
                     if let Some(key) = find_key(&html) {
                         returned.lock().unwrap().push(key);
@@ -64,14 +60,8 @@ async fn keys_whose_plaintext_was_returned_survive_a_sigkill() {
     assert!(records.len() >= returned.len());
 
     let restarted = start_server(dir.path(), &vars);
-    let client = test_client();
     for key in &returned {
-        let response = client
-            .get(format!("{}/api/me", restarted.address))
-            .header("x-api-key", key)
-            .send()
-            .await
-            .unwrap();
+        let response = restarted.me(&[("x-api-key", key)]).await;
         assert_eq!(response.status(), 200, "a returned key was lost");
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("workspaces"))

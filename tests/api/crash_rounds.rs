@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::{
-    answer_repo, csrf_at, find_key, generate_key_at, start_server, test_client, wait_for_job_at,
-    ADMIN_KEY, SETUP_TOKEN, USERNAME,
+    answer_repo, find_key, start_server, test_client, TestClient, ADMIN_KEY, SETUP_TOKEN, USERNAME,
 };
 
 const ROUNDS: u64 = 20;
@@ -20,21 +19,14 @@ fn password(round: u64) -> String {
 }
 
 /// Logs in with whichever candidate works; exactly one must.
-async fn login(base: &str, candidates: &[String]) -> (reqwest::Client, String) {
+async fn login(server: &TestClient, candidates: &[String]) -> (TestClient, String) {
     let mut working = Vec::new();
     let mut session = None;
     for candidate in candidates {
-        let client = test_client();
-        let response = client
-            .post(format!("{base}/login"))
-            .header("origin", base)
-            .form(&[("username", USERNAME), ("password", candidate.as_str())])
-            .send()
-            .await
-            .unwrap();
-        if response.status() == 303 {
+        let browser = server.fresh();
+        if browser.login(USERNAME, candidate).await.status() == 303 {
             working.push(candidate.clone());
-            session = Some(client);
+            session = Some(browser);
         }
     }
     assert_eq!(
@@ -82,7 +74,8 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
 
     let server = start_server(dir.path(), &vars);
     let first = password(0);
-    server.setup(&server.address, &first).await;
+    let setup = server.setup_with_password(&first).await;
+    assert_eq!(setup.status(), 303, "setup succeeds");
     let workspace_id = server.register_workspace(repo.path()).await;
     drop(server);
 
@@ -93,22 +86,22 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
         let mut server = start_server(dir.path(), &vars);
         all_files_parse(&data);
         let base = server.address.clone();
-        let (owner, current) = login(&base, &candidates).await;
-        let csrf = csrf_at(&owner, &base).await;
+        let (owner, current) = login(&server, &candidates).await;
+        let csrf = owner.csrf_token().await;
         let next = password(round);
         let deadline = Instant::now() + Duration::from_secs(5);
 
         let key_maker = {
-            let (owner, base, csrf, keys) =
-                (owner.clone(), base.clone(), csrf.clone(), keys.clone());
+            let (owner, csrf, keys) = (owner.clone(), csrf.clone(), keys.clone());
             tokio::spawn(async move {
                 for n in 0.. {
                     if Instant::now() >= deadline {
                         break;
                     }
                     let name = format!("crash {round}-{n}");
-                    let Ok((_, html)) =
-                        generate_key_at(&owner, &base, &csrf, &name, "client", "never").await
+                    let Ok((_, html)) = owner
+                        .generate_key_page(&csrf, &name, "client", "never")
+                        .await
                     else {
                         break;
                     };
@@ -160,6 +153,7 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
                     ("confirm", next.as_str()),
                 ];
                 let sent = owner
+                    .client
                     .post(format!("{base}/dashboard/security/password"))
                     .header("origin", &base)
                     .form(&form)
@@ -183,9 +177,8 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
 
     let server = start_server(dir.path(), &vars);
     all_files_parse(&data);
-    let base = server.address.clone();
-    login(&base, &candidates).await;
-    let client = test_client();
+    login(&server, &candidates).await;
+    let client = server.fresh();
     let keys = keys.lock().unwrap().clone();
     let jobs = jobs.lock().unwrap().clone();
     eprintln!(
@@ -202,19 +195,13 @@ async fn twenty_sigkills_lose_nothing_that_was_reported_done() {
         jobs.len()
     );
     for key in &keys {
-        let status = client
-            .get(format!("{base}/api/me"))
-            .header("x-api-key", key)
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = client.me(&[("x-api-key", key)]).await.status();
         assert_eq!(status, 200, "a key that was shown is lost");
     }
-    // `job_at` fails at once on a job that is not there; a job that was
+    // `job` fails at once on a job that is not there; a job that was
     // interrupted runs again and must answer, not fail.
     for id in &jobs {
-        let job = wait_for_job_at(&base, ADMIN_KEY, id).await;
+        let job = server.wait_for_job(ADMIN_KEY, id).await;
         assert_eq!(
             job["status"], "completed",
             "an accepted job did not answer: {job}"

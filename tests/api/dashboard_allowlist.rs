@@ -2,7 +2,7 @@
 //! answer an outside address with a 403 page; `/api/health` and the static
 //! files stay open.
 
-use crate::helpers::{assert_error, headers, spawn_app, TestApp, PASSWORD, SETUP_TOKEN, USERNAME};
+use crate::helpers::{assert_error, setup_fields, spawn_app, TestApp, SETUP_TOKEN};
 
 const DENIED: &str = "Access denied from this IP address";
 
@@ -17,20 +17,14 @@ async fn app_allowing(allowed: &str, trusted: Option<&str>) -> TestApp {
 /// Status and body of `method path` sent with `extra` headers (and, for
 /// POST, the setup or login form a browser would send).
 async fn send(app: &TestApp, method: &str, path: &str, extra: &[(&str, &str)]) -> (u16, String) {
-    let request = match method {
-        "GET" => app.fresh_client().get(app.url(path)),
-        _ => app
-            .fresh_client()
-            .post(app.url(path))
-            .header("origin", &app.address)
-            .form(&[
-                ("token", SETUP_TOKEN),
-                ("username", USERNAME),
-                ("password", PASSWORD),
-                ("confirm", PASSWORD),
-            ]),
+    let browser = app.fresh();
+    let response = match method {
+        "GET" => browser.get(path, extra).await,
+        _ => {
+            let form = setup_fields(SETUP_TOKEN);
+            browser.post_form_with(path, extra, &form).await
+        }
     };
-    let response = request.headers(headers(extra)).send().await.unwrap();
     (response.status().as_u16(), response.text().await.unwrap())
 }
 

@@ -3,9 +3,11 @@
 //! item, refused forms keep what was typed, pending jobs can be cancelled
 //! and plain-text answers keep their shape.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::helpers::{answer_repo, find_key, spawn_app, TestApp, ADMIN_KEY, SETUP_TOKEN};
+use crate::helpers::{
+    answer_repo, eventually, find_key, spawn_app, TestApp, ADMIN_KEY, SETUP_TOKEN,
+};
 
 fn key_form<'a>(csrf: &'a str, name: &'a str, role: &'a str) -> [(&'a str, &'a str); 4] {
     [
@@ -18,14 +20,7 @@ fn key_form<'a>(csrf: &'a str, name: &'a str, role: &'a str) -> [(&'a str, &'a s
 
 /// `GET /api/me` with the key alone, from a client without the session.
 async fn key_status(app: &TestApp, key: &str) -> u16 {
-    app.fresh_client()
-        .get(app.url("/api/me"))
-        .header("x-api-key", key)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    app.me_fresh(&[("x-api-key", key)]).await.status().as_u16()
 }
 
 fn stored_keys(app: &TestApp) -> usize {
@@ -64,12 +59,7 @@ async fn refreshing_the_page_of_a_new_key_creates_nothing_and_shows_it_no_more()
     assert_eq!(stored_keys(&app), 1, "the refresh created nothing");
     assert_eq!(key_status(&app, &key).await, 200);
 
-    let stranger = app
-        .fresh_client()
-        .get(app.url(&location))
-        .send()
-        .await
-        .unwrap();
+    let stranger = app.fresh().get(&location, &[]).await;
     assert_eq!(stranger.status(), 303, "another browser is sent to log in");
 }
 
@@ -119,10 +109,7 @@ async fn revoking_a_key_asks_first_and_the_message_names_the_key() {
     assert_eq!(key_status(&app, &key).await, 200, "asking revokes nothing");
 
     let revoked = app
-        .post_form(
-            &format!("/dashboard/security/keys/{id}/revoke"),
-            &[("csrf_token", &csrf)],
-        )
+        .submit(&format!("/dashboard/security/keys/{id}/revoke"), &csrf, &[])
         .await;
     assert_eq!(revoked.status(), 303);
     let (_, after) = app.page("/dashboard/security").await;
@@ -151,9 +138,10 @@ async fn removing_a_workspace_asks_first_and_duplicates_are_refused() {
     let other = answer_repo();
     let path = other.path().display().to_string();
     let same_name = app
-        .post_form(
+        .submit(
             "/dashboard/workspaces",
-            &[("csrf_token", &csrf), ("name", "DEMO"), ("path", &path)],
+            &csrf,
+            &[("name", "DEMO"), ("path", &path)],
         )
         .await;
     assert_eq!(same_name.status(), 400);
@@ -174,10 +162,7 @@ async fn removing_a_workspace_asks_first_and_duplicates_are_refused() {
     assert!(list.contains(&id), "asking removes nothing");
 
     let removed = app
-        .post_form(
-            &format!("/dashboard/workspaces/{id}/remove"),
-            &[("csrf_token", &csrf)],
-        )
+        .submit(&format!("/dashboard/workspaces/{id}/remove"), &csrf, &[])
         .await;
     assert_eq!(removed.status(), 303);
     let (_, list) = app.page("/dashboard/workspaces").await;
@@ -217,10 +202,10 @@ async fn a_refused_question_keeps_the_form_and_names_the_branch_in_words() {
     let repo = answer_repo();
     let id = app.register_workspace(repo.path()).await;
     let response = app
-        .post_form(
+        .submit(
             "/dashboard/ask",
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("workspace_id", &id),
                 ("question", "Where are tokens refilled?"),
                 ("source_branch", "no-such-branch"),
@@ -241,18 +226,15 @@ async fn a_refused_question_keeps_the_form_and_names_the_branch_in_words() {
 }
 
 async fn wait_for_status(app: &TestApp, id: &str, status: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), || async {
         let (_, page) = app.page(&format!("/dashboard/jobs/{id}")).await;
         if page.contains(&format!("badge-{status}\">{status}")) {
-            return page;
+            Ok(page)
+        } else {
+            Err(format!("job {id} never became {status}: {page}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "job {id} never became {status}: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
 
 #[tokio::test]
@@ -280,10 +262,7 @@ async fn a_pending_job_can_be_cancelled_from_its_page() {
     assert!(page.contains(&format!("action=\"/dashboard/jobs/{waiting}/cancel\"")));
 
     let cancel = app
-        .post_form(
-            &format!("/dashboard/jobs/{waiting}/cancel"),
-            &[("csrf_token", &csrf)],
-        )
+        .submit(&format!("/dashboard/jobs/{waiting}/cancel"), &csrf, &[])
         .await;
     assert_eq!(cancel.status(), 303);
     let page = wait_for_status(&app, &waiting, "failed").await;
@@ -325,12 +304,7 @@ async fn a_plain_text_answer_is_shown_preformatted_not_as_markdown() {
 #[tokio::test]
 async fn unknown_addresses_get_a_styled_404_with_the_nav_bar_when_logged_in() {
     let app = spawn_app(&[]).await;
-    let anonymous = app
-        .fresh_client()
-        .get(app.url("/no/such/page"))
-        .send()
-        .await
-        .unwrap();
+    let anonymous = app.fresh().get("/no/such/page", &[]).await;
     assert_eq!(anonymous.status(), 404);
     let page = anonymous.text().await.unwrap();
     assert!(

@@ -1,22 +1,19 @@
 //! The dashboard's ask form, job page, queue page and workspace page.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portico::dashboard::markdown_to_safe_html;
 
-use crate::helpers::{answer_repo, extract, spawn_app, TestApp};
+use crate::helpers::{answer_repo, eventually, extract, spawn_app, TestApp};
 
 async fn logged_in_with_workspace(repo: &std::path::Path) -> (TestApp, String, String) {
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let added = app
-        .post_form(
+        .submit(
             "/dashboard/workspaces",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "demo repo"),
-                ("path", &repo.display().to_string()),
-            ],
+            &csrf,
+            &[("name", "demo repo"), ("path", &repo.display().to_string())],
         )
         .await;
     assert_eq!(added.status(), 303);
@@ -36,10 +33,10 @@ async fn the_ask_form_leads_to_a_job_page_that_refreshes_until_the_answer_is_the
     .unwrap();
     let (app, csrf, workspace_id) = logged_in_with_workspace(repo.path()).await;
     let response = app
-        .post_form(
+        .submit(
             "/dashboard/ask",
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("workspace_id", &workspace_id),
                 ("question", "where is the quokka?"),
                 ("source_branch", ""),
@@ -50,19 +47,16 @@ async fn the_ask_form_leads_to_a_job_page_that_refreshes_until_the_answer_is_the
     let job_page = response.headers()["location"].to_str().unwrap().to_owned();
     assert!(job_page.starts_with("/dashboard/jobs/"));
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let html = loop {
+    let html = eventually(Duration::from_secs(30), || async {
         let (status, html) = app.page(&job_page).await;
         assert_eq!(status, 200);
-        if !html.contains("http-equiv=\"refresh\"") {
-            break html;
+        if html.contains("http-equiv=\"refresh\"") {
+            Err("the job page never stopped refreshing".to_owned())
+        } else {
+            Ok(html)
         }
-        assert!(
-            Instant::now() < deadline,
-            "the job page never stopped refreshing"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    })
+    .await;
     assert!(html.contains("completed"));
     assert!(html.contains("<code>src/danger.rs:1-2</code>"), "{html}");
     assert!(
@@ -100,10 +94,7 @@ async fn workspaces_are_removed_from_the_dashboard() {
     let repo = answer_repo();
     let (app, csrf, id) = logged_in_with_workspace(repo.path()).await;
     let removed = app
-        .post_form(
-            &format!("/dashboard/workspaces/{id}/remove"),
-            &[("csrf_token", &csrf)],
-        )
+        .submit(&format!("/dashboard/workspaces/{id}/remove"), &csrf, &[])
         .await;
     assert_eq!(removed.status(), 303);
     let (_, html) = app.page("/dashboard/workspaces").await;
@@ -119,10 +110,7 @@ async fn a_bad_workspace_form_explains_itself() {
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let both_empty = app
-        .post_form(
-            "/dashboard/workspaces",
-            &[("csrf_token", &csrf), ("name", "x")],
-        )
+        .submit("/dashboard/workspaces", &csrf, &[("name", "x")])
         .await;
     assert_eq!(both_empty.status(), 400);
     assert!(both_empty
@@ -131,13 +119,10 @@ async fn a_bad_workspace_form_explains_itself() {
         .unwrap()
         .contains("Give either a directory or a repository URL"));
     let missing = app
-        .post_form(
+        .submit(
             "/dashboard/workspaces",
-            &[
-                ("csrf_token", &csrf),
-                ("name", "x"),
-                ("path", "/no/such/dir"),
-            ],
+            &csrf,
+            &[("name", "x"), ("path", "/no/such/dir")],
         )
         .await;
     assert_eq!(missing.status(), 400);

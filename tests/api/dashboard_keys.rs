@@ -3,18 +3,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::helpers::{assert_error, find_key, spawn_app, TestApp, ADMIN_KEY};
+use crate::helpers::{assert_error, find_key, spawn_app, status_and_json, TestApp, ADMIN_KEY};
 
 async fn me(app: &TestApp, header: (&str, &str)) -> (u16, serde_json::Value) {
-    let response = app
-        .fresh_client()
-        .get(app.url("/api/me"))
-        .header(header.0, header.1)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    status_and_json(app.me_fresh(&[header]).await).await
 }
 
 fn all_data_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -80,10 +72,7 @@ async fn a_revoked_key_is_rejected_at_once() {
     assert_eq!(me(&app, ("x-api-key", &key)).await.0, 200);
 
     let response = app
-        .post_form(
-            &format!("/dashboard/security/keys/{id}/revoke"),
-            &[("csrf_token", &csrf)],
-        )
+        .submit(&format!("/dashboard/security/keys/{id}/revoke"), &csrf, &[])
         .await;
     assert_eq!(response.status(), 303);
     let (status, body) = me(&app, ("x-api-key", &key)).await;
@@ -320,13 +309,11 @@ async fn a_session_write_to_the_api_from_a_foreign_origin_is_refused() {
 async fn a_forged_session_cookie_with_a_valid_key_uses_the_key() {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
     let response = app
-        .fresh_client()
-        .get(app.url("/api/me"))
-        .header("cookie", "portico_session=forged-session-value")
-        .header("x-api-key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
+        .me_fresh(&[
+            ("cookie", "portico_session=forged-session-value"),
+            ("x-api-key", ADMIN_KEY),
+        ])
+        .await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["kind"], "admin-key");

@@ -1,15 +1,8 @@
 //! First-run setup, login, logout and the life of a session.
 
-use std::os::unix::fs::PermissionsExt;
-
 use crate::helpers::{
-    assert_error, login_at, setup_fields, spawn_app, start_server, test_client, PASSWORD,
-    SETUP_TOKEN, USERNAME,
+    assert_error, mode, setup_fields, spawn_app, start_server, PASSWORD, SETUP_TOKEN, USERNAME,
 };
-
-fn mode(path: &std::path::Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
 
 #[tokio::test]
 async fn setup_needs_the_right_token_and_happens_only_once() {
@@ -37,18 +30,17 @@ async fn setup_needs_the_right_token_and_happens_only_once() {
 
     assert_eq!(app.page("/setup").await.0, 404);
     let again = app
-        .fresh_client()
-        .post(app.url("/setup"))
-        .header("origin", &app.address)
-        .form(&[
-            ("token", SETUP_TOKEN),
-            ("username", "intruder"),
-            ("password", PASSWORD),
-            ("confirm", PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .fresh()
+        .post_form(
+            "/setup",
+            &[
+                ("token", SETUP_TOKEN),
+                ("username", "intruder"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
     assert_eq!(again.status(), 404);
     assert!(!std::fs::read_to_string(app.data_file("users.json"))
         .unwrap()
@@ -98,13 +90,7 @@ async fn without_a_configured_token_the_setup_url_is_printed_at_start() {
     let token = url.split("token=").nth(1).unwrap();
     assert!(token.len() >= 32);
 
-    let response = test_client()
-        .post(format!("{}/setup", server.address))
-        .header("origin", &server.address)
-        .form(&setup_fields(token))
-        .send()
-        .await
-        .unwrap();
+    let response = server.post_form("/setup", &setup_fields(token)).await;
     assert_eq!(response.status(), 303);
 }
 
@@ -112,19 +98,18 @@ async fn without_a_configured_token_the_setup_url_is_printed_at_start() {
 async fn pages_need_a_login() {
     let app = spawn_app(&[]).await;
     assert_eq!(app.setup().await.status(), 303, "setup succeeds");
-    let anonymous = app.fresh_client();
+    let anonymous = app.fresh();
     for path in ["/dashboard", "/dashboard/security", "/dashboard/nothing"] {
-        let response = anonymous.get(app.url(path)).send().await.unwrap();
+        let response = anonymous.get(path, &[]).await;
         assert_eq!(response.status(), 303, "{path}");
         assert_eq!(response.headers()["location"], "/login", "{path}");
     }
     let post = anonymous
-        .post(app.url("/dashboard/security/keys"))
-        .header("origin", &app.address)
-        .form(&[("name", "x"), ("role", "admin"), ("expiry", "never")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/dashboard/security/keys",
+            &[("name", "x"), ("role", "admin"), ("expiry", "never")],
+        )
+        .await;
     assert_eq!(post.headers()["location"], "/login");
 }
 
@@ -133,7 +118,7 @@ async fn login_and_logout() {
     let app = spawn_app(&[]).await;
     app.setup_and_login().await;
     let csrf = app.csrf_token().await;
-    let out = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    let out = app.submit("/logout", &csrf, &[]).await;
     assert_eq!(out.status(), 303);
     assert_eq!(out.headers()["location"], "/login?notice=logged-out");
     assert_eq!(
@@ -194,31 +179,16 @@ async fn the_session_id_changes_at_login_and_the_old_one_is_dead() {
     let second = app.session_cookie().unwrap();
     assert_ne!(first, second);
 
-    let replay = test_client()
-        .get(app.url("/dashboard"))
-        .header("cookie", &first)
-        .send()
-        .await
-        .unwrap();
+    let replay = app.fresh().get("/dashboard", &[("cookie", &first)]).await;
     assert_eq!(replay.headers()["location"], "/login");
 }
 
 async fn replay_is_refused(app: &crate::helpers::TestApp, cookie: &str) {
-    let client = test_client();
-    let page = client
-        .get(app.url("/dashboard"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
+    let browser = app.fresh();
+    let page = browser.get("/dashboard", &[("cookie", cookie)]).await;
     assert_eq!(page.status(), 303);
     assert_eq!(page.headers()["location"], "/login");
-    let api = client
-        .get(app.url("/api/me"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
+    let api = browser.me(&[("cookie", cookie)]).await;
     assert_error(api, 401, "missing-api-key").await;
 }
 
@@ -227,15 +197,10 @@ async fn a_copied_cookie_is_useless_after_logout() {
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let copied = app.session_cookie().unwrap();
-    let api = test_client()
-        .get(app.url("/api/me"))
-        .header("cookie", &copied)
-        .send()
-        .await
-        .unwrap();
+    let api = app.fresh().me(&[("cookie", &copied)]).await;
     assert_eq!(api.status(), 200, "the copy works while the session lives");
 
-    let logout = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    let logout = app.submit("/logout", &csrf, &[]).await;
     assert_eq!(logout.status(), 303, "logged out");
     replay_is_refused(&app, &copied).await;
 }
@@ -245,17 +210,16 @@ async fn a_password_change_ends_every_session() {
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let copied = app.session_cookie().unwrap();
-    let other_browser = test_client();
-    let login = login_at(&other_browser, &app.address, PASSWORD).await;
+    let other_browser = app.fresh();
+    let login = other_browser.login(USERNAME, PASSWORD).await;
     assert_eq!(login.status(), 303, "a second browser logs in");
-    let dashboard = |client: &reqwest::Client| client.get(app.url("/dashboard")).send();
-    assert_eq!(dashboard(&other_browser).await.unwrap().status(), 200);
+    assert_eq!(other_browser.get("/dashboard", &[]).await.status(), 200);
     let new_password = "a brand new password 42";
     let response = app
-        .post_form(
+        .submit(
             "/dashboard/security/password",
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("current", PASSWORD),
                 ("new", new_password),
                 ("confirm", new_password),
@@ -269,7 +233,7 @@ async fn a_password_change_ends_every_session() {
     );
     replay_is_refused(&app, &copied).await;
     assert_eq!(app.get("/dashboard", &[]).await.status(), 303);
-    let elsewhere = dashboard(&other_browser).await.unwrap();
+    let elsewhere = other_browser.get("/dashboard", &[]).await;
     assert_eq!(
         elsewhere.status(),
         303,
@@ -286,10 +250,10 @@ async fn a_wrong_current_password_changes_nothing() {
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let response = app
-        .post_form(
+        .submit(
             "/dashboard/security/password",
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("current", "not my password"),
                 ("new", "another long password"),
                 ("confirm", "another long password"),

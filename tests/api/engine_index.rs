@@ -1,24 +1,20 @@
 //! The built-in engine's index over HTTP: what a workspace holds now is
 //! what is answered, whatever was indexed for an earlier question.
 
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::helpers::{answer_repo, spawn_app, TestApp, ADMIN_KEY};
+use crate::helpers::{answer_repo, spawn_app_with_jobs_by_hand, TestApp, ADMIN_KEY};
 
 const CLIENT: &str = "client-engine-index-0123456789";
 
 async fn ask(app: &TestApp, workspace_id: &str, question: &str) -> serde_json::Value {
-    let response = app
-        .post_json(
-            "/api/ask",
-            CLIENT,
-            &json!({"workspaceId": workspace_id, "question": question}),
-        )
-        .await;
-    assert_eq!(response.status(), 202);
-    let body: serde_json::Value = response.json().await.unwrap();
     let job = app
-        .wait_for_job(CLIENT, body["jobId"].as_str().unwrap())
+        .ask_and_wait(
+            CLIENT,
+            json!({"workspaceId": workspace_id, "question": question}),
+        )
         .await;
     assert_eq!(job["status"], "completed", "{job}");
     job["result"].clone()
@@ -26,7 +22,11 @@ async fn ask(app: &TestApp, workspace_id: &str, question: &str) -> serde_json::V
 
 #[tokio::test]
 async fn files_edited_added_and_removed_between_questions_are_answered_as_they_are_now() {
-    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY), ("VALID_API_KEYS", CLIENT)]).await;
+    let app = spawn_app_with_jobs_by_hand(
+        &[("ADMIN_API_KEY", ADMIN_KEY), ("VALID_API_KEYS", CLIENT)],
+        Duration::from_secs(30),
+    )
+    .await;
     let repo = answer_repo();
     let root = repo.path();
     let workspace_id = app.register_workspace(root).await;

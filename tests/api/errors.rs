@@ -4,8 +4,8 @@
 use std::net::TcpListener;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use portico::api::json::{extractor_configs, ApiJson};
-use portico::error::ApiError;
+use portico::http::json::{extractor_configs, ApiJson};
+use portico::http::ApiError;
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
 

@@ -117,13 +117,12 @@ async fn an_answer_never_echoes_a_large_question_or_context() {
     let words: Vec<String> = (0..4000).map(|n| format!("qqzx{n:05}")).collect();
     let text = words.join(" ");
     let question_text = &text[..32 * 1024 - 1];
-    let id = app
-        .ask(
+    let job = app
+        .ask_and_wait(
             ADMIN_KEY,
             json!({"workspaceId": workspace, "question": question_text, "context": text.repeat(6)}),
         )
         .await;
-    let job = app.wait_for_job(ADMIN_KEY, &id).await;
     assert_eq!(job["status"], "completed", "{job}");
     let result = job["result"].to_string();
     assert!(

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::helpers::{answer_repo, assert_error, generate_key_at, spawn_app, TestApp, ADMIN_KEY};
+use crate::helpers::{answer_repo, assert_error, spawn_app, TestApp, ADMIN_KEY};
 
 /// A data directory whose storage can be made to fail.
 struct FaultyDir {
@@ -136,7 +136,7 @@ async fn ask(app: &TestApp, workspace: &str) -> reqwest::Response {
 }
 
 async fn generate_status(app: &TestApp, csrf: &str, name: &str) -> (u16, String) {
-    generate_key_at(&app.client, &app.address, csrf, name, "client", "never")
+    app.generate_key_page(csrf, name, "client", "never")
         .await
         .unwrap()
 }
@@ -169,16 +169,7 @@ async fn check_fault(fault: impl Fn(&FaultyDir)) {
     let (status, page) = generate_status(&app, &csrf, "during fault").await;
     assert_eq!(status, 503);
     assert!(page.contains("data directory"));
-    assert!(
-        app.fresh_client()
-            .get(app.url("/api/me"))
-            .header("x-api-key", &key)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == 200
-    );
+    assert!(app.me_fresh(&[("x-api-key", &key)]).await.status() == 200);
     assert_eq!(snapshot(&dir.path), before, "nothing stored was damaged");
 
     dir.clear();

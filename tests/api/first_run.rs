@@ -3,12 +3,8 @@
 //! says why; misspelt or impossible settings stop start-up.
 
 use crate::helpers::{
-    run_to_exit, setup_fields, spawn_app, start_server, test_client, SETUP_TOKEN,
+    port_of, run_to_exit, setup_fields, spawn_app, start_server, test_client, SETUP_TOKEN,
 };
-
-fn port_of(address: &str) -> String {
-    address.rsplit(':').next().unwrap().to_owned()
-}
 
 /// POSTs the setup form as a browser at `origin` would, with `Host` set to
 /// that origin's host.
@@ -133,7 +129,7 @@ async fn the_start_up_log_prints_the_setup_url_on_the_real_port_and_it_works() {
     let log = server.drain_log();
     let expected = format!("{}/setup?token={SETUP_TOKEN}", server.address);
     assert!(log.contains(&expected), "{log}");
-    assert_ne!(port_of(&server.address), "3000");
+    assert_ne!(port_of(&server.address), 3000);
     let origin = format!("http://localhost:{}", port_of(&server.address));
     assert_eq!(setup_from(&server.address, &origin).await.status(), 303);
 }

@@ -1,14 +1,14 @@
 //! The queue across crashes and time: a SIGKILL loses, strands or doubles
 //! no job; a job that keeps crashing the server is given up; old jobs go.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portico::jobs::Step;
 use serde_json::json;
 
 use crate::helpers::{
-    answer_repo, job_at, spawn_app, spawn_app_with_jobs_by_hand, start_server, test_client,
-    wait_for_job_at, ADMIN_KEY,
+    answer_repo, eventually, spawn_app, spawn_app_with_jobs_by_hand, start_server, TestClient,
+    ADMIN_KEY,
 };
 
 const SLOW_AGENT: &str = r#"out="$1"
@@ -19,18 +19,45 @@ echo "answered: $question"
 "#;
 
 /// A script agent that takes a second per question and logs each answer
-/// it completes to `<dir>/completed.log`; returns its ASK_COMMAND.
-fn slow_agent(scripts: &tempfile::TempDir) -> String {
-    std::fs::write(scripts.path().join("agent.sh"), SLOW_AGENT).unwrap();
-    format!(
-        "sh '{}' '{}'",
-        scripts.path().join("agent.sh").display(),
-        scripts.path().display()
-    )
+/// it completes to `completed.log` in its own directory.
+struct SlowAgent {
+    scripts: tempfile::TempDir,
+    command: String,
 }
 
-async fn job_status(base: &str, id: &str) -> String {
-    job_at(base, ADMIN_KEY, id).await["status"]
+impl SlowAgent {
+    fn new() -> Self {
+        let scripts = tempfile::tempdir().unwrap();
+        std::fs::write(scripts.path().join("agent.sh"), SLOW_AGENT).unwrap();
+        let command = format!(
+            "sh '{}' '{}'",
+            scripts.path().join("agent.sh").display(),
+            scripts.path().display()
+        );
+        SlowAgent { scripts, command }
+    }
+
+    /// Variables with this agent, the admin key and `extra`.
+    fn vars<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut vars = vec![
+            ("ADMIN_API_KEY", ADMIN_KEY),
+            ("ASK_COMMAND", self.command.as_str()),
+            (
+                "ASK_SANDBOX_WRITE_PATHS",
+                self.scripts.path().to_str().unwrap(),
+            ),
+        ];
+        vars.extend_from_slice(extra);
+        vars
+    }
+
+    fn completed_log(&self) -> String {
+        std::fs::read_to_string(self.scripts.path().join("completed.log")).unwrap()
+    }
+}
+
+async fn job_status(server: &TestClient, id: &str) -> String {
+    server.job(ADMIN_KEY, id).await["status"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -39,14 +66,8 @@ async fn job_status(base: &str, id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkill_while_answering_loses_strands_and_doubles_nothing() {
     let data = tempfile::tempdir().unwrap();
-    let scripts = tempfile::tempdir().unwrap();
-    let command = slow_agent(&scripts);
-    let vars = [
-        ("BIND", "127.0.0.1:0"),
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("ASK_COMMAND", command.as_str()),
-        ("ASK_SANDBOX_WRITE_PATHS", scripts.path().to_str().unwrap()),
-    ];
+    let agent = SlowAgent::new();
+    let vars = agent.vars(&[("BIND", "127.0.0.1:0")]);
     let mut server = start_server(data.path(), &vars);
     let repo = answer_repo();
     let workspace = server.register_workspace(repo.path()).await;
@@ -54,28 +75,30 @@ async fn a_sigkill_while_answering_loses_strands_and_doubles_nothing() {
     for n in 0..3 {
         ids.push(
             server
-                .ask(ADMIN_KEY, &workspace, &format!("question {n}"))
+                .ask_question(ADMIN_KEY, &workspace, &format!("question {n}"))
                 .await,
         );
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while job_status(&server.address, &ids[0]).await != "processing" {
-        assert!(Instant::now() < deadline, "the first job never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(job_status(&server.address, &ids[2]).await, "pending");
+    eventually(Duration::from_secs(10), || async {
+        match job_status(&server, &ids[0]).await.as_str() {
+            "processing" => Ok(()),
+            status => Err(format!("the first job never started: {status}")),
+        }
+    })
+    .await;
+    assert_eq!(job_status(&server, &ids[2]).await, "pending");
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let restarted = start_server(data.path(), &vars);
     for id in &ids {
-        let job = wait_for_job_at(&restarted.address, ADMIN_KEY, id).await;
+        let job = restarted.wait_for_job(ADMIN_KEY, id).await;
         assert_eq!(job["status"], "completed", "{job}");
     }
-    let job = wait_for_job_at(&restarted.address, ADMIN_KEY, &ids[0]).await;
+    let job = restarted.wait_for_job(ADMIN_KEY, &ids[0]).await;
     assert_eq!(job["attempts"], 2, "the interrupted job ran again");
-    let log = std::fs::read_to_string(scripts.path().join("completed.log")).unwrap();
+    let log = agent.completed_log();
     for n in 0..3 {
         let runs = log
             .lines()
@@ -129,14 +152,13 @@ async fn a_job_that_crashed_the_server_three_times_is_given_up_and_old_jobs_are_
     assert_eq!(job["status"], "failed");
     assert!(job["error"].as_str().unwrap().contains("3 times"), "{job}");
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while app.get_json(&format!("/api/jobs/{old}"), ADMIN_KEY).await.0 != 404 {
-        assert!(
-            Instant::now() < deadline,
-            "the 8-day-old job was not deleted"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(10), || async {
+        match app.get_json(&format!("/api/jobs/{old}"), ADMIN_KEY).await.0 {
+            404 => Ok(()),
+            _ => Err("the 8-day-old job was not deleted".to_owned()),
+        }
+    })
+    .await;
     assert!(!app.data_file(&format!("queue/{old}.json")).exists());
     assert_eq!(
         app.get_json(&format!("/api/jobs/{recent}"), ADMIN_KEY)
@@ -148,15 +170,9 @@ async fn a_job_that_crashed_the_server_three_times_is_given_up_and_old_jobs_are_
 
 #[tokio::test]
 async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
-    let scripts = tempfile::tempdir().unwrap();
-    let command = slow_agent(&scripts);
+    let agent = SlowAgent::new();
     let app = spawn_app_with_jobs_by_hand(
-        &[
-            ("ADMIN_API_KEY", ADMIN_KEY),
-            ("VALID_API_KEYS", "owner-key-123"),
-            ("ASK_COMMAND", &command),
-            ("ASK_SANDBOX_WRITE_PATHS", scripts.path().to_str().unwrap()),
-        ],
+        &agent.vars(&[("VALID_API_KEYS", "owner-key-123")]),
         Duration::from_secs(30),
     )
     .await;
@@ -164,21 +180,24 @@ async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
     let workspace = app.register_workspace(repo.path()).await;
     let mut ids = Vec::new();
     for n in 0..2 {
-        let body = json!({"workspaceId": workspace, "question": format!("q{n}")});
-        ids.push(app.ask("owner-key-123", body).await);
+        ids.push(
+            app.ask_question("owner-key-123", &workspace, &format!("q{n}"))
+                .await,
+        );
     }
     let cancel = |id: String| {
-        app.fresh_client()
-            .delete(app.url(&format!("/api/jobs/{id}")))
-            .header("x-api-key", "owner-key-123")
-            .send()
+        let app = &app;
+        async move {
+            app.delete(&format!("/api/jobs/{id}"), "owner-key-123")
+                .await
+        }
     };
-    let cancelled = cancel(ids[1].clone()).await.unwrap();
+    let cancelled = cancel(ids[1].clone()).await;
     assert_eq!(cancelled.status(), 200);
     let job: serde_json::Value = cancelled.json().await.unwrap();
     assert_eq!(job["status"], "failed");
     assert!(job["error"].as_str().unwrap().contains("Cancelled"));
-    let again = cancel(ids[1].clone()).await.unwrap();
+    let again = cancel(ids[1].clone()).await;
     assert_eq!(again.status(), 409);
 
     assert!(matches!(app.run_job().await, Step::Completed(id) if id.as_str() == ids[0]));
@@ -187,58 +206,40 @@ async fn a_pending_job_can_be_cancelled_by_its_owner_once() {
         Step::Idle,
         "a cancelled job never runs"
     );
-    let log = std::fs::read_to_string(scripts.path().join("completed.log")).unwrap();
+    let log = agent.completed_log();
     assert!(!log.contains("q1"), "a cancelled job never runs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn job_concurrency_answers_that_many_questions_at_once() {
     let data = tempfile::tempdir().unwrap();
-    let scripts = tempfile::tempdir().unwrap();
-    let command = slow_agent(&scripts);
-    let vars = [
-        ("BIND", "127.0.0.1:0"),
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("ASK_COMMAND", command.as_str()),
-        ("ASK_SANDBOX_WRITE_PATHS", scripts.path().to_str().unwrap()),
-        ("JOB_CONCURRENCY", "2"),
-    ];
+    let agent = SlowAgent::new();
+    let vars = agent.vars(&[("BIND", "127.0.0.1:0"), ("JOB_CONCURRENCY", "2")]);
     let server = start_server(data.path(), &vars);
     let repo = answer_repo();
     let workspace = server.register_workspace(repo.path()).await;
     let ids = [
-        server.ask(ADMIN_KEY, &workspace, "first").await,
-        server.ask(ADMIN_KEY, &workspace, "second").await,
-        server.ask(ADMIN_KEY, &workspace, "third").await,
+        server.ask_question(ADMIN_KEY, &workspace, "first").await,
+        server.ask_question(ADMIN_KEY, &workspace, "second").await,
+        server.ask_question(ADMIN_KEY, &workspace, "third").await,
     ];
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let status: serde_json::Value = test_client()
-            .get(format!("{}/api/queue/status", server.address))
-            .header("x-api-key", ADMIN_KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    eventually(Duration::from_secs(10), || async {
+        let (_, status) = server.get_json("/api/queue/status", ADMIN_KEY).await;
         let processing = status["counts"]["processing"].as_u64().unwrap();
         assert!(
             processing <= 2,
             "more than JOB_CONCURRENCY at once: {status}"
         );
         if processing == 2 {
-            break;
+            Ok(())
+        } else {
+            Err(format!("two jobs never ran at once: {status}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "two jobs never ran at once: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     for id in &ids {
         assert_eq!(
-            wait_for_job_at(&server.address, ADMIN_KEY, id).await["status"],
+            server.wait_for_job(ADMIN_KEY, id).await["status"],
             "completed"
         );
     }

@@ -1,6 +1,6 @@
 //! `LOG_FORMAT=json`: every line the binary writes is one JSON object.
 
-use crate::helpers::{start_server, test_client, ADMIN_KEY};
+use crate::helpers::{start_server, ADMIN_KEY};
 
 #[tokio::test]
 async fn with_log_format_json_every_log_line_is_one_json_object() {
@@ -13,19 +13,9 @@ async fn with_log_format_json_every_log_line_is_one_json_object() {
             ("ADMIN_API_KEY", ADMIN_KEY),
         ],
     );
-    let response = test_client()
-        .get(format!("{}/api/me", server.address))
-        .header("x-api-key", "wrong-key-0123456789")
-        .send()
-        .await
-        .unwrap();
+    let response = server.me(&[("x-api-key", "wrong-key-0123456789")]).await;
     assert_eq!(response.status(), 401);
-    let response = test_client()
-        .get(format!("{}/api/me", server.address))
-        .header("x-api-key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
+    let response = server.me(&[("x-api-key", ADMIN_KEY)]).await;
     assert_eq!(response.status(), 200);
     let log = server.drain_log();
     let mut auth_lines = 0;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, spawn_app, TestApp, ADMIN_KEY};
@@ -18,15 +19,6 @@ async fn create_key(app: &TestApp, body: Value) -> (u16, Value) {
         (status == 201).then_some("no-store")
     );
     (status, response.json().await.unwrap())
-}
-
-async fn delete(app: &TestApp, path: &str, key: &str) -> reqwest::Response {
-    app.fresh_client()
-        .delete(app.url(path))
-        .header("x-api-key", key)
-        .send()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -80,7 +72,7 @@ async fn keys_made_by_the_api_show_on_account_security_and_in_its_activity() {
     );
     assert!(page.contains(&format!("from-the-api (id {id})")));
 
-    let response = delete(&app, &format!("/api/keys/{id}"), ADMIN_KEY).await;
+    let response = app.delete(&format!("/api/keys/{id}"), ADMIN_KEY).await;
     assert_eq!(response.status(), 204);
     let (_, page) = app.page("/dashboard/security").await;
     assert!(
@@ -98,11 +90,11 @@ async fn a_revoked_key_gets_401_at_once_and_a_second_revoke_is_404() {
     let id = created["record"]["id"].as_str().unwrap();
     assert_eq!(app.me_with_key(key).await.0, 200);
 
-    let response = delete(&app, &format!("/api/keys/{id}"), ADMIN_KEY).await;
+    let response = app.delete(&format!("/api/keys/{id}"), ADMIN_KEY).await;
     assert_eq!(response.status(), 204);
     let response = app.me(&[("x-api-key", key)]).await;
     assert_error(response, 401, "invalid-api-key").await;
-    let response = delete(&app, &format!("/api/keys/{id}"), ADMIN_KEY).await;
+    let response = app.delete(&format!("/api/keys/{id}"), ADMIN_KEY).await;
     assert_error(response, 404, "not-found").await;
 }
 
@@ -174,12 +166,13 @@ async fn a_roll_with_no_grace_kills_the_old_secret_at_once_and_an_empty_body_mea
     assert_error(response, 401, "invalid-api-key").await;
 
     let response = app
-        .fresh_client()
-        .post(app.url(&format!("/api/keys/{id}/roll")))
-        .header("x-api-key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
+        .api(
+            Method::POST,
+            &format!("/api/keys/{id}/roll"),
+            ADMIN_KEY,
+            None,
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let rolled: Value = response.json().await.unwrap();
     let until = chrono::DateTime::parse_from_rfc3339(
@@ -208,15 +201,9 @@ async fn client_keys_may_not_manage_keys() {
             .post_json("/api/keys", key, &json!({"name": "mine"}))
             .await;
         assert_error(response, 403, "admin-required").await;
-        let response = app
-            .fresh_client()
-            .get(app.url("/api/keys"))
-            .header("x-api-key", key)
-            .send()
-            .await
-            .unwrap();
+        let response = app.api(Method::GET, "/api/keys", key, None).await;
         assert_error(response, 403, "admin-required").await;
-        let response = delete(&app, &format!("/api/keys/{id}"), key).await;
+        let response = app.delete(&format!("/api/keys/{id}"), key).await;
         assert_error(response, 403, "admin-required").await;
         let response = app
             .post_json(&format!("/api/keys/{id}/roll"), key, &json!({}))
@@ -312,9 +299,10 @@ async fn the_dashboard_rolls_a_key_and_shows_the_new_secret_once() {
     assert_eq!(status, 200);
     assert!(confirm.contains("laptop") && confirm.contains("grace_hours"));
     let response = app
-        .post_form(
+        .submit(
             &format!("/dashboard/security/keys/{id}/roll"),
-            &[("csrf_token", &csrf), ("grace_hours", "0")],
+            &csrf,
+            &[("grace_hours", "0")],
         )
         .await;
     assert_eq!(response.status(), 303, "post/redirect/get");
@@ -326,15 +314,8 @@ async fn the_dashboard_rolls_a_key_and_shows_the_new_secret_once() {
     assert!(new.starts_with(&format!("ptk_{id}_")));
     assert!(html.contains("API key rolled"), "the roll is in the trail");
     // A fresh client: the logged-in one would pass on its session.
-    let me = |key: String| {
-        let request = app
-            .fresh_client()
-            .get(app.url("/api/me"))
-            .header("x-api-key", key);
-        async move { request.send().await.unwrap().status().as_u16() }
-    };
-    assert_eq!(me(new.clone()).await, 200);
-    assert_eq!(me(old.clone()).await, 401);
+    assert_eq!(app.me_fresh(&[("x-api-key", &new)]).await.status(), 200);
+    assert_eq!(app.me_fresh(&[("x-api-key", &old)]).await.status(), 401);
     let (_, page) = app.page("/dashboard/security").await;
     assert!(!page.contains(&new), "shown only once");
 

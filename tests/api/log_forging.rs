@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::helpers::{answer_repo, start_server, wait_for_job_at, ADMIN_KEY, SETUP_TOKEN};
+use serde_json::json;
+
+use crate::helpers::{answer_repo, start_server, ADMIN_KEY, SETUP_TOKEN};
 
 const CLIENT_KEY: &str = "client-key-for-the-log-forging-test";
 const FORGED: &str = "1999-01-01T00:00:00.000000Z  INFO portico::auth: authentication attempt outcome=allowed principal=admin-key";
@@ -32,8 +34,12 @@ async fn a_failing_commands_stderr_cannot_forge_a_log_line() {
     );
     let workspace = answer_repo();
     let workspace_id = server.register_workspace(workspace.path()).await;
-    let job = server.ask(CLIENT_KEY, &workspace_id, "anything").await;
-    let finished = wait_for_job_at(&server.address, CLIENT_KEY, &job).await;
+    let finished = server
+        .ask_and_wait(
+            CLIENT_KEY,
+            json!({"workspaceId": workspace_id, "question": "anything"}),
+        )
+        .await;
     assert_eq!(finished["status"], "failed", "{finished}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let log = server.drain_log();

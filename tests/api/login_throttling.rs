@@ -3,36 +3,20 @@
 
 use crate::helpers::{spawn_app, PASSWORD, USERNAME};
 
-async fn login_from(
-    app: &crate::helpers::TestApp,
-    username: &str,
-    password: &str,
-    addr: &str,
-) -> reqwest::Response {
-    app.fresh_client()
-        .post(app.url("/login"))
-        .header("origin", &app.address)
-        .header("x-forwarded-for", addr)
-        .form(&[("username", username), ("password", password)])
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn five_failed_logins_from_an_address_throttle_it() {
     let app = spawn_app(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
     assert_eq!(app.setup().await.status(), 303, "setup succeeds");
     for _ in 0..5 {
         assert_eq!(
-            login_from(&app, USERNAME, "wrong password!", "198.51.100.1")
+            app.login_from("198.51.100.1", USERNAME, "wrong password!")
                 .await
                 .status(),
             401
         );
     }
     let before = app.hasher.verification_count();
-    let throttled = login_from(&app, USERNAME, PASSWORD, "198.51.100.1").await;
+    let throttled = app.login_from("198.51.100.1", USERNAME, PASSWORD).await;
     assert_eq!(throttled.status(), 429);
     assert!(throttled.headers().contains_key("retry-after"));
     let page = throttled.text().await.unwrap();
@@ -56,20 +40,20 @@ async fn five_failed_logins_for_a_user_throttle_that_user_from_everywhere() {
     for n in 1..=5 {
         let addr = format!("198.51.100.{n}");
         assert_eq!(
-            login_from(&app, USERNAME, "wrong password!", &addr)
+            app.login_from(&addr, USERNAME, "wrong password!")
                 .await
                 .status(),
             401
         );
     }
     assert_eq!(
-        login_from(&app, USERNAME, PASSWORD, "203.0.113.9")
+        app.login_from("203.0.113.9", USERNAME, PASSWORD)
             .await
             .status(),
         429
     );
     assert_eq!(
-        login_from(&app, "someone-else", "whatever password", "203.0.113.9")
+        app.login_from("203.0.113.9", "someone-else", "whatever password")
             .await
             .status(),
         401
@@ -83,7 +67,9 @@ async fn an_unknown_user_and_a_wrong_password_get_the_same_answer_for_the_same_w
     let mut answers = Vec::new();
     for username in [USERNAME, "nobody-here"] {
         let before = app.hasher.verification_count();
-        let response = login_from(&app, username, "definitely wrong", "127.0.0.1").await;
+        let response = app
+            .login_from("127.0.0.1", username, "definitely wrong")
+            .await;
         let status = response.status();
         let body = response.text().await.unwrap().replace(username, "USER");
         assert_eq!(

@@ -10,11 +10,7 @@ const CLIENT_KEY: &str = "client-key-for-metrics-0123456789";
 const METRICS_TOKEN: &str = "metrics-token-0123456789abcdef";
 
 async fn scrape(app: &TestApp, pairs: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = app.fresh_client().get(app.url("/metrics"));
-    for (name, value) in pairs {
-        request = request.header(*name, *value);
-    }
-    request.send().await.unwrap()
+    app.fresh().get("/metrics", pairs).await
 }
 
 /// Every `name{labels} value` line's label pairs.
@@ -79,13 +75,7 @@ async fn a_scrape_after_traffic_has_every_family_and_no_secret_id_or_address_in_
         .await;
     assert_eq!(response.status(), 503);
     portico::store::inject_write_fault(app.data_dir.path(), false);
-    let response = app
-        .fresh_client()
-        .delete(app.url(&format!("/api/keys/{id}")))
-        .header("x-api-key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete(&format!("/api/keys/{id}"), ADMIN_KEY).await;
     assert_eq!(response.status(), 204);
     app.get("/no/such/page/with-a-secret-like-path", &[]).await;
 

@@ -10,12 +10,7 @@ use crate::census::registered_routes;
 use crate::helpers::{answer_repo, spawn_app, TestApp, ADMIN_KEY};
 
 async fn document(app: &TestApp) -> Value {
-    let response = app
-        .fresh_client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.fresh().get("/api/openapi.json", &[]).await;
     assert_eq!(response.status(), 200, "public, without a key");
     assert_eq!(response.headers()["content-type"], "application/json");
     response.json().await.unwrap()
@@ -57,13 +52,8 @@ async fn the_document_and_the_application_have_the_same_api_routes() {
             if operations.get(method).is_some() {
                 continue;
             }
-            let response = app
-                .fresh_client()
-                .request(method.to_uppercase().parse().unwrap(), app.url(&concrete))
-                .header("x-api-key", ADMIN_KEY)
-                .send()
-                .await
-                .unwrap();
+            let verb = method.to_uppercase().parse().unwrap();
+            let response = app.api(verb, &concrete, ADMIN_KEY, None).await;
             assert!(
                 [401, 405].contains(&response.status().as_u16()),
                 "{method} {path} answers {} but is not documented",
@@ -106,12 +96,7 @@ async fn the_document_declares_both_key_schemes_and_the_error_body() {
 #[tokio::test]
 async fn the_docs_page_uses_only_portico_s_own_assets_under_the_strict_csp() {
     let app = spawn_app(&[]).await;
-    let response = app
-        .fresh_client()
-        .get(app.url("/api/docs"))
-        .send()
-        .await
-        .unwrap();
+    let response = app.fresh().get("/api/docs", &[]).await;
     assert_eq!(response.status(), 200);
     let csp = response.headers()["content-security-policy"]
         .to_str()
@@ -125,12 +110,7 @@ async fn the_docs_page_uses_only_portico_s_own_assets_under_the_strict_csp() {
         "no outside asset: {html}"
     );
     assert!(!html.contains("<script>"), "no inline script");
-    let script = app
-        .fresh_client()
-        .get(app.url("/static/api-docs.js"))
-        .send()
-        .await
-        .unwrap();
+    let script = app.fresh().get("/static/api-docs.js", &[]).await;
     assert_eq!(script.status(), 200);
     let script = script.text().await.unwrap();
     assert!(script.contains("/api/openapi.json"));
@@ -238,6 +218,13 @@ async fn real_responses_of_every_endpoint_match_the_document() {
     check(&doc, "/api/keys/{id}/roll", "post", r).await;
     let r = send("GET", "/api/keys", None, admin).await.unwrap();
     check(&doc, "/api/keys", "get", r).await;
+    let usage = format!("/api/keys/{id}/usage");
+    let r = send("GET", &usage, None, admin).await.unwrap();
+    check(&doc, "/api/keys/{id}/usage", "get", r).await;
+    let r = send("GET", "/api/keys/nosuchkey1/usage", None, admin)
+        .await
+        .unwrap();
+    check(&doc, "/api/keys/{id}/usage", "get", r).await;
     let r = send("DELETE", "/api/keys/nosuchkey1", None, admin)
         .await
         .unwrap();

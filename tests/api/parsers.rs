@@ -4,10 +4,10 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use portico::auth::address::{
+use portico::auth::api_key::ApiKey;
+use portico::core::address::{
     address_text, client_address, parse_forwarded_hop, walk_forwarded, IpAllowlist, TrustedProxies,
 };
-use portico::auth::api_key::ApiKey;
 use proptest::prelude::*;
 
 fn any_ip() -> impl Strategy<Value = IpAddr> {

@@ -4,8 +4,8 @@
 //! most the limit is ever verified and the right secret sent last is refused.
 
 use crate::helpers::{
-    raw_form, raw_request, simultaneously, spawn_app, RawAnswer, TestApp, PASSWORD, SETUP_TOKEN,
-    USERNAME,
+    raw_form, raw_request, setup_fields, simultaneously, spawn_app, RawAnswer, TestApp, PASSWORD,
+    SETUP_TOKEN, USERNAME,
 };
 
 const PROXIED: [(&str, &str); 1] = [("TRUSTED_PROXIES", "127.0.0.1")];
@@ -140,19 +140,7 @@ async fn three_hundred_simultaneous_wrong_secrets_for_a_real_key_id_cost_at_most
 #[tokio::test]
 async fn simultaneous_wrong_setup_tokens_are_throttled_and_the_right_token_sent_last_is_refused() {
     let app = spawn_app(&[]).await;
-    let setup = |token: &str| {
-        raw_form(
-            &app.address,
-            "/setup",
-            &[],
-            &[
-                ("token", token),
-                ("username", USERNAME),
-                ("password", PASSWORD),
-                ("confirm", PASSWORD),
-            ],
-        )
-    };
+    let setup = |token: &str| raw_form(&app.address, "/setup", &[], &setup_fields(token));
     let mut requests: Vec<Vec<u8>> = (0..300).map(|n| setup(&format!("guess-{n}"))).collect();
     requests.push(setup(SETUP_TOKEN));
     let answers = simultaneously(&app.address, &requests).await;
@@ -212,19 +200,7 @@ async fn retry_after(app: &TestApp, request: Vec<u8>) -> u64 {
 #[tokio::test]
 async fn retry_after_on_throttled_setup_tokens_and_api_keys_is_the_time_left() {
     let app = spawn_app(&[]).await;
-    let setup = |token: &str| {
-        raw_form(
-            &app.address,
-            "/setup",
-            &[],
-            &[
-                ("token", token),
-                ("username", USERNAME),
-                ("password", PASSWORD),
-                ("confirm", PASSWORD),
-            ],
-        )
-    };
+    let setup = |token: &str| raw_form(&app.address, "/setup", &[], &setup_fields(token));
     let me = |key: &str| raw_request(&app.address, "GET", "/api/me", &[("x-api-key", key)], "");
     for n in 0..5 {
         let answer = simultaneously(&app.address, &[setup(&format!("guess {n}"))]).await;

@@ -1,4 +1,4 @@
-use crate::helpers::{assert_error, spawn_app, ADMIN_KEY};
+use crate::helpers::{assert_error, retry_after, spawn_app, ADMIN_KEY};
 
 fn remaining(response: &reqwest::Response) -> u32 {
     let field = response.headers()["ratelimit"].to_str().unwrap().to_owned();
@@ -26,15 +26,8 @@ async fn five_requests_pass_with_falling_remaining_and_the_sixth_is_refused() {
 
     let refused = app.me(&[("x-api-key", "alpha")]).await;
     assert_eq!(remaining(&refused), 0);
-    let retry_after: u64 = refused.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(
-        retry_after > 0 && retry_after <= 3600,
-        "Retry-After {retry_after}"
-    );
+    let wait = retry_after(&refused);
+    assert!(wait > 0 && wait <= 3600, "Retry-After {wait}");
     let body = assert_error(refused, 429, "rate-limited").await;
     assert_eq!(body["error"], "Rate limit exceeded");
 

@@ -138,7 +138,7 @@ fn every_shell_example_in_the_readme_works_as_written_in_a_checkout() {
     assert!(stdout.contains("\"ok\":true"), "health: {stdout}");
     assert!(stdout.contains("\"role\":\"client\""), "me: {stdout}");
     assert!(
-        stdout.contains("}ws-"),
+        stdout.contains("}ws-") || stdout.contains("\nws-"),
         "the workspace id is printed: {stdout}"
     );
     assert!(stdout.contains("\"queued\":true"), "the ask: {stdout}");

@@ -137,16 +137,8 @@ async fn a_token_in_a_repository_url_clones_but_is_never_shown_or_left_in_the_cl
     let mode = std::fs::metadata(secret_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "{secret_file:?}");
 
-    let removed = app
-        .fresh_client()
-        .delete(app.url(&format!(
-            "/api/workspaces/{}",
-            created["id"].as_str().unwrap()
-        )))
-        .header("x-api-key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
+    let workspace = format!("/api/workspaces/{}", created["id"].as_str().unwrap());
+    let removed = app.delete(&workspace, ADMIN_KEY).await;
     assert_eq!(removed.status(), 204);
     assert!(
         !secret_file.exists(),
@@ -160,15 +152,9 @@ async fn a_token_stored_by_an_older_version_is_moved_out_at_start() {
     const OLD: &str = "https://bob:tok3n-from-before@example.com/o/r.git";
     let origin = answer_repo();
     let mut app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
-    let response = app
-        .post_json(
-            "/api/workspaces",
-            ADMIN_KEY,
-            &json!({"name": "old", "repoUrl": origin.path()}),
-        )
+    let created = app
+        .add_workspace(json!({"name": "old", "repoUrl": origin.path()}))
         .await;
-    assert_eq!(response.status(), 201);
-    let created: serde_json::Value = response.json().await.unwrap();
     let clone = PathBuf::from(created["path"].as_str().unwrap());
     app.restart_with(|app| {
         let file = app.data_file("workspaces.json");

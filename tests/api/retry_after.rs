@@ -6,7 +6,9 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{assert_error, spawn_app, TestApp, ADMIN_KEY, PASSWORD, USERNAME};
+use crate::helpers::{
+    assert_error, retry_after, spawn_app, TestApp, ADMIN_KEY, PASSWORD, USERNAME,
+};
 
 /// How long each test lets its window run before it is refused: long
 /// enough that the full window length is outside the tolerance.
@@ -25,14 +27,6 @@ async fn timed<T>(request: impl Future<Output = T>) -> (T, Span) {
     let value = request.await;
     let answered = Instant::now();
     (value, Span { sent, answered })
-}
-
-fn retry_after(response: &reqwest::Response) -> u64 {
-    response.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .expect("Retry-After is a whole number of seconds")
 }
 
 /// Asserts that `seconds` is the time left of a `window` that the server
@@ -103,33 +97,24 @@ async fn the_failed_key_throttle_s_retry_after_counts_down_its_fifteen_minutes()
     assert_error(throttled, 429, "auth-throttled").await;
 }
 
-async fn login_from(app: &TestApp, password: &str, address: &str) -> reqwest::Response {
-    app.fresh_client()
-        .post(app.url("/login"))
-        .header("origin", &app.address)
-        .header("x-forwarded-for", address)
-        .form(&[("username", USERNAME), ("password", password)])
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_login_throttle_s_retry_after_counts_down_its_fifteen_minutes() {
     let app = spawn_app(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
     assert_eq!(app.setup().await.status(), 303, "setup succeeds");
     let address = "198.51.100.71";
-    let (first, opened) = timed(login_from(&app, "wrong password!", address)).await;
+    let (first, opened) = timed(app.login_from(address, USERNAME, "wrong password!")).await;
     assert_eq!(first.status(), 401);
     tokio::time::sleep(WAIT).await;
     for _ in 1..5 {
         assert_eq!(
-            login_from(&app, "wrong password!", address).await.status(),
+            app.login_from(address, USERNAME, "wrong password!")
+                .await
+                .status(),
             401
         );
     }
 
-    let (throttled, span) = timed(login_from(&app, PASSWORD, address)).await;
+    let (throttled, span) = timed(app.login_from(address, USERNAME, PASSWORD)).await;
     assert_eq!(throttled.status(), 429);
     assert_remaining(
         retry_after(&throttled),

@@ -3,11 +3,12 @@
 //! directory by any path; the built-in engine re-checks the workspace root.
 
 use std::path::Path;
+use std::time::Duration;
 
 use serde_json::json;
 
 use crate::helpers::{
-    answer_repo, git, spawn_app, start_server, test_client, wait_for_job_at, ADMIN_KEY, SETUP_TOKEN,
+    answer_repo, git, spawn_app_with_jobs_by_hand, start_server, ADMIN_KEY, SETUP_TOKEN,
 };
 
 const CLIENT_KEY: &str = "client-key-for-the-sandbox-test";
@@ -81,26 +82,18 @@ async fn a_sandboxed_command_cannot_reach_the_data_dir_through_links_or_absolute
     assert!(session_secret.trim().len() >= 32);
 
     let origin = hostile_repo(&data_dir);
-    let response = test_client()
-        .post(format!("{}/api/workspaces", server.address))
-        .header("x-api-key", ADMIN_KEY)
-        .json(&json!({"name": "hostile", "repoUrl": origin.path()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let workspace: serde_json::Value = response.json().await.unwrap();
+    let workspace = server
+        .add_workspace(json!({"name": "hostile", "repoUrl": origin.path()}))
+        .await;
     let clone = Path::new(workspace["path"].as_str().unwrap()).to_owned();
     assert!(clone.join("leak").symlink_metadata().unwrap().is_symlink());
 
-    let job_id = server
-        .ask(
+    let job = server
+        .ask_and_wait(
             CLIENT_KEY,
-            workspace["id"].as_str().unwrap(),
-            "what is here?",
+            json!({"workspaceId": workspace["id"], "question": "what is here?"}),
         )
         .await;
-    let job = wait_for_job_at(&server.address, CLIENT_KEY, &job_id).await;
     assert_eq!(job["status"], "completed", "{job}");
     let output = job["result"]["output"].as_str().unwrap();
     assert!(
@@ -110,21 +103,12 @@ async fn a_sandboxed_command_cannot_reach_the_data_dir_through_links_or_absolute
     assert_contained(output, &data_dir, &clone, &session_secret);
 
     // The same from an export of another branch (outside the data dir).
-    let response = test_client()
-        .post(format!("{}/api/ask", server.address))
-        .header("x-api-key", CLIENT_KEY)
-        .json(&json!({"workspaceId": workspace["id"], "question": "and there?", "sourceBranch": "other"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let queued: serde_json::Value = response.json().await.unwrap();
-    let job = wait_for_job_at(
-        &server.address,
-        CLIENT_KEY,
-        queued["jobId"].as_str().unwrap(),
-    )
-    .await;
+    let job = server
+        .ask_and_wait(
+            CLIENT_KEY,
+            json!({"workspaceId": workspace["id"], "question": "and there?", "sourceBranch": "other"}),
+        )
+        .await;
     assert_eq!(job["status"], "completed", "{job}");
     let output = job["result"]["output"].as_str().unwrap();
     assert!(
@@ -172,7 +156,8 @@ fn assert_contained(output: &str, data_dir: &Path, workspace: &Path, session_sec
 
 #[tokio::test]
 async fn a_workspace_root_swapped_for_a_link_into_the_data_dir_is_not_searched() {
-    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let app =
+        spawn_app_with_jobs_by_hand(&[("ADMIN_API_KEY", ADMIN_KEY)], Duration::from_secs(30)).await;
     let outside = tempfile::tempdir().unwrap();
     let root = outside.path().join("project");
     std::fs::create_dir(&root).unwrap();
@@ -186,13 +171,12 @@ async fn a_workspace_root_swapped_for_a_link_into_the_data_dir_is_not_searched()
     std::fs::remove_dir_all(&root).unwrap();
     std::os::unix::fs::symlink(app.data_dir.path(), &root).unwrap();
 
-    let id = app
-        .ask(
+    let job = app
+        .ask_and_wait(
             ADMIN_KEY,
             json!({"workspaceId": workspace, "question": "zebra canary"}),
         )
         .await;
-    let job = app.wait_for_job(ADMIN_KEY, &id).await;
     assert_eq!(job["status"], "failed", "{job}");
     assert!(
         job["error"].as_str().unwrap().contains("moved or replaced"),
@@ -223,28 +207,24 @@ async fn with_the_sandbox_off_every_start_warns_that_the_command_is_unconfined()
 
 #[tokio::test]
 async fn what_a_failing_command_prints_never_shows_where_the_data_dir_is() {
-    let app = spawn_app(&[
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("ASK_COMMAND", "sh -c 'pwd; pwd >&2; exit 3'"),
-    ])
+    let app = spawn_app_with_jobs_by_hand(
+        &[
+            ("ADMIN_API_KEY", ADMIN_KEY),
+            ("ASK_COMMAND", "sh -c 'pwd; pwd >&2; exit 3'"),
+        ],
+        Duration::from_secs(30),
+    )
     .await;
     let origin = answer_repo();
-    let response = app
-        .post_json(
-            "/api/workspaces",
-            ADMIN_KEY,
-            &json!({"name": "clone", "repoUrl": origin.path()}),
-        )
+    let workspace = app
+        .add_workspace(json!({"name": "clone", "repoUrl": origin.path()}))
         .await;
-    assert_eq!(response.status(), 201);
-    let workspace: serde_json::Value = response.json().await.unwrap();
-    let id = app
-        .ask(
+    let job = app
+        .ask_and_wait(
             ADMIN_KEY,
             json!({"workspaceId": workspace["id"], "question": "where am I?"}),
         )
         .await;
-    let job = app.wait_for_job(ADMIN_KEY, &id).await;
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["error"].as_str().unwrap();
     // The clone's directory, as the program saw it, with the data dir hidden.
@@ -262,21 +242,23 @@ async fn a_program_outside_the_sandbox_paths_fails_with_a_message_naming_the_set
     let script = scripts.path().join("answer.sh");
     std::fs::write(&script, "#!/bin/sh\necho answered\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let app = spawn_app(&[
-        ("ADMIN_API_KEY", ADMIN_KEY),
-        ("ASK_COMMAND", script.to_str().unwrap()),
-    ])
+    let app = spawn_app_with_jobs_by_hand(
+        &[
+            ("ADMIN_API_KEY", ADMIN_KEY),
+            ("ASK_COMMAND", script.to_str().unwrap()),
+        ],
+        Duration::from_secs(30),
+    )
     .await;
     let workspace = tempfile::tempdir().unwrap();
     std::fs::write(workspace.path().join("notes.md"), "notes\n").unwrap();
     let id = app.register_workspace(workspace.path()).await;
-    let job_id = app
-        .ask(
+    let job = app
+        .ask_and_wait(
             ADMIN_KEY,
             json!({"workspaceId": id, "question": "anything?"}),
         )
         .await;
-    let job = app.wait_for_job(ADMIN_KEY, &job_id).await;
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["error"].as_str().unwrap();
     assert!(error.contains("Permission denied"), "{error}");

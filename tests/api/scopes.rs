@@ -5,53 +5,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp, ADMIN_KEY};
-
-async fn create_key(app: &TestApp, body: Value) -> (String, String) {
-    let response = app.post_json("/api/keys", ADMIN_KEY, &body).await;
-    assert_eq!(response.status(), 201, "creating {body}");
-    let created: Value = response.json().await.unwrap();
-    (
-        created["key"].as_str().unwrap().to_owned(),
-        created["record"]["id"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    key: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app
-        .fresh_client()
-        .request(method, app.url(path))
-        .header("x-api-key", key);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.expect("request sent")
-}
-
-async fn patch_key(app: &TestApp, id: &str, body: Value) -> reqwest::Response {
-    call(
-        app,
-        Method::PATCH,
-        &format!("/api/keys/{id}"),
-        ADMIN_KEY,
-        Some(body),
-    )
-    .await
-}
-
-async fn add_workspace(app: &TestApp, name: &str, dir: &std::path::Path) -> String {
-    let body = json!({"name": name, "path": dir});
-    let response = app.post_json("/api/workspaces", ADMIN_KEY, &body).await;
-    assert_eq!(response.status(), 201);
-    let workspace: Value = response.json().await.unwrap();
-    workspace["id"].as_str().unwrap().to_owned()
-}
+use crate::helpers::{assert_error, spawn_app, ADMIN_KEY};
 
 /// Each endpoint, the permission it needs, and its status with it (the
 /// requests name things that do not exist, so nothing changes).
@@ -123,16 +77,14 @@ async fn each_permission_opens_exactly_its_endpoints_and_the_rest_answer_insuffi
     for permission in permissions {
         // Admin-only permissions can only be given to admin keys; an admin
         // key holding just one permission is as narrow as a client key.
-        let (key, _) = create_key(
-            &app,
-            json!({"name": permission, "role": "admin", "permissions": [permission]}),
-        )
-        .await;
+        let (key, _) = app
+            .create_key(json!({"name": permission, "role": "admin", "permissions": [permission]}))
+            .await;
         let (status, me) = app.me_with_key(&key).await;
         assert_eq!(status, 200, "/api/me needs no permission");
         assert_eq!(me["scopes"]["permissions"], json!([permission]));
         for (method, path, body, needed, allowed_status) in endpoints() {
-            let response = call(&app, method.clone(), path, &key, body).await;
+            let response = app.api(method.clone(), path, &key, body.as_ref()).await;
             if needed == permission {
                 assert_eq!(
                     response.status().as_u16(),
@@ -154,14 +106,16 @@ async fn each_permission_opens_exactly_its_endpoints_and_the_rest_answer_insuffi
 #[tokio::test]
 async fn new_keys_get_their_role_s_default_scope_and_clients_cannot_hold_admin_permissions() {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
-    let (client, _) = create_key(&app, json!({"name": "client"})).await;
+    let (client, _) = app.create_key(json!({"name": "client"})).await;
     let (_, me) = app.me_with_key(&client).await;
     assert_eq!(
         me["scopes"]["permissions"],
         json!(["ask", "jobs:read", "workspaces:read"])
     );
     assert_eq!(me["scopes"]["workspaces"], Value::Null, "every workspace");
-    let (admin, _) = create_key(&app, json!({"name": "admin", "role": "admin"})).await;
+    let (admin, _) = app
+        .create_key(json!({"name": "admin", "role": "admin"}))
+        .await;
     let (_, me) = app.me_with_key(&admin).await;
     assert_eq!(me["scopes"]["permissions"].as_array().unwrap().len(), 5);
     let (_, me) = app.me_with_key(ADMIN_KEY).await;
@@ -192,9 +146,9 @@ async fn new_keys_get_their_role_s_default_scope_and_clients_cannot_hold_admin_p
 async fn a_key_held_to_one_workspace_sees_the_others_as_absent_in_lists_jobs_and_queue_status() {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
     let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let w1 = add_workspace(&app, "one", dir1.path()).await;
-    let w2 = add_workspace(&app, "two", dir2.path()).await;
-    let (key, id) = create_key(&app, json!({"name": "wide"})).await;
+    let w1 = app.register_workspace_named("one", dir1.path()).await;
+    let w2 = app.register_workspace_named("two", dir2.path()).await;
+    let (key, id) = app.create_key(json!({"name": "wide"})).await;
     let job1 = app
         .ask(&key, json!({"workspaceId": w1, "question": "in one"}))
         .await;
@@ -202,7 +156,13 @@ async fn a_key_held_to_one_workspace_sees_the_others_as_absent_in_lists_jobs_and
         .ask(&key, json!({"workspaceId": w2, "question": "in two"}))
         .await;
 
-    let response = patch_key(&app, &id, json!({"workspaces": [w1]})).await;
+    let response = app
+        .patch_json(
+            &format!("/api/keys/{id}"),
+            ADMIN_KEY,
+            &json!({"workspaces": [w1]}),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let edited: Value = response.json().await.unwrap();
     assert_eq!(edited["scopes"]["workspaces"], json!([w1]));
@@ -238,38 +198,22 @@ async fn a_key_held_to_one_workspace_sees_the_others_as_absent_in_lists_jobs_and
         status, 404,
         "a job in another workspace is absent, not forbidden"
     );
-    let response = call(
-        &app,
-        Method::DELETE,
-        &format!("/api/jobs/{job2}"),
-        &key,
-        None,
-    )
-    .await;
+    let response = app.delete(&format!("/api/jobs/{job2}"), &key).await;
     assert_eq!(response.status(), 404);
     let (_, queue) = app.get_json("/api/queue/status", &key).await;
     let text = queue.to_string();
     assert!(text.contains(&job1) && !text.contains(&job2), "{text}");
 
     // An admin key held to workspace one: all jobs there, none elsewhere.
-    let (admin, _) = create_key(
-        &app,
-        json!({"name": "a1", "role": "admin", "workspaces": [w1]}),
-    )
-    .await;
+    let (admin, _) = app
+        .create_key(json!({"name": "a1", "role": "admin", "workspaces": [w1]}))
+        .await;
     let (_, jobs) = app.get_json("/api/jobs", &admin).await;
     let text = jobs.to_string();
     assert!(text.contains(&job1) && !text.contains(&job2), "{text}");
     let (_, queue) = app.get_json("/api/queue/status", &admin).await;
     assert!(!queue.to_string().contains(&job2));
-    let response = call(
-        &app,
-        Method::DELETE,
-        &format!("/api/workspaces/{w2}"),
-        &admin,
-        None,
-    )
-    .await;
+    let response = app.delete(&format!("/api/workspaces/{w2}"), &admin).await;
     assert_error(response, 404, "not-found").await;
     let (_, all) = app.get_json("/api/workspaces", ADMIN_KEY).await;
     assert_eq!(
@@ -292,12 +236,10 @@ async fn a_key_s_allowlist_refuses_other_addresses_seen_through_a_trusted_proxy(
         ("TRUSTED_PROXIES", "127.0.0.1"),
     ])
     .await;
-    let (held, _) = create_key(
-        &app,
-        json!({"name": "office", "allowedIps": ["203.0.113.0/24"]}),
-    )
-    .await;
-    let (free, _) = create_key(&app, json!({"name": "anywhere"})).await;
+    let (held, _) = app
+        .create_key(json!({"name": "office", "allowedIps": ["203.0.113.0/24"]}))
+        .await;
+    let (free, _) = app.create_key(json!({"name": "anywhere"})).await;
     let from = |key: &str, addr: &str| {
         let (app, key, addr) = (&app, key.to_owned(), addr.to_owned());
         async move {
@@ -328,7 +270,9 @@ async fn a_key_s_allowlist_refuses_other_addresses_seen_through_a_trusted_proxy(
 #[tokio::test]
 async fn a_key_s_own_hourly_limit_shows_in_its_headers_and_ends_in_429() {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY), ("API_RATE_LIMIT", "100")]).await;
-    let (key, id) = create_key(&app, json!({"name": "slow", "hourlyLimit": 3})).await;
+    let (key, id) = app
+        .create_key(json!({"name": "slow", "hourlyLimit": 3}))
+        .await;
     for remaining in [2, 1, 0] {
         let response = app.me(&[("x-api-key", &key)]).await;
         assert_eq!(response.status(), 200);
@@ -339,7 +283,7 @@ async fn a_key_s_own_hourly_limit_shows_in_its_headers_and_ends_in_429() {
     let response = app.me(&[("x-api-key", &key)]).await;
     assert!(response.headers().contains_key("retry-after"));
     assert_error(response, 429, "rate-limited").await;
-    let (other, _) = create_key(&app, json!({"name": "fast"})).await;
+    let (other, _) = app.create_key(json!({"name": "fast"})).await;
     let response = app.me(&[("x-api-key", &other)]).await;
     assert_eq!(
         response.headers()["ratelimit-policy"],
@@ -348,9 +292,13 @@ async fn a_key_s_own_hourly_limit_shows_in_its_headers_and_ends_in_429() {
 
     // Raising the limit applies at once, to the same secret and window.
     assert_eq!(
-        patch_key(&app, &id, json!({"hourlyLimit": 5}))
-            .await
-            .status(),
+        app.patch_json(
+            &format!("/api/keys/{id}"),
+            ADMIN_KEY,
+            &json!({"hourlyLimit": 5})
+        )
+        .await
+        .status(),
         200
     );
     let response = app.me(&[("x-api-key", &key)]).await;
@@ -364,23 +312,19 @@ async fn a_key_s_own_hourly_limit_shows_in_its_headers_and_ends_in_429() {
 #[tokio::test]
 async fn hundreds_of_simultaneous_requests_get_exactly_a_key_s_own_limit() {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY), ("API_RATE_LIMIT", "1000")]).await;
-    let (key, _) = create_key(&app, json!({"name": "burst", "hourlyLimit": 10})).await;
+    let (key, _) = app
+        .create_key(json!({"name": "burst", "hourlyLimit": 10}))
+        .await;
     assert_eq!(
         app.me(&[("x-api-key", &key)]).await.status(),
         200,
         "verified once"
     );
     let requests = (0..300).map(|_| {
-        let (client, url, key) = (app.fresh_client(), app.url("/api/me"), key.clone());
+        let (api, key) = (app.http.clone(), key.clone());
         tokio::spawn(async move {
-            client
-                .get(url)
-                .header("x-api-key", key)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
+            let response = api.me_fresh(&[("x-api-key", &key)]).await;
+            response.status().as_u16()
         })
     });
     let statuses: Vec<u16> = futures_util::future::join_all(requests)
@@ -396,11 +340,17 @@ async fn hundreds_of_simultaneous_requests_get_exactly_a_key_s_own_limit() {
 async fn editing_a_key_keeps_its_secret_checks_the_fields_and_is_in_the_audit_trail() {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
     app.setup_and_login().await;
-    let (key, id) = create_key(&app, json!({"name": "edited"})).await;
-    let response = patch_key(&app, &id, json!({"permissions": ["ask"]})).await;
+    let (key, id) = app.create_key(json!({"name": "edited"})).await;
+    let response = app
+        .patch_json(
+            &format!("/api/keys/{id}"),
+            ADMIN_KEY,
+            &json!({"permissions": ["ask"]}),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     // The logged-in client's session would win over the key: ask without it.
-    let response = call(&app, Method::GET, "/api/me", &key, None).await;
+    let response = app.api(Method::GET, "/api/me", &key, None).await;
     assert_eq!(response.status(), 200);
     let me: Value = response.json().await.unwrap();
     assert_eq!(me["scopes"]["permissions"], json!(["ask"]));
@@ -412,17 +362,35 @@ async fn editing_a_key_keeps_its_secret_checks_the_fields_and_is_in_the_audit_tr
         (json!({"hourlyLimit": 0}), "hourlyLimit"),
         (json!({"allowedIps": ["not-an-address"]}), "allowedIps"),
     ] {
-        let error = assert_error(patch_key(&app, &id, body).await, 400, "invalid-request").await;
+        let error = assert_error(
+            app.patch_json(&format!("/api/keys/{id}"), ADMIN_KEY, &body)
+                .await,
+            400,
+            "invalid-request",
+        )
+        .await;
         assert!(error["details"][field].is_string(), "{error}");
     }
     assert_error(
-        patch_key(&app, &id, json!({"colour": "red"})).await,
+        app.patch_json(
+            &format!("/api/keys/{id}"),
+            ADMIN_KEY,
+            &json!({"colour": "red"}),
+        )
+        .await,
         400,
         "invalid-request",
     )
     .await;
-    assert_error(patch_key(&app, "nope", json!({})).await, 404, "not-found").await;
-    let me: Value = call(&app, Method::GET, "/api/me", &key, None)
+    assert_error(
+        app.patch_json("/api/keys/nope", ADMIN_KEY, &json!({}))
+            .await,
+        404,
+        "not-found",
+    )
+    .await;
+    let me: Value = app
+        .api(Method::GET, "/api/me", &key, None)
         .await
         .json()
         .await
@@ -515,7 +483,7 @@ async fn the_command_line_creates_and_edits_a_scoped_key_without_a_new_secret() 
 async fn account_security_edits_a_key_s_scope_and_keeps_refused_input() {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
     let csrf = app.setup_and_login().await;
-    let (key, id) = create_key(&app, json!({"name": "form-edited"})).await;
+    let (key, id) = app.create_key(json!({"name": "form-edited"})).await;
     let (_, list) = app.page("/dashboard/security").await;
     assert!(list.contains(&format!("/dashboard/security/keys/{id}/scope")));
     let (status, form) = app
@@ -533,10 +501,10 @@ async fn account_security_edits_a_key_s_scope_and_keeps_refused_input() {
 
     let path = format!("/dashboard/security/keys/{id}/scope");
     let response = app
-        .post_form(
+        .submit(
             &path,
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("perm_ask", "on"),
                 ("workspaces", "w1"),
                 ("hourly_limit", "many"),
@@ -549,10 +517,10 @@ async fn account_security_edits_a_key_s_scope_and_keeps_refused_input() {
     assert!(page.contains("value=\"many\""), "keeps what was typed");
 
     let response = app
-        .post_form(
+        .submit(
             &path,
+            &csrf,
             &[
-                ("csrf_token", &csrf),
                 ("perm_ask", "on"),
                 ("workspaces", "w1, w2"),
                 ("allowed_ips", "127.0.0.1"),
@@ -561,7 +529,8 @@ async fn account_security_edits_a_key_s_scope_and_keeps_refused_input() {
         )
         .await;
     assert_eq!(response.status(), 303);
-    let me: Value = call(&app, Method::GET, "/api/me", &key, None)
+    let me: Value = app
+        .api(Method::GET, "/api/me", &key, None)
         .await
         .json()
         .await

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use portico::body_deadline::BODY_DEADLINE;
+use portico::http::body_deadline::BODY_DEADLINE;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

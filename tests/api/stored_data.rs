@@ -3,11 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::helpers::{assert_error, spawn_app, TestApp};
-
-fn mode(path: &std::path::Path) -> u32 {
-    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
+use crate::helpers::{assert_error, mode, spawn_app, TestApp};
 
 #[tokio::test]
 async fn a_new_data_dir_is_created_0700_so_other_users_cannot_read_anything_inside() {
@@ -34,12 +30,7 @@ async fn an_existing_world_readable_data_dir_is_tightened_to_0700_at_start() {
 
 /// `GET /api/me` with only the key, no session cookie.
 async fn key_only(app: &TestApp, key: &str) -> reqwest::Response {
-    app.fresh_client()
-        .get(app.url("/api/me"))
-        .header("x-api-key", key)
-        .send()
-        .await
-        .unwrap()
+    app.me_fresh(&[("x-api-key", key)]).await
 }
 
 #[tokio::test]

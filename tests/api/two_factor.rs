@@ -5,31 +5,30 @@
 use std::sync::Arc;
 
 use crate::helpers::{
-    extract, login_at, spawn_app, totp_code, totp_code_in, TestApp, PASSWORD, USERNAME,
+    extract, retry_after, spawn_app, totp_code, totp_code_in, TestApp, TestClient, PASSWORD,
+    USERNAME,
 };
 
 /// Enables 2FA from the page with the code of the step before the current
 /// one (accepted by the one-step skew), so the current step stays unused;
 /// returns the base32 secret and the recovery codes.
-pub(crate) async fn enrol(app: &TestApp) -> (String, Vec<String>) {
+pub(crate) async fn enrol(app: &TestClient) -> (String, Vec<String>) {
     // Away from a step boundary, so "the step before" means the same to both sides.
     if chrono::Utc::now().timestamp() % 30 >= 27 {
         tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     }
     let csrf = app.csrf_token().await;
     let start = app
-        .post_form(
-            "/dashboard/security/two-factor/start",
-            &[("csrf_token", &csrf)],
-        )
+        .submit("/dashboard/security/two-factor/start", &csrf, &[])
         .await;
     assert_eq!(start.status(), 200);
     let page = start.text().await.unwrap();
     let secret = extract(&page, "id=\"totp-secret\">", "</code>").expect("the secret is shown");
     let enabled = app
-        .post_form(
+        .submit(
             "/dashboard/security/two-factor/enable",
-            &[("csrf_token", &csrf), ("code", &totp_code_in(&secret, -1))],
+            &csrf,
+            &[("code", &totp_code_in(&secret, -1))],
         )
         .await;
     assert_eq!(enabled.status(), 200);
@@ -43,9 +42,9 @@ pub(crate) async fn enrol(app: &TestApp) -> (String, Vec<String>) {
     (secret, codes)
 }
 
-pub(crate) async fn logout(app: &TestApp) {
+pub(crate) async fn logout(app: &TestClient) {
     let csrf = app.csrf_token().await;
-    let response = app.post_form("/logout", &[("csrf_token", &csrf)]).await;
+    let response = app.submit("/logout", &csrf, &[]).await;
     assert_eq!(response.status(), 303);
 }
 
@@ -61,7 +60,7 @@ pub(crate) async fn enrolled_at_second_step() -> (TestApp, String, Vec<String>) 
     (app, secret, codes)
 }
 
-pub(crate) async fn give_code(app: &TestApp, code: &str) -> reqwest::Response {
+pub(crate) async fn give_code(app: &TestClient, code: &str) -> reqwest::Response {
     app.post_form("/login/code", &[("code", code)]).await
 }
 
@@ -86,10 +85,7 @@ async fn enrolment_shows_an_inline_svg_qr_code_and_turns_on_only_after_a_valid_c
     let app = spawn_app(&[]).await;
     let csrf = app.setup_and_login().await;
     let start = app
-        .post_form(
-            "/dashboard/security/two-factor/start",
-            &[("csrf_token", &csrf)],
-        )
+        .submit("/dashboard/security/two-factor/start", &csrf, &[])
         .await;
     let page = start.text().await.unwrap();
     let qr = extract(&page, "id=\"totp-qr\">", "</figure>").unwrap();
@@ -103,9 +99,10 @@ async fn enrolment_shows_an_inline_svg_qr_code_and_turns_on_only_after_a_valid_c
 
     let wrong = totp_code_in(&secret, 5);
     let refused = app
-        .post_form(
+        .submit(
             "/dashboard/security/two-factor/enable",
-            &[("csrf_token", &csrf), ("code", &wrong)],
+            &csrf,
+            &[("code", &wrong)],
         )
         .await;
     assert_eq!(refused.status(), 400);
@@ -118,9 +115,10 @@ async fn enrolment_shows_an_inline_svg_qr_code_and_turns_on_only_after_a_valid_c
     assert_eq!(app.fresh_login_status(PASSWORD).await, 303);
 
     let enabled = app
-        .post_form(
+        .submit(
             "/dashboard/security/two-factor/enable",
-            &[("csrf_token", &csrf), ("code", &totp_code_in(&secret, 0))],
+            &csrf,
+            &[("code", &totp_code_in(&secret, 0))],
         )
         .await;
     assert_eq!(enabled.status(), 200);
@@ -197,11 +195,7 @@ async fn five_codes_in_fifteen_minutes_lock_the_second_step_even_when_sent_at_on
     assert_eq!((checked, locked), (5, 195), "{statuses:?}");
     let locked_out = give_code(&app, &totp_code_in(&secret, 1)).await;
     assert_eq!(locked_out.status(), 429, "even the right code waits");
-    let retry: u64 = locked_out.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = retry_after(&locked_out);
     assert!((870..=900).contains(&retry), "{retry}");
     assert_eq!(app.me(&[]).await.status(), 401);
 }
@@ -229,7 +223,7 @@ async fn two_factor_survives_a_restart_and_its_secret_is_not_stored_in_clear() {
         303
     );
     assert_eq!(app.me(&[]).await.status(), 200);
-    let fresh = login_at(&app.fresh_client(), &app.address, PASSWORD).await;
+    let fresh = app.fresh().login(USERNAME, PASSWORD).await;
     assert_eq!(fresh.headers()["location"], "/login/code", "2FA still on");
 }
 
@@ -239,13 +233,10 @@ async fn activity_records_enrolment_recovery_codes_failures_and_disabling() {
     assert_eq!(give_code(&app, "999999").await.status(), 401);
     assert_eq!(give_code(&app, &codes[0]).await.status(), 303);
     let csrf = app.csrf_token().await;
-    app.post_form(
+    app.submit(
         "/dashboard/security/two-factor/disable",
-        &[
-            ("csrf_token", &csrf),
-            ("password", PASSWORD),
-            ("code", &totp_code_in(&secret, 1)),
-        ],
+        &csrf,
+        &[("password", PASSWORD), ("code", &totp_code_in(&secret, 1))],
     )
     .await;
     let (_, page) = app.page("/dashboard/security").await;
@@ -264,17 +255,16 @@ async fn the_second_step_without_the_password_first_leads_back_to_login() {
     let app = spawn_app(&[]).await;
     app.setup_and_login().await;
     let (secret, _) = enrol(&app).await;
-    let stranger = app.fresh_client();
+    let stranger = app.fresh();
     let response = stranger
-        .post(app.url("/login/code"))
-        .header("origin", &app.address)
-        .form(&[("code", totp_code_in(&secret, 1).as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/login/code",
+            &[("code", totp_code_in(&secret, 1).as_str())],
+        )
+        .await;
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/login");
-    let page = stranger.get(app.url("/login/code")).send().await.unwrap();
+    let page = stranger.get("/login/code", &[]).await;
     assert_eq!(page.headers()["location"], "/login");
 }
 

@@ -1,7 +1,7 @@
 //! Recovery codes, disabling two-factor login, and the offline way back
 //! for a lost device (SPEC §6.1).
 
-use crate::helpers::{extract, login_at, spawn_app, totp_code_in, PASSWORD, USERNAME};
+use crate::helpers::{extract, spawn_app, totp_code_in, PASSWORD, USERNAME};
 use crate::two_factor::{enrol, enrolled_at_second_step, give_code, logout};
 
 #[tokio::test]
@@ -54,10 +54,7 @@ async fn new_recovery_codes_need_the_password_and_kill_the_old_set() {
     let csrf = app.csrf_token().await;
     let path = "/dashboard/security/two-factor/recovery-codes";
     let refused = app
-        .post_form(
-            path,
-            &[("csrf_token", &csrf), ("password", "wrong password!!")],
-        )
+        .submit(path, &csrf, &[("password", "wrong password!!")])
         .await;
     assert_eq!(refused.status(), 303);
     assert!(app
@@ -65,9 +62,7 @@ async fn new_recovery_codes_need_the_password_and_kill_the_old_set() {
         .await
         .1
         .contains("password is wrong"));
-    let renewed = app
-        .post_form(path, &[("csrf_token", &csrf), ("password", PASSWORD)])
-        .await;
+    let renewed = app.submit(path, &csrf, &[("password", PASSWORD)]).await;
     assert_eq!(renewed.status(), 200);
     let page = renewed.text().await.unwrap();
     let list = extract(&page, "id=\"recovery-codes\">", "</ul>").unwrap();
@@ -103,24 +98,14 @@ async fn disabling_needs_the_password_and_a_current_code() {
         "the form says a recovery code is taken too"
     );
     let code = totp_code_in(&secret, 1);
-    app.post_form(
+    app.submit(
         path,
-        &[
-            ("csrf_token", &csrf),
-            ("password", "wrong password!!"),
-            ("code", &code),
-        ],
+        &csrf,
+        &[("password", "wrong password!!"), ("code", &code)],
     )
     .await;
-    app.post_form(
-        path,
-        &[
-            ("csrf_token", &csrf),
-            ("password", PASSWORD),
-            ("code", "123"),
-        ],
-    )
-    .await;
+    app.submit(path, &csrf, &[("password", PASSWORD), ("code", "123")])
+        .await;
     assert!(
         app.page("/dashboard/security")
             .await
@@ -129,14 +114,7 @@ async fn disabling_needs_the_password_and_a_current_code() {
         "still on"
     );
     let disabled = app
-        .post_form(
-            path,
-            &[
-                ("csrf_token", &csrf),
-                ("password", PASSWORD),
-                ("code", &code),
-            ],
-        )
+        .submit(path, &csrf, &[("password", PASSWORD), ("code", &code)])
         .await;
     assert_eq!(disabled.status(), 303);
     assert!(app
@@ -145,7 +123,7 @@ async fn disabling_needs_the_password_and_a_current_code() {
         .1
         .contains("Enable two-factor login"));
     assert_eq!(app.fresh_login_status(PASSWORD).await, 303);
-    let response = login_at(&app.fresh_client(), &app.address, PASSWORD).await;
+    let response = app.fresh().login(USERNAME, PASSWORD).await;
     assert_eq!(
         response.headers()["location"],
         "/dashboard",

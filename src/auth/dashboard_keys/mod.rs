@@ -28,7 +28,7 @@ pub use store::{FileKeyStore, KeyStore};
 use super::hashing::Hasher;
 use super::principal::{Principal, Role};
 use super::scope::Scope;
-use super::{random_alphanumeric, random_token};
+use crate::core::{random_alphanumeric, random_token};
 use crate::store::StoreError;
 
 const ID_LEN: usize = 12;

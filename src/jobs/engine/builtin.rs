@@ -264,15 +264,27 @@ pub fn answer_by_scan(root: &Path, question: &str, context: Option<&str>) -> Ans
 pub(super) const NO_MATCH: &str = "No passage in this workspace matches the question's words.";
 pub(super) const NO_WORDS: &str = "The question has no words to search for.";
 
+/// A chosen passage overlaps at most its two neighbours, so the answer is
+/// always among the first `CHOICES` candidates: only those are sorted.
+pub(super) const CHOICES: usize = 3 * MAX_MATCHES;
+
+/// The order of candidates: best score first, then earlier file, then
+/// earlier passage (a total order: no two candidates tie).
+pub(super) fn best_first(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    b.score
+        .total_cmp(&a.score)
+        .then(a.file.cmp(&b.file))
+        .then(a.start.cmp(&b.start))
+}
+
 /// The best `MAX_MATCHES` passages, no two overlapping in one file; ties
 /// go to the earlier file, then the earlier passage.
 pub(super) fn choose(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
-    candidates.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then(a.file.cmp(&b.file))
-            .then(a.start.cmp(&b.start))
-    });
+    if candidates.len() > CHOICES {
+        candidates.select_nth_unstable_by(CHOICES - 1, best_first);
+        candidates.truncate(CHOICES);
+    }
+    candidates.sort_by(best_first);
 
     let mut chosen: Vec<Candidate> = Vec::new();
     for candidate in candidates {

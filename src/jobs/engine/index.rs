@@ -1,25 +1,22 @@
-//! The built-in engine's index of one directory. Per file it keeps the token
-//! count of each block of `PASSAGE_STRIDE` lines and, per term, the blocks
-//! the term occurs in (varint-packed, terms interned once per index). A
-//! passage is two consecutive blocks, so a question reads only its own
-//! words' postings and ranks exactly as the full scan does
+//! The built-in engine's index of one directory: an inverted index from
+//! each term to the files and 6-line blocks it occurs in (with counts,
+//! varint-packed, see [`super::postings`]), plus each file's token count
+//! per block. A passage is two consecutive blocks, so a question reads
+//! only its own words' postings and ranks exactly as the full scan does
 //! ([`super::builtin::answer_by_scan`]). A refresh walks the directory with
 //! the same rules as the scan and re-reads only the files whose size,
-//! mtime, ctime or inode changed.
+//! mtime, ctime or inode changed: a changed file gets a new id and its old
+//! postings are skipped until the index is rebuilt.
 
-use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ignore::WalkState;
+use rustc_hash::FxHashMap;
 
-use super::builtin::{
-    choose, finish, idf, is_binary, query_terms, text_score, walker, Answer, Candidate,
-    MAX_FILE_BYTES, NO_MATCH, NO_WORDS, PASSAGE_LINES, PASSAGE_STRIDE, PATH_WEIGHT,
-};
-use super::postings::{decode_hits, encode, TermBlocks};
-use super::tokens::for_each_token;
+use super::builtin::{walker, PASSAGE_LINES, PASSAGE_STRIDE};
+use build::{read_files, Shard, SHARDS};
 
 // A passage is exactly two blocks; the ranking below relies on it.
 const _: () = assert!(PASSAGE_LINES == 2 * PASSAGE_STRIDE);
@@ -27,8 +24,8 @@ const _: () = assert!(PASSAGE_LINES == 2 * PASSAGE_STRIDE);
 /// What identifies a file's content without reading it. `ctime` cannot be
 /// set back by a user, so a rewrite with the same size and mtime is seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    size: u64,
+pub(super) struct Stamp {
+    pub(super) size: u64,
     mtime: (i64, i64),
     ctime: (i64, i64),
     inode: u64,
@@ -46,32 +43,66 @@ impl Stamp {
 }
 
 /// One searchable file.
-struct Doc {
-    lines: usize,
+pub(super) struct Doc {
+    pub(super) lines: usize,
     block_tokens: Box<[u32]>,
-    /// Interned tokens of the relative path, in order, repeats kept.
-    path_terms: Box<[u32]>,
-    /// Per term (ascending id): id delta, byte length, then per block the
-    /// block delta shifted left (low bit set when a count other than 1
-    /// follows) and that count, all LEB128 varints.
-    postings: Box<[u8]>,
+    /// Its passages' token counts summed (for the average length).
+    pub(super) length: u64,
+}
+
+impl Doc {
+    pub(super) fn new(lines: usize, block_tokens: Vec<u32>) -> Self {
+        let block_tokens: Box<[u32]> = block_tokens.into();
+        let mut doc = Self {
+            lines,
+            block_tokens,
+            length: 0,
+        };
+        doc.length = (0..window_count(lines))
+            .map(|k| u64::from(window_length(&doc, k)))
+            .sum();
+        doc
+    }
 }
 
 struct Entry {
     stamp: Stamp,
     /// None for a file the engine skips (binary, too large, unreadable).
-    doc: Option<Doc>,
+    doc: Option<u32>,
+    /// The refresh generation that last found the file.
+    seen: bool,
 }
 
 /// The index of one directory; see the module documentation.
-#[derive(Default)]
 pub struct DirIndex {
-    terms: HashMap<Box<str>, u32>,
-    files: BTreeMap<PathBuf, Entry>,
-    /// Files replaced or removed since the last full build: their terms
-    /// stay interned, so the index is rebuilt when they outnumber the rest.
+    shards: Vec<Shard>,
+    /// By id; None once the file was replaced or removed.
+    docs: Vec<Option<Doc>>,
+    files: FxHashMap<PathBuf, Entry>,
+    /// The searchable files in path order, with their ids.
+    order: Vec<(PathBuf, u32)>,
+    /// Per id, the position in `order` (the scan's file number).
+    rank: Vec<u32>,
+    /// Ids replaced or removed since the last full build: their postings
+    /// stay, so the index is rebuilt when they outnumber the rest.
     replaced: usize,
     built: bool,
+    generation: bool,
+}
+
+impl Default for DirIndex {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            docs: Vec::new(),
+            files: FxHashMap::default(),
+            order: Vec::new(),
+            rank: Vec::new(),
+            replaced: 0,
+            built: false,
+            generation: false,
+        }
+    }
 }
 
 impl DirIndex {
@@ -85,153 +116,83 @@ impl DirIndex {
         if self.replaced > self.files.len().max(1024) {
             *self = Self::default();
         }
-        let mut kept = BTreeMap::new();
+        self.generation = !self.generation;
         let mut stale = Vec::new();
+        let mut retired = Vec::new();
         for (relative, stamp) in found {
-            match self.files.remove(&relative) {
-                Some(entry) if entry.stamp == stamp => {
-                    kept.insert(relative, entry);
-                }
+            match self.files.get_mut(&relative) {
+                Some(entry) if entry.stamp == stamp => entry.seen = self.generation,
                 Some(_) => {
-                    self.replaced += 1;
+                    let entry = self.files.remove(&relative).expect("just found");
+                    retired.push(entry.doc);
                     stale.push((relative, stamp));
                 }
                 None => stale.push((relative, stamp)),
             }
         }
-        self.replaced += self.files.len();
-        self.files = kept;
-
-        let terms = Mutex::new(std::mem::take(&mut self.terms));
-        let work = Mutex::new(stale.into_iter());
-        let read = Mutex::new(Vec::new());
-        let threads = std::thread::available_parallelism().map_or(2, usize::from);
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| loop {
-                    let Some((relative, stamp)) = lock(&work).next() else {
-                        break;
-                    };
-                    let doc = read_doc(&root.join(&relative), &relative, &terms);
-                    lock(&read).push((relative, Entry { stamp, doc }));
-                });
+        let before = self.files.len();
+        let generation = self.generation;
+        self.files.retain(|_, entry| {
+            let seen = entry.seen == generation;
+            if !seen {
+                retired.push(entry.doc);
             }
+            seen
         });
-        self.terms = terms.into_inner().unwrap_or_else(|e| e.into_inner());
-        self.files
-            .extend(read.into_inner().unwrap_or_else(|e| e.into_inner()));
+        let changed = !stale.is_empty() || self.files.len() != before || !self.built;
+        retired.into_iter().for_each(|doc| self.retire(doc));
+        for (relative, stamp, doc) in read_files(root, stale, &mut self.shards, &mut self.docs) {
+            let seen = self.generation;
+            self.files.insert(relative, Entry { stamp, doc, seen });
+        }
+        if changed {
+            self.order = self
+                .files
+                .iter()
+                .filter_map(|(path, entry)| Some((path.clone(), entry.doc?)))
+                .collect();
+            self.order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            self.rank = vec![u32::MAX; self.docs.len()];
+            for (position, (_, doc)) in self.order.iter().enumerate() {
+                self.rank[*doc as usize] = position as u32;
+            }
+        }
         self.built = true;
+    }
+
+    fn retire(&mut self, doc: Option<u32>) {
+        if let Some(doc) = doc {
+            self.docs[doc as usize] = None;
+            self.replaced += 1;
+        }
     }
 
     /// An estimate of the heap the index holds, for the cache's budget.
     pub fn heap_bytes(&self) -> usize {
-        let terms: usize = self.terms.keys().map(|t| t.len() + 40).sum();
-        let files: usize = self
-            .files
+        let terms: usize = self
+            .shards
             .iter()
-            .map(|(path, entry)| {
-                let doc = entry.doc.as_ref().map_or(0, |d| {
-                    d.block_tokens.len() * 4 + d.path_terms.len() * 4 + d.postings.len() + 56
-                });
-                path.as_os_str().len() + 96 + doc
-            })
+            .flat_map(|shard| shard.iter())
+            .map(|(term, postings)| term.len() + postings.bytes() + 72)
             .sum();
-        terms + files
+        let docs: usize = self
+            .docs
+            .iter()
+            .flatten()
+            .map(|d| d.block_tokens.len() * 4 + 56)
+            .sum();
+        let paths: usize = self
+            .order
+            .iter()
+            .map(|(p, _)| 2 * p.as_os_str().len())
+            .sum();
+        terms + docs + paths + self.files.len() * 80 + self.rank.len() * 4
     }
 
-    /// Answers `question` (and `context`) from the indexed files, reading
-    /// only the chosen passages from `root`.
-    pub fn answer(&self, root: &Path, question: &str, context: Option<&str>) -> Answer {
-        let docs: Vec<(&PathBuf, &Doc)> = self
-            .files
-            .iter()
-            .filter_map(|(path, entry)| entry.doc.as_ref().map(|doc| (path, doc)))
-            .collect();
-        let absolute: Vec<PathBuf> = docs.iter().map(|(path, _)| root.join(path)).collect();
-        let paths: Vec<&Path> = absolute.iter().map(PathBuf::as_path).collect();
-        let query = query_terms(question, context);
-        if query.is_empty() {
-            return finish(root, &paths, Vec::new(), NO_WORDS);
-        }
-        let width = query.len();
-        // Interned id -> position in the query, sorted by id.
-        let mut wanted: Vec<(u32, u16)> = query
-            .iter()
-            .filter_map(|(word, q)| self.terms.get(word.as_str()).map(|id| (*id, *q)))
-            .collect();
-        wanted.sort_unstable();
-
-        let mut total_passages = 0usize;
-        let mut total_length = 0u64;
-        let mut document_frequency = vec![0u32; width];
-        // (file, window, length), with `width` frequencies each in `frequencies`.
-        let mut passages: Vec<(usize, usize, u32)> = Vec::new();
-        let mut frequencies: Vec<u32> = Vec::new();
-        let mut hits: Vec<(u32, u16, u32)> = Vec::new();
-        let mut windows: Vec<usize> = Vec::new();
-        for (file, (_, doc)) in docs.iter().enumerate() {
-            let count = window_count(doc.lines);
-            total_passages += count;
-            total_length += (0..count)
-                .map(|k| u64::from(window_length(doc, k)))
-                .sum::<u64>();
-            hits.clear();
-            decode_hits(&doc.postings, &wanted, &mut hits);
-            if hits.is_empty() {
-                continue;
-            }
-            hits.sort_unstable();
-            windows.clear();
-            for (block, _, _) in &hits {
-                let block = *block as usize;
-                windows.extend(block.checked_sub(1));
-                windows.push(block);
-            }
-            windows.sort_unstable();
-            windows.dedup();
-            for &k in windows.iter().filter(|k| **k < count) {
-                let first = hits.partition_point(|h| (h.0 as usize) < k);
-                let last = hits.partition_point(|h| (h.0 as usize) <= k + 1);
-                let offset = frequencies.len();
-                frequencies.resize(offset + width, 0);
-                for (_, q, n) in &hits[first..last] {
-                    frequencies[offset + usize::from(*q)] += n;
-                }
-                for (term, f) in frequencies[offset..].iter().enumerate() {
-                    if *f > 0 {
-                        document_frequency[term] += 1;
-                    }
-                }
-                passages.push((file, k, window_length(doc, k)));
-            }
-        }
-        let n = total_passages.max(1) as f64;
-        let average_length = (total_length as f64 / n).max(1.0);
-        let idf: Vec<f64> = document_frequency.iter().map(|df| idf(n, *df)).collect();
-        let position = |id: u32| wanted.binary_search_by_key(&id, |w| w.0).ok();
-
-        let candidates = passages
-            .iter()
-            .enumerate()
-            .map(|(i, (file, k, length))| {
-                let doc = docs[*file].1;
-                let tf = &frequencies[i * width..(i + 1) * width];
-                let path_score: f64 = doc
-                    .path_terms
-                    .iter()
-                    .filter_map(|id| position(*id))
-                    .map(|at| idf[usize::from(wanted[at].1)] * PATH_WEIGHT)
-                    .sum();
-                let start = k * PASSAGE_STRIDE;
-                Candidate {
-                    file: *file,
-                    start,
-                    end: (start + PASSAGE_LINES).min(doc.lines),
-                    score: text_score(tf, &idf, *length, average_length) + path_score,
-                }
-            })
-            .collect();
-        finish(root, &paths, choose(candidates), NO_MATCH)
+    pub(super) fn doc(&self, id: u32) -> &Doc {
+        self.docs[id as usize]
+            .as_ref()
+            .expect("every ordered id is a live document")
     }
 }
 
@@ -239,10 +200,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The eligible files under `root` (relative) with their stamps.
+/// The eligible files under `root` (relative) with their stamps. Files
+/// over `MAX_FILE_BYTES` are found too (the walker would stat each file
+/// once more to leave them out): they are never read, see [`read_files`].
 fn walk(root: &Path) -> Vec<(PathBuf, Stamp)> {
     let found = Mutex::new(Vec::new());
-    walker(root).build_parallel().run(|| {
+    let mut walker = walker(root);
+    walker.max_filesize(None);
+    walker.build_parallel().run(|| {
         Box::new(|entry| {
             let Ok(entry) = entry else {
                 return WalkState::Continue;
@@ -261,77 +226,21 @@ fn walk(root: &Path) -> Vec<(PathBuf, Stamp)> {
 }
 
 /// The windows the scan makes of `lines` lines (see `FileScan::windows`).
-fn window_count(lines: usize) -> usize {
+pub(super) fn window_count(lines: usize) -> usize {
     if lines <= PASSAGE_LINES {
         return usize::from(lines > 0);
     }
     (lines - PASSAGE_LINES).div_ceil(PASSAGE_STRIDE) + 1
 }
 
-fn window_length(doc: &Doc, k: usize) -> u32 {
+pub(super) fn window_length(doc: &Doc, k: usize) -> u32 {
     doc.block_tokens[k] + doc.block_tokens.get(k + 1).copied().unwrap_or(0)
 }
 
-fn read_doc(path: &Path, relative: &Path, terms: &Mutex<HashMap<Box<str>, u32>>) -> Option<Doc> {
-    let bytes = std::fs::read(path).ok()?;
-    if bytes.len() as u64 > MAX_FILE_BYTES || is_binary(&bytes) {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let mut lines = 0usize;
-    let mut block_tokens: Vec<u32> = Vec::new();
-    let mut local: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
-    for (number, line) in text.lines().enumerate() {
-        lines += 1;
-        let block = number / PASSAGE_STRIDE;
-        if block == block_tokens.len() {
-            block_tokens.push(0);
-        }
-        let block_id = block as u32;
-        for_each_token(line, |token| {
-            block_tokens[block] += 1;
-            match local.get_mut(token) {
-                Some(blocks) => match blocks.last_mut() {
-                    Some((last, count)) if *last == block_id => *count += 1,
-                    _ => blocks.push((block_id, 1)),
-                },
-                None => {
-                    local.insert(token.to_owned(), vec![(block_id, 1)]);
-                }
-            }
-        });
-    }
-    let mut path_words = Vec::new();
-    for_each_token(&relative.to_string_lossy(), |t| {
-        path_words.push(t.to_owned())
-    });
-
-    let (mut postings, path_terms): (Vec<TermBlocks>, Vec<u32>) = {
-        let mut terms = lock(terms);
-        let mut intern = |word: &str| -> u32 {
-            if let Some(id) = terms.get(word) {
-                return *id;
-            }
-            let id = terms.len() as u32;
-            terms.insert(word.into(), id);
-            id
-        };
-        let postings = local
-            .into_iter()
-            .map(|(word, blocks)| (intern(&word), blocks))
-            .collect();
-        let path_terms = path_words.iter().map(|w| intern(w)).collect();
-        (postings, path_terms)
-    };
-    postings.sort_unstable_by_key(|(id, _)| *id);
-    let packed = encode(postings);
-    Some(Doc {
-        lines,
-        block_tokens: block_tokens.into(),
-        path_terms: path_terms.into(),
-        postings: packed.into(),
-    })
-}
+#[path = "index_build.rs"]
+mod build;
+#[path = "index_query.rs"]
+mod query;
 
 #[cfg(test)]
 #[path = "index_tests.rs"]

@@ -87,6 +87,17 @@ fn the_index_ranks_every_question_exactly_as_the_full_scan() {
 }
 
 #[test]
+fn an_index_read_in_several_chunks_and_shards_ranks_as_the_full_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 1300, 4);
+    let mut index = DirIndex::default();
+    index.refresh(dir.path());
+    assert!(index.files.len() > 2 * super::build::CHUNK);
+    assert!(index.shards.iter().all(|s| !s.is_empty()));
+    assert_same(&index, dir.path());
+}
+
+#[test]
 fn a_changed_added_or_removed_file_is_seen_at_the_next_refresh() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
@@ -156,4 +167,39 @@ fn symlinks_are_not_indexed() {
     let answer = index.answer(dir.path(), "session ledger secret", None);
     assert_eq!(answer.files_scanned, 1);
     assert!(answer.matches.is_empty());
+}
+
+#[test]
+fn only_the_first_few_candidates_are_sorted_and_the_choice_is_unchanged() {
+    use super::super::builtin::{best_first, choose, Candidate};
+    // Every passage's two neighbours score just below it, so each choice
+    // skips two candidates: the fifth choice is the 13th candidate.
+    let candidates = || {
+        (0..30usize)
+            .map(|k| Candidate {
+                file: 0,
+                start: k * 6,
+                end: k * 6 + 12,
+                score: 10.0 - (k / 3) as f64 - if k % 3 == 1 { 0.0 } else { 0.5 },
+            })
+            .rev()
+            .collect::<Vec<_>>()
+    };
+    let mut all = candidates();
+    all.sort_by(best_first);
+    let mut expected: Vec<(usize, usize)> = Vec::new();
+    for c in &all {
+        let overlaps = expected
+            .iter()
+            .any(|(file, start)| *file == c.file && *start < c.end && c.start < start + 12);
+        if !overlaps && expected.len() < 5 {
+            expected.push((c.file, c.start));
+        }
+    }
+    let chosen: Vec<(usize, usize)> = choose(candidates())
+        .iter()
+        .map(|c| (c.file, c.start))
+        .collect();
+    assert_eq!(chosen.len(), 5);
+    assert_eq!(chosen, expected);
 }

@@ -8,8 +8,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web;
 
-use super::{error_page_with_link, DashboardState};
-use crate::error::ApiError;
+use super::html::error_page_with_link;
+use super::site::Site;
+use super::ApiError;
 
 /// Open to any name: container and load-balancer probes use the pod's
 /// address, and the answer reveals nothing.
@@ -20,9 +21,9 @@ pub async fn require_known_host(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = req
-        .app_data::<web::Data<DashboardState>>()
+        .app_data::<web::Data<Site>>()
         .cloned()
-        .expect("the dashboard state is registered");
+        .expect("the site state is registered");
     // HTTP/1.0 requests may lack the header; browsers always send it.
     let host = req
         .headers()

@@ -5,13 +5,14 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::ask::{submit_question, AskError, AskField, AskRequest};
-use super::job::{Job, JobId, JobStatus};
-use super::store::{JobStore, MAX_UNFINISHED_PER_OWNER};
-use crate::api::json::ApiJson;
-use crate::api::resource;
+use super::resource;
 use crate::auth::{Permission, Principal};
-use crate::error::ApiError;
+use crate::http::json::ApiJson;
+use crate::http::ApiError;
+use crate::jobs::{
+    submit_question, AskError, AskField, AskRequest, Job, JobId, JobStatus, JobStore,
+    MAX_UNFINISHED_PER_OWNER,
+};
 use crate::workspaces::Registry;
 
 const DEFAULT_LIST_LIMIT: usize = 50;
@@ -59,12 +60,12 @@ impl From<AskError> for ApiError {
 
 #[utoipa::path(post, path = "/api/ask", tag = "jobs", request_body = AskRequest,
     responses(
-        (status = 202, description = "Queued", body = crate::api::openapi::AskAccepted),
-        (status = 400, description = "An invalid field, named in details", body = crate::api::openapi::ErrorBody),
-        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
-        (status = 403, description = "The key's scope lacks the permission", body = crate::api::openapi::ErrorBody),
-        (status = 404, description = "No such workspace", body = crate::api::openapi::ErrorBody),
-        (status = 429, description = "Rate limited or too many pending jobs", body = crate::api::openapi::ErrorBody),
+        (status = 202, description = "Queued", body = super::schemas::AskAccepted),
+        (status = 400, description = "An invalid field, named in details", body = super::schemas::ErrorBody),
+        (status = 401, description = "No or a bad key", body = super::schemas::ErrorBody),
+        (status = 403, description = "The key's scope lacks the permission", body = super::schemas::ErrorBody),
+        (status = 404, description = "No such workspace", body = super::schemas::ErrorBody),
+        (status = 429, description = "Rate limited or too many pending jobs", body = super::schemas::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn ask(
@@ -109,9 +110,9 @@ async fn visible_job(
     params(("id" = String, Path, description = "The job id")),
     responses(
         (status = 200, description = "The job", body = Job),
-        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
-        (status = 403, description = "The key's scope lacks the permission", body = crate::api::openapi::ErrorBody),
-        (status = 404, description = "No such job, or not the caller's", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "No or a bad key", body = super::schemas::ErrorBody),
+        (status = 403, description = "The key's scope lacks the permission", body = super::schemas::ErrorBody),
+        (status = 404, description = "No such job, or not the caller's", body = super::schemas::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn get(
@@ -127,10 +128,10 @@ pub(crate) async fn get(
     params(("id" = String, Path, description = "The job id")),
     responses(
         (status = 200, description = "The cancelled job", body = Job),
-        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
-        (status = 403, description = "The key's scope lacks the permission", body = crate::api::openapi::ErrorBody),
-        (status = 404, description = "No such job, or not the caller's", body = crate::api::openapi::ErrorBody),
-        (status = 409, description = "The job is no longer pending", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "No or a bad key", body = super::schemas::ErrorBody),
+        (status = 403, description = "The key's scope lacks the permission", body = super::schemas::ErrorBody),
+        (status = 404, description = "No such job, or not the caller's", body = super::schemas::ErrorBody),
+        (status = 409, description = "The job is no longer pending", body = super::schemas::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn cancel(
@@ -167,9 +168,9 @@ pub(crate) struct ListQuery {
     ),
     responses(
         (status = 200, description = "The caller's jobs (an admin's: all), newest first", body = Vec<Job>),
-        (status = 400, description = "An invalid parameter", body = crate::api::openapi::ErrorBody),
-        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
-        (status = 403, description = "The key's scope lacks the permission", body = crate::api::openapi::ErrorBody),
+        (status = 400, description = "An invalid parameter", body = super::schemas::ErrorBody),
+        (status = 401, description = "No or a bad key", body = super::schemas::ErrorBody),
+        (status = 403, description = "The key's scope lacks the permission", body = super::schemas::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn list(
@@ -207,9 +208,9 @@ pub(crate) async fn list(
 
 #[utoipa::path(get, path = "/api/queue/status", tag = "jobs",
     responses(
-        (status = 200, description = "The queue as the caller may see it", body = crate::api::openapi::QueueStatus),
-        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
-        (status = 403, description = "The key's scope lacks the permission", body = crate::api::openapi::ErrorBody),
+        (status = 200, description = "The queue as the caller may see it", body = super::schemas::QueueStatus),
+        (status = 401, description = "No or a bad key", body = super::schemas::ErrorBody),
+        (status = 403, description = "The key's scope lacks the permission", body = super::schemas::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn status(

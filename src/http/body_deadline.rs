@@ -23,7 +23,7 @@ use actix_web::HttpMessage;
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
-use crate::error::ApiError;
+use crate::http::ApiError;
 
 /// The whole body must arrive within this time after the head: 1 MiB (the
 /// largest body accepted) needs about 100 KB/s.

@@ -4,13 +4,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{NewWorkspace, Registry, WorkspaceError};
-use crate::api::json::ApiJson;
-use crate::api::resource;
+use super::resource;
 use crate::auth::activity::{AccountAction, ActivityLog};
-use crate::auth::address::client_address;
 use crate::auth::{Gate, Permission, Principal};
-use crate::error::ApiError;
+use crate::core::address::client_address;
+use crate::http::json::ApiJson;
+use crate::http::ApiError;
+use crate::workspaces::{NewWorkspace, Registry, Workspace, WorkspaceError};
 
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/workspaces").get(list).post(create))
@@ -28,9 +28,9 @@ impl From<WorkspaceError> for ApiError {
 
 #[utoipa::path(get, path = "/api/workspaces", tag = "workspaces",
     responses(
-        (status = 200, description = "Every workspace in the caller's scope", body = Vec<super::Workspace>),
-        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
-        (status = 403, description = "The key's scope lacks workspaces:read", body = crate::api::openapi::ErrorBody),
+        (status = 200, description = "Every workspace in the caller's scope", body = Vec<Workspace>),
+        (status = 401, description = "No or a bad key", body = super::schemas::ErrorBody),
+        (status = 403, description = "The key's scope lacks workspaces:read", body = super::schemas::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn list(
@@ -91,10 +91,10 @@ fn record(req: &HttpRequest, principal: &Principal, action: AccountAction, name:
 
 #[utoipa::path(post, path = "/api/workspaces", tag = "workspaces", request_body = CreateBody,
     responses(
-        (status = 201, description = "Registered", body = super::Workspace),
-        (status = 400, description = "An invalid field, named in details", body = crate::api::openapi::ErrorBody),
-        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
-        (status = 403, description = "Not an admin, or the key's scope lacks workspaces:write", body = crate::api::openapi::ErrorBody),
+        (status = 201, description = "Registered", body = Workspace),
+        (status = 400, description = "An invalid field, named in details", body = super::schemas::ErrorBody),
+        (status = 401, description = "No or a bad key", body = super::schemas::ErrorBody),
+        (status = 403, description = "Not an admin, or the key's scope lacks workspaces:write", body = super::schemas::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn create(
@@ -123,9 +123,9 @@ pub(crate) async fn create(
     params(("id" = String, Path, description = "The workspace id")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "No or a bad key", body = crate::api::openapi::ErrorBody),
-        (status = 403, description = "Not an admin, or the key's scope lacks workspaces:write", body = crate::api::openapi::ErrorBody),
-        (status = 404, description = "No such workspace", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "No or a bad key", body = super::schemas::ErrorBody),
+        (status = 403, description = "Not an admin, or the key's scope lacks workspaces:write", body = super::schemas::ErrorBody),
+        (status = 404, description = "No such workspace", body = super::schemas::ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn remove(

@@ -7,6 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Value};
 
+use crate::auth::gate::Refusal;
+use crate::auth::principal::Denied;
 use crate::auth::rate_limit::Quota;
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +119,31 @@ impl ApiError {
             Self::BadRequest { .. } => "invalid-request",
             Self::Unavailable(_) => "service-unavailable",
             Self::Unexpected(_) => "internal-error",
+        }
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(denied: Denied) -> Self {
+        match denied {
+            Denied::AdminRequired => Self::AdminRequired,
+            Denied::InsufficientScope(permission) => Self::InsufficientScope(permission),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::IpNotAllowed => Self::IpNotAllowed,
+            Refusal::CrossSite => Self::CrossSite,
+            Refusal::MissingKey => Self::MissingKey,
+            Refusal::InvalidKey => Self::InvalidKey,
+            Refusal::ExpiredKey => Self::ExpiredKey,
+            Refusal::AuthThrottled { retry_after_secs } => Self::AuthThrottled { retry_after_secs },
+            Refusal::RateLimited(quota) => Self::RateLimited(quota),
+            Refusal::Storage(err) => Self::from(err),
+            Refusal::Unexpected(err) => Self::Unexpected(err),
         }
     }
 }

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
+use crate::http::ApiError;
 
 /// The largest request body Portico reads (SPEC §4).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -5,11 +5,11 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
-use crate::auth::address::{client_address, TrustedProxies};
+use crate::core::address::{client_address, TrustedProxies};
+use crate::core::secrets_match;
 
 pub struct MetricsAccess {
     token: Option<SecretString>,
@@ -34,11 +34,7 @@ impl MetricsAccess {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim);
-        presented.is_some_and(|presented| {
-            let expected = blake3::hash(token.expose_secret().as_bytes());
-            let given = blake3::hash(presented.as_bytes());
-            bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
-        })
+        presented.is_some_and(|presented| secrets_match(presented, token))
     }
 
     /// `None` when the request may read the metrics, else the refusal.

@@ -9,11 +9,13 @@ use actix_web::middleware::Next;
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use std::future::{ready, Ready};
 
-use super::{foreign_origin_page, ip_not_allowed_page, redirect, stale_form_page, DashboardState};
-use crate::auth::address::client_address;
-use crate::auth::gate::is_same_origin;
+use super::html::{redirect, Nav, CURRENT_NAV};
+use super::origin::is_same_origin;
+use super::refusal_pages::{foreign_origin_page, ip_not_allowed_page, stale_form_page};
+use super::site::Site;
 use crate::auth::session::{self, LoggedIn};
-use crate::auth::users::secrets_match;
+use crate::core::address::client_address;
+use crate::core::secrets_match;
 
 const CSRF_FIELD: &str = "csrf_token";
 
@@ -29,9 +31,9 @@ pub async fn require_allowed_address(
     let exempt = path == "/api" || path.starts_with("/api/") || path.starts_with("/static/");
     if !exempt {
         let state = req
-            .app_data::<web::Data<DashboardState>>()
+            .app_data::<web::Data<Site>>()
             .cloned()
-            .expect("the dashboard state is registered");
+            .expect("the site state is registered");
         if !state.allowlist.allows_all() {
             let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
             if !state.allowlist.allows(addr) {
@@ -56,14 +58,14 @@ pub async fn require_login(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let state = req
-        .app_data::<web::Data<DashboardState>>()
+        .app_data::<web::Data<Site>>()
         .cloned()
-        .expect("the dashboard state is registered");
+        .expect("the site state is registered");
     let logged_in = match session::current(&req, &state.users).await {
         Ok(Some(logged_in)) => logged_in,
         Ok(None) => return Ok(req.into_response(redirect("/login"))),
         Err(err) => {
-            let page = super::security::storage_failure("reading the users", &err.into());
+            let page = super::html::storage_failure("reading the users", &err.into());
             return Ok(req.into_response(page));
         }
     };
@@ -88,14 +90,14 @@ pub async fn require_login(
         }
         req.set_payload(Payload::from(body));
     }
-    let nav = super::Nav {
+    let nav = Nav {
         username: logged_in.user.username.clone(),
         csrf_token: logged_in.csrf_token.clone(),
         active: "",
     };
     req.extensions_mut().insert(logged_in);
     // Error pages rendered while handling this request show the nav bar.
-    let response = super::CURRENT_NAV.scope(nav, next.call(req)).await?;
+    let response = CURRENT_NAV.scope(nav, next.call(req)).await?;
     Ok(response.map_into_boxed_body())
 }
 

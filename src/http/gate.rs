@@ -1,0 +1,103 @@
+//! The middleware on the `/api` scope: asks the gate who is calling, logs
+//! and counts the attempt, puts the `Principal` into the request (taken by
+//! handlers as an extractor) and adds the quota headers to the response.
+
+use std::future::{ready, Ready};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+
+use super::origin::is_cross_site_write;
+use super::ApiError;
+use crate::auth::usage::UsageCounter;
+use crate::auth::{Gate, Principal};
+use crate::core::address::{address_text, client_address};
+
+/// The middleware function wrapped around the `/api` scope.
+pub async fn require_principal(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let gate = req
+        .app_data::<web::Data<Gate>>()
+        .cloned()
+        .expect("the gate is registered as app data");
+    let usage = req
+        .app_data::<web::Data<UsageCounter>>()
+        .map(|counter| counter.clone().into_inner());
+    let addr = client_address(req.peer_addr(), req.headers(), gate.trusted_proxies());
+    let mut addr_buffer = [0u8; 45];
+    let client = address_text(addr, &mut addr_buffer);
+    let cross_site_write = is_cross_site_write(&req, gate.public_url());
+    match gate.authenticate(&req, addr, cross_site_write).await {
+        Ok((principal, quota)) => {
+            crate::metrics::auth_attempt("allowed");
+            tracing::info!(
+                target: "portico::auth",
+                message = "authentication attempt",
+                outcome = "allowed",
+                principal = &*principal.id,
+                client,
+                method = req.method().as_str(),
+                path = req.path(),
+            );
+            req.extensions_mut().insert(principal);
+            let mut response = next.call(req).await?.map_into_boxed_body();
+            if let Some(quota) = quota {
+                let headers = response.headers_mut();
+                for (name, value) in quota.headers() {
+                    headers.insert(name, value);
+                }
+            }
+            observe_usage(usage.as_deref(), &response);
+            Ok(response)
+        }
+        Err(refusal) => {
+            let err = ApiError::from(refusal);
+            gate.activity().anonymous_failure(err.code(), addr);
+            crate::metrics::auth_attempt(err.code());
+            tracing::info!(
+                target: "portico::auth",
+                message = "authentication attempt",
+                outcome = "denied",
+                code = err.code(),
+                client,
+                method = req.method().as_str(),
+                path = req.path(),
+            );
+            let response = req.error_response(err);
+            observe_usage(usage.as_deref(), &response);
+            Ok(response)
+        }
+    }
+}
+
+/// Counts the finished request for the dashboard key that made it, by the
+/// error code answered (`auth::usage`).
+fn observe_usage<B>(counter: Option<&UsageCounter>, response: &ServiceResponse<B>) {
+    if let Some(counter) = counter {
+        let code = response
+            .response()
+            .error()
+            .and_then(|err| err.as_error::<ApiError>())
+            .map(ApiError::code);
+        counter.observe(&response.request().extensions(), code);
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let principal = req.extensions().get::<Principal>().cloned();
+        ready(principal.ok_or_else(|| {
+            ApiError::Unexpected(anyhow::anyhow!(
+                "no principal on {}: the route is outside the gated scope",
+                req.path()
+            ))
+        }))
+    }
+}

@@ -1,0 +1,370 @@
+//! The module map as a test: every `crate::` path in `src/` must point down
+//! the layer order (README, "Design decisions"), no two areas or sibling
+//! files may import each other, and no route handler lives below `http`.
+//! A failure names the file and line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Each top-level area and its layer; an area may import only lower layers,
+/// and only the domain areas (layer 2) may import one another (without a cycle).
+const LAYERS: &[(&str, u8)] = &[
+    ("core", 0),
+    ("metrics", 0),
+    ("config", 1),
+    ("store", 1),
+    ("telemetry", 2),
+    ("auth", 2),
+    ("workspaces", 2),
+    ("jobs", 2),
+    ("http", 3),
+    ("api", 4),
+    ("dashboard", 4),
+    ("housekeeping", 5),
+    ("startup", 6),
+    ("cli", 7),
+];
+const DOMAIN: u8 = 2;
+
+/// Words that mark a route handler or its wiring; none may appear below
+/// the `http` layer.
+const HANDLER_MARKS: &[&str] = &["HttpResponse", "ServiceConfig", "utoipa::path", "web::Data"];
+
+struct Import {
+    file: String,
+    line: usize,
+    path: Vec<String>,
+}
+
+fn src_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("src is readable") {
+        let path = entry.expect("a directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Source without `//` comments (doc comments included), lines kept.
+fn without_comments(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.find("//") {
+            Some(at) => &line[..at],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The paths after `prefix` (`crate::` or `super::`), a `{..}` group
+/// expanded into one path per top-level item.
+fn paths_after(text: &str, prefix: &str) -> Vec<(usize, Vec<String>)> {
+    let mut found = Vec::new();
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(prefix).map(|i| i + from) {
+        from = at + prefix.len();
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        if before.is_some_and(|b| b == b'$' || b == b'_' || b.is_ascii_alphanumeric()) {
+            continue;
+        }
+        if prefix == "super::" && before == Some(b':') {
+            continue;
+        }
+        let line = text[..at].matches('\n').count() + 1;
+        let rest = &text[from..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 1;
+            let mut end = 0;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    end = i;
+                    break;
+                }
+            }
+            let mut depth = 0;
+            let mut item = String::new();
+            for c in group[..end].chars().chain([',']) {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                if c == ',' && depth == 0 {
+                    found.push((line, segments(&item)));
+                    item.clear();
+                } else {
+                    item.push(c);
+                }
+            }
+        } else {
+            found.push((line, segments(rest)));
+        }
+    }
+    found.retain(|(_, path)| !path.is_empty());
+    found
+}
+
+fn segments(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text.trim_start();
+    loop {
+        let len = rest
+            .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
+            .unwrap_or(rest.len());
+        if len == 0 {
+            break;
+        }
+        out.push(rest[..len].to_owned());
+        match rest[len..].strip_prefix("::") {
+            Some(next) if !next.starts_with('{') => rest = next,
+            _ => break,
+        }
+    }
+    out
+}
+
+/// The file a module path leads to, from directory `dir`: the deepest
+/// `seg.rs` or `seg/mod.rs` along the path.
+fn resolve(mut dir: PathBuf, path: &[String]) -> Option<PathBuf> {
+    let mut file = None;
+    for seg in path {
+        let flat = dir.join(format!("{seg}.rs"));
+        let nested = dir.join(seg).join("mod.rs");
+        if flat.is_file() {
+            file = Some(flat);
+        } else if nested.is_file() {
+            file = Some(nested);
+        } else {
+            break;
+        }
+        dir = dir.join(seg);
+    }
+    file
+}
+
+fn relative(path: &Path) -> String {
+    path.strip_prefix(src_dir())
+        .expect("under src")
+        .display()
+        .to_string()
+}
+
+fn area_of(file: &str) -> Option<&str> {
+    let first = file.split('/').next()?;
+    let area = first.strip_suffix(".rs").unwrap_or(first);
+    (area != "lib" && area != "main").then_some(area)
+}
+
+fn layer(area: &str) -> u8 {
+    LAYERS
+        .iter()
+        .find(|(name, _)| *name == area)
+        .unwrap_or_else(|| panic!("the area '{area}' is missing from the layer table"))
+        .1
+}
+
+/// Every group of nodes that reach one another (a strongly connected
+/// component of more than one node), as `cycle: a <-> b <-> c`.
+fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+    let reach = |start: &String| {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![start.clone()];
+        while let Some(node) = todo.pop() {
+            for next in edges.get(&node).into_iter().flatten() {
+                if seen.insert(next.clone()) {
+                    todo.push(next.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reachable: BTreeMap<&String, BTreeSet<String>> =
+        edges.keys().map(|node| (node, reach(node))).collect();
+    let mut found = BTreeSet::new();
+    for (node, seen) in &reachable {
+        let group: Vec<&str> = seen
+            .iter()
+            .filter(|other| {
+                reachable
+                    .get(other)
+                    .is_some_and(|back| back.contains(*node))
+            })
+            .map(String::as_str)
+            .collect();
+        if group.len() > 1 {
+            found.insert(format!("cycle: {}", group.join(" <-> ")));
+        }
+    }
+    found
+}
+
+/// Whether `path` is compiled only for tests: its `mod` line (or an
+/// ancestor's) follows `#[cfg(test)]`. Test code may reach up the layers
+/// (a store's conformance suite builds an area's records).
+fn is_test_only(path: &Path) -> bool {
+    let Some(parent) = path.parent() else {
+        return false;
+    };
+    if parent == src_dir() || !parent.starts_with(src_dir()) {
+        return false;
+    }
+    let stem = path.file_stem().expect("a file name").to_string_lossy();
+    let (declaring, name) = if stem == "mod" {
+        let name = parent.file_name().expect("a directory").to_string_lossy();
+        let grand = parent.parent().expect("under src");
+        (grand.join("mod.rs"), name.into_owned())
+    } else {
+        (parent.join("mod.rs"), stem.into_owned())
+    };
+    let declaring = if declaring.is_file() {
+        declaring
+    } else {
+        declaring.with_file_name("lib.rs")
+    };
+    let text = std::fs::read_to_string(&declaring).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let declared_for_tests = lines.iter().enumerate().any(|(i, line)| {
+        let declares = line.ends_with(&format!("mod {name};"));
+        declares && i > 0 && lines[i - 1].starts_with("#[cfg(test)]")
+    });
+    declared_for_tests || (declaring != path && is_test_only(&declaring))
+}
+
+fn imports() -> Vec<Import> {
+    let mut files = Vec::new();
+    rust_files(&src_dir(), &mut files);
+    files.retain(|path| !is_test_only(path));
+    let mut all = Vec::new();
+    for path in files {
+        let text = without_comments(&std::fs::read_to_string(&path).expect("readable"));
+        let file = relative(&path);
+        for (line, path) in paths_after(&text, "crate::") {
+            all.push(Import {
+                file: file.clone(),
+                line,
+                path,
+            });
+        }
+        if !file.ends_with("mod.rs") {
+            let parent = Path::new(&file).parent().expect("in src");
+            for (line, rest) in paths_after(&text, "super::") {
+                if rest.first().is_some_and(|seg| seg == "super") {
+                    continue;
+                }
+                let mut path: Vec<String> = parent
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                path.extend(rest);
+                all.push(Import {
+                    file: file.clone(),
+                    line,
+                    path,
+                });
+            }
+        }
+    }
+    all
+}
+
+fn violations() -> BTreeMap<String, Vec<String>> {
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut area_edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut file_edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for import in imports() {
+        let Some(from) = area_of(&import.file) else {
+            continue;
+        };
+        let to = import.path[0].as_str();
+        if to != from && LAYERS.iter().any(|(name, _)| *name == to) {
+            area_edges
+                .entry(from.to_owned())
+                .or_default()
+                .insert(to.to_owned());
+            let (up, down) = (layer(from), layer(to));
+            if down > up || (down == up && up != DOMAIN) {
+                found
+                    .entry(format!("{from} -> {to}"))
+                    .or_default()
+                    .push(format!(
+                        "src/{}:{}: {from} (layer {up}) imports {to} (layer {down})",
+                        import.file, import.line
+                    ));
+            }
+        }
+        if let Some(target) = resolve(src_dir(), &import.path) {
+            let target = relative(&target);
+            let same_dir = Path::new(&target).parent() == Path::new(&import.file).parent();
+            let is_mod = |f: &str| f.ends_with("mod.rs") || !f.contains('/');
+            if same_dir && target != import.file && !is_mod(&target) && !is_mod(&import.file) {
+                file_edges
+                    .entry(import.file.clone())
+                    .or_default()
+                    .insert(target);
+            }
+        }
+    }
+    for cycle in cycles(&area_edges).into_iter().chain(cycles(&file_edges)) {
+        found.entry(cycle.clone()).or_default().push(cycle);
+    }
+    found
+}
+
+#[test]
+fn every_import_points_down_the_layer_order_and_nothing_imports_in_a_cycle() {
+    let found: Vec<String> = violations().into_values().flatten().collect();
+    assert!(
+        found.is_empty(),
+        "imports against the module map (README, Design decisions):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn no_route_handler_lives_below_the_http_layer() {
+    let mut files = Vec::new();
+    rust_files(&src_dir(), &mut files);
+    let mut found = Vec::new();
+    for path in files {
+        let file = relative(&path);
+        if area_of(&file).is_none_or(|area| layer(area) >= layer("http")) {
+            continue;
+        }
+        let text = without_comments(&std::fs::read_to_string(&path).expect("readable"));
+        for (number, line) in text.lines().enumerate() {
+            if let Some(mark) = HANDLER_MARKS.iter().find(|mark| line.contains(*mark)) {
+                found.push(format!("src/{file}:{}: {mark}", number + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "route handlers belong in api/ or dashboard/, not in the layers below http:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_checker_finds_grouped_and_relative_imports() {
+    let text = "use crate::{jobs, auth::{gate, Principal}};\nlet x = crate::store::read(); // crate::api\nuse super::pages::nav;";
+    let crate_paths = paths_after(&without_comments(text), "crate::");
+    let firsts: Vec<(usize, &str)> = crate_paths
+        .iter()
+        .map(|(line, path)| (*line, path[0].as_str()))
+        .collect();
+    assert_eq!(firsts, [(1, "jobs"), (1, "auth"), (2, "store")]);
+    let relative = paths_after(text, "super::");
+    assert_eq!(relative, [(3, vec!["pages".to_owned(), "nav".to_owned()])]);
+}
