@@ -17,9 +17,9 @@ use std::sync::LazyLock;
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
 
-use crate::core::random_alphanumeric;
 use super::session::{PENDING_USER, USER_ID};
 use super::session_store::SessionPurge;
+use crate::core::random_alphanumeric;
 use crate::store::redis::{unavailable, undecodable, Redis};
 use crate::store::StoreError;
 
