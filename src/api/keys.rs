@@ -313,6 +313,10 @@ pub async fn roll(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
     let grace = parse_grace(body.grace_seconds)?;
+    // A new secret hands out the key's whole scope: a key manager held to
+    // less may not roll (and so obtain) a wider key.
+    let record = keys.get(&id).await?.ok_or(ApiError::Missing("Key"))?;
+    within_own_scope(&principal, &record.effective_scope())?;
     let (plaintext, record) = key_admin(&keys, &activity)
         .roll(&actor(&principal, &req, &gate), &id, grace)
         .await

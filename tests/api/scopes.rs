@@ -543,3 +543,58 @@ async fn account_security_edits_a_key_s_scope_and_keeps_refused_input() {
     let response = app.post_form(&path, &[("perm_ask", "on")]).await;
     assert_eq!(response.status(), 403, "no CSRF token, no change");
 }
+
+#[tokio::test]
+async fn a_key_manager_cannot_roll_a_key_wider_than_itself_to_get_its_secret() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let w1 = app.register_workspace_named("one", dir.path()).await;
+    let (manager, _) = app
+        .create_key(json!({
+            "name": "manager",
+            "role": "admin",
+            "permissions": ["ask", "jobs:read", "workspaces:read", "keys:manage"],
+            "workspaces": [w1],
+        }))
+        .await;
+    let (_, full_id) = app
+        .create_key(json!({"name": "full", "role": "admin"}))
+        .await;
+    let (_, narrow_id) = app
+        .create_key(json!({"name": "narrow", "permissions": ["ask"], "workspaces": [w1]}))
+        .await;
+
+    let response = app
+        .post_json(
+            &format!("/api/keys/{full_id}/roll"),
+            &manager,
+            &json!({"graceSeconds": 0}),
+        )
+        .await;
+    let error = assert_error(response, 400, "invalid-request").await;
+    assert!(
+        error["error"].as_str().unwrap().contains("beyond"),
+        "{error}"
+    );
+    let (_, full) = app.get_json("/api/keys", ADMIN_KEY).await;
+    let full = full
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == full_id.as_str())
+        .unwrap()
+        .clone();
+    assert!(
+        full.get("previousValidUntil").is_none(),
+        "not rolled: {full}"
+    );
+
+    let response = app
+        .post_json(
+            &format!("/api/keys/{narrow_id}/roll"),
+            &manager,
+            &json!({"graceSeconds": 0}),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "a key within its own scope rolls");
+}
