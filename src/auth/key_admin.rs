@@ -230,9 +230,10 @@ impl KeyAdmin<'_> {
             "an API key's scope was edited"
         );
         let scope = after.effective_scope();
+        // The key's id (not its user-chosen name) and the whole new scope:
+        // structured ASCII the trail keeps whole (`account_structured`).
         let detail = format!(
-            "{} (id {}): {}; workspaces {}; allowlist {}; hourly limit {}",
-            after.name,
+            "id {}: {}; workspaces {}; allowlist {}; hourly limit {}",
             after.id,
             scope
                 .permissions
@@ -258,11 +259,11 @@ impl KeyAdmin<'_> {
                 .hourly_limit
                 .map_or_else(|| "API_RATE_LIMIT".to_owned(), |n| n.to_string()),
         );
-        self.activity.account(
+        self.activity.account_structured(
             AccountAction::KeyEdited,
             actor.name,
             actor.client,
-            Some(&detail),
+            &detail,
         );
         Ok(Some(after))
     }
