@@ -9,13 +9,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 mod store_impl;
 
 use anyhow::Context;
 use chrono::Utc;
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 use tokio::sync::Notify;
 
 use super::job::{Job, JobId, JobStatus};
@@ -170,15 +170,14 @@ impl FileJobStore {
         }
     }
 
-    fn index(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<JobId, Job>> {
-        self.jobs.write().unwrap_or_else(|e| e.into_inner())
+    fn index(&self) -> RwLockWriteGuard<'_, HashMap<JobId, Job>> {
+        self.jobs.write()
     }
 
     fn summaries(&self, visible: impl Fn(&Job) -> bool) -> Vec<Job> {
         let mut jobs: Vec<Job> = self
             .jobs
             .read()
-            .unwrap_or_else(|e| e.into_inner())
             .values()
             .filter(|job| visible(job))
             .cloned()
@@ -187,18 +186,13 @@ impl FileJobStore {
         jobs
     }
 
-    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Lease>> {
-        self.leases.lock().unwrap_or_else(|e| e.into_inner())
+    fn leases(&self) -> MutexGuard<'_, HashMap<JobId, Lease>> {
+        self.leases.lock()
     }
 
     /// The whole job from its file, if the index knows it.
     async fn read(&self, id: &JobId) -> Option<Job> {
-        if !self
-            .jobs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(id)
-        {
+        if !self.jobs.read().contains_key(id) {
             return None;
         }
         let bytes = tokio::fs::read(self.file(id)).await.ok()?;
