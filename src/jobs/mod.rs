@@ -10,6 +10,7 @@ mod ask;
 mod conformance;
 pub mod engine;
 mod job;
+mod lifecycle;
 mod queue;
 mod store;
 mod worker;

@@ -14,12 +14,11 @@ use std::time::{Duration, Instant};
 mod store_impl;
 
 use anyhow::Context;
-use chrono::Utc;
 use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 use tokio::sync::Notify;
 
 use super::job::{Job, JobId, JobStatus};
-use super::store::{given_up, WorkerId, MAX_ATTEMPTS};
+use super::store::WorkerId;
 use crate::store::{read_json, write_atomic, Document, StoreError};
 
 /// How much of a question the in-memory index keeps, in characters.
@@ -100,7 +99,7 @@ impl FileJobStore {
                 continue;
             };
             if job.status == JobStatus::Processing {
-                put_back(&mut job);
+                job.put_back();
                 write_atomic(&path, &serde_json::to_vec_pretty(&job)?)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
@@ -218,16 +217,4 @@ fn next_in_turn<'a>(pending: &'a [Job], last: Option<&str>) -> Option<&'a Job> {
         .and_then(|last| owners.iter().find(|owner| **owner > last))
         .or(owners.first())?;
     pending.iter().rev().find(|job| job.owner_id == *owner)
-}
-
-/// A job whose worker is gone: run again, or give up after `MAX_ATTEMPTS`.
-fn put_back(job: &mut Job) {
-    if job.attempts >= MAX_ATTEMPTS {
-        job.status = JobStatus::Failed;
-        job.completed_at = Some(Utc::now());
-        job.error = Some(given_up());
-    } else {
-        job.status = JobStatus::Pending;
-        job.started_at = None;
-    }
 }
