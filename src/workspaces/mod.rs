@@ -4,9 +4,11 @@
 
 mod credentials;
 pub mod git;
+mod record;
 mod registry;
 pub mod store;
 
 pub use credentials::redacted;
-pub use registry::{NewWorkspace, Registry, Workspace, WorkspaceError, WorkspaceId};
+pub use record::{Workspace, WorkspaceId};
+pub use registry::{NewWorkspace, Registry, WorkspaceError};
 pub use store::{FileWorkspaceStore, WorkspaceStore};

@@ -163,10 +163,11 @@ fn segments(text: &str) -> Vec<String> {
 }
 
 /// The file a module path leads to, from directory `dir`: the deepest
-/// `seg.rs` or `seg/mod.rs` along the path.
+/// `seg.rs` or `seg/mod.rs` along the path; an item a `mod.rs` re-exports
+/// (`pub use worker::Worker;`) leads on to the file that defines it.
 fn resolve(mut dir: PathBuf, path: &[String]) -> Option<PathBuf> {
     let mut file = None;
-    for seg in path {
+    for (at, seg) in path.iter().enumerate() {
         let flat = dir.join(format!("{seg}.rs"));
         let nested = dir.join(seg).join("mod.rs");
         if flat.is_file() {
@@ -174,11 +175,36 @@ fn resolve(mut dir: PathBuf, path: &[String]) -> Option<PathBuf> {
         } else if nested.is_file() {
             file = Some(nested);
         } else {
+            if file.as_ref().is_some_and(|f| f.ends_with("mod.rs")) {
+                if let Some(child) = reexported_from(&dir, seg) {
+                    let mut rest = vec![child];
+                    rest.extend_from_slice(&path[at..]);
+                    return resolve(dir, &rest).or(file);
+                }
+            }
             break;
         }
         dir = dir.join(seg);
     }
     file
+}
+
+/// The child module of `dir/mod.rs` whose `pub use` re-exports `name`.
+fn reexported_from(dir: &Path, name: &str) -> Option<String> {
+    let text = without_comments(&std::fs::read_to_string(dir.join("mod.rs")).ok()?);
+    let is_ident = |c: char| c == '_' || c.is_ascii_alphanumeric();
+    text.split(';').find_map(|statement| {
+        let rest = statement.trim().strip_prefix("pub use ")?;
+        let rest = rest.strip_prefix("self::").unwrap_or(rest);
+        let names = rest.split(|c: char| !is_ident(c));
+        if !names.clone().skip(1).any(|word| word == name) {
+            return None;
+        }
+        let child = names.into_iter().next()?.to_owned();
+        let exists =
+            dir.join(format!("{child}.rs")).is_file() || dir.join(&child).join("mod.rs").is_file();
+        exists.then_some(child)
+    })
 }
 
 fn relative(path: &Path) -> String {
@@ -510,5 +536,14 @@ fn the_checker_resolves_super_from_mod_files_chains_and_path_modules() {
             "let u = \"http://x\"; crate::api::jobs::f(u); // crate::store"
         ),
         [path(&["api", "jobs", "f"])]
+    );
+}
+
+#[test]
+fn the_checker_follows_a_reexport_to_the_file_that_defines_it() {
+    let worker = resolve(src_dir(), &["jobs".to_owned(), "Worker".to_owned()]);
+    assert_eq!(
+        worker.map(|file| relative(&file)),
+        Some("jobs/worker.rs".to_owned())
     );
 }
