@@ -1,6 +1,6 @@
-//! The workspace registry: records in `workspaces.json` (atomic writes),
-//! clones under `<DATA_DIR>/repos/<id>`, and the rules that keep a
-//! workspace from exposing Portico's own data directory.
+//! The workspace registry: the rules over the `WorkspaceStore` records
+//! (names, paths, clones under `<DATA_DIR>/repos/<id>`, credentials), and
+//! the rules that keep a workspace from exposing Portico's own data directory.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
