@@ -1,6 +1,7 @@
 //! Questions as jobs: asking (`ask`), the `JobStore` trait and its file
 //! back end under `<DATA_DIR>/queue/` (`store`, `queue`), the workers that
-//! claim, lease and answer jobs one `run_one` at a time (`worker`), the two
+//! claim, lease and answer jobs one `run_one` at a time (`worker`), the
+//! state changes every back end shares (`lifecycle`), the two
 //! answer engines and their typed `Answer`.
 //! Layer 2, a domain area (README, "The module map"): the job API is `api::jobs`.
 
@@ -10,6 +11,7 @@ mod ask;
 mod conformance;
 pub mod engine;
 mod job;
+mod lifecycle;
 mod queue;
 mod redis_store;
 mod store;
