@@ -1,14 +1,16 @@
 //! `GET /api/keys/{id}/usage`: a dashboard key's requests per hour for the
 //! last seven days, allowed and denied by reason (`auth::usage`).
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::schemas::ErrorBody;
+use crate::auth::activity::ActivityLog;
+use crate::auth::dashboard_keys::Keys;
 use crate::auth::usage::{hour_start, Counts, Hour, Outcome, UsageCounter};
-use crate::auth::{Permission, Principal};
+use crate::auth::{Gate, Permission, Principal};
 use crate::http::ApiError;
 
 /// Requests the gate refused, by the error code it answered.
@@ -98,11 +100,21 @@ impl KeyUsage {
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub async fn usage(
+    req: HttpRequest,
     principal: Principal,
+    gate: web::Data<Gate>,
+    keys: web::Data<Keys>,
+    activity: web::Data<ActivityLog>,
     counter: web::Data<UsageCounter>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
+    // A key wider than the caller's own scope is absent to it.
+    super::keys::key_admin(&keys, &activity)
+        .find(&super::keys::actor(&principal, &req, &gate), &id)
+        .await
+        .map_err(ApiError::storage)?
+        .ok_or(ApiError::Missing("Key"))?;
     let series = counter.series(&id).await?.ok_or(ApiError::Missing("Key"))?;
     Ok(HttpResponse::Ok().json(KeyUsage::new(&id, &series)))
 }

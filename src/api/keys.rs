@@ -148,15 +148,16 @@ impl From<KeyFieldError> for ApiError {
     }
 }
 
-fn key_admin<'a>(keys: &'a Keys, activity: &'a ActivityLog) -> KeyAdmin<'a> {
+pub(super) fn key_admin<'a>(keys: &'a Keys, activity: &'a ActivityLog) -> KeyAdmin<'a> {
     KeyAdmin { keys, activity }
 }
 
-fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate) -> Actor<'a> {
+pub(super) fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate) -> Actor<'a> {
     Actor {
         id: &principal.id,
         name: &principal.name,
         client: client_address(req.peer_addr(), req.headers(), gate.trusted_proxies()),
+        scope: Some(&principal.scope),
     }
 }
 
@@ -168,9 +169,18 @@ fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate) -> Actor<
         (status = 403, description = "The caller's scope lacks keys:manage", body = ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
-pub async fn list(principal: Principal, keys: web::Data<Keys>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    req: HttpRequest,
+    principal: Principal,
+    gate: web::Data<Gate>,
+    keys: web::Data<Keys>,
+    activity: web::Data<ActivityLog>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    let keys = keys.list().await?;
+    let keys = key_admin(&keys, &activity)
+        .list(&actor(&principal, &req, &gate))
+        .await
+        .map_err(ApiError::storage)?;
     let keys: Vec<KeyView> = keys.into_iter().map(KeyView::from).collect();
     Ok(HttpResponse::Ok().json(keys))
 }
@@ -246,14 +256,20 @@ pub async fn edit(
     ApiJson(changes): ApiJson<ScopeChanges>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
-    let record = keys.get(&id).await?.ok_or(ApiError::Missing("Key"))?;
+    let admin = key_admin(&keys, &activity);
+    let actor = actor(&principal, &req, &gate);
+    let record = admin
+        .find(&actor, &id)
+        .await
+        .map_err(ApiError::storage)?
+        .ok_or(ApiError::Missing("Key"))?;
     let scope = record
         .effective_scope()
         .apply(record.role, &changes)
         .map_err(KeyFieldError::from)?;
     within_own_scope(&principal, &scope)?;
-    let edited = key_admin(&keys, &activity)
-        .edit(&actor(&principal, &req, &gate), &id, scope)
+    let edited = admin
+        .edit(&actor, &id, scope)
         .await
         .map_err(ApiError::storage)?
         .ok_or(ApiError::Missing("Key"))?;
@@ -313,6 +329,9 @@ pub async fn roll(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::KeysManage)?;
     let grace = parse_grace(body.grace_seconds)?;
+    // A new secret hands out the key's whole scope: a key manager held to
+    // less may not roll (and so obtain) a wider key.
+    // A wider key is absent to it (`Actor::sees`), as for every verb.
     let (plaintext, record) = key_admin(&keys, &activity)
         .roll(&actor(&principal, &req, &gate), &id, grace)
         .await

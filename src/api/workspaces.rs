@@ -106,7 +106,7 @@ pub(crate) async fn create(
     principal.require(Permission::WorkspacesWrite)?;
     // A key held to some workspaces cannot add others it would not reach.
     if principal.scope.workspaces.is_some() {
-        return Err(ApiError::InsufficientScope(Permission::WorkspacesWrite));
+        return Err(ApiError::HeldToWorkspaces);
     }
     let workspace = registry.add(body.into_request()?).await?;
     tracing::info!(workspace = %workspace.id.as_str(), by = %principal.id, "a workspace was added");

@@ -129,6 +129,20 @@ pub struct Actor<'a> {
     /// A readable name: the user name, `ADMIN_API_KEY`, or a key's name.
     pub name: &'a str,
     pub client: IpAddr,
+    /// The reach of a key manager using an API key; `None` for the
+    /// dashboard session and the command line, which see every key.
+    pub scope: Option<&'a Scope>,
+}
+
+impl Actor<'_> {
+    /// Whether `record` exists for this actor: a key wider than the
+    /// actor's own scope is absent to it, so that a key manager held to
+    /// some workspaces or permissions can neither see nor touch (and so
+    /// learn about) keys beyond them. An unrestricted scope sees all.
+    pub fn sees(&self, record: &KeyRecord) -> bool {
+        self.scope
+            .is_none_or(|own| record.effective_scope().exceeds(own).is_none())
+    }
 }
 
 /// The store and the trail the operations write to.
@@ -157,6 +171,18 @@ impl KeyAdmin<'_> {
             .account(action, actor.name, actor.client, Some(&detail));
     }
 
+    /// The keys `actor` sees (`Actor::sees`), newest first.
+    pub async fn list(&self, actor: &Actor<'_>) -> anyhow::Result<Vec<KeyRecord>> {
+        let mut keys = self.keys.list().await?;
+        keys.retain(|record| actor.sees(record));
+        Ok(keys)
+    }
+
+    /// The key `id`, or `None` when there is none or `actor` does not see it.
+    pub async fn find(&self, actor: &Actor<'_>, id: &str) -> anyhow::Result<Option<KeyRecord>> {
+        Ok(self.keys.get(id).await?.filter(|record| actor.sees(record)))
+    }
+
     /// Generates a key; its plaintext is returned once and exists nowhere else.
     pub async fn create(
         &self,
@@ -173,6 +199,9 @@ impl KeyAdmin<'_> {
 
     /// Revokes a key: the record, or `None` when there was no such key.
     pub async fn revoke(&self, actor: &Actor<'_>, id: &str) -> anyhow::Result<Option<KeyRecord>> {
+        if self.find(actor, id).await?.is_none() {
+            return Ok(None);
+        }
         let revoked = self.keys.revoke(id).await?;
         if let Some(record) = &revoked {
             self.audit(actor, "revoked", record);
@@ -187,6 +216,9 @@ impl KeyAdmin<'_> {
         id: &str,
         scope: Scope,
     ) -> anyhow::Result<Option<KeyRecord>> {
+        if self.find(actor, id).await?.is_none() {
+            return Ok(None);
+        }
         let Some((before, after)) = self.keys.set_scope(id, scope).await? else {
             return Ok(None);
         };
@@ -198,9 +230,10 @@ impl KeyAdmin<'_> {
             "an API key's scope was edited"
         );
         let scope = after.effective_scope();
+        // The key's id (not its user-chosen name) and the whole new scope:
+        // structured ASCII the trail keeps whole (`account_structured`).
         let detail = format!(
-            "{} (id {}): {}; workspaces {}; allowlist {}; hourly limit {}",
-            after.name,
+            "id {}: {}; workspaces {}; allowlist {}; hourly limit {}",
             after.id,
             scope
                 .permissions
@@ -226,11 +259,11 @@ impl KeyAdmin<'_> {
                 .hourly_limit
                 .map_or_else(|| "API_RATE_LIMIT".to_owned(), |n| n.to_string()),
         );
-        self.activity.account(
+        self.activity.account_structured(
             AccountAction::KeyEdited,
             actor.name,
             actor.client,
-            Some(&detail),
+            &detail,
         );
         Ok(Some(after))
     }
@@ -242,6 +275,9 @@ impl KeyAdmin<'_> {
         id: &str,
         grace: Duration,
     ) -> anyhow::Result<Option<(SecretString, KeyRecord)>> {
+        if self.find(actor, id).await?.is_none() {
+            return Ok(None);
+        }
         let rolled = self.keys.roll(id, grace).await?;
         if let Some((_, record)) = &rolled {
             self.audit(actor, "rolled", record);

@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod activity_records;
 pub mod activity_store;
+pub mod activity_store_redis;
 pub mod api_key;
 pub mod dashboard_keys;
 pub mod env_keys;
@@ -16,13 +17,17 @@ pub mod key_admin;
 pub mod offline_keys;
 pub mod principal;
 pub mod rate_limit;
+#[cfg(test)]
+mod redis_outage_tests;
 pub mod scope;
 pub mod session;
 pub mod session_store;
+pub mod session_store_redis;
 pub mod totp;
 pub mod two_factor;
 pub mod usage;
 pub mod user_store;
+pub mod user_store_redis;
 pub mod users;
 
 pub use gate::Gate;

@@ -83,6 +83,7 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
         id: "cli",
         name: CLI_ACTOR,
         client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        scope: None,
     };
     let invalid = |err: super::key_admin::KeyFieldError| KeysCommandError::Invalid(err.message);
     let output = match command {

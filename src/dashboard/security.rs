@@ -209,6 +209,7 @@ pub(super) fn actor<'a>(logged_in: &'a LoggedIn, state: &KeyPages, req: &HttpReq
         id: &logged_in.user.id,
         name: &logged_in.user.username,
         client: client_address(req.peer_addr(), req.headers(), &state.trusted_proxies),
+        scope: None,
     }
 }
 

@@ -34,6 +34,12 @@ pub enum ApiError {
     AdminRequired,
     #[error("This key lacks the '{}' permission; ask an admin to add it to the key's scope", .0.as_str())]
     InsufficientScope(crate::auth::Permission),
+    /// `workspaces:write` held, but by a key limited to some workspaces.
+    #[error(
+        "This key is limited to particular workspaces, so it cannot register new ones; \
+         use a key that reaches every workspace, or the dashboard"
+    )]
+    HeldToWorkspaces,
     #[error("Cross-site request refused")]
     CrossSite,
     #[error("This server does not answer to the host name '{0}'; use the address in PUBLIC_URL")]
@@ -107,7 +113,7 @@ impl ApiError {
             Self::AuthThrottled { .. } => "auth-throttled",
             Self::TooManyJobs(_) => "too-many-jobs",
             Self::AdminRequired => "admin-required",
-            Self::InsufficientScope(_) => "insufficient-scope",
+            Self::InsufficientScope(_) | Self::HeldToWorkspaces => "insufficient-scope",
             Self::CrossSite => "cross-site-request",
             Self::UnknownHost(_) => "unknown-host",
             Self::NotFound | Self::Missing(_) => "not-found",
@@ -155,6 +161,7 @@ impl ResponseError for ApiError {
             Self::IpNotAllowed
             | Self::AdminRequired
             | Self::InsufficientScope(_)
+            | Self::HeldToWorkspaces
             | Self::CrossSite => StatusCode::FORBIDDEN,
             Self::RateLimited(_) | Self::AuthThrottled { .. } | Self::TooManyJobs(_) => {
                 StatusCode::TOO_MANY_REQUESTS
@@ -182,6 +189,12 @@ impl ResponseError for ApiError {
         }
         if let Self::InsufficientScope(permission) = self {
             body["details"] = json!({ "permission": permission.as_str() });
+        }
+        if let Self::HeldToWorkspaces = self {
+            body["details"] = json!({
+                "permission": crate::auth::Permission::WorkspacesWrite.as_str(),
+                "workspaces": "limited",
+            });
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header(header::CacheControl(vec![header::CacheDirective::NoStore]));

@@ -22,6 +22,7 @@ use fs4::fs_std::FileExt;
 mod document;
 mod error;
 mod json;
+pub mod redis;
 pub use document::Document;
 pub use error::StoreError;
 pub use json::{read_json, write_json};

@@ -4,9 +4,13 @@
 
 mod credentials;
 pub mod git;
+mod record;
 mod registry;
 pub mod store;
+mod store_redis;
 
 pub use credentials::redacted;
-pub use registry::{NewWorkspace, Registry, Workspace, WorkspaceError, WorkspaceId};
+pub use record::{Workspace, WorkspaceId};
+pub use registry::{NewWorkspace, Registry, WorkspaceError};
 pub use store::{FileWorkspaceStore, WorkspaceStore};
+pub use store_redis::RedisWorkspaceStore;

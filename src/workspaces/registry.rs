@@ -1,64 +1,19 @@
-//! The workspace registry: records in `workspaces.json` (atomic writes),
-//! clones under `<DATA_DIR>/repos/<id>`, and the rules that keep a
-//! workspace from exposing Portico's own data directory.
+//! The workspace registry: the rules over the `WorkspaceStore` records
+//! (names, paths, clones under `<DATA_DIR>/repos/<id>`, credentials), and
+//! the rules that keep a workspace from exposing Portico's own data directory.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 
 use super::credentials::{self, credential_file, RepoUrl};
 use super::git;
+use super::record::{Workspace, WorkspaceId};
 use super::store::{FileWorkspaceStore, WorkspaceStore};
-use crate::core::random_token;
 use crate::store::StoreError;
 
 const MAX_NAME_CHARS: usize = 100;
-
-/// `ws-` and 12 characters of `[a-z0-9]`; the only form accepted from clients.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct WorkspaceId(String);
-
-impl WorkspaceId {
-    fn generate() -> Self {
-        Self(format!("ws-{}", random_token(12)))
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        let ok = (1..=64).contains(&text.len())
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        ok.then(|| Self(text.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for WorkspaceId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Workspace {
-    #[schema(value_type = String)]
-    pub id: WorkspaceId,
-    pub name: String,
-    #[schema(value_type = String)]
-    pub path: PathBuf,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub repo_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_branch: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
 
 /// What a client asks to register.
 #[derive(Debug, Clone)]

@@ -174,3 +174,43 @@ async fn events_show_names_their_own_times_and_survive_a_restart() {
     let user_id = user_id[0]["id"].as_str().unwrap();
     assert!(!events.contains(user_id), "names, not opaque ids");
 }
+
+#[tokio::test]
+async fn a_scope_edit_is_recorded_whole_so_two_edits_differ_by_their_hourly_limit() {
+    let app = audited_app().await;
+    app.setup_and_login().await;
+    let (_, id) = app
+        .create_key(serde_json::json!({
+            "name": "a rather long name for the reporting bot of the payments team",
+        }))
+        .await;
+    let allowlist = [
+        "203.0.113.0/24",
+        "2001:db8:abcd:1234::/64",
+        "198.51.100.7/32",
+    ];
+    for limit in [10, 12] {
+        let response = app
+            .patch_json(
+                &format!("/api/keys/{id}"),
+                ADMIN_KEY,
+                &serde_json::json!({"allowedIps": allowlist, "hourlyLimit": limit}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let (events, _) = activity(&app).await;
+    let edits: Vec<&str> = rows(&events)
+        .into_iter()
+        .filter(|r| r.contains("API key scope edited"))
+        .collect();
+    assert_eq!(edits.len(), 2, "{events}");
+    assert_ne!(edits[0], edits[1], "the two edits read differently");
+    let newest = edits[0];
+    assert!(newest.contains("hourly limit 12"), "{newest}");
+    assert!(edits[1].contains("hourly limit 10"), "{}", edits[1]);
+    assert!(newest.contains(&format!("id {id}")), "{newest}");
+    for network in allowlist {
+        assert!(newest.contains(network), "{network} missing: {newest}");
+    }
+}

@@ -357,3 +357,47 @@ async fn a_logged_in_user_manages_keys_over_the_api_but_not_from_a_foreign_origi
     let listed: Value = response.json().await.unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 }
+
+#[tokio::test]
+async fn a_key_limited_to_some_workspaces_is_told_it_cannot_register_new_ones() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let (dir1, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let w1 = app.register_workspace_named("one", dir1.path()).await;
+    let (held, _) = app
+        .create_key(json!({"name": "held", "role": "admin", "workspaces": [w1]}))
+        .await;
+    let body = json!({"name": "two", "path": dir2.path()});
+    let error = assert_error(
+        app.post_json("/api/workspaces", &held, &body).await,
+        403,
+        "insufficient-scope",
+    )
+    .await;
+    let message = error["error"].as_str().unwrap();
+    assert!(
+        message.contains("limited to particular workspaces")
+            && message.contains("cannot register new ones"),
+        "{error}"
+    );
+    assert!(
+        !message.contains("lacks"),
+        "it holds workspaces:write: {error}"
+    );
+    assert_eq!(error["details"]["permission"], "workspaces:write");
+    let (_, listed) = app.get_json("/api/workspaces", ADMIN_KEY).await;
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        1,
+        "nothing was added: {listed}"
+    );
+
+    let (wide, _) = app
+        .create_key(json!({"name": "wide", "role": "admin"}))
+        .await;
+    let response = app.post_json("/api/workspaces", &wide, &body).await;
+    assert_eq!(
+        response.status(),
+        201,
+        "a key reaching every workspace registers"
+    );
+}

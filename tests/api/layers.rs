@@ -51,15 +51,42 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Source without `//` comments (doc comments included), lines kept.
+/// Source without `//` comments (doc comments included), lines kept. A
+/// `//` inside a string literal (`"http://…"`) is not a comment, so what
+/// follows it on the line is still read.
 fn without_comments(text: &str) -> String {
     text.lines()
-        .map(|line| match line.find("//") {
+        .map(|line| match comment_start(line) {
             Some(at) => &line[..at],
             None => line,
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Where a `//` comment starts on `line`, outside string literals (a
+/// string is taken to end on its line; `'"'` is a character, not a quote).
+fn comment_start(line: &str) -> Option<usize> {
+    let bytes = line.as_bytes();
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if in_string => i += 1,
+            b'"' => in_string = !in_string,
+            b'\''
+                if !in_string
+                    && bytes.get(i + 1) == Some(&b'"')
+                    && bytes.get(i + 2) == Some(&b'\'') =>
+            {
+                i += 2
+            }
+            b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The paths after `prefix` (`crate::` or `super::`), a `{..}` group
@@ -136,10 +163,11 @@ fn segments(text: &str) -> Vec<String> {
 }
 
 /// The file a module path leads to, from directory `dir`: the deepest
-/// `seg.rs` or `seg/mod.rs` along the path.
+/// `seg.rs` or `seg/mod.rs` along the path; an item a `mod.rs` re-exports
+/// (`pub use worker::Worker;`) leads on to the file that defines it.
 fn resolve(mut dir: PathBuf, path: &[String]) -> Option<PathBuf> {
     let mut file = None;
-    for seg in path {
+    for (at, seg) in path.iter().enumerate() {
         let flat = dir.join(format!("{seg}.rs"));
         let nested = dir.join(seg).join("mod.rs");
         if flat.is_file() {
@@ -147,11 +175,36 @@ fn resolve(mut dir: PathBuf, path: &[String]) -> Option<PathBuf> {
         } else if nested.is_file() {
             file = Some(nested);
         } else {
+            if file.as_ref().is_some_and(|f| f.ends_with("mod.rs")) {
+                if let Some(child) = reexported_from(&dir, seg) {
+                    let mut rest = vec![child];
+                    rest.extend_from_slice(&path[at..]);
+                    return resolve(dir, &rest).or(file);
+                }
+            }
             break;
         }
         dir = dir.join(seg);
     }
     file
+}
+
+/// The child module of `dir/mod.rs` whose `pub use` re-exports `name`.
+fn reexported_from(dir: &Path, name: &str) -> Option<String> {
+    let text = without_comments(&std::fs::read_to_string(dir.join("mod.rs")).ok()?);
+    let is_ident = |c: char| c == '_' || c.is_ascii_alphanumeric();
+    text.split(';').find_map(|statement| {
+        let rest = statement.trim().strip_prefix("pub use ")?;
+        let rest = rest.strip_prefix("self::").unwrap_or(rest);
+        let names = rest.split(|c: char| !is_ident(c));
+        if !names.clone().skip(1).any(|word| word == name) {
+            return None;
+        }
+        let child = names.into_iter().next()?.to_owned();
+        let exists =
+            dir.join(format!("{child}.rs")).is_file() || dir.join(&child).join("mod.rs").is_file();
+        exists.then_some(child)
+    })
 }
 
 fn relative(path: &Path) -> String {
@@ -242,38 +295,106 @@ fn is_test_only(path: &Path) -> bool {
     declared_for_tests || (declaring != path && is_test_only(&declaring))
 }
 
+/// The module path of each file that a `#[path = "…"]` attribute declares
+/// (its declaring file's module path plus the `mod` name), keyed by the
+/// file relative to `src/`.
+fn declared_by_path_attribute(files: &[PathBuf]) -> BTreeMap<String, Vec<String>> {
+    let mut declared = BTreeMap::new();
+    // Twice, so a `#[path]` module declared inside another one resolves.
+    for _ in 0..2 {
+        for path in files {
+            let text = std::fs::read_to_string(path).expect("readable");
+            let file = relative(path);
+            let dir = Path::new(&file).parent().expect("in src").to_path_buf();
+            let mut pending: Option<String> = None;
+            for line in text.lines().map(str::trim) {
+                if let Some(target) = line
+                    .strip_prefix("#[path = \"")
+                    .and_then(|rest| rest.strip_suffix("\"]"))
+                {
+                    pending = Some(target.to_owned());
+                } else if let Some(target) = pending.take() {
+                    let name = line
+                        .strip_suffix(';')
+                        .and_then(|l| l.rsplit_once("mod "))
+                        .map(|(_, name)| name.trim().to_owned());
+                    match name {
+                        Some(name) => {
+                            let mut module = module_path(&file, &declared);
+                            module.push(name);
+                            let target = dir.join(target).display().to_string();
+                            declared.insert(target, module);
+                        }
+                        // Another attribute between `#[path]` and `mod`.
+                        None if line.starts_with("#[") => pending = Some(target),
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+    declared
+}
+
+/// The module path of `file` (relative to `src/`): `a/b.rs` and
+/// `a/b/mod.rs` are `a::b`, `lib.rs` the crate root.
+fn module_path(file: &str, declared: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    if let Some(module) = declared.get(file) {
+        return module.clone();
+    }
+    let mut module: Vec<String> = file
+        .trim_end_matches(".rs")
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    if module.last().is_some_and(|last| {
+        last == "mod" || (module.len() == 1 && (last == "lib" || last == "main"))
+    }) {
+        module.pop();
+    }
+    module
+}
+
+/// The crate paths a file's text imports: `crate::` paths as written,
+/// `super::` paths (any number of `super`s, from `mod.rs` files too) made
+/// absolute from the file's module path.
+fn imports_of(
+    file: &str,
+    text: &str,
+    declared: &BTreeMap<String, Vec<String>>,
+) -> Vec<(usize, Vec<String>)> {
+    let text = without_comments(text);
+    let mut found = paths_after(&text, "crate::");
+    let module = module_path(file, declared);
+    for (line, rest) in paths_after(&text, "super::") {
+        // `super::` is the parent module; each further `super` one more up.
+        let ups = 1 + rest.iter().take_while(|seg| *seg == "super").count();
+        let Some(base) = module.len().checked_sub(ups) else {
+            continue;
+        };
+        let mut path = module[..base].to_vec();
+        path.extend(rest.into_iter().skip(ups - 1));
+        found.push((line, path));
+    }
+    found.retain(|(_, path)| !path.is_empty());
+    found
+}
+
 fn imports() -> Vec<Import> {
     let mut files = Vec::new();
     rust_files(&src_dir(), &mut files);
+    let declared = declared_by_path_attribute(&files);
     files.retain(|path| !is_test_only(path));
     let mut all = Vec::new();
     for path in files {
-        let text = without_comments(&std::fs::read_to_string(&path).expect("readable"));
+        let text = std::fs::read_to_string(&path).expect("readable");
         let file = relative(&path);
-        for (line, path) in paths_after(&text, "crate::") {
+        for (line, path) in imports_of(&file, &text, &declared) {
             all.push(Import {
                 file: file.clone(),
                 line,
                 path,
             });
-        }
-        if !file.ends_with("mod.rs") {
-            let parent = Path::new(&file).parent().expect("in src");
-            for (line, rest) in paths_after(&text, "super::") {
-                if rest.first().is_some_and(|seg| seg == "super") {
-                    continue;
-                }
-                let mut path: Vec<String> = parent
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                path.extend(rest);
-                all.push(Import {
-                    file: file.clone(),
-                    line,
-                    path,
-                });
-            }
         }
     }
     all
@@ -367,4 +488,62 @@ fn the_checker_finds_grouped_and_relative_imports() {
     assert_eq!(firsts, [(1, "jobs"), (1, "auth"), (2, "store")]);
     let relative = paths_after(text, "super::");
     assert_eq!(relative, [(3, vec!["pages".to_owned(), "nav".to_owned()])]);
+}
+
+#[test]
+fn the_checker_resolves_super_from_mod_files_chains_and_path_modules() {
+    let mut declared = BTreeMap::new();
+    declared.insert(
+        "jobs/engine/index_build.rs".to_owned(),
+        vec![
+            "jobs".to_owned(),
+            "engine".to_owned(),
+            "index".to_owned(),
+            "build".to_owned(),
+        ],
+    );
+    let firsts = |file: &str, text: &str| -> Vec<Vec<String>> {
+        imports_of(file, text, &declared)
+            .into_iter()
+            .map(|(_, path)| path)
+            .collect()
+    };
+    let path = |segs: &[&str]| segs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    // From a `mod.rs`, `super::` is the area's parent: here the crate root.
+    assert_eq!(
+        firsts("dashboard/mod.rs", "use super::api::jobs;"),
+        [path(&["api", "jobs"])]
+    );
+    assert_eq!(
+        firsts("dashboard/jobs.rs", "use super::super::api::jobs;"),
+        [path(&["api", "jobs"])]
+    );
+    assert_eq!(
+        firsts("dashboard/jobs.rs", "use super::pages::nav;"),
+        [path(&["dashboard", "pages", "nav"])]
+    );
+    assert_eq!(
+        firsts(
+            "jobs/engine/index_build.rs",
+            "use super::super::builtin::walker;"
+        ),
+        [path(&["jobs", "engine", "builtin", "walker"])]
+    );
+    // A `//` in a string does not hide the rest of the line.
+    assert_eq!(
+        firsts(
+            "dashboard/jobs.rs",
+            "let u = \"http://x\"; crate::api::jobs::f(u); // crate::store"
+        ),
+        [path(&["api", "jobs", "f"])]
+    );
+}
+
+#[test]
+fn the_checker_follows_a_reexport_to_the_file_that_defines_it() {
+    let worker = resolve(src_dir(), &["jobs".to_owned(), "Worker".to_owned()]);
+    assert_eq!(
+        worker.map(|file| relative(&file)),
+        Some("jobs/worker.rs".to_owned())
+    );
 }

@@ -543,3 +543,142 @@ async fn account_security_edits_a_key_s_scope_and_keeps_refused_input() {
     let response = app.post_form(&path, &[("perm_ask", "on")]).await;
     assert_eq!(response.status(), 403, "no CSRF token, no change");
 }
+
+/// What an error body says, without what differs per request.
+fn error_of(body: &Value) -> (Value, Value, Value) {
+    (
+        body["code"].clone(),
+        body["error"].clone(),
+        body["details"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn a_key_manager_held_to_one_workspace_finds_wider_keys_absent_for_every_verb() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let w1 = app.register_workspace_named("one", dir.path()).await;
+    let (manager, manager_id) = app
+        .create_key(json!({
+            "name": "manager",
+            "role": "admin",
+            "permissions": ["ask", "jobs:read", "workspaces:read", "keys:manage"],
+            "workspaces": [w1],
+        }))
+        .await;
+    let (full_key, full_id) = app
+        .create_key(json!({"name": "full", "role": "admin"}))
+        .await;
+    let (_, narrow_id) = app
+        .create_key(json!({"name": "narrow", "permissions": ["ask"], "workspaces": [w1]}))
+        .await;
+
+    let (status, listed) = app.get_json("/api/keys", &manager).await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !ids.contains(&full_id.as_str()),
+        "the wider key is listed: {listed}"
+    );
+    assert!(ids.contains(&narrow_id.as_str()) && ids.contains(&manager_id.as_str()));
+
+    let attempts = |id: &str| {
+        vec![
+            (Method::GET, format!("/api/keys/{id}/usage"), None),
+            (
+                Method::PATCH,
+                format!("/api/keys/{id}"),
+                Some(json!({"permissions": ["ask"]})),
+            ),
+            (
+                Method::POST,
+                format!("/api/keys/{id}/roll"),
+                Some(json!({"graceSeconds": 0})),
+            ),
+            (Method::DELETE, format!("/api/keys/{id}"), None),
+        ]
+    };
+    let unknown = attempts("nope");
+    for ((method, path, body), (_, unknown_path, _)) in attempts(&full_id).into_iter().zip(unknown)
+    {
+        let wider = assert_error(
+            app.api(method.clone(), &path, &manager, body.as_ref())
+                .await,
+            404,
+            "not-found",
+        )
+        .await;
+        let absent = assert_error(
+            app.api(method.clone(), &unknown_path, &manager, body.as_ref())
+                .await,
+            404,
+            "not-found",
+        )
+        .await;
+        assert_eq!(error_of(&wider), error_of(&absent), "{method} {path}");
+    }
+    // The wider key is untouched: same scope, not rolled, not revoked.
+    let (status, me) = app.get_json("/api/me", &full_key).await;
+    assert_eq!(status, 200, "the full key still works");
+    assert!(me["scopes"]["permissions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("keys:manage")));
+    let (_, all) = app.get_json("/api/keys", ADMIN_KEY).await;
+    let full = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == full_id.as_str())
+        .unwrap()
+        .clone();
+    assert!(
+        full.get("previousValidUntil").is_none(),
+        "not rolled: {full}"
+    );
+
+    // Within its own scope it still manages keys.
+    let (status, _) = app
+        .get_json(&format!("/api/keys/{narrow_id}/usage"), &manager)
+        .await;
+    assert_eq!(status, 200);
+    let response = app
+        .patch_json(
+            &format!("/api/keys/{narrow_id}"),
+            &manager,
+            &json!({"hourlyLimit": 5}),
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "a key within its own scope is edited"
+    );
+    let response = app
+        .post_json(
+            &format!("/api/keys/{narrow_id}/roll"),
+            &manager,
+            &json!({"graceSeconds": 0}),
+        )
+        .await;
+    assert_eq!(response.status(), 200, "a key within its own scope rolls");
+    let response = app
+        .delete(&format!("/api/keys/{narrow_id}"), &manager)
+        .await;
+    assert_eq!(
+        response.status(),
+        204,
+        "a key within its own scope is revoked"
+    );
+    // The unrestricted admin key still sees and reaches every key.
+    assert!(all.as_array().unwrap().len() >= 3);
+    let (status, _) = app
+        .get_json(&format!("/api/keys/{full_id}/usage"), ADMIN_KEY)
+        .await;
+    assert_eq!(status, 200);
+}

@@ -17,10 +17,12 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
 mod record;
+pub mod redis_store;
 pub mod store;
 
 use record::{split_key, KEY_PREFIX};
 pub use record::{Expiry, KeyRecord, PreviousSecret};
+pub use redis_store::RedisKeyStore;
 pub use store::{FileKeyStore, KeyStore};
 
 use super::hashing::Hasher;

@@ -19,6 +19,7 @@
 //!   stricter, never lenient. Memory is allocated once, whatever the number
 //!   of distinct clients (README, "Limits and memory").
 
+mod redis_counter;
 mod sketch;
 mod table;
 
@@ -26,6 +27,7 @@ use std::net::IpAddr;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 
+pub use redis_counter::{RedisReservation, RedisWindowCounter};
 pub use table::{Bounds, Reservation, WindowCounter};
 
 /// The key of a client address in a failure counter: the address itself

@@ -10,12 +10,13 @@ mod store;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServiceRequest;
 use actix_web::HttpMessage;
 use chrono::Utc;
+use parking_lot::RwLock;
 use secrecy::ExposeSecret;
 
 pub use ring::{by_day, hour_of, hour_start, Counts, Hour, KeyRing, Outcome, HOURS_KEPT};
@@ -80,24 +81,13 @@ impl UsageCounter {
         let slot = |pending: &Pending| {
             pending.by_parity[parity(hour)][index].fetch_add(n, Ordering::Relaxed);
         };
-        if let Some(pending) = self
-            .pending
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key_id)
-        {
+        if let Some(pending) = self.pending.read().get(key_id) {
             slot(pending);
             return;
         }
         // The key's first request since the last flush of a revoked key,
         // or ever: its counters are made once.
-        slot(
-            self.pending
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(key_id.clone())
-                .or_default(),
-        );
+        slot(self.pending.write().entry(key_id.clone()).or_default());
     }
 
     /// Hands the counts in memory to the store; what it cannot save stays
@@ -108,7 +98,6 @@ impl UsageCounter {
         let pending: Vec<(Arc<str>, Arc<Pending>)> = self
             .pending
             .read()
-            .unwrap_or_else(|e| e.into_inner())
             .iter()
             .map(|(id, pending)| (id.clone(), pending.clone()))
             .collect();
@@ -134,7 +123,7 @@ impl UsageCounter {
             }
         }
         if !revoked.is_empty() {
-            let mut map = self.pending.write().unwrap_or_else(|e| e.into_inner());
+            let mut map = self.pending.write();
             for key_id in &revoked {
                 map.remove(key_id);
             }

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::ring::{Counts, Hour, KeyRing, Outcome};
@@ -153,11 +154,7 @@ impl FileUsageStore {
     }
 
     fn file(&self, key_id: &str) -> Option<Arc<Document<UsageFile>>> {
-        self.files
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key_id)
-            .cloned()
+        self.files.lock().get(key_id).cloned()
     }
 
     /// The key's document, made (not yet written) when it has none.
@@ -166,7 +163,6 @@ impl FileUsageStore {
         Ok(self
             .files
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .entry(key_id.to_owned())
             .or_insert_with(|| Arc::new(Document::with_value(path, UsageFile::default())))
             .clone())
@@ -221,13 +217,7 @@ impl UsageStore for FileUsageStore {
     }
 
     async fn key_ids(&self) -> anyhow::Result<Vec<String>> {
-        Ok(self
-            .files
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect())
+        Ok(self.files.lock().keys().cloned().collect())
     }
 
     async fn forget(&self, key_id: &str) -> anyhow::Result<()> {
@@ -240,10 +230,7 @@ impl UsageStore for FileUsageStore {
                 return Err(err).with_context(|| format!("cannot remove {}", path.display()))
             }
         }
-        self.files
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key_id);
+        self.files.lock().remove(key_id);
         Ok(())
     }
 }

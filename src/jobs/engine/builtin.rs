@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use ignore::{WalkBuilder, WalkState};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::tokens::{for_each_token, tokenize};
@@ -138,13 +138,13 @@ fn scan_tree(root: &Path, terms: &HashMap<String, u16>) -> Vec<FileScan> {
                             scan.path_terms.push(*term);
                         }
                     });
-                    scans.lock().unwrap_or_else(|e| e.into_inner()).push(scan);
+                    scans.lock().push(scan);
                 }
             }
             WalkState::Continue
         })
     });
-    let mut scans = scans.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut scans = scans.into_inner();
     scans.sort_by(|a, b| a.path.cmp(&b.path));
     scans
 }

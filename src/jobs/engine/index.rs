@@ -10,9 +10,9 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use ignore::WalkState;
+use parking_lot::{Mutex, MutexGuard};
 use rustc_hash::FxHashMap;
 
 use super::builtin::{walker, PASSAGE_LINES, PASSAGE_STRIDE};
@@ -196,8 +196,8 @@ impl DirIndex {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock()
 }
 
 /// The eligible files under `root` (relative) with their stamps. Files
@@ -222,7 +222,7 @@ fn walk(root: &Path) -> Vec<(PathBuf, Stamp)> {
             WalkState::Continue
         })
     });
-    found.into_inner().unwrap_or_else(|e| e.into_inner())
+    found.into_inner()
 }
 
 /// The windows the scan makes of `lines` lines (see `FileScan::windows`).

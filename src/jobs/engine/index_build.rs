@@ -8,9 +8,9 @@
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use hashbrown::HashTable;
+use parking_lot::Mutex;
 use rustc_hash::FxBuildHasher;
 
 use super::super::builtin::{is_binary, MAX_FILE_BYTES, PASSAGE_STRIDE};
@@ -93,8 +93,8 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> parking_lot::MutexGuard<'_, T> {
+    mutex.lock()
 }
 
 /// Reads `files` (relative to `root`) into `shards` and `docs`; returns
@@ -129,7 +129,7 @@ pub(super) fn read_files(
                 });
             }
         });
-        let mut tokenized = done.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut tokenized = done.into_inner();
         tokenized.sort_unstable_by_key(|(at, _)| *at);
 
         // Ids in chunk order, so every term's postings stay ascending.

@@ -9,17 +9,16 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 mod store_impl;
 
 use anyhow::Context;
-use chrono::Utc;
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockWriteGuard};
 use tokio::sync::Notify;
 
 use super::job::{Job, JobId, JobStatus};
-use super::store::{given_up, WorkerId, MAX_ATTEMPTS};
+use super::store::WorkerId;
 use crate::store::{read_json, write_atomic, Document, StoreError};
 
 /// How much of a question the in-memory index keeps, in characters.
@@ -100,7 +99,7 @@ impl FileJobStore {
                 continue;
             };
             if job.status == JobStatus::Processing {
-                put_back(&mut job);
+                job.put_back();
                 write_atomic(&path, &serde_json::to_vec_pretty(&job)?)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
@@ -170,15 +169,14 @@ impl FileJobStore {
         }
     }
 
-    fn index(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<JobId, Job>> {
-        self.jobs.write().unwrap_or_else(|e| e.into_inner())
+    fn index(&self) -> RwLockWriteGuard<'_, HashMap<JobId, Job>> {
+        self.jobs.write()
     }
 
     fn summaries(&self, visible: impl Fn(&Job) -> bool) -> Vec<Job> {
         let mut jobs: Vec<Job> = self
             .jobs
             .read()
-            .unwrap_or_else(|e| e.into_inner())
             .values()
             .filter(|job| visible(job))
             .cloned()
@@ -187,18 +185,13 @@ impl FileJobStore {
         jobs
     }
 
-    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Lease>> {
-        self.leases.lock().unwrap_or_else(|e| e.into_inner())
+    fn leases(&self) -> MutexGuard<'_, HashMap<JobId, Lease>> {
+        self.leases.lock()
     }
 
     /// The whole job from its file, if the index knows it.
     async fn read(&self, id: &JobId) -> Option<Job> {
-        if !self
-            .jobs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(id)
-        {
+        if !self.jobs.read().contains_key(id) {
             return None;
         }
         let bytes = tokio::fs::read(self.file(id)).await.ok()?;
@@ -224,16 +217,4 @@ fn next_in_turn<'a>(pending: &'a [Job], last: Option<&str>) -> Option<&'a Job> {
         .and_then(|last| owners.iter().find(|owner| **owner > last))
         .or(owners.first())?;
     pending.iter().rev().find(|job| job.owner_id == *owner)
-}
-
-/// A job whose worker is gone: run again, or give up after `MAX_ATTEMPTS`.
-fn put_back(job: &mut Job) {
-    if job.attempts >= MAX_ATTEMPTS {
-        job.status = JobStatus::Failed;
-        job.completed_at = Some(Utc::now());
-        job.error = Some(given_up());
-    } else {
-        job.status = JobStatus::Pending;
-        job.started_at = None;
-    }
 }

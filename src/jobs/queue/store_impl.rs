@@ -7,7 +7,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::{next_in_turn, put_back, FileJobStore, Lease, RETENTION_DAYS};
+use super::{next_in_turn, FileJobStore, Lease, RETENTION_DAYS};
 use crate::jobs::answer::Answer;
 use crate::jobs::engine::EngineError;
 use crate::jobs::job::{Job, JobId, JobStatus};
@@ -60,9 +60,7 @@ impl JobStore for FileJobStore {
         let id = next.id.clone();
         let claimed = self
             .change(&id, |job| {
-                job.status = JobStatus::Processing;
-                job.started_at = Some(Utc::now());
-                job.attempts += 1;
+                job.start();
                 Ok::<_, ()>(job.clone())
             })
             .await?;
@@ -105,22 +103,7 @@ impl JobStore for FileJobStore {
         }
         let recorded = self
             .change(id, |job| {
-                job.completed_at = Some(Utc::now());
-                if let (Some(started), Some(completed)) = (job.started_at, job.completed_at) {
-                    crate::metrics::job_finished(
-                        (completed - started).to_std().unwrap_or_default(),
-                    );
-                }
-                match outcome {
-                    Ok(answer) => {
-                        job.status = JobStatus::Completed;
-                        job.result = Some(answer);
-                    }
-                    Err(error) => {
-                        job.status = JobStatus::Failed;
-                        job.error = Some(error.to_string());
-                    }
-                }
+                job.finish(outcome);
                 Ok::<_, ()>(())
             })
             .await?;
@@ -132,12 +115,9 @@ impl JobStore for FileJobStore {
         let _write = self.writes.lock().await;
         let cancelled = self
             .change(id, |job| {
-                if job.status != JobStatus::Pending {
+                if !job.cancel(by) {
                     return Err(Box::new(job.clone()));
                 }
-                job.status = JobStatus::Failed;
-                job.error = Some(format!("Cancelled by {by} before it started"));
-                job.completed_at = Some(Utc::now());
                 Ok(job.clone())
             })
             .await?;
@@ -163,7 +143,7 @@ impl JobStore for FileJobStore {
         for id in expired {
             let put = self
                 .change(&id, |job| {
-                    put_back(job);
+                    job.put_back();
                     Ok::<_, ()>(job.clone())
                 })
                 .await?;

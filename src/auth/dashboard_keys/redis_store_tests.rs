@@ -1,0 +1,51 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::store::conformance;
+use crate::store::redis::test_server;
+
+#[tokio::test]
+async fn the_redis_key_store_passes_the_conformance_suite() {
+    let redis = test_server::connect("keys").await;
+    conformance::keys::check(
+        test_server::opener(&redis, |redis| {
+            Arc::new(RedisKeyStore::new(redis)) as Arc<dyn KeyStore>
+        }),
+        test_server::write_faults(&redis),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn every_change_of_a_key_record_moves_its_version_and_a_touch_does_not() {
+    let store = RedisKeyStore::new(test_server::connect("key-versions").await);
+    let record = KeyRecord {
+        id: "k1".into(),
+        name: "laptop".into(),
+        user_id: "u1".into(),
+        role: crate::auth::Role::Client,
+        created_at: Utc::now(),
+        expires_at: None,
+        last_used_at: None,
+        key_hash: "hash".into(),
+        previous: None,
+        scope: None,
+    };
+    assert_eq!(store.version("k1").await.unwrap(), 0);
+    store.insert(record.clone()).await.unwrap();
+    assert_eq!(store.version("k1").await.unwrap(), 1);
+    store.touch("k1", Utc::now()).await.unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(
+        store.version("k1").await.unwrap(),
+        1,
+        "a touch is no change"
+    );
+    let current = store.get("k1").await.unwrap().unwrap();
+    let mut rolled = current.clone();
+    rolled.key_hash = "rolled".into();
+    store.replace(&current, rolled).await.unwrap();
+    assert_eq!(store.version("k1").await.unwrap(), 2);
+    store.remove("k1").await.unwrap();
+    assert_eq!(store.version("k1").await.unwrap(), 3, "a removal is seen");
+}
