@@ -1,6 +1,7 @@
 //! `GET /api/keys/{id}/usage`: a dashboard key's requests per hour for the
 //! last seven days, allowed and denied by reason (`auth::usage`).
 
+use actix_web::web::resource;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -12,6 +13,11 @@ use crate::auth::dashboard_keys::Keys;
 use crate::auth::usage::{hour_start, Counts, Hour, Outcome, UsageCounter};
 use crate::auth::{Gate, Permission, Principal};
 use crate::http::ApiError;
+
+/// The usage route sits with its handler; `keys` keeps the record routes.
+pub fn api_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/keys/{id}/usage").get(usage));
+}
 
 /// Requests the gate refused, by the error code it answered.
 #[derive(Debug, Default, Serialize, ToSchema)]

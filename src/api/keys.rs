@@ -21,8 +21,7 @@ use crate::http::ApiError;
 pub fn api_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/keys").get(list).post(create))
         .service(resource("/keys/{id}").patch(edit).delete(revoke))
-        .service(resource("/keys/{id}/roll").post(roll))
-        .service(resource("/keys/{id}/usage").get(super::key_usage::usage));
+        .service(resource("/keys/{id}/roll").post(roll));
 }
 
 /// A key record as the API shows it: never the secret nor its hash.

@@ -33,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(require_principal))
             .service(resource("/me").get(me))
             .configure(keys::api_routes)
+            .configure(key_usage::api_routes)
             .configure(workspaces::api_routes)
             .configure(jobs::api_routes)
             .default_service(web::to(not_found)),
