@@ -1,6 +1,7 @@
 //! The rows of the activity trail and how many of each are kept: what
 //! `activity.rs` records and every `ActivityStore` keeps.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
@@ -83,4 +84,37 @@ pub struct FailureRow {
     pub first_at: DateTime<Utc>,
     pub last_at: DateTime<Utc>,
     pub count: u64,
+}
+
+/// Counts one anonymous failure in `failures`, newest first: a repeat of
+/// the same code from the same client in the same hour adds to its row
+/// (moved to the front), anything else starts one; the oldest rows past
+/// `FAILURE_ROWS_KEPT` fall off. Every activity back end keeps its rows so.
+pub fn count_failure_in(
+    failures: &mut VecDeque<FailureRow>,
+    code: &str,
+    client: IpAddr,
+    hour: DateTime<Utc>,
+    at: DateTime<Utc>,
+) {
+    let same = failures
+        .iter()
+        .position(|row| row.client == client && row.hour == hour && row.code == code);
+    let row = match same.and_then(|index| failures.remove(index)) {
+        Some(mut row) => {
+            row.last_at = at;
+            row.count += 1;
+            row
+        }
+        None => FailureRow {
+            code: code.to_owned(),
+            client,
+            hour,
+            first_at: at,
+            last_at: at,
+            count: 1,
+        },
+    };
+    failures.push_front(row);
+    failures.truncate(FAILURE_ROWS_KEPT);
 }

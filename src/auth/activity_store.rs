@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::activity_records::{AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT};
+use super::activity_records::{
+    count_failure_in, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
+};
 use crate::store::{Document, StoreError};
 
 /// The account events and failure rows of the trail: what its store keeps.
@@ -70,27 +72,7 @@ impl ActivityStore for FileActivityStore {
 
     fn count_failure(&self, code: &str, client: IpAddr, hour: DateTime<Utc>, at: DateTime<Utc>) {
         self.doc.touch(|tables| {
-            let failures = &mut tables.failures;
-            let same = failures
-                .iter()
-                .position(|row| row.client == client && row.hour == hour && row.code == code);
-            let row = match same.and_then(|index| failures.remove(index)) {
-                Some(mut row) => {
-                    row.last_at = at;
-                    row.count += 1;
-                    row
-                }
-                None => FailureRow {
-                    code: code.to_owned(),
-                    client,
-                    hour,
-                    first_at: at,
-                    last_at: at,
-                    count: 1,
-                },
-            };
-            failures.push_front(row);
-            failures.truncate(FAILURE_ROWS_KEPT);
+            count_failure_in(&mut tables.failures, code, client, hour, at);
             true
         });
     }

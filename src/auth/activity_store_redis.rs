@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 
 use super::activity::{AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT};
+use super::activity_records::count_failure_in;
 use super::activity_store::ActivityStore;
 use crate::store::redis::{unavailable, undecodable, Redis};
 use crate::store::StoreError;
@@ -206,27 +207,7 @@ impl ActivityStore for RedisActivityStore {
 
     fn count_failure(&self, code: &str, client: IpAddr, hour: DateTime<Utc>, at: DateTime<Utc>) {
         let mut pending = self.pending.lock();
-        let failures = &mut pending.failures;
-        let same = failures
-            .iter()
-            .position(|row| row.client == client && row.hour == hour && row.code == code);
-        let row = match same.and_then(|index| failures.remove(index)) {
-            Some(mut row) => {
-                row.last_at = at;
-                row.count += 1;
-                row
-            }
-            None => FailureRow {
-                code: code.to_owned(),
-                client,
-                hour,
-                first_at: at,
-                last_at: at,
-                count: 1,
-            },
-        };
-        failures.push_front(row);
-        failures.truncate(FAILURE_ROWS_KEPT);
+        count_failure_in(&mut pending.failures, code, client, hour, at);
     }
 
     async fn account_events(&self) -> Result<Vec<AccountEvent>, StoreError> {
