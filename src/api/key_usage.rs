@@ -2,16 +2,13 @@
 //! last seven days, allowed and denied by reason (`auth::usage`).
 
 use actix_web::web::resource;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::schemas::ErrorBody;
-use crate::auth::activity::ActivityLog;
-use crate::auth::dashboard_keys::Keys;
 use crate::auth::usage::{hour_start, Counts, Hour, Outcome, UsageCounter};
-use crate::auth::{Gate, Permission, Principal};
 use crate::http::ApiError;
 
 /// The usage route sits with its handler; `keys` keeps the record routes.
@@ -106,18 +103,15 @@ impl KeyUsage {
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub async fn usage(
-    req: HttpRequest,
-    principal: Principal,
-    gate: web::Data<Gate>,
-    keys: web::Data<Keys>,
-    activity: web::Data<ActivityLog>,
+    manager: super::keys::KeyManager,
     counter: web::Data<UsageCounter>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::KeysManage)?;
+    manager.require()?;
     // A key wider than the caller's own scope is absent to it.
-    super::keys::key_admin(&keys, &activity)
-        .find(&super::keys::actor(&principal, &req, &gate), &id)
+    manager
+        .admin()
+        .find(&manager.actor(), &id)
         .await
         .map_err(ApiError::storage)?
         .ok_or(ApiError::Missing("Key"))?;

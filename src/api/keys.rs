@@ -2,7 +2,10 @@
 //! `DELETE /api/keys/{id}` and `POST /api/keys/{id}/roll`, on the same code
 //! path as Account Security (`auth::key_admin`).
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -147,16 +150,64 @@ impl From<KeyFieldError> for ApiError {
     }
 }
 
-pub(super) fn key_admin<'a>(keys: &'a Keys, activity: &'a ActivityLog) -> KeyAdmin<'a> {
-    KeyAdmin { keys, activity }
+/// What every key-management handler needs: the calling principal, its
+/// address (for the audit trail) and the stores, taken from the request in
+/// one extractor so each handler names only its own inputs.
+pub struct KeyManager {
+    pub(super) principal: Principal,
+    client: std::net::IpAddr,
+    keys: web::Data<Keys>,
+    activity: web::Data<ActivityLog>,
 }
 
-pub(super) fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate) -> Actor<'a> {
-    Actor {
-        id: &principal.id,
-        name: &principal.name,
-        client: client_address(req.peer_addr(), req.headers(), gate.trusted_proxies()),
-        scope: Some(&principal.scope),
+impl KeyManager {
+    /// The caller may manage keys only with `keys:manage` (403 otherwise).
+    pub(super) fn require(&self) -> Result<(), ApiError> {
+        Ok(self.principal.require(Permission::KeysManage)?)
+    }
+
+    pub(super) fn admin(&self) -> KeyAdmin<'_> {
+        KeyAdmin {
+            keys: &self.keys,
+            activity: &self.activity,
+        }
+    }
+
+    pub(super) fn actor(&self) -> Actor<'_> {
+        Actor {
+            id: &self.principal.id,
+            name: &self.principal.name,
+            client: self.client,
+            scope: Some(&self.principal.scope),
+        }
+    }
+}
+
+impl FromRequest for KeyManager {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let principal = Principal::from_request(req, payload).into_inner();
+        let app_data = || -> Option<_> {
+            let gate = req.app_data::<web::Data<Gate>>()?;
+            Some((
+                client_address(req.peer_addr(), req.headers(), gate.trusted_proxies()),
+                req.app_data::<web::Data<Keys>>()?.clone(),
+                req.app_data::<web::Data<ActivityLog>>()?.clone(),
+            ))
+        };
+        let parts = app_data().ok_or_else(|| {
+            ApiError::Unexpected(anyhow::anyhow!("the key stores are not registered"))
+        });
+        ready(parts.and_then(|(client, keys, activity)| {
+            Ok(Self {
+                principal: principal?,
+                client,
+                keys,
+                activity,
+            })
+        }))
     }
 }
 
@@ -168,16 +219,11 @@ pub(super) fn actor<'a>(principal: &'a Principal, req: &HttpRequest, gate: &Gate
         (status = 403, description = "The caller's scope lacks keys:manage", body = ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
-pub async fn list(
-    req: HttpRequest,
-    principal: Principal,
-    gate: web::Data<Gate>,
-    keys: web::Data<Keys>,
-    activity: web::Data<ActivityLog>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::KeysManage)?;
-    let keys = key_admin(&keys, &activity)
-        .list(&actor(&principal, &req, &gate))
+pub async fn list(manager: KeyManager) -> Result<HttpResponse, ApiError> {
+    manager.require()?;
+    let keys = manager
+        .admin()
+        .list(&manager.actor())
         .await
         .map_err(ApiError::storage)?;
     let keys: Vec<KeyView> = keys.into_iter().map(KeyView::from).collect();
@@ -195,14 +241,10 @@ pub async fn list(
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub async fn create(
-    req: HttpRequest,
-    principal: Principal,
-    gate: web::Data<Gate>,
-    keys: web::Data<Keys>,
-    activity: web::Data<ActivityLog>,
+    manager: KeyManager,
     ApiJson(body): ApiJson<CreateKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::KeysManage)?;
+    manager.require()?;
     let new = NewKey::parse(
         &body.name,
         Some(body.role.as_deref().unwrap_or("client")),
@@ -211,10 +253,11 @@ pub async fn create(
     let scope = Scope::for_role(new.role())
         .apply(new.role(), &body.scope_changes())
         .map_err(KeyFieldError::from)?;
-    within_own_scope(&principal, &scope)?;
+    within_own_scope(&manager.principal, &scope)?;
     let new = new.with_scope(scope);
-    let (plaintext, record) = key_admin(&keys, &activity)
-        .create(&actor(&principal, &req, &gate), &new)
+    let (plaintext, record) = manager
+        .admin()
+        .create(&manager.actor(), &new)
         .await
         .map_err(|err| {
             if err.is::<DuplicateKeyName>() {
@@ -246,17 +289,13 @@ pub async fn create(
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub async fn edit(
-    req: HttpRequest,
-    principal: Principal,
-    gate: web::Data<Gate>,
-    keys: web::Data<Keys>,
-    activity: web::Data<ActivityLog>,
+    manager: KeyManager,
     id: web::Path<String>,
     ApiJson(changes): ApiJson<ScopeChanges>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::KeysManage)?;
-    let admin = key_admin(&keys, &activity);
-    let actor = actor(&principal, &req, &gate);
+    manager.require()?;
+    let admin = manager.admin();
+    let actor = manager.actor();
     let record = admin
         .find(&actor, &id)
         .await
@@ -266,7 +305,7 @@ pub async fn edit(
         .effective_scope()
         .apply(record.role, &changes)
         .map_err(KeyFieldError::from)?;
-    within_own_scope(&principal, &scope)?;
+    within_own_scope(&manager.principal, &scope)?;
     let edited = admin
         .edit(&actor, &id, scope)
         .await
@@ -285,17 +324,11 @@ pub async fn edit(
         (status = 404, description = "No such key", body = ErrorBody),
     ),
     security(("apiKey" = []), ("bearer" = [])))]
-pub async fn revoke(
-    req: HttpRequest,
-    principal: Principal,
-    gate: web::Data<Gate>,
-    keys: web::Data<Keys>,
-    activity: web::Data<ActivityLog>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::KeysManage)?;
-    match key_admin(&keys, &activity)
-        .revoke(&actor(&principal, &req, &gate), &id)
+pub async fn revoke(manager: KeyManager, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    manager.require()?;
+    match manager
+        .admin()
+        .revoke(&manager.actor(), &id)
         .await
         .map_err(ApiError::storage)?
     {
@@ -318,21 +351,18 @@ pub async fn revoke(
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub async fn roll(
-    req: HttpRequest,
-    principal: Principal,
-    gate: web::Data<Gate>,
-    keys: web::Data<Keys>,
-    activity: web::Data<ActivityLog>,
+    manager: KeyManager,
     id: web::Path<String>,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<RollKeyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::KeysManage)?;
+    manager.require()?;
     let grace = parse_grace(body.grace_seconds)?;
     // A new secret hands out the key's whole scope: a key manager held to
     // less may not roll (and so obtain) a wider key.
     // A wider key is absent to it (`Actor::sees`), as for every verb.
-    let (plaintext, record) = key_admin(&keys, &activity)
-        .roll(&actor(&principal, &req, &gate), &id, grace)
+    let (plaintext, record) = manager
+        .admin()
+        .roll(&manager.actor(), &id, grace)
         .await
         .map_err(ApiError::storage)?
         .ok_or(ApiError::Missing("Key"))?;
