@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::ops::Deref;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -54,8 +55,22 @@ pub fn run_to_exit(cwd: &std::path::Path, vars: &[(&str, &str)]) -> (Option<i32>
 }
 
 /// The real binary, started in `cwd` with exactly `vars` as its environment.
+/// It gets SIGKILL when the thread that started it ends (the test's), so a
+/// test process that is killed leaves no server behind.
 pub fn portico_command(cwd: &std::path::Path, vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_portico"));
+    // SAFETY: prctl and getppid are async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() == 1 {
+                return Err(std::io::Error::other("the test process has ended"));
+            }
+            Ok(())
+        });
+    }
     command
         .current_dir(cwd)
         .env_clear()
@@ -96,6 +111,17 @@ impl Drop for RunningServer {
 }
 
 impl RunningServer {
+    /// Kills the server with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("the server was running");
+        self.child.wait().unwrap();
+    }
+
+    /// Whether the process is still running (it has not exited or died).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// Everything logged up to now.
     pub fn drain_log(&self) -> String {
         let mut log = self.start_log.clone();
