@@ -63,12 +63,7 @@ impl Pair {
             &dirs[1],
             &[&both[..], &owned(extra), &owned(b_only)].concat(),
         );
-        Pair {
-            a,
-            b,
-            redis,
-            dirs,
-        }
+        Pair { a, b, redis, dirs }
     }
 
     /// The same browser (its cookies) pointed at A and at B.
