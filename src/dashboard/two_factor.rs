@@ -12,6 +12,7 @@ use super::login::user_failures_key;
 use super::pages::nav;
 use super::{redirect, render, Accounts, DashboardError, Flash, Nav};
 use crate::auth::activity::AccountAction;
+use crate::auth::failure_counter::Refused;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::totp::TotpSecret;
 use crate::auth::two_factor::{self, CodeCheck};
@@ -178,12 +179,21 @@ async fn password_refusal(
     password: &str,
 ) -> Option<HttpResponse> {
     let failures_key = user_failures_key(&logged_in.user.username);
-    let Ok(attempt) = state.login_failures.reserve(&failures_key) else {
-        session::set_flash(
-            session,
-            "Too many wrong passwords. Try again in a few minutes.",
-        );
-        return Some(redirect("/dashboard/security"));
+    let attempt = match state.login_failures.reserve(&failures_key).await {
+        Ok(attempt) => attempt,
+        Err(Refused::Unavailable(err)) => {
+            return Some(super::storage_failure(
+                "counting a password attempt",
+                &err.into(),
+            ))
+        }
+        Err(Refused::Exhausted(_)) => {
+            session::set_flash(
+                session,
+                "Too many wrong passwords. Try again in a few minutes.",
+            );
+            return Some(redirect("/dashboard/security"));
+        }
     };
     let password = SecretString::from(password.to_owned());
     match state
@@ -192,7 +202,7 @@ async fn password_refusal(
         .await
     {
         Ok(true) => {
-            attempt.refund();
+            attempt.refund().await;
             None
         }
         Ok(false) => {
@@ -201,7 +211,7 @@ async fn password_refusal(
             Some(redirect("/dashboard/security"))
         }
         Err(err) => {
-            attempt.refund();
+            attempt.refund().await;
             Some(failure("checking the password", &err))
         }
     }
@@ -265,18 +275,24 @@ pub async fn disable(
         return refusal;
     }
     let user_id = &logged_in.user.id;
-    let Ok(attempt) = state.second_step_failures.reserve(user_id.as_bytes()) else {
-        session::set_flash(
-            &session,
-            "Too many codes tried. Try again in a few minutes.",
-        );
-        return redirect("/dashboard/security");
+    let attempt = match state.second_step_failures.reserve(user_id.as_bytes()).await {
+        Ok(attempt) => attempt,
+        Err(Refused::Unavailable(err)) => {
+            return super::storage_failure("counting a second-step code", &err.into())
+        }
+        Err(Refused::Exhausted(_)) => {
+            session::set_flash(
+                &session,
+                "Too many codes tried. Try again in a few minutes.",
+            );
+            return redirect("/dashboard/security");
+        }
     };
     let check = two_factor::check_code(&state.users, &state.totp_cipher, user_id, &form.code).await;
     // Only a wrong code keeps its slot.
     match &check {
         Ok(CodeCheck::Refused) => attempt.keep(),
-        _ => attempt.refund(),
+        _ => attempt.refund().await,
     }
     match check {
         Ok(CodeCheck::Refused) => {

@@ -15,6 +15,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use super::StoreError;
 
 mod document;
+mod shared;
 pub use document::RedisDocument;
 
 #[cfg(test)]
