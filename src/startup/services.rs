@@ -86,6 +86,7 @@ pub(super) fn load_services(
         keys.clone(),
         activity.clone(),
         env_keys,
+        None,
     );
     let usage = web::Data::new(UsageCounter::new(
         Arc::new(FileUsageStore::load(data_dir)?),
