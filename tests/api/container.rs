@@ -131,7 +131,6 @@ fn compose_runs_two_instances_on_one_redis_with_append_only_persistence_behind_a
             );
         };
         required("PUBLIC_URL");
-        required("SESSION_SECRET");
         let url = env["REDIS_URL"].as_str().unwrap();
         assert!(
             url.starts_with("redis://") && url.ends_with("@redis:6379"),
@@ -189,7 +188,7 @@ fn compose_runs_two_instances_on_one_redis_with_append_only_persistence_behind_a
         );
     }
     let example = read("deploy/compose.env.example");
-    for var in ["PUBLIC_URL=", "REDIS_PASSWORD=", "SESSION_SECRET="] {
+    for var in ["PUBLIC_URL=", "REDIS_PASSWORD="] {
         assert!(
             example.lines().any(|l| l.starts_with(var)),
             "{var} in the example"

@@ -60,7 +60,7 @@ async fn requests_alternating_between_a_and_b_share_one_quota_of_exactly_ten() {
         let mut passed = 0;
         for n in 0..16 {
             let server = if n % 2 == 0 { &pair.a } else { &pair.b };
-            let answer = server.me(&[("x-api-key", client)]).await;
+            let answer = server.me_fresh(&[("x-api-key", client)]).await;
             if answer.status() == 200 {
                 passed += 1;
                 assert_eq!(remaining(&answer), 10 - passed, "request {n}: one count");
@@ -155,7 +155,7 @@ async fn three_hundred_simultaneous_wrong_secrets_on_a_and_b_cost_at_most_twenty
     assert!(right.body.contains("auth-throttled"), "{}", right.body);
     for (name, server) in pair.both() {
         let from_attacker = server
-            .me(&[("x-api-key", &key), ("x-forwarded-for", attacker)])
+            .me_fresh(&[("x-api-key", &key), ("x-forwarded-for", attacker)])
             .await;
         assert_eq!(
             from_attacker.status(),
@@ -163,7 +163,7 @@ async fn three_hundred_simultaneous_wrong_secrets_on_a_and_b_cost_at_most_twenty
             "instance {name} throttles the address"
         );
         let elsewhere = server
-            .me(&[("x-api-key", &key), ("x-forwarded-for", "198.51.100.7")])
+            .me_fresh(&[("x-api-key", &key), ("x-forwarded-for", "198.51.100.7")])
             .await;
         assert_eq!(
             elsewhere.status(),

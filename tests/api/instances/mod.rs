@@ -11,7 +11,9 @@ mod sessions_and_keys;
 
 use tempfile::TempDir;
 
-use crate::helpers::{start_server, RunningServer, TestClient, TestRedis, ADMIN_KEY, SETUP_TOKEN};
+use crate::helpers::{
+    start_server, status_and_json, RunningServer, TestClient, TestRedis, ADMIN_KEY, SETUP_TOKEN,
+};
 
 /// A `VALID_API_KEYS` entry both instances are given.
 pub const CLIENT_KEY: &str = "client-key-shared-by-both-instances-0123456789";
@@ -115,6 +117,12 @@ fn instance(dir: &TempDir, vars: &[(String, String)]) -> RunningServer {
         all.push((name, value));
     }
     start_server(dir.path(), &all)
+}
+
+/// `GET /api/me` with `key` from a client without cookies (a browser's
+/// session would win over the key); the status and the JSON body.
+pub async fn key_me(server: &RunningServer, key: &str) -> (u16, serde_json::Value) {
+    status_and_json(server.me_fresh(&[("x-api-key", key)]).await).await
 }
 
 /// The `ptk_<id>_<secret>` key's id.

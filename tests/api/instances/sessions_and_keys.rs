@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::{key_id, Pair, CLIENT_KEY};
+use super::{key_id, key_me, Pair, CLIENT_KEY};
 use crate::helpers::{assert_error, csrf_in, ADMIN_KEY};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,22 +48,22 @@ async fn a_key_generated_on_a_works_on_b_at_once_and_revoked_on_b_is_refused_on_
     let csrf = on_a.setup_and_login().await;
     let key = on_a.generate_key(&csrf, "shared", "client", "never").await;
 
-    let (status, me_on_b) = pair.b.me_with_key(&key).await;
+    let (status, me_on_b) = key_me(&pair.b, &key).await;
     assert_eq!(
         status, 200,
         "the key made on A works on B at once: {me_on_b}"
     );
     assert_eq!(me_on_b["kind"], "dashboard-key");
-    let (status, me_on_a) = pair.a.me_with_key(&key).await;
+    let (status, me_on_a) = key_me(&pair.a, &key).await;
     assert_eq!(status, 200, "{me_on_a}");
     assert_eq!(me_on_a["id"], me_on_b["id"], "one principal on both");
 
     let revoke = format!("/dashboard/security/keys/{}/revoke", key_id(&key));
     assert_eq!(on_b.submit(&revoke, &csrf, &[]).await.status(), 303);
 
-    let refused = pair.a.me(&[("x-api-key", &key)]).await;
+    let refused = pair.a.me_fresh(&[("x-api-key", &key)]).await;
     assert_error(refused, 401, "invalid-api-key").await;
-    let refused = pair.b.me(&[("x-api-key", &key)]).await;
+    let refused = pair.b.me_fresh(&[("x-api-key", &key)]).await;
     assert_error(refused, 401, "invalid-api-key").await;
 
     let in_redis = pair.redis.cli(&["--scan", "--pattern", "portico:*"]);
@@ -82,15 +82,15 @@ async fn a_key_generated_on_a_works_on_b_at_once_and_revoked_on_b_is_refused_on_
 async fn a_key_created_through_the_api_on_b_works_on_a_and_deleted_on_a_is_refused_on_b() {
     let pair = Pair::start(&[]).await;
     let (key, id) = pair.b.create_key(json!({"name": "automation"})).await;
-    let (status, me) = pair.a.me_with_key(&key).await;
+    let (status, me) = key_me(&pair.a, &key).await;
     assert_eq!(status, 200, "{me}");
-    let (status, _) = pair.b.me_with_key(&key).await;
+    let (status, _) = key_me(&pair.b, &key).await;
     assert_eq!(status, 200, "B has checked, and cached, the key");
 
     let deleted = pair.a.delete(&format!("/api/keys/{id}"), ADMIN_KEY).await;
     assert!(deleted.status().is_success(), "{}", deleted.status());
 
-    let refused = pair.b.me(&[("x-api-key", &key)]).await;
+    let refused = pair.b.me_fresh(&[("x-api-key", &key)]).await;
     assert_error(refused, 401, "invalid-api-key").await;
     let (status, listed) = pair.b.get_json("/api/keys", ADMIN_KEY).await;
     assert_eq!(status, 200);
