@@ -6,6 +6,8 @@
 #   DURATION=3 ROUNDS=1 bash scripts/bench.sh # a quicker, noisier run
 #   bash scripts/bench.sh flood               # only the many-address flood (issue 10)
 #   bash scripts/bench.sh usage               # only per-key usage counting on vs off (issue 17)
+#   bash scripts/bench.sh redis               # only Redis mode vs health vs file mode, and Redis
+#                                             # round trips per request (issue 15; scripts/bench_redis.sh)
 #   bash scripts/bench.sh gate                # only the gate: health, env key, cached dashboard key,
 #                                             # 10,000 stored keys and the 100-new-keys burst (no
 #                                             # hashing memory, flood, engine or criterion)
@@ -242,6 +244,12 @@ PY
 if [ "${1:-}" = usage ]; then
   usage_bench
   [ "$USAGE_MET" = 1 ] || exit 3
+  exit 0
+fi
+
+if [ "${1:-}" = redis ]; then
+  # shellcheck source=scripts/bench_redis.sh
+  source scripts/bench_redis.sh
   exit 0
 fi
 

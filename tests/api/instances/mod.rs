@@ -8,6 +8,7 @@ mod jobs;
 mod limits;
 mod outage;
 mod sessions_and_keys;
+mod workspaces;
 
 use tempfile::TempDir;
 
