@@ -13,10 +13,10 @@ use super::pages::nav;
 use super::{redirect, render, Accounts, DashboardError, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::auth::failure_counter::Refused;
-use crate::auth::users::UserError;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::totp::TotpSecret;
 use crate::auth::two_factor::{self, CodeCheck};
+use crate::auth::users::UserError;
 use crate::core::address::client_address;
 
 const ENROL_SECRET: &str = "enrol_secret";

@@ -180,7 +180,7 @@ impl From<Refusal> for ApiError {
             Refusal::AuthThrottled { retry_after_secs } => Self::AuthThrottled { retry_after_secs },
             Refusal::RateLimited(quota) => Self::RateLimited(quota),
             Refusal::Storage(err) => Self::from(err),
-            Refusal::Unexpected(err) => Self::Unexpected(err),
+            Refusal::Unexpected(err) => Self::from(err),
         }
     }
 }

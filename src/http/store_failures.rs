@@ -9,7 +9,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{web, ResponseError};
+use actix_web::web;
 
 use super::error::{ApiError, FILES_UNAVAILABLE, REDIS_UNAVAILABLE};
 use super::html::DashboardError;
@@ -19,32 +19,55 @@ pub async fn answer_store_failures(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let request = req.request().clone();
+    let api = req.path() == "/api" || req.path().starts_with("/api/");
+    let health = req.path() == "/api/health";
     let redis = req
         .app_data::<web::Data<StoreProbe>>()
         .is_some_and(|probe| probe.is_redis());
     match next.call(req).await {
         Ok(response) => Ok(response.map_into_boxed_body()),
         Err(err) if err.as_response_error().status_code() == StatusCode::INTERNAL_SERVER_ERROR => {
-            let api = request.path() == "/api" || request.path().starts_with("/api/");
-            let response = if api {
+            if health {
                 tracing::error!(error = %err, "the session store could not be used");
-                ApiError::StoreUnavailable(if redis {
+                Err(HealthDown.into())
+            } else if api {
+                tracing::error!(error = %err, "the session store could not be used");
+                let message = if redis {
                     REDIS_UNAVAILABLE
                 } else {
                     FILES_UNAVAILABLE
-                })
-                .error_response()
+                };
+                Err(ApiError::StoreUnavailable(message).into())
             } else {
-                DashboardError::Storage {
+                Err(DashboardError::Storage {
                     what: "reading or saving the session",
                     detail: err.to_string(),
                     redis,
                 }
-                .error_response()
-            };
-            Ok(ServiceResponse::new(request, response))
+                .into())
+            }
         }
         Err(err) => Err(err),
+    }
+}
+
+/// `/api/health` sent with a cookie whose session could not be loaded:
+/// the store is down, and the answer keeps the health shape.
+#[derive(Debug, thiserror::Error)]
+#[error("the store does not answer")]
+struct HealthDown;
+
+impl actix_web::ResponseError for HealthDown {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        actix_web::HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "ok": false,
+            "timestamp": chrono::Utc::now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "store": crate::store::StoreState::Unavailable,
+        }))
     }
 }

@@ -21,7 +21,6 @@ use actix_web::middleware::from_fn;
 use actix_web::{middleware, web, App, HttpServer};
 
 use crate::api;
-use crate::store::StoreProbe;
 use crate::auth::hashing::Hasher;
 use crate::auth::usage::UsageCounter;
 use crate::config::Settings;
@@ -35,6 +34,7 @@ use crate::jobs::engine::command::CommandEngine;
 use crate::jobs::engine::sandbox::{self, kernel_abi, SandboxError};
 use crate::jobs::engine::{Answerer, Engine};
 use crate::jobs::{spawn_workers, Worker, WorkerId};
+use crate::store::StoreProbe;
 use crate::store::{DataDir, DataDirError};
 use services::{announce_setup, build_services, Services};
 
