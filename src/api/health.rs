@@ -4,51 +4,9 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{SecondsFormat, Utc};
-use serde::Serialize;
 use serde_json::json;
-use utoipa::ToSchema;
 
-use crate::store::redis::Redis;
-
-/// Where the shared state is, and whether it answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreState {
-    /// The embedded file store in `DATA_DIR`.
-    File,
-    /// Redis (`REDIS_URL`), answering.
-    Redis,
-    /// Redis does not answer: everything but environment keys answers 503.
-    Unavailable,
-}
-
-/// What `/api/health` asks about the store: nothing for the file store
-/// (the process is the store), a `PING` for Redis.
-#[derive(Debug, Clone)]
-pub struct StoreProbe(Option<Redis>);
-
-impl StoreProbe {
-    pub fn files() -> Self {
-        Self(None)
-    }
-
-    pub fn redis(redis: Redis) -> Self {
-        Self(Some(redis))
-    }
-
-    pub async fn state(&self) -> StoreState {
-        match &self.0 {
-            None => StoreState::File,
-            Some(redis) => match redis.ping().await {
-                Ok(()) => StoreState::Redis,
-                Err(err) => {
-                    tracing::warn!(error = format!("{err:#}"), "health: Redis does not answer");
-                    StoreState::Unavailable
-                }
-            },
-        }
-    }
-}
+use crate::store::{StoreProbe, StoreState};
 
 /// Liveness and the store: answers without credentials.
 #[utoipa::path(get, path = "/api/health", tag = "meta",

@@ -69,7 +69,7 @@ impl Modify for SecuritySchemes {
     ),
     components(schemas(
         ErrorBody, Health, AskAccepted, AskWorkspace, QueueStatus, Principal, PrincipalKind,
-        Role, Job, JobStatus, QueueCounts, Workspace, AskRequest, super::health::StoreState
+        Role, Job, JobStatus, QueueCounts, Workspace, AskRequest, crate::store::StoreState
     )),
     modifiers(&SecuritySchemes),
     tags(

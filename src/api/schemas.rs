@@ -26,7 +26,7 @@ pub struct Health {
     pub ok: bool,
     pub timestamp: DateTime<Utc>,
     /// `file`, `redis`, or `unavailable` (Redis does not answer).
-    pub store: super::health::StoreState,
+    pub store: crate::store::StoreState,
 }
 
 /// The workspace a question was queued for.

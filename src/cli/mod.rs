@@ -6,6 +6,7 @@
 mod healthcheck;
 mod keys;
 mod serve;
+mod stores;
 mod two_factor;
 mod user;
 

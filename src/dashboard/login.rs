@@ -151,6 +151,10 @@ pub async fn submit(
     let secret = secrecy::SecretString::from(password);
     let user = match state.users.check_login(username.trim(), &secret).await {
         Ok(user) => user,
+        Err(err) if crate::store::is_unavailable(&err) => {
+            attempt.refund().await;
+            return super::storage_failure("checking a login", &err);
+        }
         Err(err) => {
             attempt.refund().await;
             tracing::error!(error = format!("{err:#}"), "login check failed");

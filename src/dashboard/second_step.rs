@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::login::session_failure;
-use super::two_factor::{failure, note, CodeForm};
+use super::two_factor::{note, user_failure, CodeForm};
 use super::{foreign_origin_page, redirect, render, Accounts, Flash, Nav};
 use crate::auth::activity::AccountAction;
 use crate::auth::failure_counter::Refused;
@@ -95,7 +95,7 @@ pub async fn second_step_submit(
         Ok(check) => check,
         Err(err) => {
             attempt.refund().await;
-            return failure("checking a second-step code", &err);
+            return user_failure("checking a second-step code", &err);
         }
     };
     // A right code gives its slot back: only wrong codes count.

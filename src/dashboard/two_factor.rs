@@ -16,6 +16,7 @@ use crate::auth::failure_counter::Refused;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::totp::TotpSecret;
 use crate::auth::two_factor::{self, CodeCheck};
+use crate::auth::users::UserError;
 use crate::core::address::client_address;
 
 const ENROL_SECRET: &str = "enrol_secret";
@@ -53,8 +54,20 @@ pub struct CodeForm {
     pub(super) code: String,
 }
 
-pub(super) fn failure(what: &'static str, err: &dyn std::fmt::Display) -> HttpResponse {
+/// A 503 page when the store could not be used, else a 500 page.
+pub(super) fn failure(what: &'static str, err: &anyhow::Error) -> HttpResponse {
+    if crate::store::is_unavailable(err) {
+        return super::storage_failure(what, err);
+    }
     DashboardError::unexpected(what, err).error_response()
+}
+
+/// `failure` for the errors of `Users`.
+pub(super) fn user_failure(what: &'static str, err: &UserError) -> HttpResponse {
+    match err {
+        UserError::Storage(cause) => failure(what, cause),
+        other => DashboardError::unexpected(what, other).error_response(),
+    }
 }
 
 /// Records an account event of `actor` in the audit trail.
@@ -149,7 +162,7 @@ pub async fn enable(
             Ok(page) => render(StatusCode::BAD_REQUEST, &page),
             Err(err) => failure("showing the enrolment page", &err),
         },
-        Err(err) => failure("enabling two-factor login", &err),
+        Err(err) => user_failure("enabling two-factor login", &err),
     }
 }
 
@@ -212,7 +225,7 @@ async fn password_refusal(
         }
         Err(err) => {
             attempt.refund().await;
-            Some(failure("checking the password", &err))
+            Some(user_failure("checking the password", &err))
         }
     }
 }
@@ -254,7 +267,7 @@ pub async fn regenerate(
             );
             redirect("/dashboard/security")
         }
-        Err(err) => failure("making new recovery codes", &err),
+        Err(err) => user_failure("making new recovery codes", &err),
     }
 }
 
@@ -310,7 +323,7 @@ pub async fn disable(
             return redirect("/dashboard/security");
         }
         Ok(_) => {}
-        Err(err) => return failure("checking a code", &err),
+        Err(err) => return user_failure("checking a code", &err),
     }
     match two_factor::disable(&state.users, user_id).await {
         Ok(_) => {
@@ -324,6 +337,6 @@ pub async fn disable(
             session::set_flash(&session, "Two-factor login is off.");
             redirect("/dashboard/security")
         }
-        Err(err) => failure("disabling two-factor login", &err),
+        Err(err) => user_failure("disabling two-factor login", &err),
     }
 }

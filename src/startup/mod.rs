@@ -21,7 +21,6 @@ use actix_web::middleware::from_fn;
 use actix_web::{middleware, web, App, HttpServer};
 
 use crate::api;
-use crate::api::health::StoreProbe;
 use crate::auth::hashing::Hasher;
 use crate::auth::usage::UsageCounter;
 use crate::config::Settings;
@@ -30,10 +29,12 @@ use crate::housekeeping;
 use crate::http::body_deadline;
 use crate::http::dashboard_guard::require_allowed_address;
 use crate::http::host_check::require_known_host;
+use crate::http::store_failures::answer_store_failures;
 use crate::jobs::engine::command::CommandEngine;
 use crate::jobs::engine::sandbox::{self, kernel_abi, SandboxError};
 use crate::jobs::engine::{Answerer, Engine};
 use crate::jobs::{spawn_workers, Worker, WorkerId};
+use crate::store::StoreProbe;
 use crate::store::{DataDir, DataDirError};
 use services::{announce_setup, build_services, Services};
 
@@ -170,6 +171,7 @@ impl Application {
             App::new()
                 .wrap(crate::auth::session::identity_middleware(limits))
                 .wrap(sessions)
+                .wrap(from_fn(answer_store_failures))
                 .wrap(from_fn(require_known_host))
                 .wrap(from_fn(require_allowed_address))
                 .wrap(from_fn(body_deadline::bound_body_time))

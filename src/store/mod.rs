@@ -22,10 +22,12 @@ use fs4::fs_std::FileExt;
 mod document;
 mod error;
 mod json;
+mod probe;
 pub mod redis;
 pub use document::Document;
-pub use error::StoreError;
+pub use error::{from_redis, is_unavailable, StoreError};
 pub use json::{read_json, write_json};
+pub use probe::{StoreProbe, StoreState};
 
 #[cfg(test)]
 pub mod conformance;

@@ -108,7 +108,7 @@ impl Redis {
         if injected_fault(&self.prefix) {
             return Err(StoreError::unavailable(
                 format!("writes under {} fail on purpose", self.prefix),
-                anyhow::anyhow!("injected write fault"),
+                redis::RedisError::from(std::io::Error::other("injected write fault")),
             ));
         }
         Ok(())
