@@ -30,6 +30,7 @@ mod fairness;
 mod faults;
 mod first_run;
 mod flood;
+mod honest_bursts;
 mod helpers;
 mod job_leases;
 mod job_recovery;
