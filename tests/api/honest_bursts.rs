@@ -46,7 +46,12 @@ async fn three_hundred_simultaneous_requests_with_valid_keys_beside_nineteen_gue
     let answers = simultaneously(&app.address, &requests).await;
 
     let valid = &answers[19..];
-    assert_eq!(statuses(valid), [(200, 300)].into(), "valid keys: {:?}", statuses(valid));
+    assert_eq!(
+        statuses(valid),
+        [(200, 300)].into(),
+        "valid keys: {:?}",
+        statuses(valid)
+    );
     assert_eq!(statuses(&answers[..19]), [(401, 19)].into());
 }
 
@@ -61,7 +66,12 @@ async fn a_hundred_new_keys_used_at_once_from_one_address_all_pass_with_one_veri
     let requests: Vec<Vec<u8>> = keys.iter().map(|key| me(&app.address, key)).collect();
     let answers = simultaneously(&app.address, &requests).await;
 
-    assert_eq!(statuses(&answers), [(200, 100)].into(), "{:?}", statuses(&answers));
+    assert_eq!(
+        statuses(&answers),
+        [(200, 100)].into(),
+        "{:?}",
+        statuses(&answers)
+    );
     assert_eq!(app.hasher.verification_count() - before, 100);
 }
 
@@ -79,7 +89,11 @@ async fn a_thousand_simultaneous_guesses_cost_at_most_twenty_verifications_and_t
     let verified = app.hasher.verification_count() - before;
     assert!(verified <= 20, "{verified} argon2 verifications (limit 20)");
     let counted = statuses(&answers);
-    assert_eq!(counted.get(&401).copied().unwrap_or(0) + counted[&429], 1000, "{counted:?}");
+    assert_eq!(
+        counted.get(&401).copied().unwrap_or(0) + counted[&429],
+        1000,
+        "{counted:?}"
+    );
     assert!(counted.get(&401).copied().unwrap_or(0) <= 20, "{counted:?}");
     // Twenty confirmed failures: even a key known valid is refused now.
     for valid in [ADMIN_KEY, key.as_str()] {
