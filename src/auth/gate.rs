@@ -158,6 +158,15 @@ impl Gate {
             }
             return Ok((logged_in.principal(), None));
         }
+        self.authenticate_key(req, addr).await
+    }
+
+    /// A request without a session: its API key.
+    async fn authenticate_key(
+        &self,
+        req: &ServiceRequest,
+        addr: IpAddr,
+    ) -> Result<(Principal, Option<Quota>), Refusal> {
         let key = match ApiKey::from_headers(req.headers()) {
             Ok(Some(key)) => key,
             Ok(None) => return Err(Refusal::MissingKey),

@@ -158,3 +158,7 @@ impl Gate {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "gate_shared_tests.rs"]
+mod tests;

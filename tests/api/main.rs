@@ -31,6 +31,7 @@ mod faults;
 mod first_run;
 mod flood;
 mod helpers;
+mod honest_bursts;
 mod instances;
 mod job_leases;
 mod job_recovery;

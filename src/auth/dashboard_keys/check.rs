@@ -25,7 +25,7 @@ pub enum Lookup {
 /// A stored key whose secret argon2 has to check.
 #[derive(Debug)]
 pub struct Unverified {
-    record: KeyRecord,
+    record: Box<KeyRecord>,
     candidates: Vec<String>,
     digest: [u8; 32],
     now: DateTime<Utc>,
@@ -100,7 +100,7 @@ impl Keys {
                 Ok(Lookup::Decided(KeyCheck::Valid(principal)))
             }
             Err(candidates) => Ok(Lookup::Unverified(Unverified {
-                record,
+                record: Box::new(record),
                 candidates,
                 digest,
                 now,

@@ -216,12 +216,16 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_waiter_gives_up_when_nothing_resolves() {
         let throttle = throttle(1);
         let _stuck = throttle.reserve(ADDR).await.unwrap();
         let started = Instant::now();
         assert!(throttle.reserve(ADDR).await.is_err());
-        assert_eq!(started.elapsed(), NO_PROGRESS_WAIT);
+        let waited = started.elapsed();
+        assert!(
+            waited >= NO_PROGRESS_WAIT && waited < MAX_WAIT,
+            "{waited:?}"
+        );
     }
 }

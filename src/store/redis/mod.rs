@@ -92,12 +92,14 @@ impl Redis {
     /// call is counted as one round trip.
     pub fn conn(&self) -> ConnectionManager {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::redis_round_trip();
         self.conn.clone()
     }
 
     /// How many commands and scripts were sent on this connection (and its
-    /// `with_prefix` copies): the gate's cost in Redis, for tests and the
-    /// benchmark.
+    /// `with_prefix` copies): the gate's cost in Redis, for tests; the
+    /// process-wide total is `portico_redis_round_trips_total` on /metrics,
+    /// for the benchmark.
     pub fn round_trips(&self) -> u64 {
         self.round_trips.load(Ordering::Relaxed)
     }
