@@ -192,7 +192,6 @@ async fn redis_stopping_mid_traffic_gives_503s_not_errors_and_its_return_resumes
             .map(|(_, s)| *s)
             .collect()
     };
-    let logs = format!("A:\n{}\nB:\n{}", pair.a.drain_log(), pair.b.drain_log());
     let dashboard = statuses("dashboard key");
     assert!(
         dashboard.iter().all(|s| [200, 503].contains(s)),
