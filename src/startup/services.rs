@@ -86,6 +86,7 @@ pub(super) fn build_services(
         keys.clone(),
         activity.clone(),
         env_keys,
+        None,
     );
     let usage = web::Data::new(UsageCounter::new(
         usage,

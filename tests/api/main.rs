@@ -31,6 +31,7 @@ mod faults;
 mod first_run;
 mod flood;
 mod helpers;
+mod honest_bursts;
 mod job_leases;
 mod job_recovery;
 mod json_logs;
