@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
+use secrecy::ExposeSecret;
 
 use crate::auth::activity_store::{ActivityStore, FileActivityStore};
 use crate::auth::activity_store_redis::RedisActivityStore;
@@ -36,6 +37,9 @@ pub struct Copied {
     pub account_events: (usize, usize),
     pub failure_rows: (usize, usize),
     pub usage_keys: usize,
+    /// The generated secrets (cookie key, env-key id key): copied, or
+    /// already the same in Redis.
+    pub secrets: (usize, usize),
 }
 
 impl std::fmt::Display for Copied {
@@ -53,7 +57,8 @@ impl std::fmt::Display for Copied {
             f,
             "{:<16} {:>6} keys' hourly counts written",
             "usage", self.usage_keys
-        )
+        )?;
+        row(f, "secrets", self.secrets)
     }
 }
 
@@ -124,7 +129,10 @@ async fn run(data_dir: &Path, target: &RedisSettings) -> Result<Copied, String> 
 
 /// Copies everything in `data_dir` that `redis` does not hold yet.
 pub async fn copy(data_dir: &Path, redis: &Redis) -> anyhow::Result<Copied> {
-    let mut copied = Copied::default();
+    let mut copied = Copied {
+        secrets: copy_secrets(data_dir, redis).await?,
+        ..Copied::default()
+    };
 
     let users = FileUserStore::load(data_dir)?.list().await?;
     let added = RedisUserStore::new(redis.clone()).import(&users).await?;
@@ -168,6 +176,36 @@ pub async fn copy(data_dir: &Path, redis: &Redis) -> anyhow::Result<Copied> {
         copied.usage_keys += 1;
     }
     Ok(copied)
+}
+
+/// The secrets the file store generated: the cookie key (which also
+/// encrypts two-factor secrets, so it must come along) and the key behind
+/// `VALID_API_KEYS` client ids (so clients keep their ids and jobs). Redis
+/// keeps a secret it already has; a different one there is an error.
+async fn copy_secrets(data_dir: &Path, redis: &Redis) -> anyhow::Result<(usize, usize)> {
+    let (mut new, mut there) = (0, 0);
+    for name in ["session-secret", "env-key-id-secret"] {
+        let path = data_dir.join(name);
+        let value = match std::fs::read_to_string(&path) {
+            Ok(value) => value.trim().to_owned(),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let held_before = redis.has_shared_secret(name).await?;
+        let stored = redis.shared_secret(name, || value.clone()).await?;
+        anyhow::ensure!(
+            stored.expose_secret() == value,
+            "Redis already holds another {name} than {}: it serves another deployment \
+             (choose another REDIS_PREFIX) or was set up before; nothing more was copied",
+            path.display()
+        );
+        if held_before {
+            there += 1;
+        } else {
+            new += 1;
+        }
+    }
+    Ok((new, there))
 }
 
 /// Every job, finished or not; a job the stopped server was running goes

@@ -9,6 +9,8 @@ use crate::helpers::{
     USERNAME,
 };
 
+const CLIENT_KEY: &str = "client-migrating-0123456789abcdef0123456789";
+
 fn migrate(data_dir: &str, redis: &TestRedis) -> (Option<i32>, String, String) {
     let cwd = tempfile::tempdir().unwrap();
     let output = run_cli(
@@ -35,7 +37,7 @@ fn copied_line<'a>(report: &'a str, what: &str) -> &'a str {
 async fn a_file_data_dir_moves_to_redis_once_and_is_served_from_there() {
     let redis = TestRedis::start();
     let app = spawn_app_with_jobs_by_hand(
-        &[("ADMIN_API_KEY", ADMIN_KEY)],
+        &[("ADMIN_API_KEY", ADMIN_KEY), ("VALID_API_KEYS", CLIENT_KEY)],
         std::time::Duration::from_secs(30),
     )
     .await;
@@ -53,6 +55,8 @@ async fn a_file_data_dir_moves_to_redis_once_and_is_served_from_there() {
         .await;
     assert_eq!(answered["status"], "completed", "{answered}");
     let queued = app.ask_question(&key, &workspace, "still waiting?").await;
+    let me = app.me_fresh(&[("x-api-key", CLIENT_KEY)]).await;
+    let client_id = me.json::<serde_json::Value>().await.unwrap()["id"].clone();
     let data = app.data_dir.path().display().to_string();
 
     // Refused while the server holds the directory.
@@ -73,6 +77,10 @@ async fn a_file_data_dir_moves_to_redis_once_and_is_served_from_there() {
         "{first}"
     );
     assert!(copied_line(&first, "jobs").contains(" 2 copied"), "{first}");
+    assert!(
+        copied_line(&first, "secrets").contains(" 2 copied"),
+        "{first}"
+    );
 
     let before = redis.cli(&["--scan", "--pattern", "portico:*"]);
     let dump = |redis: &TestRedis| {
@@ -107,7 +115,18 @@ async fn a_file_data_dir_moves_to_redis_once_and_is_served_from_there() {
 
     // Served from Redis, on another (empty) data directory.
     let url = redis.url();
-    let moved = spawn_app(&[("REDIS_URL", &url), ("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let moved = spawn_app(&[
+        ("REDIS_URL", &url),
+        ("ADMIN_API_KEY", ADMIN_KEY),
+        ("VALID_API_KEYS", CLIENT_KEY),
+    ])
+    .await;
+    let (status, me) = moved.me_with_key(CLIENT_KEY).await;
+    assert_eq!(
+        (status, &me["id"]),
+        (200, &client_id),
+        "an env key keeps its client id"
+    );
     assert_eq!(moved.login(USERNAME, PASSWORD).await.status(), 303);
     assert_eq!(moved.me_with_key(&key).await.0, 200);
     let job = moved.job(&key, answered["id"].as_str().unwrap()).await;
