@@ -71,7 +71,7 @@ pub(super) fn build_services(
         setup_token,
         login_failures,
         second_step_failures,
-        redis: _,
+        redis,
     } = stores;
     let registry = web::Data::new(registry);
     let queue = web::Data::from(queue);
@@ -86,7 +86,7 @@ pub(super) fn build_services(
         keys.clone(),
         activity.clone(),
         env_keys,
-        None,
+        redis,
     );
     let usage = web::Data::new(UsageCounter::new(
         usage,

@@ -43,6 +43,7 @@ mod layers;
 mod log_forging;
 mod login_throttling;
 mod metrics;
+mod migrate;
 mod openapi;
 mod parsers;
 mod races;

@@ -42,6 +42,15 @@ impl Redis {
         Ok(SecretString::from(value))
     }
 
+    /// Whether the secret `name` is set already.
+    pub async fn has_shared_secret(&self, name: &str) -> Result<bool, StoreError> {
+        redis::cmd("EXISTS")
+            .arg(self.key(&format!("secret:{name}")))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable("cannot read a shared secret from Redis"))
+    }
+
     /// Whether Redis answers now, within a second.
     pub async fn ping(&self) -> Result<(), StoreError> {
         let answer = tokio::time::timeout(
