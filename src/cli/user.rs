@@ -30,24 +30,35 @@ pub fn reset_password(settings: &Settings, name: &str, password_stdin: bool) -> 
 }
 
 async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<String, Failure> {
-    let data_dir = open_data_dir(
-        settings,
-        "change the password in the dashboard under Account Security",
-    )?;
-    let users = Users::load(data_dir.path(), Hasher::for_this_machine()).map_err(|err| {
-        format!(
-            "cannot read the users in {}: {err:#}",
-            data_dir.path().display()
-        )
-    })?;
+    let (users, sessions, place, _held): (Users, Box<dyn SessionPurge>, String, _) = match &settings
+        .redis
+    {
+        None => {
+            let data_dir = open_data_dir(
+                settings,
+                "change the password in the dashboard under Account Security",
+            )?;
+            let place = data_dir.path().display().to_string();
+            let users = Users::load(data_dir.path(), Hasher::for_this_machine())
+                .map_err(|err| format!("cannot read the users in {place}: {err:#}"))?;
+            let sessions = FileSessionStore::load(data_dir.path())
+                .map_err(|err| format!("cannot read the sessions: {err:#}"))?;
+            (users, Box::new(sessions), place, Some(data_dir))
+        }
+        Some(redis) => {
+            let redis = super::stores::connect(redis).await?;
+            let (users, sessions) = super::stores::redis_users(&redis, Hasher::for_this_machine());
+            (users, Box::new(sessions), "Redis".to_owned(), None)
+        }
+    };
     let names = users
         .usernames()
         .await
         .map_err(|err| format!("cannot read the users: {err:#}"))?;
     if names.is_empty() {
         return Err(format!(
-            "there is no dashboard user in {} yet; start Portico and open the setup URL it prints",
-            data_dir.path().display()
+            "there is no dashboard user in {place} yet; start Portico and open the setup URL \
+             it prints"
         ));
     }
     if !names.iter().any(|user| user == name) {
@@ -67,17 +78,21 @@ async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<
         Err(UserError::NoSuchUser) => return Err(format!("there is no user named '{name}'")),
         Err(err) => return Err(format!("the new password could not be saved: {err:#}")),
     };
-    let sessions = FileSessionStore::load(data_dir.path())
-        .map_err(|err| format!("cannot read the sessions: {err:#}"))?;
     let ended = sessions
         .purge_where(crate::auth::session::USER_ID, &user.id)
         .await
         .map_err(|err| {
             format!("the password is changed, but ending the sessions failed: {err:#}")
         })?;
+    let lockout = if settings.redis.is_some() {
+        "A login lockout, kept in Redis, ends by itself 15 minutes after the last failure: \
+         log in then."
+    } else {
+        "The login lockout lives in the server's memory and is clear when it starts: start \
+         Portico and log in."
+    };
     Ok(format!(
-        "The password of '{name}' is reset and {ended} session(s) ended. The login lockout \
-         lives in the server's memory and is clear when it starts: start Portico and log in."
+        "The password of '{name}' is reset and {ended} session(s) ended. {lockout}"
     ))
 }
 

@@ -16,6 +16,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use super::StoreError;
 
 mod document;
+mod shared;
 pub use document::RedisDocument;
 
 #[cfg(test)]
@@ -109,7 +110,7 @@ impl Redis {
         if injected_fault(&self.prefix) {
             return Err(StoreError::unavailable(
                 format!("writes under {} fail on purpose", self.prefix),
-                anyhow::anyhow!("injected write fault"),
+                redis::RedisError::from(std::io::Error::other("injected write fault")),
             ));
         }
         Ok(())
