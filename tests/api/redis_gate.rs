@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{raw_request, simultaneously, spawn_app, TestApp, TestRedis, ADMIN_KEY};
+use crate::helpers::{raw_request, simultaneously_at, spawn_app, TestApp, TestRedis, ADMIN_KEY};
 
 async fn instance(redis: &TestRedis, rate_limit: &str) -> TestApp {
     let url = redis.url();
@@ -92,12 +92,13 @@ async fn fifty_new_keys_used_at_once_half_on_each_instance_all_pass() {
     for n in 0..50 {
         let (key, _) = a.create_key(json!({"name": format!("new-{n}")})).await;
         let on = if n % 2 == 0 { &a } else { &b };
-        requests.push((on.address.clone(), key));
+        let request = raw_request(&on.address, "GET", "/api/me", &[("x-api-key", &key)], "");
+        requests.push((on.address.as_str(), request));
     }
-    let answers = futures_util::future::join_all(requests.iter().map(|(address, key)| {
-        let request = raw_request(address, "GET", "/api/me", &[("x-api-key", key)], "");
-        async move { simultaneously(address, &[request]).await.remove(0).status }
-    }))
-    .await;
+    let answers: Vec<u16> = simultaneously_at(&requests)
+        .await
+        .iter()
+        .map(|answer| answer.status)
+        .collect();
     assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
 }
