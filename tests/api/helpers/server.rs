@@ -144,6 +144,22 @@ pub fn start_server_with_args(
     vars: &[(&str, &str)],
     args: &[&str],
 ) -> RunningServer {
+    launch_server(cwd, vars, args).listening()
+}
+
+/// A binary started but not yet listening: several can start at once
+/// (`launch_server` each, then `listening` each).
+pub struct LaunchedServer {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+/// Starts the binary with `args` without waiting for it.
+pub fn launch_server(
+    cwd: &std::path::Path,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> LaunchedServer {
     let mut child = portico_command(cwd, vars)
         .args(args)
         .spawn()
@@ -162,33 +178,42 @@ pub fn start_server_with_args(
             }
         });
     }
-    drop(sender);
-    let mut start_log = String::new();
-    let marker = "Portico is listening on ";
-    let address = loop {
-        let line = match lines.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the server logs its address within 30 s, and does not exit:\n{start_log}");
+    LaunchedServer { child, lines }
+}
+
+impl LaunchedServer {
+    /// Waits (at most 30 s) for the server's "listening" line.
+    pub fn listening(self) -> RunningServer {
+        let LaunchedServer { mut child, lines } = self;
+        let mut start_log = String::new();
+        let marker = "Portico is listening on ";
+        let address = loop {
+            let line = match lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "the server logs its address within 30 s, and does not exit:\n{start_log}"
+                    );
+                }
+            };
+            start_log.push_str(&line);
+            start_log.push('\n');
+            if let Some(rest) = line.split(marker).nth(1) {
+                // Text lines end the address with a space, JSON lines with a quote.
+                break rest
+                    .split(|c: char| c.is_whitespace() || c == '"')
+                    .next()
+                    .unwrap()
+                    .to_owned();
             }
         };
-        start_log.push_str(&line);
-        start_log.push('\n');
-        if let Some(rest) = line.split(marker).nth(1) {
-            // Text lines end the address with a space, JSON lines with a quote.
-            break rest
-                .split(|c: char| c.is_whitespace() || c == '"')
-                .next()
-                .unwrap()
-                .to_owned();
+        RunningServer {
+            child,
+            http: TestClient::new(address),
+            lines,
+            start_log,
         }
-    };
-    RunningServer {
-        child,
-        http: TestClient::new(address),
-        lines,
-        start_log,
     }
 }

@@ -13,7 +13,8 @@ mod workspaces;
 use tempfile::TempDir;
 
 use crate::helpers::{
-    start_server, status_and_json, RunningServer, TestClient, TestRedis, ADMIN_KEY, SETUP_TOKEN,
+    launch_server, status_and_json, LaunchedServer, RunningServer, TestClient, TestRedis,
+    ADMIN_KEY, SETUP_TOKEN,
 };
 
 /// A `VALID_API_KEYS` entry both instances are given.
@@ -58,6 +59,8 @@ impl Pair {
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
         let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        // Both start at once, as a compose file starts them: whichever is
+        // first generates the shared secrets, the other must read them.
         let a = instance(
             &dirs[0],
             &[&both[..], &owned(extra), &owned(a_only)].concat(),
@@ -66,6 +69,7 @@ impl Pair {
             &dirs[1],
             &[&both[..], &owned(extra), &owned(b_only)].concat(),
         );
+        let (a, b) = (a.listening(), b.listening());
         Pair { a, b, redis, dirs }
     }
 
@@ -105,9 +109,9 @@ fn owned(vars: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One instance: its own data directory (`DATA_DIR`) and working
+/// One instance, started: its own data directory (`DATA_DIR`) and working
 /// directory; a later variable of the same name wins.
-fn instance(dir: &TempDir, vars: &[(String, String)]) -> RunningServer {
+fn instance(dir: &TempDir, vars: &[(String, String)]) -> LaunchedServer {
     let data = (
         "DATA_DIR".to_owned(),
         dir.path().join("data").display().to_string(),
@@ -117,7 +121,7 @@ fn instance(dir: &TempDir, vars: &[(String, String)]) -> RunningServer {
         all.retain(|(k, _)| k != name);
         all.push((name, value));
     }
-    start_server(dir.path(), &all)
+    launch_server(dir.path(), &all, &[])
 }
 
 /// `GET /api/me` with `key` from a client without cookies (a browser's
