@@ -48,6 +48,17 @@ async fn with_redis_url_users_keys_and_sessions_live_in_redis_and_the_data_dir_i
         (status, &body["store"], &body["ok"]),
         (200, &json!("redis"), &json!(true))
     );
+    let openapi: Value = app
+        .get("/api/openapi.json", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        openapi["components"]["schemas"]["StoreState"]["enum"],
+        json!(["file", "redis", "unavailable"]),
+        "the health answer's store states are documented"
+    );
     let csrf = app.setup_and_login().await;
     let key = app.generate_key(&csrf, "in redis", "client", "never").await;
     assert_eq!(app.me_with_key(&key).await.0, 200);
