@@ -216,7 +216,7 @@ impl Registry {
         }
         if removed.repo_url.is_some() {
             // This instance's own clone (Redis mode: registered elsewhere).
-            let _ = tokio::fs::remove_dir_all(self.repos_dir.join(id)).await;
+            let _ = tokio::fs::remove_dir_all(self.repos_dir.join(removed.id.as_str())).await;
         }
         let _ = tokio::fs::remove_file(credential_file(&self.data_dir, id)).await;
         Ok(true)
