@@ -21,9 +21,10 @@ pub fn run(settings: &Settings) -> ExitCode {
             .await?;
         let status = response.status();
         let store = response
-            .json::<serde_json::Value>()
+            .bytes()
             .await
             .ok()
+            .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
             .and_then(|body| body["store"].as_str().map(str::to_owned));
         Ok::<_, reqwest::Error>((status, store))
     });

@@ -239,3 +239,38 @@ fn portico_healthcheck_fails_and_names_the_store_while_redis_is_down() {
     assert!(said.contains("503") && said.contains("Redis"), "{said}");
     drop(app);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_cloned_by_one_instance_is_cloned_again_by_another_on_its_first_job_there() {
+    let redis = TestRedis::start();
+    let first = spawn_on(&redis).await;
+    let repo = crate::helpers::answer_repo();
+    let workspace = first
+        .add_workspace(json!({"name": "cloned", "repoUrl": repo.path()}))
+        .await;
+    let id = workspace["id"].as_str().unwrap().to_owned();
+    // The first instance goes away with its disk: only Redis remains.
+    let gone = first.stop().await;
+    drop(gone);
+
+    let second = spawn_on(&redis).await;
+    let job = second
+        .ask_and_wait(
+            CLIENT_KEY,
+            json!({"workspaceId": id, "question": "how is the token bucket refilled?"}),
+        )
+        .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let clone = second.data_dir.path().join("repos").join(&id);
+    assert!(
+        clone.join("src/token_bucket.rs").is_file(),
+        "cloned into its own DATA_DIR"
+    );
+    let again = second
+        .ask_and_wait(
+            CLIENT_KEY,
+            json!({"workspaceId": id, "question": "token bucket"}),
+        )
+        .await;
+    assert_eq!(again["status"], "completed", "{again}");
+}
