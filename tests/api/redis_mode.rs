@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp, TestRedis, ADMIN_KEY, PASSWORD, USERNAME};
+use crate::helpers::{
+    assert_error, raw_form, simultaneously_at, spawn_app, TestApp, TestRedis, ADMIN_KEY, PASSWORD,
+    USERNAME,
+};
 
 const CLIENT_KEY: &str = "client-0123456789abcdef0123456789abcdef";
 
@@ -44,6 +47,17 @@ async fn with_redis_url_users_keys_and_sessions_live_in_redis_and_the_data_dir_i
     assert_eq!(
         (status, &body["store"], &body["ok"]),
         (200, &json!("redis"), &json!(true))
+    );
+    let openapi: Value = app
+        .get("/api/openapi.json", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        openapi["components"]["schemas"]["StoreState"]["enum"],
+        json!(["file", "redis", "unavailable"]),
+        "the health answer's store states are documented"
     );
     let csrf = app.setup_and_login().await;
     let key = app.generate_key(&csrf, "in redis", "client", "never").await;
@@ -83,7 +97,7 @@ async fn with_redis_url_users_keys_and_sessions_live_in_redis_and_the_data_dir_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_redis_is_down_the_store_answers_503_env_keys_work_and_service_resumes_by_itself() {
-    let mut redis = TestRedis::start();
+    let mut redis = TestRedis::persistent();
     let app = spawn_on(&redis).await;
     let csrf = app.setup_and_login().await;
     let key = app
@@ -136,9 +150,9 @@ async fn while_redis_is_down_the_store_answers_503_env_keys_work_and_service_res
     assert_eq!(health(&app).await.1["store"], "redis");
     let (status, _) = app.get_json("/api/jobs", CLIENT_KEY).await;
     assert_eq!(status, 200);
-    // A server that restarted empty (no persistence) forgot the user:
-    // the old session is simply not logged in any more.
-    assert_eq!(app.fresh().login(USERNAME, PASSWORD).await.status(), 401);
+    // Nothing accepted before the outage is lost: the session, the key.
+    assert_eq!(app.page("/dashboard").await.0, 200);
+    assert_eq!(app.me_fresh(&[("x-api-key", &key)]).await.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,20 +161,116 @@ async fn failed_logins_are_counted_in_redis_so_every_instance_sees_them() {
     let first = spawn_on(&redis).await;
     first.setup().await;
     let second = spawn_on(&redis).await;
-    let mut statuses = Vec::new();
-    for attempt in 0..6 {
-        let app = if attempt % 2 == 0 { &first } else { &second };
-        statuses.push(
-            app.fresh()
-                .login(USERNAME, "wrong password")
-                .await
-                .status()
-                .as_u16(),
-        );
-    }
+    // Sixty simultaneous guesses, split over both instances: the slot is
+    // reserved in Redis before the password is checked, so exactly five
+    // (the limit per user name and per address) are checked in all.
+    let guess = |app: &TestApp| {
+        raw_form(
+            &app.address,
+            "/login",
+            &[],
+            &[("username", USERNAME), ("password", "guess")],
+        )
+    };
+    let targets: Vec<(&str, Vec<u8>)> = (0..60)
+        .map(|n| {
+            let app = if n % 2 == 0 { &first } else { &second };
+            (app.address.as_str(), guess(app))
+        })
+        .collect();
+    let answers = simultaneously_at(&targets).await;
+    let wrong = answers.iter().filter(|a| a.status == 401).count();
+    let throttled = answers.iter().filter(|a| a.status == 429).count();
     assert_eq!(
-        statuses,
-        [401, 401, 401, 401, 401, 429],
-        "five per user name, across instances"
+        (wrong, throttled),
+        (5, 55),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_started_before_redis_waits_for_it_and_then_serves() {
+    let mut redis = TestRedis::start();
+    stop(&mut redis);
+    let url = redis.url();
+    let vars = [("REDIS_URL", url.as_str()), ("VALID_API_KEYS", CLIENT_KEY)];
+    let began = std::time::Instant::now();
+    // Without waiting, the start would fail at once (and `spawn_app`
+    // panic); Redis comes back only after 2.5 s.
+    let (app, ()) = tokio::join!(spawn_app(&vars), async {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        restart(&mut redis);
+    });
+    assert!(began.elapsed() >= Duration::from_millis(2500));
+    let (status, body) = health(&app).await;
+    assert_eq!((status, &body["store"]), (200, &json!("redis")));
+    assert_eq!(app.me_with_key(CLIENT_KEY).await.0, 200);
+}
+
+#[test]
+fn portico_healthcheck_fails_and_names_the_store_while_redis_is_down() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut redis = TestRedis::start();
+    let app = runtime.block_on(spawn_on(&redis));
+    let bind = app
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let cwd = tempfile::tempdir().unwrap();
+    let check = |redis: &TestRedis| {
+        crate::helpers::run_cli(
+            cwd.path(),
+            &[("BIND", &bind), ("REDIS_URL", &redis.url())],
+            &["healthcheck"],
+            "",
+        )
+    };
+    assert_eq!(check(&redis).status.code(), Some(0));
+    redis.stop();
+    let down = check(&redis);
+    assert_eq!(down.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&down.stderr);
+    assert!(said.contains("503") && said.contains("Redis"), "{said}");
+    drop(app);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_cloned_by_one_instance_is_cloned_again_by_another_on_its_first_job_there() {
+    let redis = TestRedis::start();
+    let first = spawn_on(&redis).await;
+    let repo = crate::helpers::answer_repo();
+    let workspace = first
+        .add_workspace(json!({"name": "cloned", "repoUrl": repo.path()}))
+        .await;
+    let id = workspace["id"].as_str().unwrap().to_owned();
+    // The first instance goes away with its disk: only Redis remains.
+    let gone = first.stop().await;
+    drop(gone);
+
+    let second = spawn_on(&redis).await;
+    let job = second
+        .ask_and_wait(
+            CLIENT_KEY,
+            json!({"workspaceId": id, "question": "how is the token bucket refilled?"}),
+        )
+        .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let clone = second.data_dir.path().join("repos").join(&id);
+    assert!(
+        clone.join("src/token_bucket.rs").is_file(),
+        "cloned into its own DATA_DIR"
+    );
+    let again = second
+        .ask_and_wait(
+            CLIENT_KEY,
+            json!({"workspaceId": id, "question": "token bucket"}),
+        )
+        .await;
+    assert_eq!(again["status"], "completed", "{again}");
 }
