@@ -8,8 +8,6 @@ use super::{Pair, CLIENT_KEY};
 use crate::helpers::answer_repo;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "clone on first use in Redis mode (issue 15) is not built: B's job fails with \
-            'the directory of workspace … was moved or replaced'; run with --ignored"]
 async fn a_repository_registered_on_a_is_cloned_by_b_for_its_first_job_there() {
     let mut pair = Pair::start(&[]).await;
     let repo = answer_repo();
