@@ -2,8 +2,11 @@
 //! `Authorization: Bearer`. Anything ambiguous or malformed is rejected here,
 //! before any lookup or hashing.
 
-use actix_web::http::header::{HeaderMap, AUTHORIZATION};
+use actix_web::http::header::{HeaderMap, HeaderName, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
+
+/// Parsed once, not on every look-up.
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Longer values are not keys Portico ever issues or accepts.
 pub const MAX_KEY_LEN: usize = 512;
@@ -42,14 +45,14 @@ impl ApiKey {
     /// header is present but repeated, empty, too long or not ASCII.
     /// `x-api-key` wins over `Authorization` when both are sent.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, MalformedKey> {
-        if let Some(value) = single(headers, "x-api-key")? {
+        if let Some(value) = single(headers, &X_API_KEY)? {
             return value
                 .to_str()
                 .map_err(|_| MalformedKey)
                 .and_then(Self::parse)
                 .map(Some);
         }
-        let Some(value) = single(headers, AUTHORIZATION.as_str())? else {
+        let Some(value) = single(headers, &AUTHORIZATION)? else {
             return Ok(None);
         };
         let value = value.to_str().map_err(|_| MalformedKey)?.trim();
@@ -63,7 +66,7 @@ impl ApiKey {
 
 fn single<'a>(
     headers: &'a HeaderMap,
-    name: &str,
+    name: &HeaderName,
 ) -> Result<Option<&'a actix_web::http::header::HeaderValue>, MalformedKey> {
     let mut values = headers.get_all(name);
     match (values.next(), values.next()) {

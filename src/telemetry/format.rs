@@ -81,10 +81,22 @@ fn is_line_breaking(c: char) -> bool {
 }
 
 fn needs_quotes(value: &str) -> bool {
-    value.is_empty()
-        || value
-            .chars()
-            .any(|c| c <= ' ' || c == '"' || c == '=' || is_line_breaking(c))
+    if value.is_ascii() {
+        // Bytes, not chars: the common case (ids, addresses, paths) costs a
+        // compare per byte.
+        return value.is_empty()
+            || value
+                .bytes()
+                .any(|b| b <= b' ' || b == b'"' || b == b'=' || b == 0x7f);
+    }
+    value
+        .chars()
+        .any(|c| c <= ' ' || c == '"' || c == '=' || is_line_breaking(c))
+}
+
+/// Whether ASCII `text` holds no control character (nothing to escape).
+fn is_plain_ascii(text: &str) -> bool {
+    text.bytes().all(|b| (b' '..0x7f).contains(&b))
 }
 
 /// Passes text through with every line-breaking character escaped.
@@ -92,6 +104,9 @@ struct Escaping<'a, 'w>(&'a mut Writer<'w>);
 
 impl fmt::Write for Escaping<'_, '_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        if is_plain_ascii(text) {
+            return self.0.write_str(text);
+        }
         let mut plain_from = 0;
         for (at, c) in text.char_indices() {
             if !is_line_breaking(c) {
