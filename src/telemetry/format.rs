@@ -86,21 +86,36 @@ fn is_line_breaking(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
+/// Per byte: 1 when a value holding it is quoted (space, control, `"`,
+/// `=`), 2 when the char-wise check decides (DEL and non-ASCII).
+static QUOTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = if b >= 0x7f {
+            2
+        } else if b <= b' ' as usize || b == b'"' as usize || b == b'=' as usize {
+            1
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+
 fn needs_quotes(value: &str) -> bool {
-    // One branch-free pass over the bytes (the common case: ids, addresses,
-    // paths); a byte past `~` (DEL or non-ASCII) takes the char-wise check.
-    let (special, beyond_ascii) = value.bytes().fold((false, false), |(special, beyond), b| {
-        (
-            special | (b <= b' ') | (b == b'"') | (b == b'='),
-            beyond | (b >= 0x7f),
-        )
-    });
-    if beyond_ascii {
+    // One pass over the bytes through a table (the common case: ids,
+    // addresses, paths).
+    let class = value
+        .bytes()
+        .fold(0u8, |class, b| class | QUOTE_CLASS[usize::from(b)]);
+    if class & 2 != 0 {
         return value
             .chars()
             .any(|c| c <= ' ' || c == '"' || c == '=' || is_line_breaking(c));
     }
-    value.is_empty() || special
+    value.is_empty() || class != 0
 }
 
 /// Whether `text` is ASCII without control characters (nothing to escape).
