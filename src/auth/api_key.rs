@@ -39,7 +39,10 @@ impl ApiKey {
     fn from_header_bytes(bytes: &[u8]) -> Result<Self, MalformedKey> {
         let blank = |b: &u8| *b == b' ' || *b == b'\t';
         let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
-        let end = bytes.iter().rposition(|b| !blank(b)).map_or(start, |at| at + 1);
+        let end = bytes
+            .iter()
+            .rposition(|b| !blank(b))
+            .map_or(start, |at| at + 1);
         let key = &bytes[start..end];
         // Branch-free, so the compiler checks many bytes at a time.
         let visible = key
