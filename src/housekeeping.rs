@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use crate::auth::activity::ActivityLog;
 use crate::auth::dashboard_keys::Keys;
-use crate::auth::session_store::FileSessionStore;
+use crate::auth::session_backend::Sessions;
 use crate::jobs::JobStore;
 
 /// What the chores write to the data directory.
 #[derive(Clone)]
 pub(crate) struct Services {
     pub(crate) activity: Arc<ActivityLog>,
-    pub(crate) sessions: FileSessionStore,
+    pub(crate) sessions: Sessions,
     pub(crate) keys: Arc<Keys>,
     pub(crate) queue: Arc<dyn JobStore>,
 }

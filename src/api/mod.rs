@@ -3,6 +3,7 @@
 //! Layer 4 (README, "The module map"): uses `http` and the domain areas,
 //! never `dashboard`.
 
+pub mod health;
 pub mod jobs;
 pub mod key_usage;
 pub mod keys;
@@ -12,8 +13,6 @@ pub mod schemas;
 pub mod workspaces;
 
 use actix_web::{web, HttpResponse};
-use chrono::{SecondsFormat, Utc};
-use serde_json::json;
 
 use crate::auth::Principal;
 use crate::http::gate::RequirePrincipal;
@@ -22,7 +21,7 @@ use crate::http::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/api/health")
-            .route(web::get().to(health))
+            .route(web::get().to(health::health))
             .default_service(web::to(method_not_allowed)),
     )
     .service(resource("/api/openapi.json").get(openapi_json))
@@ -88,16 +87,6 @@ impl actix_web::dev::HttpServiceFactory for ApiResource {
     fn register(self, config: &mut actix_web::dev::AppService) {
         self.0.register(config);
     }
-}
-
-/// Liveness: answers without credentials.
-#[utoipa::path(get, path = "/api/health", tag = "meta",
-    responses((status = 200, description = "The server is up", body = schemas::Health)))]
-pub(crate) async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "ok": true,
-        "timestamp": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-    }))
 }
 
 /// Who the caller is.

@@ -48,7 +48,7 @@ impl Modify for SecuritySchemes {
                        (x-api-key or Authorization: Bearer) or a dashboard session.",
     ),
     paths(
-        super::health,
+        super::health::health,
         super::me,
         super::openapi_json,
         super::docs_page,
@@ -69,7 +69,7 @@ impl Modify for SecuritySchemes {
     ),
     components(schemas(
         ErrorBody, Health, AskAccepted, AskWorkspace, QueueStatus, Principal, PrincipalKind,
-        Role, Job, JobStatus, QueueCounts, Workspace, AskRequest
+        Role, Job, JobStatus, QueueCounts, Workspace, AskRequest, crate::store::StoreState
     )),
     modifiers(&SecuritySchemes),
     tags(

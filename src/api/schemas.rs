@@ -22,8 +22,11 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
+    /// `false` only when the store does not answer (with status 503).
     pub ok: bool,
     pub timestamp: DateTime<Utc>,
+    /// `file`, `redis`, or `unavailable` (Redis does not answer).
+    pub store: crate::store::StoreState,
 }
 
 /// The workspace a question was queued for.

@@ -51,6 +51,20 @@ impl KeyIdSecret {
         }
     }
 
+    /// A new secret as the 64 hex digits it is kept as.
+    pub fn generate_hex() -> String {
+        let secret: Digest = rand::random();
+        secret.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The secret from its 64 hex digits (shared through Redis, SPEC §7).
+    pub fn from_hex(text: &str) -> anyhow::Result<Self> {
+        let mut secret = [0u8; 32];
+        parse_hex(text.trim(), &mut secret)
+            .map(Self)
+            .ok_or_else(|| anyhow::anyhow!("the shared env-key id secret in Redis is damaged"))
+    }
+
     #[cfg(test)]
     fn fixed(byte: u8) -> Self {
         Self([byte; 32])

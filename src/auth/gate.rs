@@ -1,6 +1,7 @@
 //! The gate's decision for the `/api` scope: allowlist, then the principal
 //! in the order of SPEC §2, then the failed-attempt throttle and the hourly
-//! quota. The middleware that asks it is `http::gate`.
+//! quota. The middleware that asks it is `http::gate`. With a shared store
+//! the limits live in Redis (`gate_shared.rs`); without, in this process.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -11,16 +12,20 @@ use actix_web::dev::ServiceRequest;
 
 use super::activity::ActivityLog;
 use super::api_key::ApiKey;
-use super::dashboard_keys::{KeyCheck, Keys};
+use super::dashboard_keys::{KeyCheck, Keys, Lookup, Unverified};
 use super::env_keys::EnvKeys;
 use super::principal::Principal;
-use super::rate_limit::{address_key, Bounds, Quota, WindowCounter};
+use super::rate_limit::{address_key, Bounds, FailureThrottle, Quota, SharedLimits, WindowCounter};
 use super::session;
 use super::usage;
 use super::users::Users;
 use crate::config::{PublicUrl, Settings};
 use crate::core::address::{IpAllowlist, TrustedProxies};
+use crate::store::redis::Redis;
 use crate::store::StoreError;
+
+#[path = "gate_shared.rs"]
+mod shared;
 
 /// More failed key checks than this from one address within the window
 /// are refused without checking (SPEC §4).
@@ -61,8 +66,26 @@ pub struct Gate {
     keys: Arc<Keys>,
     env_keys: EnvKeys,
     activity: Arc<ActivityLog>,
+    /// The limits of this process: the only ones without Redis, and the
+    /// environment keys' fallback while Redis is unreachable.
     quotas: WindowCounter,
-    failures: WindowCounter,
+    failures: FailureThrottle,
+    /// The limits every instance shares, in Redis mode.
+    shared: Option<SharedLimits>,
+}
+
+/// An anyhow error from a store is the store's (503 when unavailable).
+fn refusal(err: anyhow::Error) -> Refusal {
+    match err.downcast::<StoreError>() {
+        Ok(store) => Refusal::Storage(store),
+        Err(other) => Refusal::Unexpected(other),
+    }
+}
+
+fn throttled(quota: Quota) -> Refusal {
+    Refusal::AuthThrottled {
+        retry_after_secs: quota.reset_secs,
+    }
 }
 
 impl Gate {
@@ -72,7 +95,9 @@ impl Gate {
         keys: Arc<Keys>,
         activity: Arc<ActivityLog>,
         env_keys: EnvKeys,
+        shared: Option<Redis>,
     ) -> Self {
+        let max_failures = NonZeroU32::new(MAX_FAILED_ATTEMPTS).expect("non-zero");
         Self {
             allowlist: settings.allowed_ips.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
@@ -82,11 +107,20 @@ impl Gate {
             env_keys,
             activity,
             quotas: WindowCounter::new(settings.api_rate_limit, QUOTA_WINDOW, Bounds::QUOTAS),
-            failures: WindowCounter::new(
-                NonZeroU32::new(MAX_FAILED_ATTEMPTS).expect("non-zero"),
+            failures: FailureThrottle::new(
+                max_failures,
                 FAILED_ATTEMPT_WINDOW,
                 Bounds::API_FAILURES,
             ),
+            shared: shared.map(|redis| {
+                SharedLimits::new(
+                    &redis,
+                    max_failures,
+                    FAILED_ATTEMPT_WINDOW,
+                    settings.api_rate_limit,
+                    QUOTA_WINDOW,
+                )
+            }),
         }
     }
 
@@ -124,58 +158,148 @@ impl Gate {
             }
             return Ok((logged_in.principal(), None));
         }
-        let presented = ApiKey::from_headers(req.headers());
-        if let Ok(None) = presented {
-            return Err(Refusal::MissingKey);
-        }
-        // The attempt takes its slot before the key is checked, so
-        // simultaneous guesses cannot all pass a check made before any of
-        // them failed (SPEC §4).
-        let attempt = self
-            .failures
-            .reserve(&address_key(addr))
-            .map_err(|throttled| Refusal::AuthThrottled {
-                retry_after_secs: throttled.reset_secs,
-            })?;
-        let identified = match presented {
-            Ok(Some(key)) => usage::attribute(req, &key, self.identify(&key).await),
-            _ => Err(Refusal::InvalidKey),
+        self.authenticate_key(req, addr).await
+    }
+
+    /// A request without a session: its API key.
+    async fn authenticate_key(
+        &self,
+        req: &ServiceRequest,
+        addr: IpAddr,
+    ) -> Result<(Principal, Option<Quota>), Refusal> {
+        let key = match ApiKey::from_headers(req.headers()) {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err(Refusal::MissingKey),
+            Err(_) => return Err(self.count_failure(addr, Refusal::InvalidKey).await),
         };
-        let principal = match identified {
-            Ok(principal) => {
-                attempt.refund();
-                principal
+        match &self.shared {
+            Some(shared) => self.authenticate_shared(shared, req, &key, addr).await,
+            None => self.authenticate_locally(req, &key, addr).await,
+        }
+    }
+
+    /// Without Redis. A key known valid without argon2 (an environment key,
+    /// a secret verified before) takes no throttle slot: it is refused only
+    /// when the address has the limit of confirmed failures on record. Any
+    /// other key takes its slot *before* it is checked, so simultaneous
+    /// guesses cannot all pass a check made before any of them failed
+    /// (SPEC §4); a slot taken by an attempt still in flight is waited for.
+    async fn authenticate_locally(
+        &self,
+        req: &ServiceRequest,
+        key: &ApiKey,
+        addr: IpAddr,
+    ) -> Result<(Principal, Option<Quota>), Refusal> {
+        let addr_key = address_key(addr);
+        let found = match self.keys.lookup(key.secret()).await.map_err(refusal)? {
+            Lookup::Decided(KeyCheck::NotStored) => match self.env_keys.find(key) {
+                Some(principal) => Found::Known(principal),
+                None => Found::Failed(Refusal::InvalidKey),
+            },
+            Lookup::Decided(check) => match judge(check) {
+                Ok(principal) => Found::Known(principal),
+                Err(failure) => Found::Failed(failure),
+            },
+            Lookup::Unverified(unverified) => Found::Unverified(unverified),
+        };
+        let principal = match found {
+            Found::Known(principal) => {
+                if let Some(quota) = self.failures.known_key_refusal(&addr_key) {
+                    return Err(throttled(quota));
+                }
+                usage::attribute(req, key, Ok(principal))?
             }
-            Err(err @ (Refusal::InvalidKey | Refusal::ExpiredKey)) => {
+            Found::Failed(failure) => {
+                let attempt = self.failures.reserve(addr_key).await.map_err(throttled)?;
                 attempt.keep();
-                return Err(err);
+                return Err(usage::attribute(req, key, Err(failure))
+                    .err()
+                    .unwrap_or(Refusal::InvalidKey));
             }
-            Err(err) => {
-                attempt.refund();
-                return Err(err);
+            Found::Unverified(unverified) => {
+                let attempt = self.failures.reserve(addr_key).await.map_err(throttled)?;
+                let identified = self
+                    .keys
+                    .verify(key.secret(), unverified)
+                    .await
+                    .map_err(refusal)
+                    .and_then(judge);
+                match usage::attribute(req, key, identified) {
+                    Ok(principal) => {
+                        attempt.refund();
+                        principal
+                    }
+                    Err(err @ (Refusal::InvalidKey | Refusal::ExpiredKey)) => {
+                        attempt.keep();
+                        return Err(err);
+                    }
+                    Err(err) => {
+                        attempt.refund();
+                        return Err(err);
+                    }
+                }
             }
         };
         // A key's own allowlist narrows the global one (SPEC §4).
         if !principal.scope.allows_address(addr) {
             return Err(Refusal::IpNotAllowed);
         }
-        let quota = match principal.scope.hourly_limit {
+        let quota = self.charge_locally(&principal)?;
+        Ok((principal, Some(quota)))
+    }
+
+    fn charge_locally(&self, principal: &Principal) -> Result<Quota, Refusal> {
+        match principal.scope.hourly_limit {
             Some(limit) => self
                 .quotas
                 .try_acquire_limited(principal.id.as_bytes(), limit.get()),
             None => self.quotas.try_acquire(principal.id.as_bytes()),
         }
-        .map_err(Refusal::RateLimited)?;
-        Ok((principal, Some(quota)))
+        .map_err(Refusal::RateLimited)
     }
 
-    /// A dashboard key first, then the environment keys.
-    async fn identify(&self, key: &ApiKey) -> Result<Principal, Refusal> {
-        match self.keys.check(key.secret()).await? {
-            KeyCheck::Valid(principal) => Ok(principal),
-            KeyCheck::Invalid => Err(Refusal::InvalidKey),
-            KeyCheck::Expired => Err(Refusal::ExpiredKey),
-            KeyCheck::NotStored => self.env_keys.find(key).ok_or(Refusal::InvalidKey),
+    /// A request that failed before any secret could be checked (an
+    /// unreadable key header) still counts as a failed attempt.
+    async fn count_failure(&self, addr: IpAddr, failure: Refusal) -> Refusal {
+        let addr_key = address_key(addr);
+        if let Some(shared) = &self.shared {
+            match shared.reserve(&addr_key).await {
+                Ok(Ok(attempt)) => {
+                    return match attempt.keep().await {
+                        Ok(()) => failure,
+                        Err(err) => Refusal::Storage(err),
+                    }
+                }
+                Ok(Err(quota)) => return throttled(quota),
+                // Counted here while Redis is away.
+                Err(_) => {}
+            }
         }
+        match self.failures.reserve(addr_key).await {
+            Ok(attempt) => {
+                attempt.keep();
+                failure
+            }
+            Err(quota) => throttled(quota),
+        }
+    }
+}
+
+/// What the gate knows of a key before any argon2 verification.
+enum Found {
+    /// Valid without verifying anything: takes no throttle slot.
+    Known(Principal),
+    /// A failure found without verifying anything: counted.
+    Failed(Refusal),
+    /// Needs argon2: takes a throttle slot first.
+    Unverified(Unverified),
+}
+
+/// A dashboard-key check as the gate's answer.
+fn judge(check: KeyCheck) -> Result<Principal, Refusal> {
+    match check {
+        KeyCheck::Valid(principal) => Ok(principal),
+        KeyCheck::Expired => Err(Refusal::ExpiredKey),
+        KeyCheck::Invalid | KeyCheck::NotStored => Err(Refusal::InvalidKey),
     }
 }

@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
+use std::sync::Arc;
 
 use secrecy::ExposeSecret;
 
@@ -65,6 +66,14 @@ pub enum KeysCommandError {
 /// The actor the audit trail names for changes made here.
 const CLI_ACTOR: &str = "portico keys (command line)";
 
+/// The stores a keys command works on: the data directory's files (held
+/// with its lock) or Redis (any time, beside running servers).
+pub struct KeyStores {
+    pub keys: Keys,
+    pub activity: ActivityLog,
+    pub usage: Arc<dyn UsageStore>,
+}
+
 /// Runs `command` on the data directory; returns what goes to stdout
 /// (for `create` and `roll`: the key and nothing else).
 pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCommandError> {
@@ -73,12 +82,22 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
         other => KeysCommandError::Data(other.into()),
     })?;
     let hasher = Hasher::for_this_machine();
-    let keys = Keys::load(held.path(), hasher).map_err(KeysCommandError::Data)?;
-    let activity = ActivityLog::load(held.path()).map_err(KeysCommandError::Data)?;
-    let admin = KeyAdmin {
-        keys: &keys,
-        activity: &activity,
+    let stores = KeyStores {
+        keys: Keys::load(held.path(), hasher).map_err(KeysCommandError::Data)?,
+        activity: ActivityLog::load(held.path()).map_err(KeysCommandError::Data)?,
+        usage: Arc::new(FileUsageStore::load(held.path()).map_err(KeysCommandError::Data)?),
     };
+    run_on(&stores, command).await
+}
+
+/// Runs `command` on `stores` (Redis: see `run` for the files).
+pub async fn run_on(stores: &KeyStores, command: KeysCommand) -> Result<String, KeysCommandError> {
+    let KeyStores {
+        keys,
+        activity,
+        usage,
+    } = stores;
+    let admin = KeyAdmin { keys, activity };
     let actor = Actor {
         id: "cli",
         name: CLI_ACTOR,
@@ -87,7 +106,7 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
     };
     let invalid = |err: super::key_admin::KeyFieldError| KeysCommandError::Invalid(err.message);
     let output = match command {
-        KeysCommand::List => list(&keys)
+        KeysCommand::List => list(keys)
             .await
             .map_err(|err| KeysCommandError::Data(err.into()))?,
         KeysCommand::Create {
@@ -149,8 +168,7 @@ pub async fn run(data_dir: &Path, command: KeysCommand) -> Result<String, KeysCo
                 .await
                 .map_err(|err| KeysCommandError::Data(err.into()))?
                 .ok_or_else(|| KeysCommandError::NoSuchKey(id.clone()))?;
-            let store = FileUsageStore::load(held.path()).map_err(KeysCommandError::Data)?;
-            let series = store
+            let series = usage
                 .series(&id, hour_of(chrono::Utc::now()))
                 .await
                 .map_err(KeysCommandError::Data)?;

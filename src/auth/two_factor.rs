@@ -188,6 +188,16 @@ pub async fn disable_offline(
 ) -> Result<OfflineDisable, UserError> {
     let data_dir = data_dir.path();
     let users = Users::load(data_dir, Hasher::new(1))?;
+    let sessions = FileSessionStore::load(data_dir)?;
+    disable_on(&users, &sessions, username).await
+}
+
+/// `disable_offline` on given stores (Redis, where no lock is needed).
+pub async fn disable_on(
+    users: &Users,
+    sessions: &dyn SessionPurge,
+    username: &str,
+) -> Result<OfflineDisable, UserError> {
     let user = users
         .find_by_name(username)
         .await?
@@ -198,7 +208,6 @@ pub async fn disable_offline(
             Ok(user.two_factor.take().is_some())
         })
         .await?;
-    let sessions = FileSessionStore::load(data_dir)?;
     let sessions_ended = sessions.purge_where(USER_ID, &user.id).await?;
     let pending = sessions.purge_where(PENDING_USER, &user.id).await?;
     Ok(OfflineDisable {

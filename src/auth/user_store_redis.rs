@@ -23,6 +23,36 @@ impl RedisUserStore {
         }
     }
 
+    /// Adds the users of `users` that are not here yet (by id, and by
+    /// name: a name taken by another user is left out); returns how many
+    /// were added. What `portico migrate to-redis` copies users with, so a
+    /// second run adds nothing.
+    pub async fn import(&self, users: &[UserRecord]) -> Result<usize, StoreError> {
+        let stored = self.doc.read().await?.value;
+        let missing = users.iter().any(|user| {
+            !stored
+                .iter()
+                .any(|s| s.id == user.id || s.username == user.username)
+        });
+        if !missing {
+            return Ok(0);
+        }
+        self.doc
+            .update(|stored| {
+                let before = stored.len();
+                for user in users {
+                    let known = stored
+                        .iter()
+                        .any(|s| s.id == user.id || s.username == user.username);
+                    if !known {
+                        stored.push(user.clone());
+                    }
+                }
+                Ok(stored.len() - before)
+            })
+            .await
+    }
+
     async fn find(
         &self,
         pick: impl Fn(&UserRecord) -> bool,

@@ -12,21 +12,34 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub fn run(settings: &Settings) -> ExitCode {
     let url = format!("http://{}/api/health", reachable(settings.bind));
     let result = super::block_on(async {
-        reqwest::Client::builder()
+        let response = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()?
             .get(&url)
             .send()
+            .await?;
+        let status = response.status();
+        let store = response
+            .bytes()
             .await
+            .ok()
+            .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
+            .and_then(|body| body["store"].as_str().map(str::to_owned));
+        Ok::<_, reqwest::Error>((status, store))
     });
     match result {
-        Ok(response) if response.status().is_success() => {
-            println!("healthy: {url} answered {}", response.status());
+        Ok((status, _)) if status.is_success() => {
+            println!("healthy: {url} answered {status}");
             ExitCode::SUCCESS
         }
-        Ok(response) => {
-            eprintln!("unhealthy: {url} answered {}", response.status());
+        Ok((status, store)) => {
+            match store.as_deref() {
+                Some("unavailable") => eprintln!(
+                    "unhealthy: {url} answered {status}: its store (Redis) does not answer"
+                ),
+                _ => eprintln!("unhealthy: {url} answered {status}"),
+            }
             ExitCode::FAILURE
         }
         Err(err) => {

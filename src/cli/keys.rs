@@ -134,7 +134,20 @@ pub fn run(settings: &Settings, args: KeysArgs) -> ExitCode {
         },
         KeysArgs::Usage { id } => KeysCommand::Usage { id },
     };
-    match super::block_on(offline_keys::run(&settings.data_dir, command)) {
+    let outcome = super::block_on(async {
+        match &settings.redis {
+            None => offline_keys::run(&settings.data_dir, command)
+                .await
+                .map_err(|err| err.to_string()),
+            Some(redis) => {
+                let stores = super::stores::redis_keys(&super::stores::connect(redis).await?);
+                offline_keys::run_on(&stores, command)
+                    .await
+                    .map_err(|err| err.to_string())
+            }
+        }
+    });
+    match outcome {
         Ok(output) => {
             print!("{output}");
             ExitCode::SUCCESS

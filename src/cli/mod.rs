@@ -5,7 +5,9 @@
 
 mod healthcheck;
 mod keys;
+mod migrate;
 mod serve;
+mod stores;
 mod two_factor;
 mod user;
 
@@ -44,6 +46,22 @@ pub enum Command {
     /// Manage dashboard API keys (stop the server first when using the file store)
     #[command(subcommand)]
     Keys(keys::KeysArgs),
+    /// Move the state to another store
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Copy a file data directory (stopped) into Redis; running it again copies nothing twice
+    ToRedis {
+        /// The data directory to copy (default: DATA_DIR)
+        #[arg(long = "data-dir")]
+        data_dir: Option<std::path::PathBuf>,
+        /// The Redis to copy into (default: REDIS_URL); keys get REDIS_PREFIX
+        #[arg(long = "redis-url")]
+        redis_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +95,10 @@ pub fn run() -> ExitCode {
         Command::Serve => serve::run(settings),
         Command::Healthcheck => healthcheck::run(&settings),
         Command::Keys(args) => keys::run(&settings, args),
+        Command::Migrate(MigrateCommand::ToRedis {
+            data_dir,
+            redis_url,
+        }) => migrate::to_redis(&settings, data_dir, redis_url),
         Command::User(UserCommand::ResetPassword {
             name,
             password_stdin,

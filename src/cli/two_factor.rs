@@ -5,7 +5,8 @@
 use std::process::ExitCode;
 
 use super::user::open_data_dir;
-use crate::auth::two_factor::disable_offline;
+use crate::auth::hashing::Hasher;
+use crate::auth::two_factor::{disable_offline, disable_on};
 use crate::auth::users::UserError;
 use crate::config::Settings;
 
@@ -23,17 +24,32 @@ pub fn disable(settings: &Settings, name: &str) -> ExitCode {
 }
 
 async fn run(settings: &Settings, name: &str) -> Result<String, String> {
-    let data_dir = open_data_dir(
-        settings,
-        "turn two-factor login off in the dashboard under Account Security, with the \
-         password and a recovery code",
-    )?;
-    let outcome = match disable_offline(&data_dir, name).await {
+    let (outcome, place) = match &settings.redis {
+        None => {
+            let data_dir = open_data_dir(
+                settings,
+                "turn two-factor login off in the dashboard under Account Security, with the \
+                 password and a recovery code",
+            )?;
+            (
+                disable_offline(&data_dir, name).await,
+                data_dir.path().display().to_string(),
+            )
+        }
+        Some(redis) => {
+            let redis = super::stores::connect(redis).await?;
+            let (users, sessions) = super::stores::redis_users(&redis, Hasher::new(1));
+            (
+                disable_on(&users, &sessions, name).await,
+                "Redis".to_owned(),
+            )
+        }
+    };
+    let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(UserError::NoSuchUser) => {
             return Err(format!(
-                "there is no user named '{name}' in {}; nothing was changed",
-                data_dir.path().display()
+                "there is no user named '{name}' in {place}; nothing was changed"
             ))
         }
         Err(err) => return Err(format!("two-factor login could not be turned off: {err:#}")),

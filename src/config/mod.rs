@@ -5,6 +5,7 @@
 
 mod known;
 mod public_url;
+mod redis;
 mod sandbox;
 mod session_limits;
 mod vars;
@@ -19,6 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::core::address::{IpAllowlist, TrustedProxies};
 pub use public_url::PublicUrl;
+pub use redis::RedisSettings;
 pub use sandbox::{SandboxMode, SandboxSettings};
 pub use session_limits::SessionLimits;
 pub use vars::ConfigError;
@@ -39,6 +41,7 @@ pub const SECRET_VARIABLES: &[&str] = &[
     "SESSION_SECRET",
     "INITIAL_SETUP_TOKEN",
     "METRICS_TOKEN",
+    "REDIS_URL",
 ];
 
 #[derive(Debug, Clone)]
@@ -61,6 +64,9 @@ pub struct Settings {
     /// Lets non-loopback clients read `/metrics` (bearer).
     pub metrics_token: Option<SecretString>,
     pub log_format: LogFormat,
+    /// `REDIS_URL` and `REDIS_PREFIX`: shared state for several instances
+    /// (SPEC §7); `None` is the embedded file store.
+    pub redis: Option<RedisSettings>,
     /// Idle and absolute session limits: 30 minutes and 12 hours; not a
     /// variable, only tests set other values.
     pub session_limits: SessionLimits,
@@ -163,6 +169,7 @@ impl Settings {
                 .map(|token| vars::header_safe_secret("METRICS_TOKEN", None, token))
                 .transpose()?,
             log_format: LogFormat::parse(get("LOG_FORMAT").unwrap_or("text"))?,
+            redis: RedisSettings::parse(get("REDIS_URL"), get("REDIS_PREFIX"))?,
             session_limits: SessionLimits::default(),
             usage_counting: get("PORTICO_BENCH_NO_USAGE").is_none(),
             job_lease: DEFAULT_JOB_LEASE,

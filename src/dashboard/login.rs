@@ -13,6 +13,7 @@ use super::{
     error_page, foreign_origin_page, redirect, render, Accounts, DashboardError, Flash, Nav,
 };
 use crate::auth::activity::AccountAction;
+use crate::auth::failure_counter::Refused;
 use crate::auth::rate_limit::address_key;
 use crate::auth::session::{self, LoggedIn};
 use crate::core::address::client_address;
@@ -120,9 +121,16 @@ pub async fn submit(
     let (user_key, addr_key) = (user_failures_key(&username), address_failures_key(addr));
     // Both slots are taken before the password is checked, so simultaneous
     // guesses cannot all pass (SPEC §4); a success gives them back.
-    let attempt = match state.login_failures.reserve_all(&[&user_key, &addr_key]) {
+    let attempt = match state
+        .login_failures
+        .reserve_all(&[&user_key, &addr_key])
+        .await
+    {
         Ok(attempt) => attempt,
-        Err(exhausted) => {
+        Err(Refused::Unavailable(err)) => {
+            return super::storage_failure("counting a login attempt", &err.into())
+        }
+        Err(Refused::Exhausted(exhausted)) => {
             state.activity.anonymous_failure("login-throttled", addr);
             let page = render(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -143,8 +151,12 @@ pub async fn submit(
     let secret = secrecy::SecretString::from(password);
     let user = match state.users.check_login(username.trim(), &secret).await {
         Ok(user) => user,
+        Err(err) if crate::store::is_unavailable(&err) => {
+            attempt.refund().await;
+            return super::storage_failure("checking a login", &err);
+        }
         Err(err) => {
-            attempt.into_iter().for_each(|slot| slot.refund());
+            attempt.refund().await;
             tracing::error!(error = format!("{err:#}"), "login check failed");
             return error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -154,7 +166,7 @@ pub async fn submit(
         }
     };
     let Some(user) = user else {
-        attempt.into_iter().for_each(|slot| slot.keep());
+        attempt.keep();
         state.activity.anonymous_failure("invalid-login", addr);
         tracing::info!(target: "portico::auth", outcome = "denied", code = "invalid-login", client = %addr, "login attempt");
         return render(
@@ -166,7 +178,7 @@ pub async fn submit(
             },
         );
     };
-    attempt.into_iter().for_each(|slot| slot.refund());
+    attempt.refund().await;
     if user.two_factor.is_some() {
         return match session::begin_second_step(&session, &user) {
             Ok(()) => redirect("/login/code"),

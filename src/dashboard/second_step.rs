@@ -7,9 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::login::session_failure;
-use super::two_factor::{failure, note, CodeForm};
+use super::two_factor::{note, user_failure, CodeForm};
 use super::{foreign_origin_page, redirect, render, Accounts, Flash, Nav};
 use crate::auth::activity::AccountAction;
+use crate::auth::failure_counter::Refused;
 use crate::auth::rate_limit::Quota;
 use crate::auth::session;
 use crate::auth::two_factor::{self, CodeCheck};
@@ -81,23 +82,26 @@ pub async fn second_step_submit(
     };
     // The attempt is reserved before any code is checked, so concurrent
     // guesses cannot overrun the limit; a right code gives it back.
-    let attempt = match state.second_step_failures.reserve(user.id.as_bytes()) {
+    let attempt = match state.second_step_failures.reserve(user.id.as_bytes()).await {
         Ok(attempt) => attempt,
-        Err(quota) => return throttled_page(&state, &req, &user, quota),
+        Err(Refused::Exhausted(quota)) => return throttled_page(&state, &req, &user, quota),
+        Err(Refused::Unavailable(err)) => {
+            return super::storage_failure("counting a second-step code", &err.into())
+        }
     };
     let check = match two_factor::check_code(&state.users, &state.totp_cipher, &user.id, &form.code)
         .await
     {
         Ok(check) => check,
         Err(err) => {
-            attempt.refund();
-            return failure("checking a second-step code", &err);
+            attempt.refund().await;
+            return user_failure("checking a second-step code", &err);
         }
     };
     // A right code gives its slot back: only wrong codes count.
     match check {
         CodeCheck::Refused => attempt.keep(),
-        CodeCheck::Totp | CodeCheck::Recovery { .. } => attempt.refund(),
+        CodeCheck::Totp | CodeCheck::Recovery { .. } => attempt.refund().await,
     }
     let flash = match check {
         CodeCheck::Refused => {

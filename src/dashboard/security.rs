@@ -18,6 +18,7 @@ use crate::auth::activity::{
     AccountAction, AccountEvent, FailureRow, ACCOUNT_EVENTS_KEPT, FAILURE_ROWS_KEPT,
 };
 use crate::auth::dashboard_keys::{DuplicateKeyName, Expiry, KeyRecord};
+use crate::auth::failure_counter::Refused;
 use crate::auth::key_admin::{role_name, Actor, KeyAdmin, NewKey as NewKeyRequest};
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::usage::UsageCounter;
@@ -456,9 +457,15 @@ pub async fn change_password(
     // stolen session cannot be used to guess the password.
     // The slot is taken before the password is checked (SPEC §4).
     let failures_key = user_failures_key(&logged_in.user.username);
-    let attempt = match state.login_failures.reserve(&failures_key) {
+    let attempt = match state.login_failures.reserve(&failures_key).await {
         Ok(attempt) => attempt,
-        Err(exhausted) => {
+        Err(Refused::Unavailable(err)) => {
+            return Err(DashboardError::storage(
+                "counting a password attempt",
+                &err.into(),
+            ))
+        }
+        Err(Refused::Exhausted(exhausted)) => {
             let page = render(
                 StatusCode::TOO_MANY_REQUESTS,
                 &security_page(
@@ -482,7 +489,7 @@ pub async fn change_password(
         .await;
     match &changed {
         Err(UserError::WrongPassword) => attempt.keep(),
-        _ => attempt.refund(),
+        _ => attempt.refund().await,
     }
     match changed {
         Ok(user) => {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::login::{address_failures_key, throttled, wait_text};
 use super::{error_page, foreign_origin_page, redirect, render, Accounts, Flash, Nav};
 use crate::auth::activity::AccountAction;
+use crate::auth::failure_counter::Refused;
 use crate::auth::session;
 use crate::auth::users::{Password, UserError, Username, MIN_PASSWORD_CHARS};
 use crate::core::address::client_address;
@@ -109,9 +110,16 @@ pub async fn submit(
     // Wrong tokens count as failed logins of the address; the slot is
     // taken before the token is compared (SPEC §4).
     let addr = client_address(req.peer_addr(), req.headers(), &state.trusted_proxies);
-    let attempt = match state.login_failures.reserve(&address_failures_key(addr)) {
+    let attempt = match state
+        .login_failures
+        .reserve(&address_failures_key(addr))
+        .await
+    {
         Ok(attempt) => attempt,
-        Err(exhausted) => {
+        Err(Refused::Unavailable(err)) => {
+            return super::storage_failure("counting a setup attempt", &err.into())
+        }
+        Err(Refused::Exhausted(exhausted)) => {
             state.activity.anonymous_failure("setup-throttled", addr);
             let page = retry(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -133,7 +141,7 @@ pub async fn submit(
             "The setup token is wrong. Open the full setup URL printed in the start-up log.".into(),
         );
     }
-    attempt.refund();
+    attempt.refund().await;
     let username = match Username::parse(&form.username) {
         Ok(name) => name,
         Err(message) => return retry(StatusCode::BAD_REQUEST, message),

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use super::one_time::OneTimeKeys;
 use crate::auth::activity::ActivityLog;
 use crate::auth::dashboard_keys::Keys;
-use crate::auth::rate_limit::WindowCounter;
+use crate::auth::failure_counter::FailureCounter;
 use crate::auth::session_store::SessionPurge;
 use crate::auth::totp::SecretCipher;
 use crate::auth::users::Users;
@@ -26,10 +26,10 @@ pub struct Accounts {
     pub activity: Arc<ActivityLog>,
     /// Failed logins per user name and per address, and wrong setup
     /// tokens per address (the same address key as logins).
-    pub login_failures: Arc<WindowCounter>,
+    pub login_failures: Arc<FailureCounter>,
     /// Second-step attempts per user (every attempt counts, reserved
     /// before the code is checked).
-    pub second_step_failures: WindowCounter,
+    pub second_step_failures: FailureCounter,
     pub totp_cipher: SecretCipher,
 }
 
@@ -43,7 +43,7 @@ pub struct KeyPages {
     pub activity: Arc<ActivityLog>,
     /// The same counter as `Accounts::login_failures`: a wrong current
     /// password is a failed login.
-    pub login_failures: Arc<WindowCounter>,
+    pub login_failures: Arc<FailureCounter>,
     pub admin_key_configured: bool,
     pub client_key_count: usize,
     /// Generated keys waiting for their one display.

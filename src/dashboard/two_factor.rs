@@ -12,9 +12,11 @@ use super::login::user_failures_key;
 use super::pages::nav;
 use super::{redirect, render, Accounts, DashboardError, Flash, Nav};
 use crate::auth::activity::AccountAction;
+use crate::auth::failure_counter::Refused;
 use crate::auth::session::{self, LoggedIn};
 use crate::auth::totp::TotpSecret;
 use crate::auth::two_factor::{self, CodeCheck};
+use crate::auth::users::UserError;
 use crate::core::address::client_address;
 
 const ENROL_SECRET: &str = "enrol_secret";
@@ -52,8 +54,20 @@ pub struct CodeForm {
     pub(super) code: String,
 }
 
-pub(super) fn failure(what: &'static str, err: &dyn std::fmt::Display) -> HttpResponse {
+/// A 503 page when the store could not be used, else a 500 page.
+pub(super) fn failure(what: &'static str, err: &anyhow::Error) -> HttpResponse {
+    if crate::store::is_unavailable(err) {
+        return super::storage_failure(what, err);
+    }
     DashboardError::unexpected(what, err).error_response()
+}
+
+/// `failure` for the errors of `Users`.
+pub(super) fn user_failure(what: &'static str, err: &UserError) -> HttpResponse {
+    match err {
+        UserError::Storage(cause) => failure(what, cause),
+        other => DashboardError::unexpected(what, other).error_response(),
+    }
 }
 
 /// Records an account event of `actor` in the audit trail.
@@ -148,7 +162,7 @@ pub async fn enable(
             Ok(page) => render(StatusCode::BAD_REQUEST, &page),
             Err(err) => failure("showing the enrolment page", &err),
         },
-        Err(err) => failure("enabling two-factor login", &err),
+        Err(err) => user_failure("enabling two-factor login", &err),
     }
 }
 
@@ -178,12 +192,21 @@ async fn password_refusal(
     password: &str,
 ) -> Option<HttpResponse> {
     let failures_key = user_failures_key(&logged_in.user.username);
-    let Ok(attempt) = state.login_failures.reserve(&failures_key) else {
-        session::set_flash(
-            session,
-            "Too many wrong passwords. Try again in a few minutes.",
-        );
-        return Some(redirect("/dashboard/security"));
+    let attempt = match state.login_failures.reserve(&failures_key).await {
+        Ok(attempt) => attempt,
+        Err(Refused::Unavailable(err)) => {
+            return Some(super::storage_failure(
+                "counting a password attempt",
+                &err.into(),
+            ))
+        }
+        Err(Refused::Exhausted(_)) => {
+            session::set_flash(
+                session,
+                "Too many wrong passwords. Try again in a few minutes.",
+            );
+            return Some(redirect("/dashboard/security"));
+        }
     };
     let password = SecretString::from(password.to_owned());
     match state
@@ -192,7 +215,7 @@ async fn password_refusal(
         .await
     {
         Ok(true) => {
-            attempt.refund();
+            attempt.refund().await;
             None
         }
         Ok(false) => {
@@ -201,8 +224,8 @@ async fn password_refusal(
             Some(redirect("/dashboard/security"))
         }
         Err(err) => {
-            attempt.refund();
-            Some(failure("checking the password", &err))
+            attempt.refund().await;
+            Some(user_failure("checking the password", &err))
         }
     }
 }
@@ -244,7 +267,7 @@ pub async fn regenerate(
             );
             redirect("/dashboard/security")
         }
-        Err(err) => failure("making new recovery codes", &err),
+        Err(err) => user_failure("making new recovery codes", &err),
     }
 }
 
@@ -265,18 +288,24 @@ pub async fn disable(
         return refusal;
     }
     let user_id = &logged_in.user.id;
-    let Ok(attempt) = state.second_step_failures.reserve(user_id.as_bytes()) else {
-        session::set_flash(
-            &session,
-            "Too many codes tried. Try again in a few minutes.",
-        );
-        return redirect("/dashboard/security");
+    let attempt = match state.second_step_failures.reserve(user_id.as_bytes()).await {
+        Ok(attempt) => attempt,
+        Err(Refused::Unavailable(err)) => {
+            return super::storage_failure("counting a second-step code", &err.into())
+        }
+        Err(Refused::Exhausted(_)) => {
+            session::set_flash(
+                &session,
+                "Too many codes tried. Try again in a few minutes.",
+            );
+            return redirect("/dashboard/security");
+        }
     };
     let check = two_factor::check_code(&state.users, &state.totp_cipher, user_id, &form.code).await;
     // Only a wrong code keeps its slot.
     match &check {
         Ok(CodeCheck::Refused) => attempt.keep(),
-        _ => attempt.refund(),
+        _ => attempt.refund().await,
     }
     match check {
         Ok(CodeCheck::Refused) => {
@@ -294,7 +323,7 @@ pub async fn disable(
             return redirect("/dashboard/security");
         }
         Ok(_) => {}
-        Err(err) => return failure("checking a code", &err),
+        Err(err) => return user_failure("checking a code", &err),
     }
     match two_factor::disable(&state.users, user_id).await {
         Ok(_) => {
@@ -308,6 +337,6 @@ pub async fn disable(
             session::set_flash(&session, "Two-factor login is off.");
             redirect("/dashboard/security")
         }
-        Err(err) => failure("disabling two-factor login", &err),
+        Err(err) => user_failure("disabling two-factor login", &err),
     }
 }

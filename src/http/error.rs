@@ -62,9 +62,25 @@ pub enum ApiError {
     BadRequest { message: String, details: Value },
     #[error("{0}")]
     Unavailable(String),
+    /// The store (data directory or Redis) could not be used.
+    #[error("{0}")]
+    StoreUnavailable(&'static str),
     #[error("Internal server error")]
-    Unexpected(#[from] anyhow::Error),
+    Unexpected(anyhow::Error),
 }
+
+/// The `Retry-After` of a 503 for a store that could not be used.
+pub const STORE_RETRY_AFTER_SECS: u64 = 5;
+
+/// What a user is told when Redis cannot be reached.
+pub const REDIS_UNAVAILABLE: &str =
+    "Portico cannot reach its Redis store right now, so nothing was read or changed. \
+     Try again in a moment; if it persists, the operator should check that Redis \
+     (REDIS_URL) is running and reachable.";
+/// What a user is told when the data directory cannot be written.
+pub const FILES_UNAVAILABLE: &str =
+    "Portico could not save to its data directory (read-only or full?); \
+     nothing was changed. Try again when it is writable.";
 
 /// A store that cannot be read or written: 503, nothing changed.
 impl From<crate::store::StoreError> for ApiError {
@@ -73,18 +89,32 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// Anything unexpected is a 500, except a store that could not be used
+/// somewhere below (a queue read from Redis, say), which is a 503.
+impl From<anyhow::Error> for ApiError {
+    fn from(err: anyhow::Error) -> Self {
+        if crate::store::is_unavailable(&err) {
+            Self::storage(err)
+        } else {
+            Self::Unexpected(err)
+        }
+    }
+}
+
 impl ApiError {
-    /// A write to the data directory failed: nothing changed, try later.
+    /// The store could not be read or written: nothing changed, try later.
     pub fn storage(err: anyhow::Error) -> Self {
+        let redis = crate::store::from_redis(&err);
         tracing::error!(
             error = format!("{err:#}"),
-            "a write to the data directory failed"
+            store = if redis { "redis" } else { "file" },
+            "the store could not be used"
         );
-        Self::Unavailable(
-            "Portico could not save to its data directory (read-only or full?); \
-             nothing was changed. Try again when it is writable."
-                .to_owned(),
-        )
+        Self::StoreUnavailable(if redis {
+            REDIS_UNAVAILABLE
+        } else {
+            FILES_UNAVAILABLE
+        })
     }
 
     /// One invalid field, named in `details`.
@@ -124,6 +154,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::BadRequest { .. } => "invalid-request",
             Self::Unavailable(_) => "service-unavailable",
+            Self::StoreUnavailable(_) => "store-unavailable",
             Self::Unexpected(_) => "internal-error",
         }
     }
@@ -149,7 +180,7 @@ impl From<Refusal> for ApiError {
             Refusal::AuthThrottled { retry_after_secs } => Self::AuthThrottled { retry_after_secs },
             Refusal::RateLimited(quota) => Self::RateLimited(quota),
             Refusal::Storage(err) => Self::from(err),
-            Refusal::Unexpected(err) => Self::Unexpected(err),
+            Refusal::Unexpected(err) => Self::from(err),
         }
     }
 }
@@ -174,7 +205,7 @@ impl ResponseError for ApiError {
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -211,6 +242,9 @@ impl ResponseError for ApiError {
             }
             Self::AuthThrottled { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, (*retry_after_secs).max(1)));
+            }
+            Self::StoreUnavailable(_) => {
+                response.insert_header((header::RETRY_AFTER, STORE_RETRY_AFTER_SECS));
             }
             _ => {}
         }

@@ -106,9 +106,14 @@ pub fn error_page_with_link(
 /// What a dashboard handler could not do; answered with the error page.
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
-    /// A write to the data directory failed: nothing was changed.
+    /// The store (data directory or Redis) could not be used: nothing
+    /// was changed.
     #[error("{what} failed: {detail}")]
-    Storage { what: &'static str, detail: String },
+    Storage {
+        what: &'static str,
+        detail: String,
+        redis: bool,
+    },
     /// Anything else that failed on the server; nothing was changed.
     #[error("{what} failed: {detail}")]
     Unexpected { what: &'static str, detail: String },
@@ -129,6 +134,7 @@ impl DashboardError {
         Self::Storage {
             what,
             detail: format!("{err:#}"),
+            redis: crate::store::from_redis(err),
         }
     }
 
@@ -158,14 +164,33 @@ impl ResponseError for DashboardError {
     /// The page says what to do; the cause goes to the log only.
     fn error_response(&self) -> HttpResponse {
         match self {
-            Self::Storage { what, detail } => {
+            Self::Storage {
+                what,
+                detail,
+                redis,
+            } => {
                 tracing::error!(error = %detail, "{what} failed");
-                error_page(
-                    self.status_code(),
-                    "Not saved",
-                    "Portico could not write to its data directory, so nothing was changed. \
-                     Check that it is writable and not full, then try again.",
-                )
+                let mut page = if *redis {
+                    error_page(
+                        self.status_code(),
+                        "Store unavailable",
+                        "Portico cannot reach its Redis store right now, so nothing was read \
+                         or changed. Try again in a moment; if it persists, ask the operator \
+                         to check that Redis is running.",
+                    )
+                } else {
+                    error_page(
+                        self.status_code(),
+                        "Not saved",
+                        "Portico could not write to its data directory, so nothing was changed. \
+                         Check that it is writable and not full, then try again.",
+                    )
+                };
+                page.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from(crate::http::error::STORE_RETRY_AFTER_SECS),
+                );
+                page
             }
             Self::Unexpected { what, detail } => {
                 tracing::error!(error = %detail, "{what} failed");

@@ -17,5 +17,6 @@ pub mod origin;
 pub mod refusal_pages;
 pub mod request_metrics;
 pub mod site;
+pub mod store_failures;
 
 pub use error::ApiError;

@@ -24,6 +24,7 @@ const KEY_CACHE: &str = "portico_key_cache_total";
 const JOBS: &str = "portico_jobs";
 const JOB_SECONDS: &str = "portico_job_duration_seconds";
 const STORE_ERRORS: &str = "portico_store_errors_total";
+const REDIS_ROUND_TRIPS: &str = "portico_redis_round_trips_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 static REQUEST_COUNTERS: OnceLock<RequestCounters> = OnceLock::new();
@@ -86,6 +87,10 @@ fn describe() {
         "Time from a job's start to its end"
     );
     describe_counter!(STORE_ERRORS, "Failed writes to the data directory");
+    describe_counter!(
+        REDIS_ROUND_TRIPS,
+        "Commands and scripts sent to Redis (one per cached API-key request)"
+    );
 }
 
 /// A request answered, by route pattern and status.
@@ -119,6 +124,10 @@ pub fn key_cache(hit: bool) {
 
 pub fn job_finished(took: Duration) {
     ::metrics::histogram!(JOB_SECONDS).record(took.as_secs_f64());
+}
+
+pub fn redis_round_trip() {
+    ::metrics::counter!(REDIS_ROUND_TRIPS).increment(1);
 }
 
 pub fn store_error() {

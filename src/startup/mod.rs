@@ -4,6 +4,7 @@
 //! command line imports it.
 
 mod services;
+mod stores;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -28,12 +29,14 @@ use crate::housekeeping;
 use crate::http::body_deadline;
 use crate::http::dashboard_guard::require_allowed_address;
 use crate::http::host_check::require_known_host;
+use crate::http::store_failures::answer_store_failures;
 use crate::jobs::engine::command::CommandEngine;
 use crate::jobs::engine::sandbox::{self, kernel_abi, SandboxError};
 use crate::jobs::engine::{Answerer, Engine};
 use crate::jobs::{spawn_workers, Worker, WorkerId};
+use crate::store::StoreProbe;
 use crate::store::{DataDir, DataDirError};
-use services::{announce_setup, load_services, Services};
+use services::{announce_setup, build_services, Services};
 
 /// A client must send a request's head within this time, or the
 /// connection is closed (408): slow senders cannot hold connections.
@@ -78,7 +81,6 @@ impl Application {
         mut settings: Settings,
         listener: TcpListener,
     ) -> Result<Self, StartupError> {
-        let data_dir = DataDir::open(&settings.data_dir)?;
         let bind_addr = settings.bind;
         let bind_error = move |source| StartupError::Bind {
             addr: bind_addr,
@@ -86,8 +88,33 @@ impl Application {
         };
         let address = listener.local_addr().map_err(bind_error)?;
         settings.public_url = settings.public_url.with_bound(address);
-        let (services, session_key) =
-            load_services(&settings, data_dir.path()).map_err(StartupError::Data)?;
+        let hasher = Hasher::for_this_machine();
+        let (data_dir, stores) = match &settings.redis {
+            None => {
+                let data_dir = DataDir::open(&settings.data_dir)?;
+                let stores = stores::open_files(&settings, data_dir.path(), hasher.clone())
+                    .map_err(StartupError::Data)?;
+                (data_dir, stores)
+            }
+            Some(redis_settings) => {
+                let data_dir = DataDir::open_unlocked(&settings.data_dir)?;
+                let redis = stores::connect_redis(redis_settings).await;
+                let stores = stores::open_redis(&settings, redis, data_dir.path(), hasher.clone())
+                    .await
+                    .map_err(StartupError::Data)?;
+                (data_dir, stores)
+            }
+        };
+        let store_probe = web::Data::new(match &stores.redis {
+            Some(redis) => StoreProbe::redis(redis.clone()),
+            None => StoreProbe::files(),
+        });
+        let store_name = if stores.redis.is_some() {
+            "redis"
+        } else {
+            "file"
+        };
+        let (services, session_key) = build_services(&settings, stores, hasher);
         announce_setup(&settings, &services.accounts).await;
         let engine = match &settings.ask_command {
             Some(words) => Engine::Command(CommandEngine {
@@ -144,6 +171,7 @@ impl Application {
             App::new()
                 .wrap(crate::auth::session::identity_middleware(limits))
                 .wrap(sessions)
+                .wrap(from_fn(answer_store_failures))
                 .wrap(from_fn(require_known_host))
                 .wrap(from_fn(require_allowed_address))
                 .wrap(from_fn(body_deadline::bound_body_time))
@@ -152,6 +180,7 @@ impl Application {
                     crate::http::request_metrics::track_requests,
                 ))
                 .app_data(metrics_access.clone())
+                .app_data(store_probe.clone())
                 .app_data(services.gate)
                 .app_data(services.site)
                 .app_data(services.accounts)
@@ -182,6 +211,7 @@ impl Application {
         tracing::info!(
             address = %address,
             data_dir = %data_dir.path().display(),
+            store = store_name,
             admin_key = services.overview.admin_key_configured,
             client_keys = services.overview.client_key_count,
             dashboard_keys = services.keys.count().await.unwrap_or_default(),

@@ -19,6 +19,25 @@ pub enum StoreError {
     Conflict,
 }
 
+/// Whether a failure came from Redis (an error of the `redis` crate
+/// anywhere in its chain): the message a user sees then names Redis
+/// rather than the data directory.
+pub fn from_redis(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| cause.is::<redis::RedisError>())
+}
+
+/// Whether an error is, somewhere in its chain, a store that could not be
+/// used (`StoreError::Unavailable`, or Redis itself): such errors answer
+/// 503, never 500.
+pub fn is_unavailable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<StoreError>(),
+            Some(StoreError::Unavailable { .. })
+        ) || cause.is::<redis::RedisError>()
+    })
+}
+
 impl StoreError {
     pub fn unavailable(context: impl Into<String>, source: impl Into<anyhow::Error>) -> Self {
         Self::Unavailable {

@@ -22,10 +22,12 @@ use fs4::fs_std::FileExt;
 mod document;
 mod error;
 mod json;
+mod probe;
 pub mod redis;
 pub use document::Document;
-pub use error::StoreError;
+pub use error::{from_redis, is_unavailable, StoreError};
 pub use json::{read_json, write_json};
+pub use probe::{StoreProbe, StoreState};
 
 #[cfg(test)]
 pub mod conformance;
@@ -100,28 +102,22 @@ pub enum DataDirError {
     InUse { path: PathBuf },
 }
 
-/// The data directory, held exclusively while this value lives.
+/// The data directory, held exclusively while this value lives (file
+/// store), or only created (Redis: the shared state is elsewhere, and the
+/// directory holds this instance's clones and caches).
 #[derive(Debug)]
 pub struct DataDir {
     path: PathBuf,
-    _lock: File,
+    _lock: Option<File>,
 }
 
 impl DataDir {
     pub fn open(path: &Path) -> Result<Self, DataDirError> {
+        Self::create(path)?;
         let create_error = |source| DataDirError::Create {
             path: path.to_owned(),
             source,
         };
-        DirBuilder::new()
-            .recursive(true)
-            .mode(PRIVATE_DIR_MODE)
-            .create(path)
-            .map_err(create_error)?;
-        // An existing directory is tightened too: it may come from an older
-        // version, or from a `mkdir` under a permissive umask.
-        fs::set_permissions(path, Permissions::from_mode(PRIVATE_DIR_MODE))
-            .map_err(create_error)?;
         let lock_path = path.join(LOCK_FILE);
         OpenOptions::new()
             .create(true)
@@ -145,8 +141,33 @@ impl DataDir {
         remove_stale_temporaries(path);
         Ok(Self {
             path: path.to_owned(),
-            _lock: lock,
+            _lock: Some(lock),
         })
+    }
+
+    /// The directory without the lock: with Redis several instances and
+    /// the command line work at once, each on its own copy of the clones.
+    pub fn open_unlocked(path: &Path) -> Result<Self, DataDirError> {
+        Self::create(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            _lock: None,
+        })
+    }
+
+    fn create(path: &Path) -> Result<(), DataDirError> {
+        let create_error = |source| DataDirError::Create {
+            path: path.to_owned(),
+            source,
+        };
+        DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(path)
+            .map_err(create_error)?;
+        // An existing directory is tightened too: it may come from an older
+        // version, or from a `mkdir` under a permissive umask.
+        fs::set_permissions(path, Permissions::from_mode(PRIVATE_DIR_MODE)).map_err(create_error)
     }
 
     pub fn path(&self) -> &Path {

@@ -60,6 +60,8 @@ pub struct Registry {
     data_dir: PathBuf,
     repos_dir: PathBuf,
     store: Arc<dyn WorkspaceStore>,
+    /// One clone on first use at a time in this process.
+    cloning: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -80,6 +82,7 @@ impl Registry {
             repos_dir: data_dir.join("repos"),
             data_dir: data_dir.to_owned(),
             store,
+            cloning: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -211,8 +214,82 @@ impl Registry {
         if removed.path.starts_with(&self.repos_dir) {
             let _ = tokio::fs::remove_dir_all(&removed.path).await;
         }
+        if removed.repo_url.is_some() {
+            // This instance's own clone (Redis mode: registered elsewhere).
+            let _ = tokio::fs::remove_dir_all(self.repos_dir.join(removed.id.as_str())).await;
+        }
         let _ = tokio::fs::remove_file(credential_file(&self.data_dir, id)).await;
         Ok(true)
+    }
+
+    /// The directory a job reads. A registered directory is used where it
+    /// is; a repository Portico cloned lives in this instance's
+    /// `repos/<id>`, cloned here on first use when it is missing — with
+    /// `REDIS_URL` the instance that registered it may be another machine
+    /// (or the clone was deleted). The password of a repository URL is
+    /// read from this instance's `credentials/<id>`.
+    pub async fn local_root(&self, workspace: &Workspace) -> Result<PathBuf, String> {
+        if workspace.repo_url.is_none() {
+            return self.checked_root(workspace);
+        }
+        let dest = self.repos_dir.join(workspace.id.as_str());
+        if std::fs::symlink_metadata(&dest).is_err() {
+            let _one_at_a_time = self.cloning.lock().await;
+            if std::fs::symlink_metadata(&dest).is_err() {
+                self.clone_here(workspace, &dest).await?;
+            }
+        }
+        let here = Workspace {
+            path: dest,
+            ..workspace.clone()
+        };
+        self.checked_root(&here)
+    }
+
+    async fn clone_here(&self, workspace: &Workspace, dest: &Path) -> Result<(), String> {
+        let stored = workspace.repo_url.as_deref().unwrap_or_default();
+        let url = RepoUrl::parse(stored);
+        let secret_file = credential_file(&self.data_dir, workspace.id.as_str());
+        let options = if secret_file.is_file() {
+            credentials::git_options(&secret_file)
+        } else if url.redacted != url.clone_url {
+            return Err(format!(
+                "workspace {} is a repository whose password only the instance that \
+                 registered it holds; copy DATA_DIR/credentials/{} to this instance, or \
+                 register it again",
+                workspace.id, workspace.id
+            ));
+        } else {
+            Vec::new()
+        };
+        std::fs::create_dir_all(&self.repos_dir)
+            .map_err(|err| format!("cannot create {}: {err}", self.repos_dir.display()))?;
+        let partial = self.repos_dir.join(format!(
+            ".{}.cloning-{:08x}",
+            workspace.id,
+            rand::random::<u32>()
+        ));
+        tracing::info!(workspace = %workspace.id, "cloning a workspace on its first use here");
+        let cloned = git::clone(
+            &url.clone_url,
+            workspace.target_branch.as_deref(),
+            &partial,
+            &options,
+        )
+        .await;
+        let placed = cloned.and_then(|()| Ok(std::fs::rename(&partial, dest)?));
+        if let Err(err) = placed {
+            let _ = std::fs::remove_dir_all(&partial);
+            if dest.is_dir() {
+                // Another process sharing this DATA_DIR cloned it first.
+                return Ok(());
+            }
+            return Err(format!(
+                "workspace {} could not be cloned here: {err:#}",
+                workspace.id
+            ));
+        }
+        Ok(())
     }
 
     /// The workspace's directory, checked again before every job: it must

@@ -152,7 +152,7 @@ async fn check_fault(fault: impl Fn(&FaultyDir)) {
     let before = snapshot(&dir.path);
 
     fault(&dir);
-    let body = assert_error(ask(&app, &workspace).await, 503, "service-unavailable").await;
+    let body = assert_error(ask(&app, &workspace).await, 503, "store-unavailable").await;
     assert!(
         body["error"].as_str().unwrap().contains("data directory"),
         "{body}"
@@ -165,7 +165,7 @@ async fn check_fault(fault: impl Fn(&FaultyDir)) {
             &json!({"name": "x", "path": other_repo.path()}),
         )
         .await;
-    assert_error(add, 503, "service-unavailable").await;
+    assert_error(add, 503, "store-unavailable").await;
     let (status, page) = generate_status(&app, &csrf, "during fault").await;
     assert_eq!(status, 503);
     assert!(page.contains("data directory"));

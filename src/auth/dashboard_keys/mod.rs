@@ -10,17 +10,17 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use argon2::password_hash::PasswordHash;
-
 use chrono::{DateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use subtle::ConstantTimeEq;
 
+mod check;
 mod record;
 pub mod redis_store;
 pub mod store;
 
-use record::{split_key, KEY_PREFIX};
+pub use check::{CachedKey, Lookup, Unverified};
+use record::KEY_PREFIX;
 pub use record::{Expiry, KeyRecord, PreviousSecret};
 pub use redis_store::RedisKeyStore;
 pub use store::{FileKeyStore, KeyStore};
@@ -38,12 +38,18 @@ const SECRET_LEN: usize = 48;
 const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
 /// The secrets of a key that argon2 accepted, as keyed digests: the
-/// current one and, after a roll, the old one; and who the key is.
+/// current one and, after a roll, the old one; who the key is; and, for a
+/// shared store, the record's version they were verified against.
 #[derive(Debug)]
 struct Verified {
     current: Option<[u8; 32]>,
     previous: Option<[u8; 32]>,
     principal: Principal,
+    version: Option<u64>,
+    expires_at: Option<DateTime<Utc>>,
+    previous_until: Option<DateTime<Utc>>,
+    /// The last use written to the store (at most once a minute).
+    touched_at: Option<DateTime<Utc>>,
 }
 
 fn same_digest(known: Option<[u8; 32]>, digest: &[u8; 32]) -> bool {
@@ -239,8 +245,9 @@ impl Keys {
         };
         let mut verified = self.verified.write();
         match (verified.get_mut(id), &record.previous) {
-            (Some(known), Some(_)) => {
+            (Some(known), Some(previous)) => {
                 known.previous = known.current.take();
+                known.previous_until = Some(previous.valid_until);
             }
             (Some(_), None) => {
                 verified.remove(id);
@@ -248,107 +255,6 @@ impl Keys {
             (None, _) => {}
         }
         Ok(Some((plaintext, record)))
-    }
-
-    /// Checks a presented key against the stored ones. A key verified
-    /// before costs a digest and a comparison; a new one, one argon2
-    /// verification on the blocking pool (two while a rolled key's old
-    /// secret is in its grace period and neither was seen yet).
-    pub async fn check(&self, key: &SecretString) -> anyhow::Result<KeyCheck> {
-        let presented = key.expose_secret();
-        let Some(parts) = split_key(presented) else {
-            return Ok(KeyCheck::NotStored);
-        };
-        let digest = self.digest(presented);
-        let now = Utc::now();
-        let Some(record) = self.store.get(parts.id).await? else {
-            return Ok(KeyCheck::NotStored);
-        };
-        // Decided under the cache's lock, which no await may hold: a secret
-        // seen before is a hit; otherwise the hashes worth an argon2 check.
-        let seen = {
-            let in_grace = record.previous_hash(now).is_some();
-            let verified = self.verified.read();
-            let known = verified.get(parts.id);
-            let hit = known.filter(|known| {
-                same_digest(known.current, &digest)
-                    || (in_grace && same_digest(known.previous, &digest))
-            });
-            match hit {
-                Some(known) => Ok(known.principal.clone()),
-                None => {
-                    // Only secrets not yet seen are worth an argon2 verification.
-                    let mut candidates = Vec::with_capacity(2);
-                    if known.is_none_or(|k| k.current.is_none()) {
-                        candidates.push(record.key_hash.clone());
-                    }
-                    if let Some(previous) = record.previous_hash(now) {
-                        if known.is_none_or(|k| k.previous.is_none()) {
-                            candidates.push(previous.to_owned());
-                        }
-                    }
-                    Err(candidates)
-                }
-            }
-        };
-        let expired = record.is_expired(now);
-        let candidates = match seen {
-            Ok(principal) => {
-                crate::metrics::key_cache(true);
-                if expired {
-                    return Ok(KeyCheck::Expired);
-                }
-                self.touch(&record, now).await?;
-                return Ok(KeyCheck::Valid(principal));
-            }
-            Err(candidates) => candidates,
-        };
-        crate::metrics::key_cache(false);
-        let mut matched = None;
-        for key_hash in candidates {
-            if PasswordHash::new(&key_hash).is_err() {
-                // A hand-edited or damaged record: no key can match it, so it
-                // is an invalid key (counted as a failure), not a server error.
-                self.report_malformed(parts.id);
-                continue;
-            }
-            if self.hasher.verify(key, &key_hash).await? {
-                matched = Some(key_hash);
-                break;
-            }
-        }
-        let Some(matched) = matched else {
-            return Ok(KeyCheck::Invalid);
-        };
-        // A revocation or a roll may have happened while argon2 ran.
-        let Some(record) = self.store.get(parts.id).await? else {
-            return Ok(KeyCheck::Invalid);
-        };
-        let principal = {
-            let is_current = record.key_hash == matched;
-            if !is_current && record.previous_hash(Utc::now()) != Some(matched.as_str()) {
-                return Ok(KeyCheck::Invalid);
-            }
-            let mut verified = self.verified.write();
-            let entry = verified
-                .entry(record.id.clone())
-                .or_insert_with(|| Verified {
-                    current: None,
-                    previous: None,
-                    principal: record.principal(),
-                });
-            if is_current {
-                entry.current = Some(digest);
-            } else {
-                entry.previous = Some(digest);
-            }
-            entry.principal.clone()
-        };
-        if expired {
-            return Ok(KeyCheck::Expired);
-        }
-        self.touch(&record, now).await?;
-        Ok(KeyCheck::Valid(principal))
     }
 
     fn report_malformed(&self, id: &str) {

@@ -255,6 +255,14 @@ impl KeyStore for RedisKeyStore {
         Ok(())
     }
 
+    async fn record_version(&self, id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(Some(self.version(id).await?))
+    }
+
+    fn versions_key(&self) -> Option<&str> {
+        Some(&self.versions)
+    }
+
     async fn flush(&self) -> Result<(), StoreError> {
         let pending: Vec<_> = self.touches.lock().drain().collect();
         if pending.is_empty() {

@@ -32,6 +32,17 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     async fn touch(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Writes the last-used times `touch` kept in memory.
     async fn flush(&self) -> Result<(), StoreError>;
+    /// The version of record `id`, moved on by every insert, replace and
+    /// removal, when the store is shared by several instances; `None` for a
+    /// store one process owns, whose own cache is never stale.
+    async fn record_version(&self, _id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
+    /// The Redis hash of the versions, read by the gate's one script per
+    /// request (`auth::gate_redis`); `None` for a store not in Redis.
+    fn versions_key(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The records by id; on disk a list, oldest first.

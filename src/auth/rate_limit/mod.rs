@@ -19,7 +19,9 @@
 //!   stricter, never lenient. Memory is allocated once, whatever the number
 //!   of distinct clients (README, "Limits and memory").
 
+mod failures;
 mod redis_counter;
+mod shared;
 mod sketch;
 mod table;
 
@@ -27,7 +29,9 @@ use std::net::IpAddr;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
 
+pub use failures::{Attempt, FailureThrottle, MAX_WAIT, NO_PROGRESS_WAIT};
 pub use redis_counter::{RedisReservation, RedisWindowCounter};
+pub use shared::{Admission, SharedAttempt, SharedLimits};
 pub use table::{Bounds, Reservation, WindowCounter};
 
 /// The key of a client address in a failure counter: the address itself

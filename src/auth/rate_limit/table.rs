@@ -288,6 +288,18 @@ impl WindowCounter {
             .collect())
     }
 
+    /// The standing of `key` without counting anything: only for a request
+    /// that verifies no secret (a key already known valid), never as a
+    /// check before the work a reservation guards.
+    pub fn standing_now(&self, key: &[u8]) -> Quota {
+        let digest = self.digest(key);
+        let now_ms = self.now_ms(Instant::now());
+        let mut table = self.lock();
+        match self.standing(&mut table, digest, self.limit, now_ms) {
+            Ok(quota) | Err(quota) => quota,
+        }
+    }
+
     /// Counts one event for `key` for good: `Ok` with the quota after it, or
     /// `Err` with the exhausted quota.
     pub fn try_acquire(&self, key: &[u8]) -> Result<Quota, Quota> {

@@ -7,6 +7,7 @@
 mod conformance;
 mod ring;
 mod store;
+mod store_redis;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,6 +23,7 @@ use secrecy::ExposeSecret;
 
 pub use ring::{by_day, hour_of, hour_start, Counts, Hour, KeyRing, Outcome, HOURS_KEPT};
 pub use store::{FileUsageStore, Tally, Unsaved, UsageStore};
+pub use store_redis::RedisUsageStore;
 
 use super::api_key::ApiKey;
 use super::dashboard_keys::Keys;

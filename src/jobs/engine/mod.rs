@@ -94,7 +94,8 @@ impl Answerer {
             .ok_or_else(|| EngineError::WorkspaceRemoved(job.workspace_id.clone()))?;
         let root = self
             .registry
-            .checked_root(&workspace)
+            .local_root(&workspace)
+            .await
             .map_err(EngineError::WorkspaceUnusable)?;
         let started = Instant::now();
         let export = match &job.source_branch {

@@ -7,6 +7,7 @@
 //! `Redis` (commands, Lua scripts) and `RedisDocument<T>` (a small JSON
 //! document written by compare-and-swap on a version).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use super::StoreError;
 
 mod document;
+mod shared;
 pub use document::RedisDocument;
 
 #[cfg(test)]
@@ -35,6 +37,8 @@ const CONNECTION_RETRIES: usize = 2;
 pub struct Redis {
     conn: ConnectionManager,
     prefix: Arc<str>,
+    /// Commands and scripts sent on this connection (`round_trips`).
+    round_trips: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Redis {
@@ -62,6 +66,7 @@ impl Redis {
         Ok(Self {
             conn,
             prefix: prefix.into(),
+            round_trips: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -70,6 +75,7 @@ impl Redis {
         Self {
             conn: self.conn.clone(),
             prefix: prefix.into(),
+            round_trips: self.round_trips.clone(),
         }
     }
 
@@ -82,9 +88,20 @@ impl Redis {
         format!("{}:{name}", self.prefix)
     }
 
-    /// A handle to the shared connection, for one command or script.
+    /// A handle to the shared connection, for one command or script: each
+    /// call is counted as one round trip.
     pub fn conn(&self) -> ConnectionManager {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::redis_round_trip();
         self.conn.clone()
+    }
+
+    /// How many commands and scripts were sent on this connection (and its
+    /// `with_prefix` copies): the gate's cost in Redis, for tests; the
+    /// process-wide total is `portico_redis_round_trips_total` on /metrics,
+    /// for the benchmark.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
     /// Checked before every write: only the storage-fault tests make it
@@ -93,7 +110,7 @@ impl Redis {
         if injected_fault(&self.prefix) {
             return Err(StoreError::unavailable(
                 format!("writes under {} fail on purpose", self.prefix),
-                anyhow::anyhow!("injected write fault"),
+                redis::RedisError::from(std::io::Error::other("injected write fault")),
             ));
         }
         Ok(())

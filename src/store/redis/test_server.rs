@@ -130,6 +130,12 @@ fn server() -> &'static Throwaway {
     SERVER.get_or_init(Throwaway::start)
 }
 
+/// The address of this process's test Redis, for a test that opens
+/// connections of its own (one per simulated instance).
+pub fn url() -> String {
+    server().url()
+}
+
 /// A connection to the test Redis whose keys all start with a prefix
 /// unique to this call (`test:{name}:{random}`).
 pub async fn connect(name: &str) -> Redis {

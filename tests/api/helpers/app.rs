@@ -157,6 +157,16 @@ impl TestApp {
         self.jobs = jobs;
     }
 
+    /// Stops the server and waits until it has let go of the data
+    /// directory (its lock), which the caller keeps.
+    pub async fn stop(mut self) -> TempDir {
+        self.server.stop(true).await;
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        self.data_dir
+    }
+
     /// Restarts with some variables changed (an operator editing `.env`).
     pub async fn restart_with_vars(&mut self, vars: &[(&str, &str)]) {
         for (name, value) in vars {

@@ -7,6 +7,7 @@ mod api;
 mod app;
 mod client;
 mod raw;
+mod redis;
 mod repo;
 mod server;
 
@@ -15,7 +16,8 @@ pub use app::{
     spawn_app, spawn_app_on, spawn_app_with_jobs_by_hand, spawn_app_with_limits, TestApp,
 };
 pub use client::{test_client, TestClient};
-pub use raw::{raw_form, raw_request, simultaneously, RawAnswer};
+pub use raw::{raw_form, raw_request, simultaneously, simultaneously_at, RawAnswer};
+pub use redis::TestRedis;
 pub use repo::{answer_repo, git};
 pub use server::{
     portico_command, run_cli, run_to_exit, server_vars, start_server, start_server_with_args,

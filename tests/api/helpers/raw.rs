@@ -61,10 +61,16 @@ impl RawAnswer {
 /// bytes go out together, in order (so the last request is released last).
 /// Returns the answers in order.
 pub async fn simultaneously(address: &str, requests: &[Vec<u8>]) -> Vec<RawAnswer> {
+    let targets: Vec<(&str, Vec<u8>)> = requests.iter().map(|r| (address, r.clone())).collect();
+    simultaneously_at(&targets).await
+}
+
+/// `simultaneously`, each request sent to its own address (several servers).
+pub async fn simultaneously_at(targets: &[(&str, Vec<u8>)]) -> Vec<RawAnswer> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = address.trim_start_matches("http://");
-    let mut streams = Vec::with_capacity(requests.len());
-    for request in requests {
+    let mut streams = Vec::with_capacity(targets.len());
+    for (address, request) in targets {
+        let host = address.trim_start_matches("http://");
         let mut stream = tokio::net::TcpStream::connect(host)
             .await
             .expect("connects");
@@ -77,7 +83,7 @@ pub async fn simultaneously(address: &str, requests: &[Vec<u8>]) -> Vec<RawAnswe
     }
     // Every request is now complete but for one byte.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    for (stream, request) in streams.iter_mut().zip(requests) {
+    for (stream, (_, request)) in streams.iter_mut().zip(targets) {
         stream
             .write_all(&request[request.len() - 1..])
             .await

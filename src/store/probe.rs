@@ -1,0 +1,51 @@
+//! Which store holds the state, and whether it answers now: what
+//! `/api/health` reports and what a failure page names.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::redis::Redis;
+
+/// Where the shared state is, and whether it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreState {
+    /// The embedded file store in `DATA_DIR`.
+    File,
+    /// Redis (`REDIS_URL`), answering.
+    Redis,
+    /// Redis does not answer: everything but environment keys answers 503.
+    Unavailable,
+}
+
+/// What `/api/health` asks about the store: nothing for the file store
+/// (the process is the store), a `PING` for Redis.
+#[derive(Debug, Clone)]
+pub struct StoreProbe(Option<Redis>);
+
+impl StoreProbe {
+    pub fn files() -> Self {
+        Self(None)
+    }
+
+    pub fn redis(redis: Redis) -> Self {
+        Self(Some(redis))
+    }
+
+    pub async fn state(&self) -> StoreState {
+        match &self.0 {
+            None => StoreState::File,
+            Some(redis) => match redis.ping().await {
+                Ok(()) => StoreState::Redis,
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), "health: Redis does not answer");
+                    StoreState::Unavailable
+                }
+            },
+        }
+    }
+
+    pub fn is_redis(&self) -> bool {
+        self.0.is_some()
+    }
+}
