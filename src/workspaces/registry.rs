@@ -214,6 +214,10 @@ impl Registry {
         if removed.path.starts_with(&self.repos_dir) {
             let _ = tokio::fs::remove_dir_all(&removed.path).await;
         }
+        if removed.repo_url.is_some() {
+            // This instance's own clone (Redis mode: registered elsewhere).
+            let _ = tokio::fs::remove_dir_all(self.repos_dir.join(removed.id.as_str())).await;
+        }
         let _ = tokio::fs::remove_file(credential_file(&self.data_dir, id)).await;
         Ok(true)
     }
