@@ -212,9 +212,8 @@ impl Gate {
             Found::Failed(failure) => {
                 let attempt = self.failures.reserve(addr_key).await.map_err(throttled)?;
                 attempt.keep();
-                return Err(usage::attribute(req, key, Err(failure))
-                    .err()
-                    .unwrap_or(Refusal::InvalidKey));
+                // Passes the failure on, noting an expired key's use.
+                usage::attribute(req, key, Err(failure))?
             }
             Found::Unverified(unverified) => {
                 let attempt = self.failures.reserve(addr_key).await.map_err(throttled)?;

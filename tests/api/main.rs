@@ -48,6 +48,7 @@ mod parsers;
 mod races;
 mod rate_limits;
 mod readme;
+mod redis_gate;
 mod redis_mode;
 mod repo_credentials;
 mod retry_after;

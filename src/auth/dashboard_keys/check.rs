@@ -211,20 +211,26 @@ impl Keys {
     /// Notes a use of a cached key, at most once a minute per key.
     pub async fn note_use(&self, id: &str) -> anyhow::Result<()> {
         let now = Utc::now();
-        let stale = {
-            let mut verified = self.verified.write();
-            let Some(known) = verified.get_mut(id) else {
-                return Ok(());
-            };
-            let stale = known
-                .touched_at
-                .is_none_or(|at| (now - at).num_seconds() >= LAST_USED_RESOLUTION_SECS);
-            if stale {
-                known.touched_at = Some(now);
-            }
-            stale
+        let is_stale = |touched_at: Option<DateTime<Utc>>| {
+            touched_at.is_none_or(|at| (now - at).num_seconds() >= LAST_USED_RESOLUTION_SECS)
         };
-        if stale {
+        // A read lock on the common path; the write lock once a minute.
+        if !self
+            .verified
+            .read()
+            .get(id)
+            .is_some_and(|known| is_stale(known.touched_at))
+        {
+            return Ok(());
+        }
+        let claimed = match self.verified.write().get_mut(id) {
+            Some(known) if is_stale(known.touched_at) => {
+                known.touched_at = Some(now);
+                true
+            }
+            _ => false,
+        };
+        if claimed {
             self.store.touch(id, now).await?;
         }
         Ok(())

@@ -9,8 +9,10 @@
 //! verifying reserves a throttle slot first (`reserve`), with the same
 //! rules as the local `FailureThrottle`: the throttle's hash keeps
 //! `pending` beside `used`, so a window full of attempts still in flight
-//! (on any instance) makes the next one wait, not fail. Keys are BLAKE3
-//! digests: no address or key id is stored in Redis.
+//! (on any instance) makes the next one wait, not fail. An instance that
+//! dies with attempts in flight leaves them pending until the window ends:
+//! they still count as used, so a guesser gains nothing from it. Keys are
+//! BLAKE3 digests: no address or key id is stored in Redis.
 
 use std::num::NonZeroU32;
 use std::sync::LazyLock;
