@@ -11,6 +11,8 @@
 #   bash scripts/bench.sh gate                # only the gate: health, env key, cached dashboard key,
 #                                             # 10,000 stored keys and the 100-new-keys burst (no
 #                                             # hashing memory, flood, engine or criterion)
+#   bash scripts/bench.sh callgrind           # instructions per request under callgrind (valgrind):
+#                                             # the gate's cost without the machine's noise
 #
 # The scenarios on one server run interleaved, ROUNDS times each, and the
 # table shows each one's median round, so drift on a shared machine hits
@@ -53,13 +55,15 @@ SETUP_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 PASSWORD="benchmark-password-$SETUP_TOKEN"
 
 DATA="$WORK/data"
+WRAPPER=() # a command the server runs under (valgrind for the callgrind section)
+STARTUP_TRIES=100
 start_server() {
   env -i PATH="$PATH" HOME="$HOME" BIND="127.0.0.1:$PORT" DATA_DIR="$DATA" PUBLIC_URL="$BASE" \
     ADMIN_API_KEY="$ADMIN_KEY" VALID_API_KEYS="$ENV_KEY" API_RATE_LIMIT=1000000000 \
     INITIAL_SETUP_TOKEN="$SETUP_TOKEN" RUST_LOG=info \
-    "$BIN" >>"$WORK/server.log" 2>&1 &
+    "${WRAPPER[@]}" "$BIN" >>"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
-  for _ in $(seq 100); do
+  for _ in $(seq "$STARTUP_TRIES"); do
     curl -sf "$BASE/api/health" >/dev/null && return 0
     sleep 0.1
   done
@@ -253,8 +257,16 @@ if [ "${1:-}" = redis ]; then
   exit 0
 fi
 
+if [ "${1:-}" = callgrind ]; then
+  # shellcheck source=scripts/bench_callgrind.sh
+  source scripts/bench_callgrind.sh
+  callgrind_bench
+  [ "$CALLGRIND_MET" = 1 ] || exit 3
+  exit 0
+fi
+
 MODE=${1:-all}
-case "$MODE" in all | gate) ;; *) echo "usage: bench.sh [flood|usage|gate]" >&2; exit 2 ;; esac
+case "$MODE" in all | gate) ;; *) echo "usage: bench.sh [flood|usage|redis|gate|callgrind]" >&2; exit 2 ;; esac
 
 echo "starting Portico on $BASE with one dashboard key..." >&2
 start_server

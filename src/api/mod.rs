@@ -12,11 +12,10 @@ pub mod openapi;
 pub mod schemas;
 pub mod workspaces;
 
-use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse};
 
 use crate::auth::Principal;
-use crate::http::gate::require_principal;
+use crate::http::gate::RequirePrincipal;
 use crate::http::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -29,7 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/api/docs").get(docs_page))
     .service(
         web::scope("/api")
-            .wrap(from_fn(require_principal))
+            .wrap(RequirePrincipal)
             .service(resource("/me").get(me))
             .configure(keys::api_routes)
             .configure(key_usage::api_routes)

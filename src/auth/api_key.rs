@@ -2,8 +2,11 @@
 //! `Authorization: Bearer`. Anything ambiguous or malformed is rejected here,
 //! before any lookup or hashing.
 
-use actix_web::http::header::{HeaderMap, AUTHORIZATION};
+use actix_web::http::header::{HeaderMap, HeaderName, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
+
+/// Parsed once, not on every look-up.
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 
 /// Longer values are not keys Portico ever issues or accepts.
 pub const MAX_KEY_LEN: usize = 512;
@@ -29,6 +32,29 @@ impl ApiKey {
         }
     }
 
+    /// `parse` of a header's bytes in one pass: spaces and tabs around
+    /// the key are dropped, and what is left must be 1 to 512 visible ASCII
+    /// characters (so a byte that is not valid in a header's text, or not
+    /// ASCII, is refused as before).
+    fn from_header_bytes(bytes: &[u8]) -> Result<Self, MalformedKey> {
+        let blank = |b: &u8| *b == b' ' || *b == b'\t';
+        let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+        let end = bytes
+            .iter()
+            .rposition(|b| !blank(b))
+            .map_or(start, |at| at + 1);
+        let key = &bytes[start..end];
+        // Branch-free, so the compiler checks many bytes at a time.
+        let visible = key
+            .iter()
+            .fold(true, |ok, b| ok & (b.wrapping_sub(0x21) < 0x5e));
+        if key.is_empty() || key.len() > MAX_KEY_LEN || !visible {
+            return Err(MalformedKey);
+        }
+        let text = std::str::from_utf8(key).map_err(|_| MalformedKey)?;
+        Ok(Self(SecretString::from(text)))
+    }
+
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
@@ -42,14 +68,10 @@ impl ApiKey {
     /// header is present but repeated, empty, too long or not ASCII.
     /// `x-api-key` wins over `Authorization` when both are sent.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, MalformedKey> {
-        if let Some(value) = single(headers, "x-api-key")? {
-            return value
-                .to_str()
-                .map_err(|_| MalformedKey)
-                .and_then(Self::parse)
-                .map(Some);
+        if let Some(value) = single(headers, &X_API_KEY)? {
+            return Self::from_header_bytes(value.as_bytes()).map(Some);
         }
-        let Some(value) = single(headers, AUTHORIZATION.as_str())? else {
+        let Some(value) = single(headers, &AUTHORIZATION)? else {
             return Ok(None);
         };
         let value = value.to_str().map_err(|_| MalformedKey)?.trim();
@@ -63,12 +85,67 @@ impl ApiKey {
 
 fn single<'a>(
     headers: &'a HeaderMap,
-    name: &str,
+    name: &HeaderName,
 ) -> Result<Option<&'a actix_web::http::header::HeaderValue>, MalformedKey> {
     let mut values = headers.get_all(name);
     match (values.next(), values.next()) {
         (None, _) => Ok(None),
         (Some(value), None) => Ok(Some(value)),
         (Some(_), Some(_)) => Err(MalformedKey),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::{HeaderMap, HeaderValue};
+    use proptest::prelude::*;
+    use secrecy::ExposeSecret;
+
+    use super::{ApiKey, MalformedKey, X_API_KEY};
+
+    /// What `from_headers` answered before its one-pass reading: the
+    /// header's text, then `parse`.
+    fn reference(bytes: &[u8]) -> Result<String, MalformedKey> {
+        let value = HeaderValue::from_bytes(bytes).map_err(|_| MalformedKey)?;
+        let text = value.to_str().map_err(|_| MalformedKey)?;
+        ApiKey::parse(text).map(|key| key.expose().to_owned())
+    }
+
+    fn read(bytes: &[u8]) -> Result<String, MalformedKey> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            X_API_KEY,
+            HeaderValue::from_bytes(bytes).map_err(|_| MalformedKey)?,
+        );
+        let key = ApiKey::from_headers(&headers)?.expect("a key header was sent");
+        Ok(key.secret().expose_secret().to_owned())
+    }
+
+    #[test]
+    fn the_key_header_is_read_as_before_at_the_edges() {
+        for bytes in [
+            &b" \tptk_abc_def \t"[..],
+            b"key\x0c",
+            b"\x0bkey",
+            b"ke y",
+            b"caf\xc3\xa9",
+            b"\x7fkey",
+            b"~!",
+            b" ",
+            &[b'k'; 512],
+            &[b'k'; 513],
+        ] {
+            assert_eq!(read(bytes), reference(bytes), "{bytes:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_key_header_is_read_as_before(bytes in proptest::collection::vec(
+            prop_oneof![Just(b' '), Just(b'\t'), 0x21u8..0x7f, 0x80u8..=0xff],
+            0..40,
+        )) {
+            prop_assert_eq!(read(&bytes), reference(&bytes));
+        }
     }
 }

@@ -13,6 +13,10 @@ use super::rate_limit::{
 use crate::store::redis::Redis;
 use crate::store::StoreError;
 
+/// The names of the shared counters in Redis.
+pub const LOGIN_FAILURES: &str = "login-failures";
+pub const SECOND_STEP_FAILURES: &str = "second-step-failures";
+
 #[derive(Debug)]
 pub enum FailureCounter {
     Local(WindowCounter),
@@ -46,6 +50,15 @@ impl FailureCounter {
     /// The same, shared by every instance on `redis` under `name`.
     pub fn shared(redis: &Redis, name: &str, limit: NonZeroU32, window: Duration) -> Self {
         Self::Shared(RedisWindowCounter::new(redis, name, limit, window))
+    }
+
+    /// Lifts `key`'s lockout. Only the shared counter can be reached from
+    /// outside the server; an in-memory one ends with its process.
+    pub async fn forget(&self, key: &[u8]) -> Result<(), StoreError> {
+        match self {
+            Self::Local(_) => Ok(()),
+            Self::Shared(counter) => counter.forget(key).await,
+        }
     }
 
     pub async fn reserve(&self, key: &[u8]) -> Result<Attempt<'_>, Refused> {

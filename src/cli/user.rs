@@ -7,10 +7,15 @@ use std::process::ExitCode;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use crate::auth::failure_counter::{FailureCounter, LOGIN_FAILURES};
 use crate::auth::hashing::Hasher;
 use crate::auth::session_store::{FileSessionStore, SessionPurge};
 use crate::auth::users::{Password, UserError, Users};
 use crate::config::Settings;
+use crate::dashboard::{user_failures_key, MAX_FAILED_LOGINS};
 use crate::store::{DataDir, DataDirError};
 
 /// What a failed command prints, after `portico: `.
@@ -30,27 +35,33 @@ pub fn reset_password(settings: &Settings, name: &str, password_stdin: bool) -> 
 }
 
 async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<String, Failure> {
-    let (users, sessions, place, _held): (Users, Box<dyn SessionPurge>, String, _) = match &settings
-        .redis
-    {
-        None => {
-            let data_dir = open_data_dir(
-                settings,
-                "change the password in the dashboard under Account Security",
-            )?;
-            let place = data_dir.path().display().to_string();
-            let users = Users::load(data_dir.path(), Hasher::for_this_machine())
-                .map_err(|err| format!("cannot read the users in {place}: {err:#}"))?;
-            let sessions = FileSessionStore::load(data_dir.path())
-                .map_err(|err| format!("cannot read the sessions: {err:#}"))?;
-            (users, Box::new(sessions), place, Some(data_dir))
-        }
-        Some(redis) => {
-            let redis = super::stores::connect(redis).await?;
-            let (users, sessions) = super::stores::redis_users(&redis, Hasher::for_this_machine());
-            (users, Box::new(sessions), "Redis".to_owned(), None)
-        }
-    };
+    let (users, sessions, place, _held, redis): (Users, Box<dyn SessionPurge>, String, _, _) =
+        match &settings.redis {
+            None => {
+                let data_dir = open_data_dir(
+                    settings,
+                    "change the password in the dashboard under Account Security",
+                )?;
+                let place = data_dir.path().display().to_string();
+                let users = Users::load(data_dir.path(), Hasher::for_this_machine())
+                    .map_err(|err| format!("cannot read the users in {place}: {err:#}"))?;
+                let sessions = FileSessionStore::load(data_dir.path())
+                    .map_err(|err| format!("cannot read the sessions: {err:#}"))?;
+                (users, Box::new(sessions), place, Some(data_dir), None)
+            }
+            Some(redis) => {
+                let redis = super::stores::connect(redis).await?;
+                let (users, sessions) =
+                    super::stores::redis_users(&redis, Hasher::for_this_machine());
+                (
+                    users,
+                    Box::new(sessions),
+                    "Redis".to_owned(),
+                    None,
+                    Some(redis),
+                )
+            }
+        };
     let names = users
         .usernames()
         .await
@@ -84,9 +95,18 @@ async fn reset(settings: &Settings, name: &str, password_stdin: bool) -> Result<
         .map_err(|err| {
             format!("the password is changed, but ending the sessions failed: {err:#}")
         })?;
-    let lockout = if settings.redis.is_some() {
-        "A login lockout, kept in Redis, ends by itself 15 minutes after the last failure: \
-         log in then."
+    let lockout = if let Some(redis) = &redis {
+        FailureCounter::shared(
+            redis,
+            LOGIN_FAILURES,
+            NonZeroU32::new(MAX_FAILED_LOGINS).expect("non-zero"),
+            Duration::from_secs(15 * 60),
+        )
+        .forget(&user_failures_key(name))
+        .await
+        .map_err(|err| format!("the password is changed, but the lockout stays: {err:#}"))?;
+        "The lockout of the user name is lifted (one of an address ends 15 minutes after \
+         its last failure): log in now."
     } else {
         "The login lockout lives in the server's memory and is clear when it starts: start \
          Portico and log in."

@@ -3,11 +3,12 @@
 //! handlers as an extractor) and adds the quota headers to the response.
 
 use std::future::{ready, Ready};
+use std::rc::Rc;
 
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 
 use super::origin::is_cross_site_write;
 use super::ApiError;
@@ -15,11 +16,60 @@ use crate::auth::usage::UsageCounter;
 use crate::auth::{Gate, Principal};
 use crate::core::address::{address_text, client_address};
 
-/// The middleware function wrapped around the `/api` scope.
-pub async fn require_principal(
+/// The middleware wrapped around the `/api` scope (`.wrap(RequirePrincipal)`).
+/// A hand-written `Transform` rather than `middleware::from_fn`: the inner
+/// service is called directly, so a request boxes one future, not two.
+pub struct RequirePrincipal;
+
+impl<S, B> Transform<S, ServiceRequest> for RequirePrincipal
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Transform = RequirePrincipalService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(RequirePrincipalService(Rc::new(service))))
+    }
+}
+
+pub struct RequirePrincipalService<S>(Rc<S>);
+
+impl<S, B> Service<ServiceRequest> for RequirePrincipalService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>>;
+
+    fn poll_ready(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), actix_web::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        Box::pin(require_principal(req, self.0.clone()))
+    }
+}
+
+/// Asks the gate, logs and counts the attempt, then calls `next` with the
+/// principal in the request, or answers the refusal.
+async fn require_principal<S, B>(
     req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    next: Rc<S>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody + 'static,
+{
     let gate = req
         .app_data::<web::Data<Gate>>()
         .cloned()

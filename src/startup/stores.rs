@@ -15,7 +15,7 @@ use crate::auth::activity::ActivityLog;
 use crate::auth::activity_store_redis::RedisActivityStore;
 use crate::auth::dashboard_keys::{Keys, RedisKeyStore};
 use crate::auth::env_keys::KeyIdSecret;
-use crate::auth::failure_counter::FailureCounter;
+use crate::auth::failure_counter::{FailureCounter, LOGIN_FAILURES, SECOND_STEP_FAILURES};
 use crate::auth::hashing::Hasher;
 use crate::auth::session_backend::Sessions;
 use crate::auth::session_store::FileSessionStore;
@@ -134,13 +134,13 @@ pub(super) async fn open_redis(
         setup_token,
         login_failures: FailureCounter::shared(
             &redis,
-            "login-failures",
+            LOGIN_FAILURES,
             max_failed_logins(),
             LOGIN_FAILURE_WINDOW,
         ),
         second_step_failures: FailureCounter::shared(
             &redis,
-            "second-step-failures",
+            SECOND_STEP_FAILURES,
             max_wrong_codes(),
             LOGIN_FAILURE_WINDOW,
         ),

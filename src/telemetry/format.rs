@@ -14,22 +14,29 @@ use tracing_subscriber::registry::LookupSpan;
 
 pub struct LeanFormat;
 
-fn push_number(out: &mut Writer<'_>, value: u32, width: usize) -> fmt::Result {
+/// Appends `value` in `width` digits, zero-padded.
+fn push_number(out: &mut String, value: u32, width: usize) {
     let mut digits = [b'0'; 10];
     let mut rest = value;
     for slot in digits[..width].iter_mut().rev() {
         *slot = b'0' + (rest % 10) as u8;
         rest /= 10;
     }
-    out.write_str(std::str::from_utf8(&digits[..width]).expect("ASCII digits"))
+    out.push_str(std::str::from_utf8(&digits[..width]).expect("ASCII digits"));
 }
+
+/// A line buffer grown past this is freed after its line.
+const MAX_KEPT_LINE: usize = 16 * 1024;
 
 thread_local! {
     /// The formatted date and time of the last whole second seen here.
     static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    /// The line being formatted: built here with plain `String` appends,
+    /// then handed to the subscriber's writer in one call.
+    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
-fn write_timestamp(out: &mut Writer<'_>) -> fmt::Result {
+fn write_timestamp(out: &mut String) {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -49,11 +56,11 @@ fn write_timestamp(out: &mut Writer<'_>) -> fmt::Result {
                 now.second()
             );
         }
-        out.write_str(&cached.1)
-    })?;
-    out.write_char('.')?;
-    push_number(out, since_epoch.subsec_micros(), 6)?;
-    out.write_char('Z')
+        out.push_str(&cached.1);
+    });
+    out.push('.');
+    push_number(out, since_epoch.subsec_micros(), 6);
+    out.push('Z');
 }
 
 fn level_label(level: &Level) -> &'static str {
@@ -70,9 +77,8 @@ fn level_label(level: &Level) -> &'static str {
 /// in any of them are written as escapes, and a value that needs it is
 /// quoted, so no logged value (a command's stderr, a path, a user name) can
 /// end the line, forge another one or add a field.
-struct LeanVisitor<'a, 'w> {
-    out: &'a mut Writer<'w>,
-    result: fmt::Result,
+struct LeanVisitor<'a> {
+    out: &'a mut String,
 }
 
 /// Characters that could end or fake a line in a terminal or a log viewer.
@@ -80,74 +86,110 @@ fn is_line_breaking(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
+/// Per byte: 1 when a value holding it is quoted (space, control, `"`,
+/// `=`), 2 when the char-wise check decides (DEL and non-ASCII).
+static QUOTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = if b >= 0x7f {
+            2
+        } else if b <= b' ' as usize || b == b'"' as usize || b == b'=' as usize {
+            1
+        } else {
+            0
+        };
+        b += 1;
+    }
+    table
+};
+
 fn needs_quotes(value: &str) -> bool {
-    value.is_empty()
-        || value
+    // One pass over the bytes through a table (the common case: ids,
+    // addresses, paths).
+    let class = value
+        .bytes()
+        .fold(0u8, |class, b| class | QUOTE_CLASS[usize::from(b)]);
+    if class & 2 != 0 {
+        return value
             .chars()
-            .any(|c| c <= ' ' || c == '"' || c == '=' || is_line_breaking(c))
+            .any(|c| c <= ' ' || c == '"' || c == '=' || is_line_breaking(c));
+    }
+    value.is_empty() || class != 0
 }
 
-/// Passes text through with every line-breaking character escaped.
-struct Escaping<'a, 'w>(&'a mut Writer<'w>);
+/// Whether `text` is ASCII without control characters (nothing to escape).
+fn is_plain_ascii(text: &str) -> bool {
+    text.bytes()
+        .fold(true, |plain, b| plain & (b' '..0x7f).contains(&b))
+}
 
-impl fmt::Write for Escaping<'_, '_> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        let mut plain_from = 0;
-        for (at, c) in text.char_indices() {
-            if !is_line_breaking(c) {
-                continue;
-            }
-            self.0.write_str(&text[plain_from..at])?;
-            match c {
-                '\n' => self.0.write_str("\\n")?,
-                '\r' => self.0.write_str("\\r")?,
-                '\t' => self.0.write_str("\\t")?,
-                other => write!(self.0, "\\u{{{:x}}}", u32::from(other))?,
-            }
-            plain_from = at + c.len_utf8();
+/// Appends `text` with every line-breaking character escaped.
+fn push_escaped(out: &mut String, text: &str) {
+    if is_plain_ascii(text) {
+        out.push_str(text);
+        return;
+    }
+    let mut plain_from = 0;
+    for (at, c) in text.char_indices() {
+        if !is_line_breaking(c) {
+            continue;
         }
-        self.0.write_str(&text[plain_from..])
+        out.push_str(&text[plain_from..at]);
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            other => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(other));
+            }
+        }
+        plain_from = at + c.len_utf8();
+    }
+    out.push_str(&text[plain_from..]);
+}
+
+/// `fmt::Write` that escapes what passes through (for `?message` values).
+struct Escaping<'a>(&'a mut String);
+
+impl fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        push_escaped(self.0, text);
+        Ok(())
     }
 }
 
-impl LeanVisitor<'_, '_> {
-    fn field_start(&mut self, field: &Field) -> fmt::Result {
-        self.out.write_char(' ')?;
-        self.out.write_str(field.name())?;
-        self.out.write_char('=')
+impl LeanVisitor<'_> {
+    fn field_start(&mut self, field: &Field) {
+        self.out.push(' ');
+        self.out.push_str(field.name());
+        self.out.push('=');
     }
 
-    fn field_text(&mut self, field: &Field, value: &str) -> fmt::Result {
-        self.field_start(field)?;
+    fn field_text(&mut self, field: &Field, value: &str) {
+        self.field_start(field);
         if needs_quotes(value) {
             // `Debug` of a string quotes it and escapes every control character.
-            write!(self.out, "{value:?}")
+            let _ = write!(self.out, "{value:?}");
         } else {
-            self.out.write_str(value)
+            self.out.push_str(value);
         }
     }
 
     fn field_plain(&mut self, field: &Field, value: impl fmt::Display) {
-        if self.result.is_ok() {
-            self.result = self
-                .field_start(field)
-                .and_then(|()| write!(self.out, "{value}"));
-        }
+        self.field_start(field);
+        let _ = write!(self.out, "{value}");
     }
 }
 
-impl Visit for LeanVisitor<'_, '_> {
+impl Visit for LeanVisitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.result.is_err() {
-            return;
-        }
-        self.result = if field.name() == "message" {
-            self.out
-                .write_char(' ')
-                .and_then(|()| Escaping(self.out).write_str(value))
+        if field.name() == "message" {
+            self.out.push(' ');
+            push_escaped(self.out, value);
         } else {
-            self.field_text(field, value)
-        };
+            self.field_text(field, value);
+        }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -163,18 +205,28 @@ impl Visit for LeanVisitor<'_, '_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.result.is_err() {
-            return;
-        }
-        self.result = if field.name() == "message" {
-            write!(Escaping(self.out), " {value:?}")
+        if field.name() == "message" {
+            let _ = write!(Escaping(self.out), " {value:?}");
         } else {
             // `%value` and `?value` fields: their text is only known once
             // formatted, and then is treated like any other string.
             let text = format!("{value:?}");
-            self.field_text(field, &text)
-        };
+            self.field_text(field, &text);
+        }
     }
+}
+
+/// Formats `event` as one line into `line`.
+fn format_line(line: &mut String, event: &Event<'_>) {
+    let metadata = event.metadata();
+    write_timestamp(line);
+    line.push(' ');
+    line.push_str(level_label(metadata.level()));
+    line.push(' ');
+    line.push_str(metadata.target());
+    line.push(':');
+    event.record(&mut LeanVisitor { out: line });
+    line.push('\n');
 }
 
 impl<S, N> FormatEvent<S, N> for LeanFormat
@@ -188,20 +240,25 @@ where
         mut out: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let metadata = event.metadata();
-        write_timestamp(&mut out)?;
-        out.write_char(' ')?;
-        out.write_str(level_label(metadata.level()))?;
-        out.write_char(' ')?;
-        out.write_str(metadata.target())?;
-        out.write_char(':')?;
-        let mut visitor = LeanVisitor {
-            out: &mut out,
-            result: Ok(()),
-        };
-        event.record(&mut visitor);
-        visitor.result?;
-        out.write_char('\n')
+        LINE.with(|line| match line.try_borrow_mut() {
+            Ok(mut line) => {
+                line.clear();
+                format_line(&mut line, event);
+                let written = out.write_str(&line);
+                if line.capacity() > MAX_KEPT_LINE {
+                    // A rare huge line (a command's output) is not kept.
+                    *line = String::new();
+                }
+                written
+            }
+            // An event logged while formatting another (from a `Debug`
+            // impl): a line of its own.
+            Err(_) => {
+                let mut line = String::new();
+                format_line(&mut line, event);
+                out.write_str(&line)
+            }
+        })
     }
 }
 

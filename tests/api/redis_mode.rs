@@ -274,3 +274,40 @@ async fn a_repository_cloned_by_one_instance_is_cloned_again_by_another_on_its_f
         .await;
     assert_eq!(again["status"], "completed", "{again}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_password_works_beside_a_running_server_ends_sessions_and_lifts_the_lockout() {
+    let redis = TestRedis::start();
+    let url = redis.url();
+    let app = spawn_app(&[("REDIS_URL", &url), ("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    app.setup().await;
+    assert_eq!(app.page("/dashboard").await.0, 200);
+    for _ in 0..5 {
+        app.login_from("198.51.100.1", USERNAME, "wrong password!")
+            .await;
+    }
+    let locked = app.login_from("198.51.100.2", USERNAME, PASSWORD).await;
+    assert_eq!(locked.status(), 429, "the user name is locked out");
+
+    let cwd = tempfile::tempdir().unwrap();
+    let output = tokio::task::block_in_place(|| {
+        crate::helpers::run_cli(
+            cwd.path(),
+            &[("REDIS_URL", &url)],
+            &["user", "reset-password", USERNAME, "--password-stdin"],
+            "a brand new password 42\n",
+        )
+    });
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        said.contains("1 session(s) ended") && said.contains("lifted"),
+        "{said}"
+    );
+    let (status, _) = app.page("/dashboard").await;
+    assert_ne!(status, 200, "the session ended on the running server");
+    let login = app
+        .login_from("198.51.100.2", USERNAME, "a brand new password 42")
+        .await;
+    assert_eq!(login.status(), 303, "the user name's lockout is lifted");
+}

@@ -682,3 +682,39 @@ async fn a_key_manager_held_to_one_workspace_finds_wider_keys_absent_for_every_v
         .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn api_me_answers_each_key_with_its_own_principal_and_a_changed_scope_at_once() {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    app.setup_and_login().await;
+    let (first, first_id) = app.create_key(json!({"name": "first"})).await;
+    let (second, second_id) = app.create_key(json!({"name": "second"})).await;
+    // Alternating callers, each answered from what it is (`/api/me` keeps
+    // recent answers in memory).
+    for _ in 0..3 {
+        for (key, id, name) in [
+            (ADMIN_KEY, "admin-key", "ADMIN_API_KEY"),
+            (first.as_str(), first_id.as_str(), "first"),
+            (second.as_str(), second_id.as_str(), "second"),
+        ] {
+            let (status, me) = app.get_json("/api/me", key).await;
+            assert_eq!(status, 200);
+            assert_eq!(
+                (me["id"].as_str(), me["name"].as_str()),
+                (Some(id), Some(name))
+            );
+        }
+    }
+    let response = app
+        .patch_json(
+            &format!("/api/keys/{first_id}"),
+            ADMIN_KEY,
+            &json!({"permissions": ["ask"], "hourlyLimit": 9}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let (status, me) = app.get_json("/api/me", &first).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["scopes"]["permissions"], json!(["ask"]));
+    assert_eq!(me["scopes"]["hourlyLimit"], json!(9));
+}

@@ -93,11 +93,15 @@ pub(super) struct KeyParts<'a> {
 
 pub(super) fn split_key(key: &str) -> Option<KeyParts<'_>> {
     let (id, secret) = key.strip_prefix(KEY_PREFIX)?.split_once('_')?;
+    // Branch-free folds: checked many bytes at a time, on every request.
     let id_ok = (8..=16).contains(&id.len())
-        && id
+        && id.bytes().fold(true, |ok, b| {
+            ok & (b.is_ascii_lowercase() | b.is_ascii_digit())
+        });
+    let secret_ok = secret.len() >= 40
+        && secret
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    let secret_ok = secret.len() >= 40 && secret.bytes().all(|b| b.is_ascii_alphanumeric());
+            .fold(true, |ok, b| ok & b.is_ascii_alphanumeric());
     (id_ok && secret_ok).then_some(KeyParts { id })
 }
 

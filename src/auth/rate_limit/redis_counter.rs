@@ -169,6 +169,18 @@ impl RedisWindowCounter {
         }))
     }
 
+    /// Forgets `key`'s events in the current window (an operator lifting
+    /// a lockout).
+    pub async fn forget(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.redis.writable()?;
+        let () = redis::cmd("DEL")
+            .arg(self.key(key))
+            .query_async(&mut self.redis.conn())
+            .await
+            .map_err(unavailable("cannot clear a counter in Redis"))?;
+        Ok(())
+    }
+
     /// Counts one event for `key` for good against `limit` (a key's own
     /// hourly limit): `Ok` with the quota after it, `Err` with the
     /// exhausted quota.
