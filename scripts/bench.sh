@@ -13,6 +13,8 @@
 #                                             # hashing memory, flood, engine or criterion)
 #   bash scripts/bench.sh callgrind           # instructions per request under callgrind (valgrind):
 #                                             # the gate's cost without the machine's noise
+#   BIN=target/debug/portico bash scripts/bench.sh gate
+#                                             # an already built binary, no release build
 #
 # The scenarios on one server run interleaved, ROUNDS times each, and the
 # table shows each one's median round, so drift on a shared machine hits
@@ -33,9 +35,12 @@ for tool in curl python3 jq; do
   command -v "$tool" >/dev/null || { echo "bench.sh needs $tool" >&2; exit 1; }
 done
 
-echo "building the release binary..." >&2
-cargo build --release --quiet
-BIN=target/release/portico
+# BIN=path runs an already built binary instead (no release build).
+if [ -z "${BIN:-}" ]; then
+  echo "building the release binary..." >&2
+  cargo build --release --quiet
+  BIN=target/release/portico
+fi
 
 WORK=$(mktemp -d)
 SERVER_PID=
