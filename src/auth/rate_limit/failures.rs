@@ -230,7 +230,9 @@ mod tests {
         let throttle = throttle(1);
         let _stuck = throttle.reserve(ADDR).await.unwrap();
         let started = Instant::now();
-        let refused = throttle.reserve(ADDR).await.err().expect("refused");
+        let Err(refused) = throttle.reserve(ADDR).await else {
+            panic!("a window full of a stuck attempt refuses")
+        };
         let waited = started.elapsed();
         assert_eq!(
             refused.reset_secs, RETRY_SOON_SECS,
