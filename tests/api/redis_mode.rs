@@ -311,3 +311,25 @@ async fn reset_password_works_beside_a_running_server_ends_sessions_and_lifts_th
         .await;
     assert_eq!(login.status(), 303, "the user name's lockout is lifted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_metrics_still_serves_every_family_but_the_job_gauges() {
+    let mut redis = TestRedis::persistent();
+    let app = spawn_on(&redis).await;
+    assert_eq!(app.me_fresh(&[("x-api-key", CLIENT_KEY)]).await.status(), 200);
+
+    stop(&mut redis);
+    let (status, _) = app.get_json("/api/jobs", CLIENT_KEY).await;
+    assert_eq!(status, 503, "the store error this scrape must count");
+    let response = app.fresh().get("/metrics", &[]).await;
+    assert_eq!(response.status(), 200, "monitoring keeps its metrics in an outage");
+    let text = response.text().await.unwrap();
+    for family in [
+        "portico_http_requests_total",
+        "portico_auth_attempts_total",
+        "portico_store_errors_total",
+    ] {
+        assert!(text.contains(family), "{family} missing from:\n{text}");
+    }
+    restart(&mut redis);
+}

@@ -8,6 +8,7 @@
 //! back at once. Finished jobs are kept 7 days.
 
 use std::collections::HashMap;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use tokio::sync::Notify;
 
 use super::job::{Job, JobId, JobStatus};
 use super::store::WorkerId;
-use crate::store::{read_json, write_atomic, Document, StoreError};
+use crate::store::{read_json, write_atomic, Document, StoreError, PRIVATE_DIR_MODE};
 
 /// How much of a question the in-memory index keeps, in characters.
 const QUESTION_PREVIEW_CHARS: usize = 200;
@@ -81,7 +82,15 @@ impl FileJobStore {
     /// `processing`; claimed jobs are leased for `lease`.
     pub fn load(data_dir: &Path, lease: Duration) -> anyhow::Result<Self> {
         let dir = data_dir.join("queue");
-        std::fs::create_dir_all(&dir)
+        // 0700 like the rest of the data directory (job answers may quote
+        // private repositories); an older 0755 one is tightened.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(&dir)
+            .and_then(|()| {
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(PRIVATE_DIR_MODE))
+            })
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let mut jobs = HashMap::new();
         for entry in std::fs::read_dir(&dir)? {

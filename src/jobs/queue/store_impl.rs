@@ -221,6 +221,26 @@ mod tests {
         assert_eq!(store.get(&big.id).await.unwrap(), Some(big));
     }
 
+    #[test]
+    fn the_queue_directory_is_0700_and_an_older_0755_one_is_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |dir: &std::path::Path| {
+            std::fs::metadata(dir.join("queue")).unwrap().permissions().mode() & 0o777
+        };
+        let fresh = tempfile::tempdir().unwrap();
+        FileJobStore::load(fresh.path(), Duration::from_secs(60)).unwrap();
+        assert_eq!(mode(fresh.path()), 0o700);
+        let older = tempfile::tempdir().unwrap();
+        std::fs::create_dir(older.path().join("queue")).unwrap();
+        std::fs::set_permissions(
+            older.path().join("queue"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        FileJobStore::load(older.path(), Duration::from_secs(60)).unwrap();
+        assert_eq!(mode(older.path()), 0o700);
+    }
+
     #[tokio::test]
     async fn a_job_left_processing_by_a_dead_process_is_put_back_at_start() {
         let dir = tempfile::tempdir().unwrap();
