@@ -86,7 +86,10 @@ fn describe() {
         Unit::Seconds,
         "Time from a job's start to its end"
     );
-    describe_counter!(STORE_ERRORS, "Failed writes to the data directory");
+    describe_counter!(
+        STORE_ERRORS,
+        "Failed writes to the data directory and failed Redis commands"
+    );
     describe_counter!(
         REDIS_ROUND_TRIPS,
         "Commands and scripts sent to Redis (one per cached API-key request)"

@@ -39,7 +39,9 @@ pub fn is_unavailable(err: &anyhow::Error) -> bool {
 }
 
 impl StoreError {
+    /// Counted in `portico_store_errors_total`, as a failed file write is.
     pub fn unavailable(context: impl Into<String>, source: impl Into<anyhow::Error>) -> Self {
+        crate::metrics::store_error();
         Self::Unavailable {
             context: context.into(),
             source: source.into(),
