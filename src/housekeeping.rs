@@ -1,6 +1,7 @@
 //! Periodic chores beside the server: writing the activity log, session
 //! idle times and key last-used times, taking back jobs whose worker's
-//! lease ran out, and deleting jobs older than 7 days.
+//! lease ran out, deleting jobs older than 7 days, and (Redis mode)
+//! writing back the shared secrets should Redis have lost them.
 //! Layer 5 (README, "The module map"): takes the stores it writes from `startup`.
 
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use crate::auth::activity::ActivityLog;
 use crate::auth::dashboard_keys::Keys;
 use crate::auth::session_backend::Sessions;
 use crate::jobs::JobStore;
+use crate::store::redis::Redis;
 
 /// What the chores write to the data directory.
 #[derive(Clone)]
@@ -18,6 +20,9 @@ pub(crate) struct Services {
     pub(crate) sessions: Sessions,
     pub(crate) keys: Arc<Keys>,
     pub(crate) queue: Arc<dyn JobStore>,
+    /// Redis mode: the shared secrets are written back every tick, in
+    /// case Redis lost them (`Redis::reassert_shared_secrets`).
+    pub(crate) redis: Option<Redis>,
 }
 
 const TICK: Duration = Duration::from_secs(2);
@@ -32,6 +37,11 @@ pub(crate) fn spawn(services: Services) {
             count += 1;
             if let Err(err) = services.activity.flush().await {
                 tracing::warn!(error = format!("{err:#}"), "cannot save the activity log");
+            }
+            if let Some(redis) = &services.redis {
+                if let Err(err) = redis.reassert_shared_secrets().await {
+                    tracing::warn!(error = format!("{err:#}"), "cannot write the shared secrets back");
+                }
             }
             // Workers do it too before each claim; this catches a lease
             // that ran out while every worker is busy (or one panicked).

@@ -13,19 +13,24 @@ use crate::store::{StoreProbe, StoreState};
     responses(
         (status = 200, description = "The server is up and its store answers", body = super::schemas::Health),
         (status = 503, description = "Redis does not answer (`store` is `unavailable`): \
-            take this instance out of the balancer", body = super::schemas::Health),
+            take this instance out of the balancer; `diverged` (with a `reason`): Redis lost \
+            its data and holds other shared secrets than this instance uses, restart it", body = super::schemas::Health),
     ))]
 pub(crate) async fn health(probe: web::Data<StoreProbe>) -> HttpResponse {
     let store = probe.state().await;
-    let ok = store != StoreState::Unavailable;
+    let ok = matches!(store, StoreState::File | StoreState::Redis);
     let mut response = if ok {
         HttpResponse::Ok()
     } else {
         HttpResponse::ServiceUnavailable()
     };
-    response.json(json!({
+    let mut body = json!({
         "ok": ok,
         "timestamp": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
         "store": store,
-    }))
+    });
+    if store == StoreState::Diverged {
+        body["reason"] = probe.reason().into();
+    }
+    response.json(body)
 }

@@ -25,8 +25,12 @@ pub struct Health {
     /// `false` only when the store does not answer (with status 503).
     pub ok: bool,
     pub timestamp: DateTime<Utc>,
-    /// `file`, `redis`, or `unavailable` (Redis does not answer).
+    /// `file`, `redis`, `unavailable` (Redis does not answer) or `diverged`
+    /// (Redis lost its data and holds other shared secrets: restart this instance).
     pub store: crate::store::StoreState,
+    /// Why the instance is unhealthy, with `diverged`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The workspace a question was queued for.

@@ -22,6 +22,7 @@ use crate::dashboard::{Accounts, KeyPages, Overview, WorkspacePages};
 use crate::housekeeping;
 use crate::http::site::Site;
 use crate::jobs::JobStore;
+use crate::store::redis::Redis;
 use crate::workspaces::Registry;
 
 /// The long-lived parts of the application, shared by every worker.
@@ -40,6 +41,8 @@ pub(super) struct Services {
     pub(super) registry: web::Data<Registry>,
     pub(super) queue: web::Data<dyn JobStore>,
     pub(super) usage: web::Data<UsageCounter>,
+    /// Redis mode: whose shared secrets housekeeping writes back.
+    pub(super) redis: Option<Redis>,
 }
 
 impl Services {
@@ -49,6 +52,7 @@ impl Services {
             sessions: self.sessions.clone(),
             keys: self.keys.clone(),
             queue: self.queue.clone().into_inner(),
+            redis: self.redis.clone(),
         }
     }
 }
@@ -86,7 +90,7 @@ pub(super) fn build_services(
         keys.clone(),
         activity.clone(),
         env_keys,
-        redis,
+        redis.clone(),
     );
     let usage = web::Data::new(UsageCounter::new(
         usage,
@@ -150,6 +154,7 @@ pub(super) fn build_services(
             registry,
             queue,
             usage,
+            redis,
         },
         session_key,
     )

@@ -16,6 +16,9 @@ pub enum StoreState {
     Redis,
     /// Redis does not answer: everything but environment keys answers 503.
     Unavailable,
+    /// Redis answers but holds other shared secrets than this instance
+    /// uses (it lost its data while the instance ran): restart it.
+    Diverged,
 }
 
 /// What `/api/health` asks about the store: nothing for the file store
@@ -36,6 +39,7 @@ impl StoreProbe {
         match &self.0 {
             None => StoreState::File,
             Some(redis) => match redis.ping().await {
+                Ok(()) if redis.secret_conflict().is_some() => StoreState::Diverged,
                 Ok(()) => StoreState::Redis,
                 Err(err) => {
                     tracing::warn!(error = format!("{err:#}"), "health: Redis does not answer");
@@ -43,6 +47,11 @@ impl StoreProbe {
                 }
             },
         }
+    }
+
+    /// Why the store is not healthy beyond not answering, for `/api/health`.
+    pub fn reason(&self) -> Option<String> {
+        self.0.as_ref().and_then(Redis::secret_conflict)
     }
 
     pub fn is_redis(&self) -> bool {

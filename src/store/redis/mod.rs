@@ -39,6 +39,8 @@ pub struct Redis {
     prefix: Arc<str>,
     /// Commands and scripts sent on this connection (`round_trips`).
     round_trips: Arc<AtomicU64>,
+    /// The shared secrets this instance uses, re-asserted periodically.
+    held: Arc<shared::HeldSecrets>,
 }
 
 impl std::fmt::Debug for Redis {
@@ -76,6 +78,7 @@ impl Redis {
             conn,
             prefix: prefix.into(),
             round_trips: Arc::new(AtomicU64::new(0)),
+            held: Arc::default(),
         })
     }
 
@@ -85,6 +88,8 @@ impl Redis {
             conn: self.conn.clone(),
             prefix: prefix.into(),
             round_trips: self.round_trips.clone(),
+            // Another prefix is another deployment, with its own secrets.
+            held: Arc::default(),
         }
     }
 
