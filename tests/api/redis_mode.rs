@@ -333,3 +333,42 @@ async fn while_redis_is_down_metrics_still_serves_every_family_but_the_job_gauge
     }
     restart(&mut redis);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_flushall_the_secrets_come_back_and_a_conflicting_one_makes_health_503() {
+    let redis = TestRedis::start();
+    let app = spawn_on(&redis).await;
+    let secret_keys = || {
+        let listed = redis.cli(&["--raw", "KEYS", "*secret:*"]);
+        listed.lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let before = secret_keys();
+    assert!(!before.is_empty());
+    redis.cli(&["FLUSHALL"]);
+    let mut back = false;
+    for _ in 0..60 {
+        if secret_keys().len() == before.len() {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the running instance writes its secrets back");
+    assert_eq!(health(&app).await.0, 200);
+
+    // As if a new instance had stored its own secret before the write-back.
+    redis.cli(&["SET", &before[0], "another-instance-s-value"]);
+    let mut answer = (0, Value::Null);
+    for _ in 0..60 {
+        answer = health(&app).await;
+        if answer.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = answer;
+    assert_eq!((status, &body["store"]), (503, &json!("diverged")), "{body}");
+    let reason = body["reason"].as_str().unwrap();
+    assert!(reason.contains("restart"), "{reason}");
+    assert!(!reason.contains("another-instance-s-value"), "{reason}");
+}
