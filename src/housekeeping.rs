@@ -40,7 +40,10 @@ pub(crate) fn spawn(services: Services) {
             }
             if let Some(redis) = &services.redis {
                 if let Err(err) = redis.reassert_shared_secrets().await {
-                    tracing::warn!(error = format!("{err:#}"), "cannot write the shared secrets back");
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "cannot write the shared secrets back"
+                    );
                 }
             }
             // Workers do it too before each claim; this catches a lease

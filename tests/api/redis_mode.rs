@@ -316,13 +316,20 @@ async fn reset_password_works_beside_a_running_server_ends_sessions_and_lifts_th
 async fn while_redis_is_down_metrics_still_serves_every_family_but_the_job_gauges() {
     let mut redis = TestRedis::persistent();
     let app = spawn_on(&redis).await;
-    assert_eq!(app.me_fresh(&[("x-api-key", CLIENT_KEY)]).await.status(), 200);
+    assert_eq!(
+        app.me_fresh(&[("x-api-key", CLIENT_KEY)]).await.status(),
+        200
+    );
 
     stop(&mut redis);
     let (status, _) = app.get_json("/api/jobs", CLIENT_KEY).await;
     assert_eq!(status, 503, "the store error this scrape must count");
     let response = app.fresh().get("/metrics", &[]).await;
-    assert_eq!(response.status(), 200, "monitoring keeps its metrics in an outage");
+    assert_eq!(
+        response.status(),
+        200,
+        "monitoring keeps its metrics in an outage"
+    );
     let text = response.text().await.unwrap();
     for family in [
         "portico_http_requests_total",
@@ -367,7 +374,11 @@ async fn after_a_flushall_the_secrets_come_back_and_a_conflicting_one_makes_heal
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (status, body) = answer;
-    assert_eq!((status, &body["store"]), (503, &json!("diverged")), "{body}");
+    assert_eq!(
+        (status, &body["store"]),
+        (503, &json!("diverged")),
+        "{body}"
+    );
     let reason = body["reason"].as_str().unwrap();
     assert!(reason.contains("restart"), "{reason}");
     assert!(!reason.contains("another-instance-s-value"), "{reason}");

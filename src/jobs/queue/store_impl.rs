@@ -225,7 +225,11 @@ mod tests {
     fn the_queue_directory_is_0700_and_an_older_0755_one_is_tightened() {
         use std::os::unix::fs::PermissionsExt;
         let mode = |dir: &std::path::Path| {
-            std::fs::metadata(dir.join("queue")).unwrap().permissions().mode() & 0o777
+            std::fs::metadata(dir.join("queue"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
         };
         let fresh = tempfile::tempdir().unwrap();
         FileJobStore::load(fresh.path(), Duration::from_secs(60)).unwrap();

@@ -187,13 +187,21 @@ mod tests {
     async fn after_redis_lost_its_data_the_running_instances_write_their_secrets_back() {
         let a = test_server::connect("secrets-lost").await;
         let b = a.with_prefix(a.prefix());
-        let first = a.shared_secret("session", || "first".to_owned()).await.unwrap();
-        b.shared_secret("session", || "from-b".to_owned()).await.unwrap();
+        let first = a
+            .shared_secret("session", || "first".to_owned())
+            .await
+            .unwrap();
+        b.shared_secret("session", || "from-b".to_owned())
+            .await
+            .unwrap();
         lose_data(&a).await;
         a.reassert_shared_secrets().await.unwrap();
         b.reassert_shared_secrets().await.unwrap();
         let c = a.with_prefix(a.prefix());
-        let third = c.shared_secret("session", || "from-c".to_owned()).await.unwrap();
+        let third = c
+            .shared_secret("session", || "from-c".to_owned())
+            .await
+            .unwrap();
         assert_eq!(third.expose_secret(), first.expose_secret());
         assert_eq!((a.secret_conflict(), b.secret_conflict()), (None, None));
         assert_eq!(
@@ -205,14 +213,22 @@ mod tests {
     #[tokio::test]
     async fn an_instance_whose_secret_redis_holds_with_another_value_is_unhealthy() {
         let a = test_server::connect("secrets-conflict").await;
-        a.shared_secret("session", || "first".to_owned()).await.unwrap();
+        a.shared_secret("session", || "first".to_owned())
+            .await
+            .unwrap();
         lose_data(&a).await;
         // A new instance started before `a` wrote its secret back.
         let newer = a.with_prefix(a.prefix());
-        newer.shared_secret("session", || "newer".to_owned()).await.unwrap();
+        newer
+            .shared_secret("session", || "newer".to_owned())
+            .await
+            .unwrap();
         a.reassert_shared_secrets().await.unwrap();
         let reason = a.secret_conflict().expect("a conflict");
-        assert!(reason.contains("session") && !reason.contains("newer"), "{reason}");
+        assert!(
+            reason.contains("session") && !reason.contains("newer"),
+            "{reason}"
+        );
         assert_eq!(
             StoreProbe::redis(a.clone()).state().await,
             StoreState::Diverged
