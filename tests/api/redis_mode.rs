@@ -56,7 +56,7 @@ async fn with_redis_url_users_keys_and_sessions_live_in_redis_and_the_data_dir_i
         .unwrap();
     assert_eq!(
         openapi["components"]["schemas"]["StoreState"]["enum"],
-        json!(["file", "redis", "unavailable"]),
+        json!(["file", "redis", "unavailable", "diverged"]),
         "the health answer's store states are documented"
     );
     let csrf = app.setup_and_login().await;
