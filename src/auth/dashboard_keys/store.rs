@@ -102,7 +102,9 @@ impl KeyStore for FileKeyStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
-        Ok(self.doc.read(|records| records.0.get(id).map(|r| KeyRecord::clone(r))))
+        Ok(self
+            .doc
+            .read(|records| records.0.get(id).map(|r| KeyRecord::clone(r))))
     }
 
     async fn get_shared(&self, id: &str) -> Result<Option<Arc<KeyRecord>>, StoreError> {

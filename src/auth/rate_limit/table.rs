@@ -155,7 +155,8 @@ impl WindowCounter {
     /// Notes, under the table's lock, that some key may be held exhausted
     /// until `until_ms`.
     fn note_exhausted(&self, until_ms: u64) {
-        self.exhausted_before_ms.fetch_max(until_ms, Ordering::Relaxed);
+        self.exhausted_before_ms
+            .fetch_max(until_ms, Ordering::Relaxed);
     }
 
     fn bucket(&self, key: u128) -> std::ops::Range<usize> {

@@ -184,7 +184,10 @@ fn the_lock_free_check_sees_every_exhausted_key_including_pushed_out_ones() {
     for _ in 0..20 {
         counter.reserve(&honest).unwrap().refund();
     }
-    assert!(!counter.any_exhausted_now(), "refunded events exhaust nothing");
+    assert!(
+        !counter.any_exhausted_now(),
+        "refunded events exhaust nothing"
+    );
     for _ in 0..19 {
         counter.reserve(&attacker).unwrap().keep();
     }
