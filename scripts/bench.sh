@@ -6,11 +6,15 @@
 #   DURATION=3 ROUNDS=1 bash scripts/bench.sh # a quicker, noisier run
 #   bash scripts/bench.sh flood               # only the many-address flood (issue 10)
 #   bash scripts/bench.sh usage               # only per-key usage counting on vs off (issue 17)
+#   bash scripts/bench.sh redis               # only Redis mode vs health vs file mode, and Redis
+#                                             # round trips per request (issue 15; scripts/bench_redis.sh)
 #   bash scripts/bench.sh gate                # only the gate: health, env key, cached dashboard key,
 #                                             # 10,000 stored keys and the 100-new-keys burst (no
 #                                             # hashing memory, flood, engine or criterion)
 #   bash scripts/bench.sh callgrind           # instructions per request under callgrind (valgrind):
 #                                             # the gate's cost without the machine's noise
+#   BIN=target/debug/portico bash scripts/bench.sh gate
+#                                             # an already built binary, no release build
 #
 # The scenarios on one server run interleaved, ROUNDS times each, and the
 # table shows each one's median round, so drift on a shared machine hits
@@ -31,9 +35,12 @@ for tool in curl python3 jq; do
   command -v "$tool" >/dev/null || { echo "bench.sh needs $tool" >&2; exit 1; }
 done
 
-echo "building the release binary..." >&2
-cargo build --release --quiet
-BIN=target/release/portico
+# BIN=path runs an already built binary instead (no release build).
+if [ -z "${BIN:-}" ]; then
+  echo "building the release binary..." >&2
+  cargo build --release --quiet
+  BIN=target/release/portico
+fi
 
 WORK=$(mktemp -d)
 SERVER_PID=
@@ -249,6 +256,12 @@ if [ "${1:-}" = usage ]; then
   exit 0
 fi
 
+if [ "${1:-}" = redis ]; then
+  # shellcheck source=scripts/bench_redis.sh
+  source scripts/bench_redis.sh
+  exit 0
+fi
+
 if [ "${1:-}" = callgrind ]; then
   # shellcheck source=scripts/bench_callgrind.sh
   source scripts/bench_callgrind.sh
@@ -258,7 +271,7 @@ if [ "${1:-}" = callgrind ]; then
 fi
 
 MODE=${1:-all}
-case "$MODE" in all | gate) ;; *) echo "usage: bench.sh [flood|usage|gate|callgrind]" >&2; exit 2 ;; esac
+case "$MODE" in all | gate) ;; *) echo "usage: bench.sh [flood|usage|redis|gate|callgrind]" >&2; exit 2 ;; esac
 
 echo "starting Portico on $BASE with one dashboard key..." >&2
 start_server

@@ -81,7 +81,10 @@ where
     let mut addr_buffer = [0u8; 45];
     let client = address_text(addr, &mut addr_buffer);
     let cross_site_write = is_cross_site_write(&req, gate.public_url());
-    match gate.authenticate(&req, addr, cross_site_write).await {
+    let unanswered = Unanswered { req: &req, client };
+    let decision = gate.authenticate(&req, addr, cross_site_write).await;
+    unanswered.answered();
+    match decision {
         Ok((principal, quota)) => {
             crate::metrics::auth_attempt("allowed");
             tracing::info!(
@@ -121,6 +124,34 @@ where
             observe_usage(usage.as_deref(), &response);
             Ok(response)
         }
+    }
+}
+
+/// Logs an attempt whose client went away before the gate decided (the
+/// request's future dropped mid-check): it may have taken a throttle slot
+/// and an argon2 verification, so it gets its line too (SPEC §4: every
+/// attempt is logged). `answered` disarms it at no cost.
+struct Unanswered<'a> {
+    req: &'a ServiceRequest,
+    client: &'a str,
+}
+
+impl Unanswered<'_> {
+    fn answered(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        tracing::info!(
+            target: "portico::auth",
+            message = "authentication attempt",
+            outcome = "cancelled",
+            client = self.client,
+            method = self.req.method().as_str(),
+            path = self.req.path(),
+        );
     }
 }
 

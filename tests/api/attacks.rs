@@ -296,3 +296,46 @@ async fn two_hundred_slow_clients_do_not_stop_others_and_are_cut_off() {
     }
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// SPEC §4: every attempt is logged. Guesses whose clients hang up while
+/// argon2 checks them still take their throttle slots (a dropped attempt is
+/// a failure) — and each still gets its one line, not silence.
+#[tokio::test]
+async fn guesses_whose_clients_hang_up_mid_check_are_each_logged_once() {
+    let data = tempfile::tempdir().unwrap();
+    let server = crate::helpers::start_server(
+        data.path(),
+        &[("BIND", "127.0.0.1:0"), ("ADMIN_API_KEY", ADMIN_KEY)],
+    );
+    let (_, id) = server
+        .create_key(serde_json::json!({"name": "target"}))
+        .await;
+    let _ = server.drain_log();
+    let host = server.address.trim_start_matches("http://").to_owned();
+    let mut guesses = Vec::new();
+    for n in 0..20 {
+        let mut stream = TcpStream::connect(&host).unwrap();
+        let guess = format!("ptk_{id}_{}", random_alphanumeric(48, n));
+        write!(
+            stream,
+            "GET /api/me HTTP/1.1\r\nHost: {host}\r\nx-api-key: {guess}\r\n\r\n"
+        )
+        .unwrap();
+        stream.set_nonblocking(true).unwrap();
+        guesses.push(tokio::net::TcpStream::from_std(stream).unwrap());
+    }
+    // Twenty argon2 checks on the hashing pool take longer than this:
+    // most are still queued or running when their clients go away.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    for stream in guesses {
+        // A reset, not a polite close: the server drops the request.
+        stream.set_zero_linger().unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let log = server.drain_log();
+    let attempts = log
+        .lines()
+        .filter(|line| line.contains("authentication attempt") && line.contains("path=/api/me"))
+        .count();
+    assert_eq!(attempts, 20, "{log}");
+}

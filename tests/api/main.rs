@@ -32,6 +32,7 @@ mod first_run;
 mod flood;
 mod helpers;
 mod honest_bursts;
+mod instances;
 mod job_leases;
 mod job_recovery;
 mod json_logs;

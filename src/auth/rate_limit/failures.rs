@@ -31,6 +31,12 @@ pub const NO_PROGRESS_WAIT: Duration = Duration::from_secs(2);
 /// The longest a reservation waits in all: a burst of N new keys needs N
 /// verifications on the hashing pool before the last one has its turn.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
+/// The `Retry-After` of an attempt that gave up waiting while the window
+/// held attempts still being verified rather than confirmed failures: the
+/// address is not throttled for the window, only busy, so it may retry
+/// shortly (the review of issue 18 saw `Retry-After: 900` on an honest
+/// burst slowed by other addresses' checks).
+pub const RETRY_SOON_SECS: u64 = 2;
 
 /// An address's attempts being verified right now, and how its waiters
 /// learn that one resolved.
@@ -156,7 +162,10 @@ impl FailureThrottle {
                 .await
                 .is_err()
             {
-                return Err(refused);
+                return Err(Quota {
+                    reset_secs: RETRY_SOON_SECS.min(refused.reset_secs),
+                    ..refused
+                });
             }
         }
     }
@@ -225,8 +234,14 @@ mod tests {
         let throttle = throttle(1);
         let _stuck = throttle.reserve(ADDR).await.unwrap();
         let started = Instant::now();
-        assert!(throttle.reserve(ADDR).await.is_err());
+        let Err(refused) = throttle.reserve(ADDR).await else {
+            panic!("a window full of a stuck attempt refuses")
+        };
         let waited = started.elapsed();
+        assert_eq!(
+            refused.reset_secs, RETRY_SOON_SECS,
+            "a busy window is retried soon, not after the whole window"
+        );
         assert!(
             waited >= NO_PROGRESS_WAIT && waited < MAX_WAIT,
             "{waited:?}"

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::failures::{MAX_WAIT, NO_PROGRESS_WAIT};
+use super::failures::{MAX_WAIT, NO_PROGRESS_WAIT, RETRY_SOON_SECS};
 use super::Quota;
 use crate::store::redis::{unavailable, Redis};
 use crate::store::StoreError;
@@ -253,8 +253,15 @@ impl SharedLimits {
             if progress.1 != Some(pending) {
                 progress = (now, Some(pending));
             }
-            if pending == 0 || now >= give_up || now >= progress.0 + NO_PROGRESS_WAIT {
+            if pending == 0 {
                 return Ok(Err(refused));
+            }
+            if now >= give_up || now >= progress.0 + NO_PROGRESS_WAIT {
+                // Busy with attempts in flight, not throttled: retry soon.
+                return Ok(Err(Quota {
+                    reset_secs: RETRY_SOON_SECS.min(refused.reset_secs),
+                    ..refused
+                }));
             }
             tokio::time::sleep(POLL).await;
         }

@@ -20,8 +20,8 @@ pub use raw::{raw_form, raw_request, simultaneously, simultaneously_at, RawAnswe
 pub use redis::TestRedis;
 pub use repo::{answer_repo, git};
 pub use server::{
-    portico_command, run_cli, run_to_exit, server_vars, start_server, start_server_with_args,
-    RunningServer,
+    launch_server, portico_command, run_cli, run_to_exit, server_vars, start_server,
+    start_server_with_args, LaunchedServer, RunningServer,
 };
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::ops::Deref;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -54,8 +55,22 @@ pub fn run_to_exit(cwd: &std::path::Path, vars: &[(&str, &str)]) -> (Option<i32>
 }
 
 /// The real binary, started in `cwd` with exactly `vars` as its environment.
+/// It gets SIGKILL when the thread that started it ends (the test's), so a
+/// test process that is killed leaves no server behind.
 pub fn portico_command(cwd: &std::path::Path, vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_portico"));
+    // SAFETY: prctl and getppid are async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() == 1 {
+                return Err(std::io::Error::other("the test process has ended"));
+            }
+            Ok(())
+        });
+    }
     command
         .current_dir(cwd)
         .env_clear()
@@ -96,6 +111,17 @@ impl Drop for RunningServer {
 }
 
 impl RunningServer {
+    /// Kills the server with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("the server was running");
+        self.child.wait().unwrap();
+    }
+
+    /// Whether the process is still running (it has not exited or died).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// Everything logged up to now.
     pub fn drain_log(&self) -> String {
         let mut log = self.start_log.clone();
@@ -118,6 +144,22 @@ pub fn start_server_with_args(
     vars: &[(&str, &str)],
     args: &[&str],
 ) -> RunningServer {
+    launch_server(cwd, vars, args).listening()
+}
+
+/// A binary started but not yet listening: several can start at once
+/// (`launch_server` each, then `listening` each).
+pub struct LaunchedServer {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+/// Starts the binary with `args` without waiting for it.
+pub fn launch_server(
+    cwd: &std::path::Path,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> LaunchedServer {
     let mut child = portico_command(cwd, vars)
         .args(args)
         .spawn()
@@ -136,33 +178,42 @@ pub fn start_server_with_args(
             }
         });
     }
-    drop(sender);
-    let mut start_log = String::new();
-    let marker = "Portico is listening on ";
-    let address = loop {
-        let line = match lines.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the server logs its address within 30 s, and does not exit:\n{start_log}");
+    LaunchedServer { child, lines }
+}
+
+impl LaunchedServer {
+    /// Waits (at most 30 s) for the server's "listening" line.
+    pub fn listening(self) -> RunningServer {
+        let LaunchedServer { mut child, lines } = self;
+        let mut start_log = String::new();
+        let marker = "Portico is listening on ";
+        let address = loop {
+            let line = match lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => line,
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "the server logs its address within 30 s, and does not exit:\n{start_log}"
+                    );
+                }
+            };
+            start_log.push_str(&line);
+            start_log.push('\n');
+            if let Some(rest) = line.split(marker).nth(1) {
+                // Text lines end the address with a space, JSON lines with a quote.
+                break rest
+                    .split(|c: char| c.is_whitespace() || c == '"')
+                    .next()
+                    .unwrap()
+                    .to_owned();
             }
         };
-        start_log.push_str(&line);
-        start_log.push('\n');
-        if let Some(rest) = line.split(marker).nth(1) {
-            // Text lines end the address with a space, JSON lines with a quote.
-            break rest
-                .split(|c: char| c.is_whitespace() || c == '"')
-                .next()
-                .unwrap()
-                .to_owned();
+        RunningServer {
+            child,
+            http: TestClient::new(address),
+            lines,
+            start_log,
         }
-    };
-    RunningServer {
-        child,
-        http: TestClient::new(address),
-        lines,
-        start_log,
     }
 }
