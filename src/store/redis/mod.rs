@@ -62,7 +62,16 @@ impl Redis {
             .set_number_of_retries(CONNECTION_RETRIES);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(unavailable("cannot connect to Redis"))?;
+            .map_err(|err| {
+                // A wrong password is not an outage: say which it is, so an
+                // operator does not wait for a Redis that is up.
+                let context = if err.kind() == redis::ErrorKind::AuthenticationFailed {
+                    "Redis refused the password in REDIS_URL"
+                } else {
+                    "cannot connect to Redis"
+                };
+                StoreError::unavailable(context, err)
+            })?;
         Ok(Self {
             conn,
             prefix: prefix.into(),
@@ -166,6 +175,24 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         let not_a_url = Redis::connect("http://example.com", "p").await.unwrap_err();
         assert!(not_a_url.to_string().contains("REDIS_URL"), "{not_a_url}");
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_is_told_apart_from_an_unreachable_redis_and_is_never_shown() {
+        let server = test_server::Throwaway::start();
+        let admin = Redis::connect(&server.url(), "p").await.unwrap();
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("requirepass")
+            .arg("right-password")
+            .query_async(&mut admin.conn())
+            .await
+            .unwrap();
+        let url = format!("{}?pass=hunter2", server.url());
+        let err = Redis::connect(&url, "p").await.unwrap_err();
+        let shown = format!("{err} {err:?} {err:#}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(err.to_string().contains("password"), "{shown}");
     }
 
     #[tokio::test]

@@ -124,9 +124,20 @@ async fn start(
         settings.start_job_workers = false;
         settings.job_lease = lease;
     }
-    let app = Application::build_on(settings, listener)
-        .await
-        .expect("the app starts");
+    // A restarted app may find the data directory still locked for a
+    // moment, while the stopped one's last tasks drop their stores.
+    let mut tries = 0;
+    let app = loop {
+        let attempt = listener.try_clone().expect("the listener clones");
+        match Application::build_on(settings.clone(), attempt).await {
+            Ok(app) => break app,
+            Err(err) if tries < 40 && format!("{err:?}").contains("InUse") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(err) => panic!("the app starts: {err:?}"),
+        }
+    };
     let handle = app.handle();
     let hasher = app.hasher();
     let jobs = app.job_worker();
