@@ -32,6 +32,7 @@ pub use crate::http::html::{
 pub use crate::http::refusal_pages::foreign_origin_page;
 pub use jobs::markdown_to_safe_html;
 pub use login::{user_failures_key, MAX_FAILED_LOGINS};
+pub use one_time::OneTimeKeys;
 pub use second_step::MAX_WRONG_CODES;
 pub use state::{Accounts, KeyPages, Overview, WorkspacePages};
 

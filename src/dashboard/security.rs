@@ -169,11 +169,15 @@ pub async fn page(
     state: web::Data<KeyPages>,
     counter: web::Data<UsageCounter>,
     query: web::Query<PageQuery>,
-) -> HttpResponse {
+) -> Result<HttpResponse, DashboardError> {
     let mut flash = session::take_flash(&session).and_then(Flash::success);
     let new_key = match query.into_inner().new {
         Some(ticket) => {
-            let held = state.one_time_keys.take(&ticket, &logged_in.csrf_token);
+            let held = state
+                .one_time_keys
+                .take(&ticket, &logged_in.csrf_token)
+                .await
+                .map_err(|err| DashboardError::storage("showing a new key", &err))?;
             if held.is_none() {
                 flash = Flash::error(
                     "That key was shown once already and is not shown again; nothing new was \
@@ -188,7 +192,7 @@ pub async fn page(
         None => None,
     };
     let page = security_page(&state, &logged_in, flash, new_key).await;
-    render(StatusCode::OK, &with_usage(page, &counter).await)
+    Ok(render(StatusCode::OK, &with_usage(page, &counter).await))
 }
 
 #[derive(Deserialize)]
@@ -235,7 +239,11 @@ pub async fn generate(
         Ok((plaintext, record)) => {
             let ticket = state
                 .one_time_keys
-                .hold(&logged_in.csrf_token, &record.name, plaintext);
+                .hold(&logged_in.csrf_token, &record.name, plaintext)
+                .await
+                .map_err(|err| {
+                    DashboardError::storage("holding a new key for its display", &err)
+                })?;
             redirect(&format!("/dashboard/security?new={ticket}"))
         }
         Err(err) if err.is::<DuplicateKeyName>() => {
@@ -418,7 +426,11 @@ pub async fn roll(
             session::set_flash(&session, &notice);
             let ticket = state
                 .one_time_keys
-                .hold(&logged_in.csrf_token, &record.name, plaintext);
+                .hold(&logged_in.csrf_token, &record.name, plaintext)
+                .await
+                .map_err(|err| {
+                    DashboardError::storage("holding a new key for its display", &err)
+                })?;
             Ok(redirect(&format!("/dashboard/security?new={ticket}")))
         }
         Ok(None) => Err(no_such_key()),

@@ -18,7 +18,7 @@ use crate::auth::totp::SecretCipher;
 use crate::auth::usage::UsageCounter;
 use crate::auth::Gate;
 use crate::config::Settings;
-use crate::dashboard::{Accounts, KeyPages, Overview, WorkspacePages};
+use crate::dashboard::{Accounts, KeyPages, OneTimeKeys, Overview, WorkspacePages};
 use crate::housekeeping;
 use crate::http::site::Site;
 use crate::jobs::JobStore;
@@ -84,6 +84,7 @@ pub(super) fn build_services(
         &settings.valid_api_keys,
         &key_id_secret,
     );
+    let one_time_keys = OneTimeKeys::new(redis.clone());
     let gate = Gate::new(
         settings,
         users.clone(),
@@ -126,7 +127,7 @@ pub(super) fn build_services(
         login_failures,
         admin_key_configured,
         client_key_count,
-        one_time_keys: Default::default(),
+        one_time_keys,
     };
     let overview = Overview {
         public_url: settings.public_url.clone(),

@@ -5,6 +5,8 @@
 //! answers from the cache alone, for a shared store whose record version
 //! the gate reads in its one round trip per request.
 
+use std::sync::Arc;
+
 use argon2::password_hash::PasswordHash;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -25,7 +27,7 @@ pub enum Lookup {
 /// A stored key whose secret argon2 has to check.
 #[derive(Debug)]
 pub struct Unverified {
-    record: Box<KeyRecord>,
+    record: Arc<KeyRecord>,
     candidates: Vec<String>,
     digest: [u8; 32],
     now: DateTime<Utc>,
@@ -60,7 +62,7 @@ impl Keys {
         };
         let digest = self.digest(presented);
         let now = Utc::now();
-        let Some(record) = self.store.get(parts.id).await? else {
+        let Some(record) = self.store.get_shared(parts.id).await? else {
             return Ok(Lookup::Decided(KeyCheck::NotStored));
         };
         // Decided under the cache's lock, which no await may hold: a secret
@@ -100,7 +102,7 @@ impl Keys {
                 Ok(Lookup::Decided(KeyCheck::Valid(principal)))
             }
             Err(candidates) => Ok(Lookup::Unverified(Unverified {
-                record: Box::new(record),
+                record,
                 candidates,
                 digest,
                 now,

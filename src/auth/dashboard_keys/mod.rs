@@ -78,8 +78,10 @@ pub struct Keys {
     store: Arc<dyn KeyStore>,
     /// Where the records are, for messages about a damaged one.
     location: String,
-    /// Keys verified by argon2 in this process, by id.
-    verified: RwLock<HashMap<String, Verified>>,
+    /// Keys verified by argon2 in this process, by id. Hashed with a
+    /// randomly seeded foldhash: only verified ids are ever inserted, so a
+    /// client choosing ids can cause look-ups, never collisions in it.
+    verified: RwLock<HashMap<String, Verified, foldhash::quality::RandomState>>,
     digest_key: [u8; 32],
     hasher: Arc<Hasher>,
     /// Ids whose stored `keyHash` is not a PHC string, already reported.
@@ -111,7 +113,7 @@ impl Keys {
         Self {
             store,
             location,
-            verified: RwLock::new(HashMap::new()),
+            verified: RwLock::new(HashMap::default()),
             digest_key: rand::random(),
             hasher,
             malformed_reported: Mutex::new(HashSet::new()),

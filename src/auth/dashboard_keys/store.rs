@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,6 +19,11 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// Every record, in no particular order.
     async fn list(&self) -> Result<Vec<KeyRecord>, StoreError>;
     async fn get(&self, id: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// `get` without copying the record where the store can share it (the
+    /// gate reads one per request).
+    async fn get_shared(&self, id: &str) -> Result<Option<Arc<KeyRecord>>, StoreError> {
+        Ok(self.get(id).await?.map(Arc::new))
+    }
     /// Stores a new record. `Conflict` when a key of the same user has the
     /// same name (ignoring ASCII case), or the id is taken.
     async fn insert(&self, record: KeyRecord) -> Result<(), StoreError>;
@@ -45,13 +51,14 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// The records by id; on disk a list, oldest first.
+/// The records by id; on disk a list, oldest first. Shared, so a read
+/// hands out a pointer rather than a copy.
 #[derive(Debug, Clone, Default)]
-struct Records(HashMap<String, KeyRecord>);
+struct Records(HashMap<String, Arc<KeyRecord>>);
 
 impl Serialize for Records {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut ordered: Vec<&KeyRecord> = self.0.values().collect();
+        let mut ordered: Vec<&KeyRecord> = self.0.values().map(|r| &**r).collect();
         ordered.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         ordered.serialize(serializer)
     }
@@ -60,7 +67,11 @@ impl Serialize for Records {
 impl<'de> Deserialize<'de> for Records {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let list = Vec::<KeyRecord>::deserialize(deserializer)?;
-        Ok(Self(list.into_iter().map(|r| (r.id.clone(), r)).collect()))
+        Ok(Self(
+            list.into_iter()
+                .map(|r| (r.id.clone(), Arc::new(r)))
+                .collect(),
+        ))
     }
 }
 
@@ -87,10 +98,16 @@ impl KeyStore for FileKeyStore {
     async fn list(&self) -> Result<Vec<KeyRecord>, StoreError> {
         Ok(self
             .doc
-            .read(|records| records.0.values().cloned().collect()))
+            .read(|records| records.0.values().map(|r| KeyRecord::clone(r)).collect()))
     }
 
     async fn get(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        Ok(self
+            .doc
+            .read(|records| records.0.get(id).map(|r| KeyRecord::clone(r))))
+    }
+
+    async fn get_shared(&self, id: &str) -> Result<Option<Arc<KeyRecord>>, StoreError> {
         Ok(self.doc.read(|records| records.0.get(id).cloned()))
     }
 
@@ -105,7 +122,7 @@ impl KeyStore for FileKeyStore {
                 if taken {
                     return Err(StoreError::Conflict);
                 }
-                records.0.insert(record.id.clone(), record);
+                records.0.insert(record.id.clone(), Arc::new(record));
                 Ok(())
             })
             .await
@@ -115,7 +132,9 @@ impl KeyStore for FileKeyStore {
         if self.doc.read(|records| !records.0.contains_key(id)) {
             return Ok(None);
         }
-        self.doc.update(|records| Ok(records.0.remove(id))).await
+        self.doc
+            .update(|records| Ok(records.0.remove(id).map(Arc::unwrap_or_clone)))
+            .await
     }
 
     async fn replace(&self, current: &KeyRecord, next: KeyRecord) -> Result<(), StoreError> {
@@ -124,9 +143,9 @@ impl KeyStore for FileKeyStore {
                 let stored = records
                     .0
                     .get_mut(&current.id)
-                    .filter(|stored| *stored == current)
+                    .filter(|stored| ***stored == *current)
                     .ok_or(StoreError::Conflict)?;
-                *stored = next;
+                *stored = Arc::new(next);
                 Ok(())
             })
             .await
@@ -135,7 +154,7 @@ impl KeyStore for FileKeyStore {
     async fn touch(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.doc.touch(|records| match records.0.get_mut(id) {
             Some(record) if record.last_used_at.is_none_or(|used| used < at) => {
-                record.last_used_at = Some(at);
+                Arc::make_mut(record).last_used_at = Some(at);
                 true
             }
             _ => false,

@@ -114,10 +114,14 @@ impl FailureThrottle {
     /// result, an environment key): refused only when the window is full of
     /// confirmed failures, never for attempts still in flight.
     pub fn known_key_refusal(&self, addr: &[u8; 17]) -> Option<Quota> {
+        // The common case, no address at its limit: no hashing, no lock.
+        if !self.counter.any_exhausted_now() {
+            return None;
+        }
         let in_flight = self.in_flight.lock();
-        let standing = self.counter.standing_now(addr);
+        let exhausted = self.counter.exhausted_now(addr)?;
         let pending = in_flight.get(addr).map_or(0, |entry| entry.count);
-        (standing.remaining == 0 && pending == 0).then_some(standing)
+        (pending == 0).then_some(exhausted)
     }
 
     /// Takes a slot for an attempt that must be verified. When the window

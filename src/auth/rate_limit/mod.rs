@@ -52,6 +52,9 @@ pub fn address_key(addr: IpAddr) -> [u8; 17] {
     key
 }
 
+const POLICY_NAME: HeaderName = HeaderName::from_static("ratelimit-policy");
+const STATE_NAME: HeaderName = HeaderName::from_static("ratelimit");
+
 /// A client's standing in its current window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Quota {
@@ -71,11 +74,8 @@ impl Quota {
         state.extend_from_slice(b";t=");
         push_decimal(&mut state, self.reset_secs);
         [
-            (
-                HeaderName::from_static("ratelimit-policy"),
-                policy_value(self.limit),
-            ),
-            (HeaderName::from_static("ratelimit"), header_value(state)),
+            (POLICY_NAME, policy_value(self.limit)),
+            (STATE_NAME, header_value(state)),
         ]
     }
 }

@@ -2,7 +2,10 @@
 //! `reserve` as the only way to count, so a limit holds under concurrency.
 
 use parking_lot::Mutex;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::sketch::ExhaustedFilter;
@@ -77,7 +80,14 @@ pub struct WindowCounter {
     window_ms: u64,
     bucket_mask: usize,
     table: Mutex<Table>,
-    hash_key: [u8; 32],
+    /// Two SipHash-1-3 keys drawn at random for this counter: a 128-bit
+    /// keyed digest nobody outside the process can predict.
+    hash_keys: [RandomState; 2],
+    /// No key is held exhausted (against the counter's own limit) at or
+    /// after this time (ms since `epoch`): until a key reaches its limit,
+    /// `exhausted_now` answers without hashing or locking. Only ever
+    /// raised, under the table's lock.
+    exhausted_before_ms: AtomicU64,
     epoch: Instant,
 }
 
@@ -125,7 +135,8 @@ impl WindowCounter {
                 slots: vec![Slot::default(); bounds.slots().max(WAYS)],
                 exhausted: ExhaustedFilter::new(bounds.filter_width_log2, window_ms),
             }),
-            hash_key: rand::random(),
+            hash_keys: [RandomState::new(), RandomState::new()],
+            exhausted_before_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
@@ -137,8 +148,15 @@ impl WindowCounter {
     /// A keyed digest: callers' keys may be long or chosen by an attacker;
     /// the table holds 16 bytes per key whose placement nobody can predict.
     fn digest(&self, key: &[u8]) -> u128 {
-        let hash = blake3::keyed_hash(&self.hash_key, key);
-        u128::from_le_bytes(hash.as_bytes()[..16].try_into().expect("16 bytes"))
+        let [high, low] = &self.hash_keys;
+        u128::from(high.hash_one(key)) << 64 | u128::from(low.hash_one(key))
+    }
+
+    /// Notes, under the table's lock, that some key may be held exhausted
+    /// until `until_ms`.
+    fn note_exhausted(&self, until_ms: u64) {
+        self.exhausted_before_ms
+            .fetch_max(until_ms, Ordering::Relaxed);
     }
 
     fn bucket(&self, key: u128) -> std::ops::Range<usize> {
@@ -200,6 +218,9 @@ impl WindowCounter {
             slot.last_ms = now_ms;
             slot.limit = limit;
             let slot = *slot;
+            if slot.used >= limit.min(self.limit) {
+                self.note_exhausted(slot.started_ms + self.window_ms);
+            }
             return (
                 slot.started_ms,
                 self.quota_of(limit, slot.used, slot.started_ms + self.window_ms, now_ms),
@@ -217,6 +238,8 @@ impl WindowCounter {
         let evicted = table.slots[victim];
         if self.is_live(&evicted, now_ms) && evicted.used >= evicted.limit {
             table.exhausted.insert(evicted.key, now_ms);
+            // The filter holds a key for up to two windows.
+            self.note_exhausted(now_ms + 2 * self.window_ms);
         }
         let slot = Slot {
             key,
@@ -226,6 +249,9 @@ impl WindowCounter {
             limit,
         };
         table.slots[victim] = slot;
+        if slot.used >= limit.min(self.limit) {
+            self.note_exhausted(now_ms + self.window_ms);
+        }
         (
             now_ms,
             self.quota_of(limit, slot.used, now_ms + self.window_ms, now_ms),
@@ -240,8 +266,27 @@ impl WindowCounter {
     }
 
     pub fn reserve_at(&self, key: &[u8], now: Instant) -> Result<Reservation<'_>, Quota> {
-        let mut reservations = self.reserve_all_at(&[key], now)?;
-        Ok(reservations.pop().expect("one key, one reservation"))
+        self.reserve_limited_at(key, self.limit, now)
+    }
+
+    /// `reserve_all_limited_at` for one key, without its vectors.
+    fn reserve_limited_at(
+        &self,
+        key: &[u8],
+        limit: u32,
+        now: Instant,
+    ) -> Result<Reservation<'_>, Quota> {
+        let key = self.digest(key);
+        let now_ms = self.now_ms(now);
+        let mut table = self.lock();
+        self.standing(&mut table, key, limit, now_ms)?;
+        let (started_ms, quota) = self.take(&mut table, key, limit, now_ms);
+        Ok(Reservation {
+            counter: self,
+            key,
+            started_ms,
+            quota,
+        })
     }
 
     /// One event for each of `keys`, all or none: refused if any is used up,
@@ -288,16 +333,24 @@ impl WindowCounter {
             .collect())
     }
 
-    /// The standing of `key` without counting anything: only for a request
-    /// that verifies no secret (a key already known valid), never as a
-    /// check before the work a reservation guards.
-    pub fn standing_now(&self, key: &[u8]) -> Quota {
+    /// Whether any key may be held exhausted against the counter's limit
+    /// right now: `false` until one reaches it, then for its window (two,
+    /// once pushed into the filter). Costs no hashing and no lock.
+    pub fn any_exhausted_now(&self) -> bool {
+        self.now_ms(Instant::now()) < self.exhausted_before_ms.load(Ordering::Relaxed)
+    }
+
+    /// The quota of `key` if it is used up, without counting anything: only
+    /// for a request that verifies no secret (a key already known valid),
+    /// never as a check before the work a reservation guards.
+    pub fn exhausted_now(&self, key: &[u8]) -> Option<Quota> {
+        if !self.any_exhausted_now() {
+            return None;
+        }
         let digest = self.digest(key);
         let now_ms = self.now_ms(Instant::now());
         let mut table = self.lock();
-        match self.standing(&mut table, digest, self.limit, now_ms) {
-            Ok(quota) | Err(quota) => quota,
-        }
+        self.standing(&mut table, digest, self.limit, now_ms).err()
     }
 
     /// Counts one event for `key` for good: `Ok` with the quota after it, or
@@ -309,8 +362,7 @@ impl WindowCounter {
     /// `try_acquire` against a limit of this key's own (a key's own hourly
     /// limit) instead of the counter's.
     pub fn try_acquire_limited(&self, key: &[u8], limit: u32) -> Result<Quota, Quota> {
-        let mut reservations = self.reserve_all_limited_at(&[key], limit, Instant::now())?;
-        let reservation = reservations.pop().expect("one key, one reservation");
+        let reservation = self.reserve_limited_at(key, limit, Instant::now())?;
         let quota = reservation.quota();
         reservation.keep();
         Ok(quota)

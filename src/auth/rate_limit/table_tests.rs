@@ -175,3 +175,35 @@ fn the_memory_bound_is_what_the_readme_states() {
     assert_eq!(Bounds::LOGIN_FAILURES.memory_bytes(), 832 * 1024);
     assert_eq!(Bounds::QUOTAS.memory_bytes(), 772 * 1024);
 }
+
+#[test]
+fn the_lock_free_check_sees_every_exhausted_key_including_pushed_out_ones() {
+    let counter = counter(20, small());
+    let attacker = address_key("198.51.100.7".parse().unwrap());
+    let honest = address_key("198.51.100.8".parse().unwrap());
+    for _ in 0..20 {
+        counter.reserve(&honest).unwrap().refund();
+    }
+    assert!(
+        !counter.any_exhausted_now(),
+        "refunded events exhaust nothing"
+    );
+    for _ in 0..19 {
+        counter.reserve(&attacker).unwrap().keep();
+    }
+    assert!(counter.exhausted_now(&attacker).is_none(), "one left");
+    counter.reserve(&attacker).unwrap().keep();
+    assert!(counter.any_exhausted_now());
+    assert_eq!(counter.exhausted_now(&attacker).unwrap().remaining, 0);
+    assert!(counter.exhausted_now(&honest).is_none());
+    // Pushed out of the table by other failing addresses: the filter holds it.
+    for n in 0..20_000u32 {
+        let key = address_key(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)));
+        for _ in 0..20 {
+            if let Ok(reservation) = counter.reserve(&key) {
+                reservation.keep();
+            }
+        }
+    }
+    assert!(counter.exhausted_now(&attacker).is_some());
+}

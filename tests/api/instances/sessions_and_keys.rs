@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::{key_id, key_me, Pair, CLIENT_KEY};
-use crate::helpers::{assert_error, csrf_in, ADMIN_KEY};
+use crate::helpers::{assert_error, csrf_in, find_key, ADMIN_KEY};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dashboard_login_on_a_works_on_b_and_a_logout_on_b_ends_it_on_a() {
@@ -108,5 +108,82 @@ async fn an_environment_key_is_the_same_client_on_both_instances() {
     assert_eq!(
         on_a["id"], on_b["id"],
         "one client id everywhere, so its quota and its jobs are one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_generated_on_a_is_shown_once_by_b_when_the_redirect_lands_there_and_never_again_on_either(
+) {
+    let pair = Pair::start(&[]).await;
+    let (on_a, on_b) = pair.browsers();
+    let csrf = on_a.setup_and_login().await;
+    let form = [
+        ("name", "behind-proxy"),
+        ("role", "client"),
+        ("expiry", "never"),
+    ];
+    let generated = on_a.submit("/dashboard/security/keys", &csrf, &form).await;
+    assert_eq!(generated.status(), 303, "the form redirects");
+    let location = generated.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with("/dashboard/security?new="),
+        "{location}"
+    );
+    let waiting = pair
+        .redis
+        .cli(&["--scan", "--pattern", "portico:one-time-key:*"]);
+    let slot = waiting.lines().next().expect("the key waits in Redis");
+    let held = pair.redis.cli(&["GET", slot]);
+
+    let (status, shown) = on_b.page(&location).await;
+    assert_eq!(status, 200, "{shown}");
+    let key = find_key(&shown).expect("B shows the key generated on A");
+    assert!(shown.contains("behind-proxy"), "{shown}");
+    assert!(!shown.contains("shown once already"), "{shown}");
+    assert!(
+        !held.contains(&key[4..]),
+        "Redis never held the key in clear"
+    );
+    assert!(!slot.contains(location.split('=').nth(1).unwrap()));
+    let (status, me) = key_me(&pair.a, &key).await;
+    assert_eq!(status, 200, "the key shown works: {me}");
+
+    for (name, browser) in [("A", &on_a), ("B", &on_b)] {
+        let (status, again) = browser.page(&location).await;
+        assert_eq!(status, 200, "{again}");
+        assert!(find_key(&again).is_none(), "{name} shows it no more");
+        assert!(again.contains("shown once already"), "{name}: {again}");
+    }
+    let left = pair
+        .redis
+        .cli(&["--scan", "--pattern", "portico:one-time-key:*"]);
+    assert_eq!(left.trim(), "", "nothing waits in Redis after the display");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_key_is_not_shown_to_another_session_on_either_instance_nor_lost_by_its_attempt()
+{
+    let pair = Pair::start(&[]).await;
+    let (on_a, on_b) = pair.browsers();
+    let csrf = on_a.setup_and_login().await;
+    let form = [("name", "mine"), ("role", "client"), ("expiry", "never")];
+    let generated = on_a.submit("/dashboard/security/keys", &csrf, &form).await;
+    let location = generated.headers()["location"].to_str().unwrap().to_owned();
+
+    let other = pair.b.fresh();
+    other
+        .login(crate::helpers::USERNAME, crate::helpers::PASSWORD)
+        .await;
+    let (status, page) = other.page(&location).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        find_key(&page).is_none(),
+        "another session of the same user sees no key"
+    );
+
+    let (_, shown) = on_b.page(&location).await;
+    assert!(
+        find_key(&shown).is_some(),
+        "the generating session still gets it: {shown}"
     );
 }
