@@ -103,6 +103,26 @@ pub struct Job {
     pub attempts: u32,
 }
 
+/// How much of a question a listing keeps, in characters (both back ends).
+pub const QUESTION_PREVIEW_CHARS: usize = 200;
+
+impl Job {
+    /// The job's listing form, as both back ends keep it for listings: the
+    /// question cut to `QUESTION_PREVIEW_CHARS`, without context or result.
+    pub fn summary(&self) -> Job {
+        let mut question: String = self.question.chars().take(QUESTION_PREVIEW_CHARS).collect();
+        if question.len() < self.question.len() {
+            question.push('…');
+        }
+        Job {
+            question,
+            context: None,
+            result: None,
+            ..self.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,8 +22,6 @@ use super::job::{Job, JobId, JobStatus};
 use super::store::WorkerId;
 use crate::store::{read_json, write_atomic, Document, StoreError, PRIVATE_DIR_MODE};
 
-/// How much of a question the in-memory index keeps, in characters.
-const QUESTION_PREVIEW_CHARS: usize = 200;
 const RETENTION_DAYS: i64 = 7;
 
 #[derive(Debug)]
@@ -54,20 +52,6 @@ enum Unchanged<E> {
 impl<E> From<StoreError> for Unchanged<E> {
     fn from(err: StoreError) -> Self {
         Self::Failed(err)
-    }
-}
-
-/// What the in-memory index keeps of a job.
-fn summary(job: &Job) -> Job {
-    let mut question: String = job.question.chars().take(QUESTION_PREVIEW_CHARS).collect();
-    if question.len() < job.question.len() {
-        question.push('…');
-    }
-    Job {
-        question,
-        context: None,
-        result: None,
-        ..job.clone()
     }
 }
 
@@ -112,7 +96,7 @@ impl FileJobStore {
                 write_atomic(&path, &serde_json::to_vec_pretty(&job)?)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
-            jobs.insert(job.id.clone(), summary(&job));
+            jobs.insert(job.id.clone(), job.summary());
         }
         Ok(Self {
             dir,
@@ -136,7 +120,7 @@ impl FileJobStore {
             Ok::<_, StoreError>(())
         })
         .await?;
-        self.index().insert(job.id.clone(), summary(job));
+        self.index().insert(job.id.clone(), job.summary());
         Ok(())
     }
 
@@ -168,7 +152,7 @@ impl FileJobStore {
         match changed {
             Ok(done) => {
                 if let Some(job) = file.snapshot() {
-                    self.index().insert(job.id.clone(), summary(&job));
+                    self.index().insert(job.id.clone(), job.summary());
                 }
                 Ok(Some(Ok(done)))
             }

@@ -193,10 +193,10 @@ impl JobStore for FileJobStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::QUESTION_PREVIEW_CHARS;
     use super::*;
     use crate::jobs::conformance::{job, job_store_conformance, Made};
     use crate::jobs::job::JobStatus;
+    use crate::jobs::job::QUESTION_PREVIEW_CHARS;
     use std::sync::Arc;
     use std::time::Duration;
 

@@ -40,7 +40,7 @@ use crate::store::StoreError;
 mod rows;
 mod scripts;
 
-use rows::{assemble, json, millis, optional, summary};
+use rows::{assemble, json, millis, optional};
 
 const RETENTION_DAYS: i64 = 7;
 /// How often an idle worker looks for jobs submitted on other instances.
@@ -185,7 +185,7 @@ impl JobStore for RedisJobStore {
             limit.to_string(),
             millis(job.created_at).to_string(),
             json(&job)?,
-            json(&summary(&job))?,
+            json(&job.summary())?,
             job.attempts.to_string(),
             optional(job.started_at.as_ref())?,
             optional(job.completed_at.as_ref())?,

@@ -7,23 +7,6 @@ use chrono::{DateTime, Utc};
 
 use super::super::job::{Job, JobStatus};
 
-/// How much of a question a listing keeps, in characters (as the file
-/// back end's index).
-const QUESTION_PREVIEW_CHARS: usize = 200;
-
-pub(super) fn summary(job: &Job) -> Job {
-    let mut question: String = job.question.chars().take(QUESTION_PREVIEW_CHARS).collect();
-    if question.len() < job.question.len() {
-        question.push('…');
-    }
-    Job {
-        question,
-        context: None,
-        result: None,
-        ..job.clone()
-    }
-}
-
 pub(super) fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
     serde_json::to_string(value).context("serialising a job for Redis")
 }
