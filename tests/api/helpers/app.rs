@@ -159,7 +159,19 @@ impl TestApp {
         }
         edit(self);
         let port_addr = self.address.trim_start_matches("http://").to_owned();
-        let listener = std::net::TcpListener::bind(&port_addr).expect("the same port again");
+        // Like the data-dir lock, the port may still be held for a moment
+        // by the stopped app's last tasks on a loaded machine.
+        let mut tries = 0;
+        let listener = loop {
+            match std::net::TcpListener::bind(&port_addr) {
+                Ok(listener) => break listener,
+                Err(err) if tries < 40 && err.kind() == std::io::ErrorKind::AddrInUse => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(err) => panic!("the same port again: {err}"),
+            }
+        };
         let (server, task, hasher, jobs) =
             start(&self.vars, self.limits, self.jobs_by_hand, listener).await;
         self.server = server;
