@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::answer::Answer;
 use super::engine::EngineError;
-use super::job::{Job, JobId};
+use super::job::{Job, JobId, JobStatus};
 
 /// A job is started at most this often (crashes and lost leases included).
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -35,6 +35,22 @@ pub struct QueueCounts {
     pub processing: usize,
     pub completed: usize,
     pub failed: usize,
+}
+
+impl QueueCounts {
+    /// The number of `jobs` in each status (both back ends count so).
+    pub fn of<'a>(jobs: impl IntoIterator<Item = &'a Job>) -> Self {
+        let mut counts = Self::default();
+        for job in jobs {
+            match job.status {
+                JobStatus::Pending => counts.pending += 1,
+                JobStatus::Processing => counts.processing += 1,
+                JobStatus::Completed => counts.completed += 1,
+                JobStatus::Failed => counts.failed += 1,
+            }
+        }
+        counts
+    }
 }
 
 /// The client already has `MAX_UNFINISHED_PER_OWNER` unfinished jobs.

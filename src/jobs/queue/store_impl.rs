@@ -39,16 +39,7 @@ impl JobStore for FileJobStore {
     }
 
     async fn counts(&self, visible: Visible<'_>) -> anyhow::Result<QueueCounts> {
-        let mut counts = QueueCounts::default();
-        for job in self.summaries(visible) {
-            match job.status {
-                JobStatus::Pending => counts.pending += 1,
-                JobStatus::Processing => counts.processing += 1,
-                JobStatus::Completed => counts.completed += 1,
-                JobStatus::Failed => counts.failed += 1,
-            }
-        }
-        Ok(counts)
+        Ok(QueueCounts::of(&self.summaries(visible)))
     }
 
     async fn claim(&self, worker: &WorkerId) -> anyhow::Result<Option<Job>> {

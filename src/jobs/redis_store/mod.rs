@@ -213,16 +213,7 @@ impl JobStore for RedisJobStore {
     }
 
     async fn counts(&self, visible: Visible<'_>) -> anyhow::Result<QueueCounts> {
-        let mut counts = QueueCounts::default();
-        for job in self.summaries(visible).await? {
-            match job.status {
-                JobStatus::Pending => counts.pending += 1,
-                JobStatus::Processing => counts.processing += 1,
-                JobStatus::Completed => counts.completed += 1,
-                JobStatus::Failed => counts.failed += 1,
-            }
-        }
-        Ok(counts)
+        Ok(QueueCounts::of(&self.summaries(visible).await?))
     }
 
     async fn claim(&self, worker: &WorkerId) -> anyhow::Result<Option<Job>> {
