@@ -26,17 +26,17 @@ fn push_number(out: &mut String, value: u32, width: usize) {
 }
 
 /// A line buffer grown past this is freed after its line.
-const MAX_KEPT_LINE: usize = 16 * 1024;
+pub(super) const MAX_KEPT_LINE: usize = 16 * 1024;
 
 thread_local! {
     /// The formatted date and time of the last whole second seen here.
     static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
     /// The line being formatted: built here with plain `String` appends,
     /// then handed to the subscriber's writer in one call.
-    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    pub(super) static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
-fn write_timestamp(out: &mut String) {
+pub(super) fn write_timestamp(out: &mut String) {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -63,7 +63,7 @@ fn write_timestamp(out: &mut String) {
     out.push('Z');
 }
 
-fn level_label(level: &Level) -> &'static str {
+pub(super) fn level_label(level: &Level) -> &'static str {
     match *level {
         Level::ERROR => "ERROR",
         Level::WARN => " WARN",
@@ -125,7 +125,7 @@ fn is_plain_ascii(text: &str) -> bool {
 }
 
 /// Appends `text` with every line-breaking character escaped.
-fn push_escaped(out: &mut String, text: &str) {
+pub(super) fn push_escaped(out: &mut String, text: &str) {
     if is_plain_ascii(text) {
         out.push_str(text);
         return;
@@ -159,25 +159,30 @@ impl fmt::Write for Escaping<'_> {
     }
 }
 
-impl LeanVisitor<'_> {
-    fn field_start(&mut self, field: &Field) {
-        self.out.push(' ');
-        self.out.push_str(field.name());
-        self.out.push('=');
+/// Appends ` name=value`, the value quoted if it needs it.
+pub(super) fn push_field(out: &mut String, name: &str, value: &str) {
+    push_field_start(out, name);
+    if needs_quotes(value) {
+        // `Debug` of a string quotes it and escapes every control character.
+        let _ = write!(out, "{value:?}");
+    } else {
+        out.push_str(value);
     }
+}
 
+fn push_field_start(out: &mut String, name: &str) {
+    out.push(' ');
+    out.push_str(name);
+    out.push('=');
+}
+
+impl LeanVisitor<'_> {
     fn field_text(&mut self, field: &Field, value: &str) {
-        self.field_start(field);
-        if needs_quotes(value) {
-            // `Debug` of a string quotes it and escapes every control character.
-            let _ = write!(self.out, "{value:?}");
-        } else {
-            self.out.push_str(value);
-        }
+        push_field(self.out, field.name(), value);
     }
 
     fn field_plain(&mut self, field: &Field, value: impl fmt::Display) {
-        self.field_start(field);
+        push_field_start(self.out, field.name());
         let _ = write!(self.out, "{value}");
     }
 }

@@ -14,8 +14,11 @@ use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
+mod auth_line;
 mod format;
 mod json;
+
+pub use auth_line::{auth_attempt, AuthOutcome};
 
 const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// Past this, the caller writes the buffer out itself.
@@ -37,14 +40,20 @@ fn write_out(bytes: &[u8]) {
 #[derive(Clone)]
 pub struct BatchedStdout(Arc<Shared>);
 
-impl Write for BatchedStdout {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+impl BatchedStdout {
+    fn append(&self, bytes: &[u8]) {
         let mut guard = self.0.buffer.lock().unwrap_or_else(|e| e.into_inner());
         guard.0.extend_from_slice(bytes);
         if guard.0.len() > MAX_BUFFERED {
             let full = std::mem::take(&mut guard.0);
             write_out(&full);
         }
+    }
+}
+
+impl Write for BatchedStdout {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.append(bytes);
         Ok(bytes.len())
     }
 
@@ -108,12 +117,18 @@ pub fn init_with(filter: &str, format: crate::config::LogFormat) -> Option<LogGu
     let writer = BatchedStdout(shared.clone());
     let installed = match format {
         crate::config::LogFormat::Json => json::install(filter, writer),
-        crate::config::LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .event_format(format::LeanFormat)
-            .with_writer(writer)
-            .try_init()
-            .is_ok(),
+        crate::config::LogFormat::Text => {
+            let installed = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .event_format(format::LeanFormat)
+                .with_writer(writer.clone())
+                .try_init()
+                .is_ok();
+            if installed {
+                auth_line::text_installed(writer);
+            }
+            installed
+        }
     };
     if !installed {
         return None;
