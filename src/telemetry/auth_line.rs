@@ -10,7 +10,11 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use tracing::Level;
+use tracing::callsite::DefaultCallsite;
+use tracing::field::FieldSet;
+use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
+use tracing::metadata::Kind;
+use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::format::DefaultFields;
 use tracing_subscriber::EnvFilter;
 
@@ -34,6 +38,42 @@ pub enum AuthOutcome<'a> {
     Cancelled,
 }
 
+/// The callsite asked whether the line is enabled: what `tracing::info!`
+/// does, an interest cached per callsite, the subscriber asked only when
+/// the filter depends on more than the target and level.
+static CALLSITE: DefaultCallsite = DefaultCallsite::new(&METADATA);
+static METADATA: Metadata<'static> = Metadata::new(
+    "event src/telemetry/auth_line.rs",
+    TARGET,
+    Level::INFO,
+    Some(file!()),
+    Some(line!()),
+    Some(module_path!()),
+    FieldSet::new(
+        &[
+            "message",
+            "outcome",
+            "principal",
+            "code",
+            "client",
+            "method",
+            "path",
+        ],
+        tracing_core::identify_callsite!(&CALLSITE),
+    ),
+    Kind::EVENT,
+);
+
+fn enabled() -> bool {
+    if Level::INFO > STATIC_MAX_LEVEL || Level::INFO > LevelFilter::current() {
+        return false;
+    }
+    let interest = CALLSITE.interest();
+    interest.is_always()
+        || (!interest.is_never()
+            && tracing::dispatcher::get_default(|current| current.enabled(&METADATA)))
+}
+
 /// The subscriber `init` installs for the text format.
 type TextSubscriber =
     tracing_subscriber::fmt::Subscriber<DefaultFields, LeanFormat, EnvFilter, BatchedStdout>;
@@ -47,7 +87,7 @@ pub(super) fn text_installed(writer: BatchedStdout) {
 
 /// Logs one authentication attempt by `client` on `method path`.
 pub fn auth_attempt(outcome: AuthOutcome<'_>, client: IpAddr, method: &str, path: &str) {
-    if !tracing::enabled!(target: TARGET, Level::INFO) {
+    if !enabled() {
         return;
     }
     match TEXT_WRITER.get() {

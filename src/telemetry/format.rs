@@ -22,7 +22,10 @@ fn push_number(out: &mut String, value: u32, width: usize) {
         *slot = b'0' + (rest % 10) as u8;
         rest /= 10;
     }
-    out.push_str(std::str::from_utf8(&digits[..width]).expect("ASCII digits"));
+    // Char by char: cheaper than checking the digits are UTF-8.
+    for &digit in &digits[..width] {
+        out.push(char::from(digit));
+    }
 }
 
 /// A line buffer grown past this is freed after its line.

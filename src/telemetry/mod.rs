@@ -23,6 +23,8 @@ pub use auth_line::{auth_attempt, AuthOutcome};
 const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// Past this, the caller writes the buffer out itself.
 const MAX_BUFFERED: usize = 8 * 1024 * 1024;
+/// The capacity a flushed buffer keeps for its next turn.
+const MAX_KEPT_BUFFER: usize = 1024 * 1024;
 
 #[derive(Default)]
 struct Shared {
@@ -86,20 +88,28 @@ impl Drop for LogGuard {
 fn spawn_flusher(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("log-writer".into())
-        .spawn(move || loop {
-            let (pending, stop) = {
-                let guard = shared.buffer.lock().unwrap_or_else(|e| e.into_inner());
-                let (mut guard, _) = shared
-                    .wake
-                    .wait_timeout(guard, FLUSH_INTERVAL)
-                    .unwrap_or_else(|e| e.into_inner());
-                (std::mem::take(&mut guard.0), guard.1)
-            };
-            if !pending.is_empty() {
-                write_out(&pending);
-            }
-            if stop {
-                return;
+        .spawn(move || {
+            // Two buffers swapped in turn, so the one filling up keeps its
+            // capacity instead of growing again from empty every interval.
+            let mut pending = Vec::new();
+            loop {
+                let stop = {
+                    let guard = shared.buffer.lock().unwrap_or_else(|e| e.into_inner());
+                    let (mut guard, _) = shared
+                        .wake
+                        .wait_timeout(guard, FLUSH_INTERVAL)
+                        .unwrap_or_else(|e| e.into_inner());
+                    std::mem::swap(&mut guard.0, &mut pending);
+                    guard.1
+                };
+                if !pending.is_empty() {
+                    write_out(&pending);
+                }
+                pending.clear();
+                pending.shrink_to(MAX_KEPT_BUFFER);
+                if stop {
+                    return;
+                }
             }
         })
         .expect("the log writer thread starts")
