@@ -85,7 +85,7 @@ where
     unanswered.answered();
     match decision {
         Ok((principal, quota)) => {
-            crate::metrics::auth_attempt("allowed");
+            crate::metrics::auth_allowed();
             auth_attempt(
                 AuthOutcome::Allowed {
                     principal: &principal.id,
