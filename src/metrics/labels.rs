@@ -1,5 +1,6 @@
-//! Counter handles kept per label value, so that counting costs a read-lock
-//! look-up and an atomic add, with no label strings built per request.
+//! Counter handles kept per label value, so that counting costs an index
+//! (or a read-lock look-up) and an atomic add, with no label strings built
+//! per request.
 
 use parking_lot::RwLock;
 use std::collections::HashMap;

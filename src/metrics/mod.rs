@@ -3,7 +3,7 @@
 //! `GET /metrics` itself is `api::metrics`. Labels are route patterns, status
 //! codes, outcome codes and job statuses only: never a key, a key id, a
 //! user or an address. Counter handles are looked up once per label set and
-//! kept, so the hot path is a hash look-up and an atomic add.
+//! kept, so the hot path is an index or a hash look-up and an atomic add.
 
 mod labels;
 

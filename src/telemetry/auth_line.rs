@@ -18,6 +18,7 @@ use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::format::DefaultFields;
 use tracing_subscriber::EnvFilter;
 
+use super::escape;
 use super::format::{self, LeanFormat, LINE, MAX_KEPT_LINE};
 use super::BatchedStdout;
 use crate::core::address::address_text;
@@ -118,11 +119,11 @@ fn push_line(
     match outcome {
         AuthOutcome::Allowed { principal } => {
             line.push_str(" outcome=allowed principal=");
-            format::push_value(line, principal);
+            escape::push_value(line, principal);
         }
         AuthOutcome::Denied { code } => {
             line.push_str(" outcome=denied code=");
-            format::push_value(line, code);
+            escape::push_value(line, code);
         }
         AuthOutcome::Cancelled => line.push_str(" outcome=cancelled"),
     }
@@ -130,9 +131,9 @@ fn push_line(
     line.push_str(" client=");
     push_address(line, client);
     line.push_str(" method=");
-    format::push_value(line, method);
+    escape::push_value(line, method);
     line.push_str(" path=");
-    format::push_value(line, path);
+    escape::push_value(line, path);
     line.push('\n');
 }
 

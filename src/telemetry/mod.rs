@@ -15,6 +15,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
 mod auth_line;
+mod escape;
 mod format;
 mod json;
 
