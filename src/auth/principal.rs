@@ -1,5 +1,7 @@
 //! Who is calling: the principal the gate puts into every `/api` request.
 
+mod json;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
