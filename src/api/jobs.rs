@@ -19,7 +19,7 @@ const DEFAULT_LIST_LIMIT: usize = 50;
 const MAX_LIST_LIMIT: usize = 500;
 const RECENT_JOBS: usize = 10;
 
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
+pub fn api_routes(cfg: &mut super::GatedRoutes) {
     cfg.service(resource("/ask").post(ask))
         .service(resource("/jobs").get(list))
         .service(resource("/jobs/{id}").get(get).delete(cancel))

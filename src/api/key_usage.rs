@@ -1,18 +1,18 @@
 //! `GET /api/keys/{id}/usage`: a dashboard key's requests per hour for the
 //! last seven days, allowed and denied by reason (`auth::usage`).
 
-use actix_web::web::resource;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::resource;
 use super::schemas::ErrorBody;
 use crate::auth::usage::{hour_start, Counts, Hour, Outcome, UsageCounter};
 use crate::http::ApiError;
 
 /// The usage route sits with its handler; `keys` keeps the record routes.
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
+pub fn api_routes(cfg: &mut super::GatedRoutes) {
     cfg.service(resource("/keys/{id}/usage").get(usage));
 }
 

@@ -21,7 +21,7 @@ use crate::core::address::client_address;
 use crate::http::json::{ApiJson, ApiJsonOrEmpty};
 use crate::http::ApiError;
 
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
+pub fn api_routes(cfg: &mut super::GatedRoutes) {
     cfg.service(resource("/keys").get(list).post(create))
         .service(resource("/keys/{id}").patch(edit).delete(revoke))
         .service(resource("/keys/{id}/roll").post(roll));

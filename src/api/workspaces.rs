@@ -12,7 +12,7 @@ use crate::http::json::ApiJson;
 use crate::http::ApiError;
 use crate::workspaces::{NewWorkspace, Registry, Workspace, WorkspaceError};
 
-pub fn api_routes(cfg: &mut web::ServiceConfig) {
+pub fn api_routes(cfg: &mut super::GatedRoutes) {
     cfg.service(resource("/workspaces").get(list).post(create))
         .service(resource("/workspaces/{id}").delete(remove));
 }

@@ -5,7 +5,7 @@
 
 use actix_web::{test, web, App, HttpRequest, HttpResponse};
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error, spawn_app, ADMIN_KEY};
 
 /// Routes anyone may reach, and why.
 const PUBLIC: &[&str] = &[
@@ -146,4 +146,26 @@ async fn every_route_is_gated_behind_a_login_or_declared_public() {
         checked >= 40,
         "only {checked} requests were tried: {routes:?}"
     );
+}
+
+#[tokio::test]
+async fn every_api_route_answers_a_method_it_lacks_with_a_405_in_the_api_shape() {
+    let routes: Vec<String> = registered_routes()
+        .await
+        .into_iter()
+        .filter(|route| route.starts_with("/api/"))
+        .collect();
+    assert!(
+        routes.iter().any(|r| r == "/api/keys/{id}/usage"),
+        "{routes:?}"
+    );
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    for route in &routes {
+        // No API route takes PUT.
+        let response = app
+            .api(reqwest::Method::PUT, &concrete(route), ADMIN_KEY, None)
+            .await;
+        assert_eq!(response.status(), 405, "PUT {route}");
+        assert_error(response, 405, "method-not-allowed").await;
+    }
 }
