@@ -14,6 +14,9 @@ pub mod openapi;
 pub mod schemas;
 pub mod workspaces;
 
+use actix_web::body::BoxBody;
+use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
 use crate::auth::Principal;
@@ -129,9 +132,13 @@ pub(crate) async fn me(principal: Principal) -> Result<HttpResponse, ApiError> {
     principal
         .write_json(&mut body)
         .map_err(|err| ApiError::Unexpected(err.into()))?;
-    Ok(HttpResponse::Ok()
-        .insert_header(actix_web::http::header::ContentType::json())
-        .body(body))
+    // The response and its one header made directly: no builder, and a
+    // static header value rather than one printed from a `Mime`.
+    let mut response = HttpResponse::with_body(StatusCode::OK, BoxBody::new(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
 }
 
 /// This document, generated from the code.

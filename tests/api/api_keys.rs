@@ -93,6 +93,7 @@ async fn the_admin_key_is_an_admin_principal_in_both_header_forms() {
     ] {
         let response = app.me(&[header]).await;
         assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "application/json");
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(
             body,
