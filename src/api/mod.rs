@@ -17,6 +17,7 @@ pub mod workspaces;
 use actix_web::body::BoxBody;
 use actix_web::http::header::{HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 
 use crate::auth::Principal;
@@ -125,13 +126,7 @@ impl actix_web::dev::HttpServiceFactory for ApiResource {
     ),
     security(("apiKey" = []), ("bearer" = [])))]
 pub(crate) async fn me(principal: Principal) -> Result<HttpResponse, ApiError> {
-    // Into a buffer the size of a principal with a scope, rather than one
-    // grown (and copied) several times; written by hand (`Principal::write_json`:
-    // the same bytes as serde_json, without escaping the fixed field names).
-    let mut body = Vec::with_capacity(512);
-    principal
-        .write_json(&mut body)
-        .map_err(|err| ApiError::Unexpected(err.into()))?;
+    let body = principal_body(&principal).map_err(|err| ApiError::Unexpected(err.into()))?;
     // The response and its one header made directly: no builder, and a
     // static header value rather than one printed from a `Mime`.
     let mut response = HttpResponse::with_body(StatusCode::OK, BoxBody::new(body));
@@ -139,6 +134,50 @@ pub(crate) async fn me(principal: Principal) -> Result<HttpResponse, ApiError> {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(response)
+}
+
+/// The principal's JSON (`Principal::write_json`: serde_json's bytes, its
+/// fixed field names not escaped one by one) in one exact-size allocation:
+/// written on the stack and copied once, through a `Vec` only when longer.
+fn principal_body(principal: &Principal) -> serde_json::Result<Bytes> {
+    let mut stack = StackBuf {
+        bytes: [0; 384],
+        len: 0,
+    };
+    if principal.write_json(&mut stack).is_ok() {
+        return Ok(Bytes::copy_from_slice(&stack.bytes[..stack.len]));
+    }
+    let mut body = Vec::with_capacity(1024);
+    principal.write_json(&mut body)?;
+    Ok(Bytes::from(body))
+}
+
+/// Bytes on the stack, up to `N`: a write past the end fails whole.
+struct StackBuf<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> std::io::Write for StackBuf<N> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.write_all(data).map(|()| data.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        let end = self.len + data.len();
+        let slot = self
+            .bytes
+            .get_mut(self.len..end)
+            .ok_or(std::io::ErrorKind::WriteZero)?;
+        slot.copy_from_slice(data);
+        self.len = end;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// This document, generated from the code.
@@ -161,4 +200,27 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::auth::{Role, Scope};
+
+    #[test]
+    fn the_body_of_me_is_serde_jsons_whether_it_fits_on_the_stack_or_not() {
+        let mut principal = Principal::client_key("0123456789ab");
+        for workspaces in [0, 1, 20, 200] {
+            let mut scope = Scope::for_role(Role::Client);
+            scope.workspaces = Some((0..workspaces).map(|i| format!("w\"{i}")).collect());
+            principal.scope = Arc::new(scope);
+            assert_eq!(
+                principal_body(&principal).unwrap(),
+                serde_json::to_vec(&principal).unwrap(),
+                "{workspaces} workspaces"
+            );
+        }
+    }
 }
