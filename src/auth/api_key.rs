@@ -4,6 +4,8 @@
 
 use actix_web::http::header::{HeaderMap, HeaderName, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
+use siphasher::sip128::SipHasher13;
+use subtle::ConstantTimeEq;
 
 /// Parsed once, not on every look-up.
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -83,6 +85,36 @@ impl ApiKey {
     }
 }
 
+/// A keyed 128-bit digest of presented secrets, under a key drawn at
+/// random for the process: SipHash-1-3 with a 128-bit output, so a digest
+/// says nothing outside the process and two secrets share one only by a
+/// 2^-128 chance nobody can steer (no digest is ever shown). Several
+/// times cheaper than keyed BLAKE3 on a key's few dozen bytes, which
+/// matters because the gate takes one on every request.
+#[derive(Clone)]
+pub struct SecretDigester(SipHasher13);
+
+impl SecretDigester {
+    pub fn random() -> Self {
+        Self(SipHasher13::new_with_keys(rand::random(), rand::random()))
+    }
+
+    pub fn digest(&self, secret: &str) -> u128 {
+        self.0.hash(secret.as_bytes()).as_u128()
+    }
+}
+
+impl std::fmt::Debug for SecretDigester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretDigester([redacted])")
+    }
+}
+
+/// Equality of two digests of secrets in constant time.
+pub fn same_digest(a: u128, b: u128) -> bool {
+    bool::from(a.ct_eq(&b))
+}
+
 fn single<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
@@ -101,7 +133,7 @@ mod tests {
     use proptest::prelude::*;
     use secrecy::ExposeSecret;
 
-    use super::{ApiKey, MalformedKey, X_API_KEY};
+    use super::{same_digest, ApiKey, MalformedKey, SecretDigester, X_API_KEY};
 
     /// What `from_headers` answered before its one-pass reading: the
     /// header's text, then `parse`.
@@ -137,6 +169,25 @@ mod tests {
         ] {
             assert_eq!(read(bytes), reference(bytes), "{bytes:?}");
         }
+    }
+
+    #[test]
+    fn digests_tell_secrets_apart_and_depend_on_the_process_key() {
+        let digester = SecretDigester::random();
+        let key = "ptk_abcdefgh1234_0123456789abcdefghijABCDEFGHIJ0123456789";
+        let digest = digester.digest(key);
+        assert!(same_digest(digest, digester.digest(key)));
+        for at in 0..key.len() {
+            let mut other = key.as_bytes().to_vec();
+            other[at] ^= 1;
+            let other = String::from_utf8(other).unwrap();
+            assert!(!same_digest(digest, digester.digest(&other)), "byte {at}");
+        }
+        assert!(!same_digest(digest, SecretDigester::random().digest(key)));
+        for bit in [0, 63, 64, 127] {
+            assert!(!same_digest(digest, digest ^ (1 << bit)), "bit {bit}");
+        }
+        assert_eq!(format!("{digester:?}"), "SecretDigester([redacted])");
     }
 
     proptest! {

@@ -29,7 +29,7 @@ pub enum Lookup {
 pub struct Unverified {
     record: Arc<KeyRecord>,
     candidates: Vec<String>,
-    digest: [u8; 32],
+    digest: u128,
     now: DateTime<Utc>,
 }
 
@@ -72,8 +72,8 @@ impl Keys {
             let verified = self.verified.read();
             let known = verified.get(parts.id);
             let hit = known.filter(|known| {
-                same_digest(known.current, &digest)
-                    || (in_grace && same_digest(known.previous, &digest))
+                same_digest(known.current, digest)
+                    || (in_grace && same_digest(known.previous, digest))
             });
             match hit {
                 Some(known) => Ok(known.principal.clone()),
@@ -185,8 +185,8 @@ impl Keys {
         let verified = self.verified.read();
         let known = verified.get(parts.id)?;
         let in_grace = known.previous_until.is_some_and(|until| until > now);
-        let hit = same_digest(known.current, &digest)
-            || (in_grace && same_digest(known.previous, &digest));
+        let hit = same_digest(known.current, digest)
+            || (in_grace && same_digest(known.previous, digest));
         let expired = known.expires_at.is_some_and(|expiry| expiry <= now);
         if !hit || expired {
             return None;

@@ -12,7 +12,6 @@ use parking_lot::{Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use subtle::ConstantTimeEq;
 
 mod check;
 mod record;
@@ -25,6 +24,7 @@ pub use record::{Expiry, KeyRecord, PreviousSecret};
 pub use redis_store::RedisKeyStore;
 pub use store::{FileKeyStore, KeyStore};
 
+use super::api_key::SecretDigester;
 use super::hashing::Hasher;
 use super::principal::{Principal, Role};
 use super::scope::Scope;
@@ -42,8 +42,8 @@ const LAST_USED_RESOLUTION_SECS: i64 = 60;
 /// shared store, the record's version they were verified against.
 #[derive(Debug)]
 struct Verified {
-    current: Option<[u8; 32]>,
-    previous: Option<[u8; 32]>,
+    current: Option<u128>,
+    previous: Option<u128>,
     principal: Principal,
     version: Option<u64>,
     expires_at: Option<DateTime<Utc>>,
@@ -52,8 +52,8 @@ struct Verified {
     touched_at: Option<DateTime<Utc>>,
 }
 
-fn same_digest(known: Option<[u8; 32]>, digest: &[u8; 32]) -> bool {
-    known.is_some_and(|known| bool::from(known.ct_eq(digest)))
+fn same_digest(known: Option<u128>, digest: u128) -> bool {
+    known.is_some_and(|known| super::api_key::same_digest(known, digest))
 }
 
 /// `generate` refused: a key of the user already has this name.
@@ -82,7 +82,7 @@ pub struct Keys {
     /// randomly seeded foldhash: only verified ids are ever inserted, so a
     /// client choosing ids can cause look-ups, never collisions in it.
     verified: RwLock<HashMap<String, Verified, foldhash::quality::RandomState>>,
-    digest_key: [u8; 32],
+    digester: SecretDigester,
     hasher: Arc<Hasher>,
     /// Ids whose stored `keyHash` is not a PHC string, already reported.
     malformed_reported: Mutex<HashSet<String>>,
@@ -114,14 +114,14 @@ impl Keys {
             store,
             location,
             verified: RwLock::new(HashMap::default()),
-            digest_key: rand::random(),
+            digester: SecretDigester::random(),
             hasher,
             malformed_reported: Mutex::new(HashSet::new()),
         }
     }
 
-    fn digest(&self, key: &str) -> [u8; 32] {
-        *blake3::keyed_hash(&self.digest_key, key.as_bytes()).as_bytes()
+    fn digest(&self, key: &str) -> u128 {
+        self.digester.digest(key)
     }
 
     /// Every key, newest first.
