@@ -207,7 +207,7 @@ impl Gate {
                 if let Some(quota) = self.failures.known_key_refusal(&addr_key) {
                     return Err(throttled(quota));
                 }
-                usage::attribute(req, key, Ok(principal))?
+                principal
             }
             Found::Failed(failure) => {
                 let attempt = self.failures.reserve(addr_key).await.map_err(throttled)?;
@@ -241,10 +241,12 @@ impl Gate {
         };
         // A key's own allowlist narrows the global one (SPEC §4).
         if !principal.scope.allows_address(addr) {
-            return Err(Refusal::IpNotAllowed);
+            return Err(usage::refused(req, &principal, Refusal::IpNotAllowed));
         }
-        let quota = self.charge_locally(&principal)?;
-        Ok((principal, Some(quota)))
+        match self.charge_locally(&principal) {
+            Ok(quota) => Ok((principal, Some(quota))),
+            Err(refusal) => Err(usage::refused(req, &principal, refusal)),
+        }
     }
 
     fn charge_locally(&self, principal: &Principal) -> Result<Quota, Refusal> {

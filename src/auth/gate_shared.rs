@@ -40,13 +40,12 @@ impl Gate {
                 {
                     Admission::Admitted(quota) => {
                         self.keys.note_use(&cached.id).await.map_err(refusal)?;
-                        let principal = usage::attribute(req, key, Ok(cached.principal))?;
-                        return Ok((principal, Some(quota)));
+                        return Ok((cached.principal, Some(quota)));
                     }
                     Admission::Throttled(quota) => return Err(throttled(quota)),
                     Admission::RateLimited(quota) => {
-                        usage::attribute(req, key, Ok(cached.principal))?;
-                        return Err(Refusal::RateLimited(quota));
+                        let limited = Refusal::RateLimited(quota);
+                        return Err(usage::refused(req, &cached.principal, limited));
                     }
                     Admission::Stale => self.keys.forget_stale(&cached.id, cached.version),
                 }
@@ -59,18 +58,30 @@ impl Gate {
         }
         if !Keys::has_stored_form(key.secret()) {
             return match self.env_keys.find(key) {
-                Some(principal) => self.admit_env_key(shared, req, key, principal, addr).await,
+                Some(principal) => self.admit_env_key(shared, principal, addr).await,
                 None => Err(self.count_failure(addr, Refusal::InvalidKey).await),
             };
         }
         let principal = self.verify_shared(shared, req, key, addr).await?;
-        // A key's own allowlist narrows the global one (SPEC §4).
+        match Self::charge_shared(shared, &principal, addr).await {
+            Ok(quota) => Ok((principal, Some(quota))),
+            Err(refusal) => Err(usage::refused(req, &principal, refusal)),
+        }
+    }
+
+    /// The quota of a key just verified, after its own allowlist, which
+    /// narrows the global one (SPEC §4).
+    async fn charge_shared(
+        shared: &SharedLimits,
+        principal: &Principal,
+        addr: IpAddr,
+    ) -> Result<Quota, Refusal> {
         if !principal.scope.allows_address(addr) {
             return Err(Refusal::IpNotAllowed);
         }
         let limit = principal.scope.hourly_limit.map(NonZeroU32::get);
         match shared.charge(principal.id.as_bytes(), limit).await? {
-            Admission::Admitted(quota) => Ok((principal, Some(quota))),
+            Admission::Admitted(quota) => Ok(quota),
             Admission::RateLimited(quota) => Err(Refusal::RateLimited(quota)),
             other => Err(Refusal::Unexpected(anyhow::anyhow!(
                 "charging a quota in Redis answered {other:?}"
@@ -84,8 +95,6 @@ impl Gate {
     async fn admit_env_key(
         &self,
         shared: &SharedLimits,
-        req: &ServiceRequest,
-        key: &ApiKey,
         principal: Principal,
         addr: IpAddr,
     ) -> Result<(Principal, Option<Quota>), Refusal> {
@@ -94,7 +103,6 @@ impl Gate {
         }
         let addr_key = address_key(addr);
         let client = principal.id.clone();
-        let principal = usage::attribute(req, key, Ok(principal))?;
         match shared.admit(&addr_key, client.as_bytes(), None, None).await {
             Ok(Admission::Admitted(quota)) => Ok((principal, Some(quota))),
             Ok(Admission::Throttled(quota)) => Err(throttled(quota)),
@@ -140,10 +148,10 @@ impl Gate {
             Err(err) => Err(err),
         };
         match usage::attribute(req, key, identified) {
-            Ok(principal) => {
-                attempt.refund().await?;
-                Ok(principal)
-            }
+            Ok(principal) => match attempt.refund().await {
+                Ok(()) => Ok(principal),
+                Err(err) => Err(usage::refused(req, &principal, err.into())),
+            },
             Err(err @ (Refusal::InvalidKey | Refusal::ExpiredKey)) => {
                 attempt.keep().await?;
                 Err(err)
