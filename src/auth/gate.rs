@@ -106,7 +106,11 @@ impl Gate {
             keys,
             env_keys,
             activity,
-            quotas: WindowCounter::new(settings.api_rate_limit, QUOTA_WINDOW, Bounds::QUOTAS),
+            quotas: WindowCounter::for_trusted_keys(
+                settings.api_rate_limit,
+                QUOTA_WINDOW,
+                Bounds::QUOTAS,
+            ),
             failures: FailureThrottle::new(
                 max_failures,
                 FAILED_ATTEMPT_WINDOW,

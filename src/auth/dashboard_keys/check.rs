@@ -185,8 +185,8 @@ impl Keys {
         let verified = self.verified.read();
         let known = verified.get(parts.id)?;
         let in_grace = known.previous_until.is_some_and(|until| until > now);
-        let hit = same_digest(known.current, digest)
-            || (in_grace && same_digest(known.previous, digest));
+        let hit =
+            same_digest(known.current, digest) || (in_grace && same_digest(known.previous, digest));
         let expired = known.expires_at.is_some_and(|expiry| expiry <= now);
         if !hit || expired {
             return None;
