@@ -11,8 +11,11 @@ use argon2::password_hash::PasswordHash;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
+use std::sync::atomic::Ordering;
+
+use super::recall;
 use super::record::split_key;
-use super::{same_digest, KeyCheck, KeyRecord, Keys, Verified, LAST_USED_RESOLUTION_SECS};
+use super::{same_digest, KeyCheck, KeyRecord, Keys, Verified};
 use crate::auth::principal::Principal;
 
 /// What `lookup` found.
@@ -54,13 +57,23 @@ impl Keys {
         }
     }
 
-    /// What can be decided about `key` without argon2 (one record read).
+    /// What can be decided about `key` without argon2: from the cache of
+    /// verified keys alone while it agrees with the records (`recall`),
+    /// else with one record read.
     pub async fn lookup(&self, key: &SecretString) -> anyhow::Result<Lookup> {
         let presented = key.expose_secret();
-        let Some(parts) = split_key(presented) else {
+        let Some(id) = recall::id_of(presented) else {
             return Ok(Lookup::Decided(KeyCheck::NotStored));
         };
         let digest = self.digest(presented);
+        if let Some(check) = self.recall(id, digest).await? {
+            return Ok(Lookup::Decided(check));
+        }
+        let Some(parts) = split_key(presented) else {
+            return Ok(Lookup::Decided(KeyCheck::NotStored));
+        };
+        // Read before the record: a change after it moves it on.
+        let generation = self.generation.load(Ordering::Acquire);
         let now = Utc::now();
         let Some(record) = self.store.get_shared(parts.id).await? else {
             return Ok(Lookup::Decided(KeyCheck::NotStored));
@@ -95,6 +108,8 @@ impl Keys {
         match seen {
             Ok(principal) => {
                 crate::metrics::key_cache(true);
+                let previous_until = record.previous.as_ref().map(|p| p.valid_until);
+                self.agreed(&record.id, generation, record.expires_at, previous_until);
                 if record.is_expired(now) {
                     return Ok(Lookup::Decided(KeyCheck::Expired));
                 }
@@ -142,6 +157,7 @@ impl Keys {
         // A revocation or a roll may have happened while argon2 ran. The
         // version is read first: a change after it moves it on, so the
         // cached result is checked again at the next request.
+        let generation = self.generation.load(Ordering::Acquire);
         let version = self.store.record_version(&record.id).await?;
         let Some(record) = self.store.get(&record.id).await? else {
             return Ok(KeyCheck::Invalid);
@@ -160,6 +176,8 @@ impl Keys {
                 *entry = Verified::of(&record, version);
             }
             entry.previous_until = previous_until;
+            entry.expires_at = record.expires_at;
+            entry.generation = generation;
             if is_current {
                 entry.current = Some(digest);
             } else {
@@ -213,9 +231,7 @@ impl Keys {
     /// Notes a use of a cached key, at most once a minute per key.
     pub async fn note_use(&self, id: &str) -> anyhow::Result<()> {
         let now = Utc::now();
-        let is_stale = |touched_at: Option<DateTime<Utc>>| {
-            touched_at.is_none_or(|at| (now - at).num_seconds() >= LAST_USED_RESOLUTION_SECS)
-        };
+        let is_stale = |touched_at| recall::is_stale(touched_at, now);
         // A read lock on the common path; the write lock once a minute.
         if !self
             .verified
@@ -249,6 +265,7 @@ impl Verified {
             expires_at: record.expires_at,
             previous_until: None,
             touched_at: record.last_used_at,
+            generation: 0,
         }
     }
 }

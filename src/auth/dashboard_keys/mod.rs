@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 mod check;
+mod recall;
 mod record;
 pub mod redis_store;
 pub mod store;
@@ -50,6 +52,9 @@ struct Verified {
     previous_until: Option<DateTime<Utc>>,
     /// The last use written to the store (at most once a minute).
     touched_at: Option<DateTime<Utc>>,
+    /// `Keys::generation` when this entry last agreed with the record: while
+    /// it still is the current one, the entry alone decides (`recall`).
+    generation: u64,
 }
 
 fn same_digest(known: Option<u128>, digest: u128) -> bool {
@@ -84,6 +89,11 @@ pub struct Keys {
     verified: RwLock<HashMap<String, Verified, foldhash::quality::RandomState>>,
     digester: SecretDigester,
     hasher: Arc<Hasher>,
+    /// Moved on after every change this process makes to a record, once
+    /// the cache above reflects it. Only for a store this process owns
+    /// alone (`owns_store`): nothing else changes its records.
+    generation: AtomicU64,
+    owns_store: bool,
     /// Ids whose stored `keyHash` is not a PHC string, already reported.
     malformed_reported: Mutex<HashSet<String>>,
 }
@@ -111,11 +121,13 @@ impl Keys {
 
     pub fn new(store: Arc<dyn KeyStore>, location: String, hasher: Arc<Hasher>) -> Self {
         Self {
+            owns_store: store.versions_key().is_none(),
             store,
             location,
             verified: RwLock::new(HashMap::default()),
             digester: SecretDigester::random(),
             hasher,
+            generation: AtomicU64::new(0),
             malformed_reported: Mutex::new(HashSet::new()),
         }
     }
@@ -175,6 +187,7 @@ impl Keys {
         let revoked = self.store.remove(id).await?;
         if revoked.is_some() {
             self.verified.write().remove(id);
+            self.moved_on();
         }
         Ok(revoked)
     }
@@ -218,6 +231,7 @@ impl Keys {
         if let Some(known) = self.verified.write().get_mut(id) {
             known.principal = after.principal();
         }
+        self.moved_on();
         Ok(Some((before, after)))
     }
 
@@ -256,7 +270,15 @@ impl Keys {
             }
             (None, _) => {}
         }
+        drop(verified);
+        self.moved_on();
         Ok(Some((plaintext, record)))
+    }
+
+    /// A record changed and the cache reflects it: every cached entry is
+    /// checked against its record once more before it decides alone.
+    fn moved_on(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     fn report_malformed(&self, id: &str) {
