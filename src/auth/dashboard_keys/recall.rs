@@ -15,13 +15,25 @@ use crate::auth::principal::Principal;
 /// without checking its characters: a cache hit proves the whole key is
 /// one verified before, and a miss goes on to the full check.
 pub(super) fn id_of(presented: &str) -> Option<&str> {
-    let (id, _) = presented.strip_prefix(super::KEY_PREFIX)?.split_once('_')?;
-    Some(id)
+    let rest = presented.strip_prefix(super::KEY_PREFIX)?;
+    // A plain byte scan: the id is a dozen characters, too short for the
+    // set-up of `split_once`'s searcher to pay.
+    let end = rest.bytes().position(|b| b == b'_')?;
+    Some(&rest[..end])
 }
 
 /// Whether a last use noted at `touched_at` is worth noting again at `now`.
 pub(super) fn is_stale(touched_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     touched_at.is_none_or(|at| (now - at).num_seconds() >= LAST_USED_RESOLUTION_SECS)
+}
+
+/// The wall clock in milliseconds since the Unix epoch.
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 /// What the cache decided, and whether the last use is worth noting.
@@ -45,17 +57,27 @@ impl Keys {
             if known.generation != self.generation.load(Ordering::Acquire) {
                 return Ok(None);
             }
-            let now = Utc::now();
-            let in_grace = known.previous_until.is_some_and(|until| until > now);
+            // Milliseconds since the epoch: the times of the entry are
+            // compared to the clock without building a calendar date.
+            let now = now_millis();
+            let in_grace = known
+                .previous_until
+                .is_some_and(|until| until.timestamp_millis() > now);
             let hit = same_digest(known.current, digest)
                 || (in_grace && same_digest(known.previous, digest));
             if !hit {
                 return Ok(None);
             }
-            if known.expires_at.is_some_and(|expiry| expiry <= now) {
+            if known
+                .expires_at
+                .is_some_and(|expiry| expiry.timestamp_millis() <= now)
+            {
                 Recalled::Expired
             } else {
-                Recalled::Valid(known.principal.clone(), is_stale(known.touched_at, now))
+                let stale = known.touched_at.is_none_or(|at| {
+                    now - at.timestamp_millis() >= LAST_USED_RESOLUTION_SECS * 1000
+                });
+                Recalled::Valid(known.principal.clone(), stale)
             }
         };
         crate::metrics::key_cache(true);

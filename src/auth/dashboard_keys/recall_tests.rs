@@ -166,3 +166,24 @@ async fn a_cached_key_sees_a_new_scope_a_roll_and_a_revocation_at_its_next_check
         Some(KeyCheck::NotStored)
     ));
 }
+
+#[tokio::test]
+async fn a_cached_key_is_refused_as_expired_once_its_time_is_up() {
+    let Fixture { keys, store, _dir } = fixture();
+    let (key, id) = new_key(&keys).await;
+    let record = store.inner.get(&id).await.unwrap().unwrap();
+    let expiring = KeyRecord {
+        expires_at: Some(Utc::now() + chrono::Duration::milliseconds(1_500)),
+        ..record.clone()
+    };
+    store.inner.replace(&record, expiring).await.unwrap();
+    assert!(is_valid(Some(keys.check(&key).await.unwrap())));
+    assert!(is_valid(decided(&keys, &key).await), "cached");
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    for _ in 0..2 {
+        assert!(matches!(
+            decided(&keys, &key).await,
+            Some(KeyCheck::Expired)
+        ));
+    }
+}

@@ -376,7 +376,9 @@ impl WindowCounter {
     /// right now: `false` until one reaches it, then for its window (two,
     /// once pushed into the filter). Costs no hashing and no lock.
     pub fn any_exhausted_now(&self) -> bool {
-        self.now_ms(Instant::now()) < self.exhausted_before_ms.load(Ordering::Relaxed)
+        // Zero until a key first reaches its limit: no clock read before.
+        let before_ms = self.exhausted_before_ms.load(Ordering::Relaxed);
+        before_ms != 0 && self.now_ms(Instant::now()) < before_ms
     }
 
     /// The quota of `key` if it is used up, without counting anything: only
