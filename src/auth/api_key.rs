@@ -3,7 +3,6 @@
 //! before any lookup or hashing.
 
 use actix_web::http::header::{HeaderMap, HeaderName, AUTHORIZATION};
-use secrecy::{ExposeSecret, SecretString};
 use siphasher::sip128::SipHasher13;
 use subtle::ConstantTimeEq;
 
@@ -13,22 +12,30 @@ const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 /// Longer values are not keys Portico ever issues or accepts.
 pub const MAX_KEY_LEN: usize = 512;
 
-/// A presented key: 1 to 512 visible ASCII characters.
-#[derive(Debug, Clone)]
-pub struct ApiKey(SecretString);
+/// A presented key: 1 to 512 visible ASCII characters, borrowed from the
+/// request's header (the request holds it anyway; a copy per request
+/// would only cost an allocation). `Debug` never shows it.
+#[derive(Clone, Copy)]
+pub struct ApiKey<'a>(&'a str);
+
+impl std::fmt::Debug for ApiKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey([redacted])")
+    }
+}
 
 /// A key header was sent but cannot hold a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MalformedKey;
 
-impl ApiKey {
-    pub fn parse(text: &str) -> Result<Self, MalformedKey> {
+impl<'a> ApiKey<'a> {
+    pub fn parse(text: &'a str) -> Result<Self, MalformedKey> {
         let text = text.trim();
         let well_formed = !text.is_empty()
             && text.len() <= MAX_KEY_LEN
             && text.bytes().all(|b| b.is_ascii_graphic());
         if well_formed {
-            Ok(Self(SecretString::from(text)))
+            Ok(Self(text))
         } else {
             Err(MalformedKey)
         }
@@ -38,7 +45,7 @@ impl ApiKey {
     /// the key are dropped, and what is left must be 1 to 512 visible ASCII
     /// characters (so a byte that is not valid in a header's text, or not
     /// ASCII, is refused as before).
-    fn from_header_bytes(bytes: &[u8]) -> Result<Self, MalformedKey> {
+    fn from_header_bytes(bytes: &'a [u8]) -> Result<Self, MalformedKey> {
         let blank = |b: &u8| *b == b' ' || *b == b'\t';
         let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
         let end = bytes
@@ -54,22 +61,18 @@ impl ApiKey {
             return Err(MalformedKey);
         }
         let text = std::str::from_utf8(key).map_err(|_| MalformedKey)?;
-        Ok(Self(SecretString::from(text)))
+        Ok(Self(text))
     }
 
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-
-    pub fn secret(&self) -> &SecretString {
-        &self.0
+    pub fn expose(&self) -> &'a str {
+        self.0
     }
 
     /// The key of a request: `Ok(None)` when none was offered (no key header,
     /// or an `Authorization` scheme other than Bearer); `Err` when a key
     /// header is present but repeated, empty, too long or not ASCII.
     /// `x-api-key` wins over `Authorization` when both are sent.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, MalformedKey> {
+    pub fn from_headers(headers: &'a HeaderMap) -> Result<Option<Self>, MalformedKey> {
         if let Some(value) = single(headers, &X_API_KEY)? {
             return Self::from_header_bytes(value.as_bytes()).map(Some);
         }
@@ -131,7 +134,6 @@ fn single<'a>(
 mod tests {
     use actix_web::http::header::{HeaderMap, HeaderValue};
     use proptest::prelude::*;
-    use secrecy::ExposeSecret;
 
     use super::{same_digest, ApiKey, MalformedKey, SecretDigester, X_API_KEY};
 
@@ -150,7 +152,7 @@ mod tests {
             HeaderValue::from_bytes(bytes).map_err(|_| MalformedKey)?,
         );
         let key = ApiKey::from_headers(&headers)?.expect("a key header was sent");
-        Ok(key.secret().expose_secret().to_owned())
+        Ok(key.expose().to_owned())
     }
 
     #[test]

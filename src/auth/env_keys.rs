@@ -112,7 +112,7 @@ impl EnvKeys {
 
     /// The admin key first, then the client keys; every configured key is
     /// compared whatever matched earlier.
-    pub fn find(&self, key: &ApiKey) -> Option<Principal> {
+    pub fn find(&self, key: &ApiKey<'_>) -> Option<Principal> {
         let presented = self.digester.digest(key.expose());
         let admin = self
             .admin

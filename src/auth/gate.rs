@@ -11,6 +11,8 @@ use std::time::Duration;
 use actix_web::dev::ServiceRequest;
 
 use super::activity::ActivityLog;
+use secrecy::SecretString;
+
 use super::api_key::ApiKey;
 use super::dashboard_keys::{KeyCheck, Keys, Lookup, Unverified};
 use super::env_keys::EnvKeys;
@@ -191,11 +193,11 @@ impl Gate {
     async fn authenticate_locally(
         &self,
         req: &ServiceRequest,
-        key: &ApiKey,
+        key: &ApiKey<'_>,
         addr: IpAddr,
     ) -> Result<(Principal, Option<Quota>), Refusal> {
         let addr_key = address_key(addr);
-        let found = match self.keys.lookup(key.secret()).await.map_err(refusal)? {
+        let found = match self.keys.lookup(key.expose()).await.map_err(refusal)? {
             Lookup::Decided(KeyCheck::NotStored) => match self.env_keys.find(key) {
                 Some(principal) => Found::Known(principal),
                 None => Found::Failed(Refusal::InvalidKey),
@@ -223,7 +225,7 @@ impl Gate {
                 let attempt = self.failures.reserve(addr_key).await.map_err(throttled)?;
                 let identified = self
                     .keys
-                    .verify(key.secret(), unverified)
+                    .verify(&SecretString::from(key.expose()), unverified)
                     .await
                     .map_err(refusal)
                     .and_then(judge);

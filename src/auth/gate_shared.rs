@@ -12,6 +12,8 @@ use std::num::NonZeroU32;
 use actix_web::dev::ServiceRequest;
 
 use super::{judge, refusal, throttled, Gate, Refusal};
+use secrecy::SecretString;
+
 use crate::auth::api_key::ApiKey;
 use crate::auth::dashboard_keys::{KeyCheck, Keys, Lookup};
 use crate::auth::principal::Principal;
@@ -23,12 +25,12 @@ impl Gate {
         &self,
         shared: &SharedLimits,
         req: &ServiceRequest,
-        key: &ApiKey,
+        key: &ApiKey<'_>,
         addr: IpAddr,
     ) -> Result<(Principal, Option<Quota>), Refusal> {
         let addr_key = address_key(addr);
         if let (Some(cached), Some(versions)) =
-            (self.keys.cached(key.secret()), self.keys.versions_key())
+            (self.keys.cached(key.expose()), self.keys.versions_key())
         {
             if cached.principal.scope.allows_address(addr) {
                 let limit = cached.principal.scope.hourly_limit.map(NonZeroU32::get);
@@ -56,7 +58,7 @@ impl Gate {
                 self.keys.forget_stale(&cached.id, cached.version);
             }
         }
-        if !Keys::has_stored_form(key.secret()) {
+        if !Keys::has_stored_form(key.expose()) {
             return match self.env_keys.find(key) {
                 Some(principal) => self.admit_env_key(shared, principal, addr).await,
                 None => Err(self.count_failure(addr, Refusal::InvalidKey).await),
@@ -127,21 +129,21 @@ impl Gate {
         &self,
         shared: &SharedLimits,
         req: &ServiceRequest,
-        key: &ApiKey,
+        key: &ApiKey<'_>,
         addr: IpAddr,
     ) -> Result<Principal, Refusal> {
         let attempt = shared
             .reserve(&address_key(addr))
             .await?
             .map_err(throttled)?;
-        let identified = match self.keys.lookup(key.secret()).await.map_err(refusal) {
+        let identified = match self.keys.lookup(key.expose()).await.map_err(refusal) {
             Ok(Lookup::Decided(KeyCheck::NotStored)) => {
                 self.env_keys.find(key).ok_or(Refusal::InvalidKey)
             }
             Ok(Lookup::Decided(check)) => judge(check),
             Ok(Lookup::Unverified(unverified)) => self
                 .keys
-                .verify(key.secret(), unverified)
+                .verify(&SecretString::from(key.expose()), unverified)
                 .await
                 .map_err(refusal)
                 .and_then(judge),

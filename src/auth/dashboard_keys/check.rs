@@ -51,7 +51,7 @@ impl Keys {
     /// verification on the hashing pool (two while a rolled key's old
     /// secret is in its grace period and neither was seen yet).
     pub async fn check(&self, key: &SecretString) -> anyhow::Result<KeyCheck> {
-        match self.lookup(key).await? {
+        match self.lookup(key.expose_secret()).await? {
             Lookup::Decided(check) => Ok(check),
             Lookup::Unverified(unverified) => self.verify(key, unverified).await,
         }
@@ -60,8 +60,7 @@ impl Keys {
     /// What can be decided about `key` without argon2: from the cache of
     /// verified keys alone while it agrees with the records (`recall`),
     /// else with one record read.
-    pub async fn lookup(&self, key: &SecretString) -> anyhow::Result<Lookup> {
-        let presented = key.expose_secret();
+    pub async fn lookup(&self, presented: &str) -> anyhow::Result<Lookup> {
         let Some(id) = recall::id_of(presented) else {
             return Ok(Lookup::Decided(KeyCheck::NotStored));
         };
@@ -195,8 +194,7 @@ impl Keys {
     /// The key `key` if this process verified it against a known record
     /// version and it has not expired; the caller must check the version
     /// is still the store's before trusting it.
-    pub fn cached(&self, key: &SecretString) -> Option<CachedKey> {
-        let presented = key.expose_secret();
+    pub fn cached(&self, presented: &str) -> Option<CachedKey> {
         let parts = split_key(presented)?;
         let digest = self.digest(presented);
         let now = Utc::now();
@@ -273,8 +271,8 @@ impl Verified {
 impl Keys {
     /// Whether `key` has the form of a dashboard key (`ptk_<id>_<secret>`),
     /// so only the store can say whether it is one.
-    pub fn has_stored_form(key: &SecretString) -> bool {
-        split_key(key.expose_secret()).is_some()
+    pub fn has_stored_form(key: &str) -> bool {
+        split_key(key).is_some()
     }
 
     /// The Redis hash of the records' versions, when the store is shared.

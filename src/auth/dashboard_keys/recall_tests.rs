@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{oneshot, Mutex};
 
 use super::super::{Expiry, FileKeyStore, KeyCheck, KeyRecord, KeyStore, Keys, Lookup};
@@ -86,7 +86,7 @@ async fn new_key(keys: &Keys) -> (SecretString, String) {
 
 /// A check of `key` that argon2 never has to decide: `None` when it would.
 async fn decided(keys: &Keys, key: &SecretString) -> Option<KeyCheck> {
-    match keys.lookup(key).await.unwrap() {
+    match keys.lookup(key.expose_secret()).await.unwrap() {
         Lookup::Decided(check) => Some(check),
         Lookup::Unverified(_) => None,
     }
@@ -100,7 +100,7 @@ fn is_valid(check: Option<KeyCheck>) -> bool {
 async fn a_key_revoked_while_its_first_verification_runs_is_refused_at_its_next_check() {
     let Fixture { keys, store, _dir } = fixture();
     let (key, id) = new_key(&keys).await;
-    let Lookup::Unverified(unverified) = keys.lookup(&key).await.unwrap() else {
+    let Lookup::Unverified(unverified) = keys.lookup(key.expose_secret()).await.unwrap() else {
         panic!("a key never seen needs argon2");
     };
     let (reached_tx, reached) = oneshot::channel();

@@ -19,7 +19,6 @@ use actix_web::HttpMessage;
 use chrono::Utc;
 use parking_lot::RwLock;
 use rustc_hash::FxBuildHasher;
-use secrecy::ExposeSecret;
 
 pub use ring::{by_day, hour_of, hour_start, Counts, Hour, KeyRing, Outcome, HOURS_KEPT};
 pub use store::{FileUsageStore, Tally, Unsaved, UsageStore};
@@ -232,14 +231,13 @@ impl UsageCounter {
 /// puts into it names the key (`observe` reads it there).
 pub fn attribute(
     req: &ServiceRequest,
-    key: &ApiKey,
+    key: &ApiKey<'_>,
     identified: Result<Principal, Refusal>,
 ) -> Result<Principal, Refusal> {
     // Only a stored key whose secret verified is reported expired.
     if let Err(Refusal::ExpiredKey) = &identified {
         let key_id = key
-            .secret()
-            .expose_secret()
+            .expose()
             .strip_prefix("ptk_")
             .and_then(|rest| rest.split_once('_'))
             .map(|(id, _)| id.into());
