@@ -14,7 +14,8 @@ use super::origin::is_cross_site_write;
 use super::ApiError;
 use crate::auth::usage::UsageCounter;
 use crate::auth::{Gate, Principal};
-use crate::core::address::{address_text, client_address};
+use crate::core::address::client_address;
+use crate::telemetry::{auth_attempt, AuthOutcome};
 
 /// The middleware wrapped around the `/api` scope (`.wrap(RequirePrincipal)`).
 /// A hand-written `Transform` rather than `middleware::from_fn`: the inner
@@ -78,23 +79,20 @@ where
         .app_data::<web::Data<UsageCounter>>()
         .map(|counter| counter.clone().into_inner());
     let addr = client_address(req.peer_addr(), req.headers(), gate.trusted_proxies());
-    let mut addr_buffer = [0u8; 45];
-    let client = address_text(addr, &mut addr_buffer);
     let cross_site_write = is_cross_site_write(&req, gate.public_url());
-    let unanswered = Unanswered { req: &req, client };
+    let unanswered = Unanswered { req: &req, addr };
     let decision = gate.authenticate(&req, addr, cross_site_write).await;
     unanswered.answered();
     match decision {
         Ok((principal, quota)) => {
-            crate::metrics::auth_attempt("allowed");
-            tracing::info!(
-                target: "portico::auth",
-                message = "authentication attempt",
-                outcome = "allowed",
-                principal = &*principal.id,
-                client,
-                method = req.method().as_str(),
-                path = req.path(),
+            crate::metrics::auth_allowed();
+            auth_attempt(
+                AuthOutcome::Allowed {
+                    principal: &principal.id,
+                },
+                addr,
+                req.method().as_str(),
+                req.path(),
             );
             req.extensions_mut().insert(principal);
             let mut response = next.call(req).await?.map_into_boxed_body();
@@ -111,14 +109,11 @@ where
             let err = ApiError::from(refusal);
             gate.activity().anonymous_failure(err.code(), addr);
             crate::metrics::auth_attempt(err.code());
-            tracing::info!(
-                target: "portico::auth",
-                message = "authentication attempt",
-                outcome = "denied",
-                code = err.code(),
-                client,
-                method = req.method().as_str(),
-                path = req.path(),
+            auth_attempt(
+                AuthOutcome::Denied { code: err.code() },
+                addr,
+                req.method().as_str(),
+                req.path(),
             );
             let response = req.error_response(err);
             observe_usage(usage.as_deref(), &response);
@@ -133,7 +128,7 @@ where
 /// attempt is logged). `answered` disarms it at no cost.
 struct Unanswered<'a> {
     req: &'a ServiceRequest,
-    client: &'a str,
+    addr: std::net::IpAddr,
 }
 
 impl Unanswered<'_> {
@@ -144,13 +139,11 @@ impl Unanswered<'_> {
 
 impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
-        tracing::info!(
-            target: "portico::auth",
-            message = "authentication attempt",
-            outcome = "cancelled",
-            client = self.client,
-            method = self.req.method().as_str(),
-            path = self.req.path(),
+        auth_attempt(
+            AuthOutcome::Cancelled,
+            self.addr,
+            self.req.method().as_str(),
+            self.req.path(),
         );
     }
 }

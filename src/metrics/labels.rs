@@ -1,8 +1,12 @@
-//! Counter handles kept per label value, so that counting costs a read-lock
-//! look-up and an atomic add, with no label strings built per request.
+//! Counter handles kept per label value, so that counting costs an index
+//! (or a read-lock look-up) and an atomic add, with no label strings built
+//! per request.
 
 use parking_lot::RwLock;
 use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashMap;
 
 use ::metrics::{counter, Counter};
 
@@ -42,28 +46,60 @@ impl ByStatic {
     }
 }
 
+/// Counters of one metric for label values fixed in advance, reached by
+/// their index: no lock and no hashing, for the ones counted per request.
+pub(super) struct Fixed<const N: usize> {
+    name: &'static str,
+    label: &'static str,
+    values: [&'static str; N],
+    counters: [OnceLock<Counter>; N],
+}
+
+impl<const N: usize> Fixed<N> {
+    pub(super) const fn new(
+        name: &'static str,
+        label: &'static str,
+        values: [&'static str; N],
+    ) -> Self {
+        Self {
+            name,
+            label,
+            values,
+            counters: [const { OnceLock::new() }; N],
+        }
+    }
+
+    /// Counts one for `values[index]`.
+    pub(super) fn increment(&self, index: usize) {
+        self.counters[index]
+            .get_or_init(|| counter!(self.name, self.label => self.values[index]))
+            .increment(1);
+    }
+}
+
 /// Request counters by route pattern and status. Patterns come from the
 /// application's own routes (or `unmatched`), never from the raw path, so
-/// the set is bounded and holds no ids.
+/// the set is bounded, holds no ids and no client chooses what is hashed:
+/// a fast unkeyed hash serves, and a route's few statuses are a short list.
 pub(super) struct RequestCounters {
     name: &'static str,
-    counters: RwLock<HashMap<String, HashMap<u16, Counter>>>,
+    counters: RwLock<FxHashMap<String, Vec<(u16, Counter)>>>,
 }
 
 impl RequestCounters {
     pub(super) fn new(name: &'static str) -> Self {
         Self {
             name,
-            counters: RwLock::new(HashMap::new()),
+            counters: RwLock::new(FxHashMap::default()),
         }
     }
 
     pub(super) fn increment(&self, pattern: &str, status: u16) {
-        if let Some(counter) = self
+        if let Some((_, counter)) = self
             .counters
             .read()
             .get(pattern)
-            .and_then(|by_status| by_status.get(&status))
+            .and_then(|by_status| by_status.iter().find(|(known, _)| *known == status))
         {
             counter.increment(1);
             return;
@@ -74,10 +110,10 @@ impl RequestCounters {
             "status" => status.to_string()
         );
         counter.increment(1);
-        self.counters
-            .write()
-            .entry(pattern.to_owned())
-            .or_default()
-            .insert(status, counter);
+        let mut counters = self.counters.write();
+        let by_status = counters.entry(pattern.to_owned()).or_default();
+        if !by_status.iter().any(|(known, _)| *known == status) {
+            by_status.push((status, counter));
+        }
     }
 }

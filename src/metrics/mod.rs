@@ -3,7 +3,7 @@
 //! `GET /metrics` itself is `api::metrics`. Labels are route patterns, status
 //! codes, outcome codes and job statuses only: never a key, a key id, a
 //! user or an address. Counter handles are looked up once per label set and
-//! kept, so the hot path is a hash look-up and an atomic add.
+//! kept, so the hot path is an index or a hash look-up and an atomic add.
 
 mod labels;
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 use ::metrics::{describe_counter, describe_gauge, describe_histogram, gauge, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use labels::{ByStatic, RequestCounters};
+use labels::{ByStatic, Fixed, RequestCounters};
 
 const REQUESTS: &str = "portico_http_requests_total";
 const AUTH: &str = "portico_auth_attempts_total";
@@ -29,8 +29,9 @@ const REDIS_ROUND_TRIPS: &str = "portico_redis_round_trips_total";
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 static REQUEST_COUNTERS: OnceLock<RequestCounters> = OnceLock::new();
 static AUTH_COUNTERS: ByStatic = ByStatic::new(AUTH, "code");
+static AUTH_ALLOWED: Fixed<1> = Fixed::new(AUTH, "code", ["allowed"]);
 static DENIAL_COUNTERS: ByStatic = ByStatic::new(DENIALS, "reason");
-static CACHE_COUNTERS: ByStatic = ByStatic::new(KEY_CACHE, "result");
+static CACHE_COUNTERS: Fixed<2> = Fixed::new(KEY_CACHE, "result", ["hit", "miss"]);
 static ARGON2_COUNTERS: ByStatic = ByStatic::new(ARGON2, "outcome");
 
 /// Installs the process-wide recorder once; later calls (several apps in
@@ -103,8 +104,16 @@ pub fn request(pattern: &str, status: u16) {
         .increment(pattern, status);
 }
 
+/// An API authentication attempt that let the request in.
+pub fn auth_allowed() {
+    AUTH_ALLOWED.increment(0);
+}
+
 /// An API authentication attempt: `allowed` or the failure code.
 pub fn auth_attempt(code: &'static str) {
+    if code == "allowed" {
+        return auth_allowed();
+    }
     AUTH_COUNTERS.increment(code);
     if matches!(code, "rate-limited" | "auth-throttled") {
         DENIAL_COUNTERS.increment(code);
@@ -122,7 +131,7 @@ pub fn argon2_verification(matched: bool, took: Duration) {
 }
 
 pub fn key_cache(hit: bool) {
-    CACHE_COUNTERS.increment(if hit { "hit" } else { "miss" });
+    CACHE_COUNTERS.increment(if hit { 0 } else { 1 });
 }
 
 pub fn job_finished(took: Duration) {

@@ -12,6 +12,8 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
+use super::escape::{push_escaped, push_value, Escaping};
+
 pub struct LeanFormat;
 
 /// Appends `value` in `width` digits, zero-padded.
@@ -22,21 +24,24 @@ fn push_number(out: &mut String, value: u32, width: usize) {
         *slot = b'0' + (rest % 10) as u8;
         rest /= 10;
     }
-    out.push_str(std::str::from_utf8(&digits[..width]).expect("ASCII digits"));
+    // Char by char: cheaper than checking the digits are UTF-8.
+    for &digit in &digits[..width] {
+        out.push(char::from(digit));
+    }
 }
 
 /// A line buffer grown past this is freed after its line.
-const MAX_KEPT_LINE: usize = 16 * 1024;
+pub(super) const MAX_KEPT_LINE: usize = 16 * 1024;
 
 thread_local! {
     /// The formatted date and time of the last whole second seen here.
     static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
     /// The line being formatted: built here with plain `String` appends,
     /// then handed to the subscriber's writer in one call.
-    static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    pub(super) static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
-fn write_timestamp(out: &mut String) {
+pub(super) fn write_timestamp(out: &mut String) {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -63,7 +68,7 @@ fn write_timestamp(out: &mut String) {
     out.push('Z');
 }
 
-fn level_label(level: &Level) -> &'static str {
+pub(super) fn level_label(level: &Level) -> &'static str {
     match *level {
         Level::ERROR => "ERROR",
         Level::WARN => " WARN",
@@ -81,103 +86,25 @@ struct LeanVisitor<'a> {
     out: &'a mut String,
 }
 
-/// Characters that could end or fake a line in a terminal or a log viewer.
-fn is_line_breaking(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+/// Appends ` name=value`, the value quoted if it needs it.
+fn push_field(out: &mut String, name: &str, value: &str) {
+    push_field_start(out, name);
+    push_value(out, value);
 }
 
-/// Per byte: 1 when a value holding it is quoted (space, control, `"`,
-/// `=`), 2 when the char-wise check decides (DEL and non-ASCII).
-static QUOTE_CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = if b >= 0x7f {
-            2
-        } else if b <= b' ' as usize || b == b'"' as usize || b == b'=' as usize {
-            1
-        } else {
-            0
-        };
-        b += 1;
-    }
-    table
-};
-
-fn needs_quotes(value: &str) -> bool {
-    // One pass over the bytes through a table (the common case: ids,
-    // addresses, paths).
-    let class = value
-        .bytes()
-        .fold(0u8, |class, b| class | QUOTE_CLASS[usize::from(b)]);
-    if class & 2 != 0 {
-        return value
-            .chars()
-            .any(|c| c <= ' ' || c == '"' || c == '=' || is_line_breaking(c));
-    }
-    value.is_empty() || class != 0
-}
-
-/// Whether `text` is ASCII without control characters (nothing to escape).
-fn is_plain_ascii(text: &str) -> bool {
-    text.bytes()
-        .fold(true, |plain, b| plain & (b' '..0x7f).contains(&b))
-}
-
-/// Appends `text` with every line-breaking character escaped.
-fn push_escaped(out: &mut String, text: &str) {
-    if is_plain_ascii(text) {
-        out.push_str(text);
-        return;
-    }
-    let mut plain_from = 0;
-    for (at, c) in text.char_indices() {
-        if !is_line_breaking(c) {
-            continue;
-        }
-        out.push_str(&text[plain_from..at]);
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            other => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(other));
-            }
-        }
-        plain_from = at + c.len_utf8();
-    }
-    out.push_str(&text[plain_from..]);
-}
-
-/// `fmt::Write` that escapes what passes through (for `?message` values).
-struct Escaping<'a>(&'a mut String);
-
-impl fmt::Write for Escaping<'_> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        push_escaped(self.0, text);
-        Ok(())
-    }
+fn push_field_start(out: &mut String, name: &str) {
+    out.push(' ');
+    out.push_str(name);
+    out.push('=');
 }
 
 impl LeanVisitor<'_> {
-    fn field_start(&mut self, field: &Field) {
-        self.out.push(' ');
-        self.out.push_str(field.name());
-        self.out.push('=');
-    }
-
     fn field_text(&mut self, field: &Field, value: &str) {
-        self.field_start(field);
-        if needs_quotes(value) {
-            // `Debug` of a string quotes it and escapes every control character.
-            let _ = write!(self.out, "{value:?}");
-        } else {
-            self.out.push_str(value);
-        }
+        push_field(self.out, field.name(), value);
     }
 
     fn field_plain(&mut self, field: &Field, value: impl fmt::Display) {
-        self.field_start(field);
+        push_field_start(self.out, field.name());
         let _ = write!(self.out, "{value}");
     }
 }

@@ -14,12 +14,18 @@ use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
+mod auth_line;
+mod escape;
 mod format;
 mod json;
+
+pub use auth_line::{auth_attempt, AuthOutcome};
 
 const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 /// Past this, the caller writes the buffer out itself.
 const MAX_BUFFERED: usize = 8 * 1024 * 1024;
+/// The capacity a flushed buffer keeps for its next turn.
+const MAX_KEPT_BUFFER: usize = 1024 * 1024;
 
 #[derive(Default)]
 struct Shared {
@@ -37,14 +43,20 @@ fn write_out(bytes: &[u8]) {
 #[derive(Clone)]
 pub struct BatchedStdout(Arc<Shared>);
 
-impl Write for BatchedStdout {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+impl BatchedStdout {
+    fn append(&self, bytes: &[u8]) {
         let mut guard = self.0.buffer.lock().unwrap_or_else(|e| e.into_inner());
         guard.0.extend_from_slice(bytes);
         if guard.0.len() > MAX_BUFFERED {
             let full = std::mem::take(&mut guard.0);
             write_out(&full);
         }
+    }
+}
+
+impl Write for BatchedStdout {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.append(bytes);
         Ok(bytes.len())
     }
 
@@ -77,20 +89,28 @@ impl Drop for LogGuard {
 fn spawn_flusher(shared: Arc<Shared>) -> std::thread::JoinHandle<()> {
     std::thread::Builder::new()
         .name("log-writer".into())
-        .spawn(move || loop {
-            let (pending, stop) = {
-                let guard = shared.buffer.lock().unwrap_or_else(|e| e.into_inner());
-                let (mut guard, _) = shared
-                    .wake
-                    .wait_timeout(guard, FLUSH_INTERVAL)
-                    .unwrap_or_else(|e| e.into_inner());
-                (std::mem::take(&mut guard.0), guard.1)
-            };
-            if !pending.is_empty() {
-                write_out(&pending);
-            }
-            if stop {
-                return;
+        .spawn(move || {
+            // Two buffers swapped in turn, so the one filling up keeps its
+            // capacity instead of growing again from empty every interval.
+            let mut pending = Vec::new();
+            loop {
+                let stop = {
+                    let guard = shared.buffer.lock().unwrap_or_else(|e| e.into_inner());
+                    let (mut guard, _) = shared
+                        .wake
+                        .wait_timeout(guard, FLUSH_INTERVAL)
+                        .unwrap_or_else(|e| e.into_inner());
+                    std::mem::swap(&mut guard.0, &mut pending);
+                    guard.1
+                };
+                if !pending.is_empty() {
+                    write_out(&pending);
+                }
+                pending.clear();
+                pending.shrink_to(MAX_KEPT_BUFFER);
+                if stop {
+                    return;
+                }
             }
         })
         .expect("the log writer thread starts")
@@ -108,12 +128,18 @@ pub fn init_with(filter: &str, format: crate::config::LogFormat) -> Option<LogGu
     let writer = BatchedStdout(shared.clone());
     let installed = match format {
         crate::config::LogFormat::Json => json::install(filter, writer),
-        crate::config::LogFormat::Text => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .event_format(format::LeanFormat)
-            .with_writer(writer)
-            .try_init()
-            .is_ok(),
+        crate::config::LogFormat::Text => {
+            let installed = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .event_format(format::LeanFormat)
+                .with_writer(writer.clone())
+                .try_init()
+                .is_ok();
+            if installed {
+                auth_line::text_installed(writer);
+            }
+            installed
+        }
     };
     if !installed {
         return None;

@@ -8,6 +8,7 @@ mod ask_command;
 mod ask_flow;
 mod ask_inputs;
 mod attacks;
+mod auth_log;
 mod browser;
 mod browser_daily;
 mod browser_two_factor;

@@ -68,14 +68,14 @@ impl Quota {
     /// The IETF `RateLimit-Policy` and `RateLimit` fields. Written by
     /// hand: they go out with every key-authenticated response.
     pub fn headers(&self) -> [(HeaderName, HeaderValue); 2] {
-        let mut state = Vec::with_capacity(40);
-        state.extend_from_slice(b"\"hourly\";r=");
-        push_decimal(&mut state, u64::from(self.remaining));
-        state.extend_from_slice(b";t=");
-        push_decimal(&mut state, self.reset_secs);
+        let mut state = FieldText::default();
+        state.push(b"\"hourly\";r=");
+        state.push_decimal(u64::from(self.remaining));
+        state.push(b";t=");
+        state.push_decimal(self.reset_secs);
         [
             (POLICY_NAME, policy_value(self.limit)),
-            (STATE_NAME, header_value(state)),
+            (STATE_NAME, state.value()),
         ]
     }
 }
@@ -93,33 +93,54 @@ fn policy_value(limit: u32) -> HeaderValue {
                 return value.clone();
             }
         }
-        let mut policy = Vec::with_capacity(32);
-        policy.extend_from_slice(b"\"hourly\";q=");
-        push_decimal(&mut policy, u64::from(limit));
-        policy.extend_from_slice(b";w=3600");
-        let value = header_value(policy);
+        let mut policy = FieldText::default();
+        policy.push(b"\"hourly\";q=");
+        policy.push_decimal(u64::from(limit));
+        policy.push(b";w=3600");
+        let value = policy.value();
         *cached = Some((limit, value.clone()));
         value
     })
 }
 
-fn push_decimal(out: &mut Vec<u8>, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+/// A field value built on the stack: the longest (two 20-digit numbers
+/// and the text around them) fits.
+struct FieldText {
+    bytes: [u8; 64],
+    len: usize,
 }
 
-fn header_value(bytes: Vec<u8>) -> HeaderValue {
-    HeaderValue::from_maybe_shared(actix_web::web::Bytes::from(bytes))
-        .expect("digits, letters and quotes are a valid header value")
+impl Default for FieldText {
+    fn default() -> Self {
+        Self {
+            bytes: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl FieldText {
+    fn push(&mut self, text: &[u8]) {
+        self.bytes[self.len..self.len + text.len()].copy_from_slice(text);
+        self.len += text.len();
+    }
+
+    fn push_decimal(&mut self, value: u64) {
+        let digits = value.checked_ilog10().unwrap_or(0) as usize + 1;
+        let mut rest = value;
+        for slot in self.bytes[self.len..self.len + digits].iter_mut().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        self.len += digits;
+    }
+
+    /// One allocation of the exact length (no spare capacity for `Bytes`
+    /// to track).
+    fn value(&self) -> HeaderValue {
+        HeaderValue::from_bytes(&self.bytes[..self.len])
+            .expect("digits, letters and quotes are a valid header value")
+    }
 }
 
 #[cfg(test)]
@@ -138,5 +159,22 @@ mod tests {
         assert_eq!(policy, "\"hourly\";q=100;w=3600");
         assert_eq!(state_name, "ratelimit");
         assert_eq!(state, "\"hourly\";r=7;t=42");
+    }
+
+    #[test]
+    fn the_largest_numbers_fit_in_the_fields() {
+        for (remaining, reset_secs) in [(0, 0), (9, 10), (u32::MAX, u64::MAX)] {
+            let quota = Quota {
+                limit: u32::MAX,
+                remaining,
+                reset_secs,
+            };
+            let [(_, policy), (_, state)] = quota.headers();
+            assert_eq!(policy, format!("\"hourly\";q={};w=3600", u32::MAX).as_str());
+            assert_eq!(
+                state,
+                format!("\"hourly\";r={remaining};t={reset_secs}").as_str()
+            );
+        }
     }
 }
