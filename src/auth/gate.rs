@@ -11,6 +11,8 @@ use std::time::Duration;
 use actix_web::dev::ServiceRequest;
 
 use super::activity::ActivityLog;
+use secrecy::SecretString;
+
 use super::api_key::ApiKey;
 use super::dashboard_keys::{KeyCheck, Keys, Lookup, Unverified};
 use super::env_keys::EnvKeys;
@@ -106,7 +108,11 @@ impl Gate {
             keys,
             env_keys,
             activity,
-            quotas: WindowCounter::new(settings.api_rate_limit, QUOTA_WINDOW, Bounds::QUOTAS),
+            quotas: WindowCounter::for_trusted_keys(
+                settings.api_rate_limit,
+                QUOTA_WINDOW,
+                Bounds::QUOTAS,
+            ),
             failures: FailureThrottle::new(
                 max_failures,
                 FAILED_ATTEMPT_WINDOW,
@@ -187,11 +193,11 @@ impl Gate {
     async fn authenticate_locally(
         &self,
         req: &ServiceRequest,
-        key: &ApiKey,
+        key: &ApiKey<'_>,
         addr: IpAddr,
     ) -> Result<(Principal, Option<Quota>), Refusal> {
         let addr_key = address_key(addr);
-        let found = match self.keys.lookup(key.secret()).await.map_err(refusal)? {
+        let found = match self.keys.lookup(key.expose()).await.map_err(refusal)? {
             Lookup::Decided(KeyCheck::NotStored) => match self.env_keys.find(key) {
                 Some(principal) => Found::Known(principal),
                 None => Found::Failed(Refusal::InvalidKey),
@@ -207,7 +213,7 @@ impl Gate {
                 if let Some(quota) = self.failures.known_key_refusal(&addr_key) {
                     return Err(throttled(quota));
                 }
-                usage::attribute(req, key, Ok(principal))?
+                principal
             }
             Found::Failed(failure) => {
                 let attempt = self.failures.reserve(addr_key).await.map_err(throttled)?;
@@ -219,7 +225,7 @@ impl Gate {
                 let attempt = self.failures.reserve(addr_key).await.map_err(throttled)?;
                 let identified = self
                     .keys
-                    .verify(key.secret(), unverified)
+                    .verify(&SecretString::from(key.expose()), unverified)
                     .await
                     .map_err(refusal)
                     .and_then(judge);
@@ -241,10 +247,12 @@ impl Gate {
         };
         // A key's own allowlist narrows the global one (SPEC §4).
         if !principal.scope.allows_address(addr) {
-            return Err(Refusal::IpNotAllowed);
+            return Err(usage::refused(req, &principal, Refusal::IpNotAllowed));
         }
-        let quota = self.charge_locally(&principal)?;
-        Ok((principal, Some(quota)))
+        match self.charge_locally(&principal) {
+            Ok(quota) => Ok((principal, Some(quota))),
+            Err(refusal) => Err(usage::refused(req, &principal, refusal)),
+        }
     }
 
     fn charge_locally(&self, principal: &Principal) -> Result<Quota, Refusal> {

@@ -12,6 +12,8 @@ use std::num::NonZeroU32;
 use actix_web::dev::ServiceRequest;
 
 use super::{judge, refusal, throttled, Gate, Refusal};
+use secrecy::SecretString;
+
 use crate::auth::api_key::ApiKey;
 use crate::auth::dashboard_keys::{KeyCheck, Keys, Lookup};
 use crate::auth::principal::Principal;
@@ -23,12 +25,12 @@ impl Gate {
         &self,
         shared: &SharedLimits,
         req: &ServiceRequest,
-        key: &ApiKey,
+        key: &ApiKey<'_>,
         addr: IpAddr,
     ) -> Result<(Principal, Option<Quota>), Refusal> {
         let addr_key = address_key(addr);
         if let (Some(cached), Some(versions)) =
-            (self.keys.cached(key.secret()), self.keys.versions_key())
+            (self.keys.cached(key.expose()), self.keys.versions_key())
         {
             if cached.principal.scope.allows_address(addr) {
                 let limit = cached.principal.scope.hourly_limit.map(NonZeroU32::get);
@@ -40,13 +42,12 @@ impl Gate {
                 {
                     Admission::Admitted(quota) => {
                         self.keys.note_use(&cached.id).await.map_err(refusal)?;
-                        let principal = usage::attribute(req, key, Ok(cached.principal))?;
-                        return Ok((principal, Some(quota)));
+                        return Ok((cached.principal, Some(quota)));
                     }
                     Admission::Throttled(quota) => return Err(throttled(quota)),
                     Admission::RateLimited(quota) => {
-                        usage::attribute(req, key, Ok(cached.principal))?;
-                        return Err(Refusal::RateLimited(quota));
+                        let limited = Refusal::RateLimited(quota);
+                        return Err(usage::refused(req, &cached.principal, limited));
                     }
                     Admission::Stale => self.keys.forget_stale(&cached.id, cached.version),
                 }
@@ -57,20 +58,32 @@ impl Gate {
                 self.keys.forget_stale(&cached.id, cached.version);
             }
         }
-        if !Keys::has_stored_form(key.secret()) {
+        if !Keys::has_stored_form(key.expose()) {
             return match self.env_keys.find(key) {
-                Some(principal) => self.admit_env_key(shared, req, key, principal, addr).await,
+                Some(principal) => self.admit_env_key(shared, principal, addr).await,
                 None => Err(self.count_failure(addr, Refusal::InvalidKey).await),
             };
         }
         let principal = self.verify_shared(shared, req, key, addr).await?;
-        // A key's own allowlist narrows the global one (SPEC §4).
+        match Self::charge_shared(shared, &principal, addr).await {
+            Ok(quota) => Ok((principal, Some(quota))),
+            Err(refusal) => Err(usage::refused(req, &principal, refusal)),
+        }
+    }
+
+    /// The quota of a key just verified, after its own allowlist, which
+    /// narrows the global one (SPEC §4).
+    async fn charge_shared(
+        shared: &SharedLimits,
+        principal: &Principal,
+        addr: IpAddr,
+    ) -> Result<Quota, Refusal> {
         if !principal.scope.allows_address(addr) {
             return Err(Refusal::IpNotAllowed);
         }
         let limit = principal.scope.hourly_limit.map(NonZeroU32::get);
         match shared.charge(principal.id.as_bytes(), limit).await? {
-            Admission::Admitted(quota) => Ok((principal, Some(quota))),
+            Admission::Admitted(quota) => Ok(quota),
             Admission::RateLimited(quota) => Err(Refusal::RateLimited(quota)),
             other => Err(Refusal::Unexpected(anyhow::anyhow!(
                 "charging a quota in Redis answered {other:?}"
@@ -84,8 +97,6 @@ impl Gate {
     async fn admit_env_key(
         &self,
         shared: &SharedLimits,
-        req: &ServiceRequest,
-        key: &ApiKey,
         principal: Principal,
         addr: IpAddr,
     ) -> Result<(Principal, Option<Quota>), Refusal> {
@@ -94,7 +105,6 @@ impl Gate {
         }
         let addr_key = address_key(addr);
         let client = principal.id.clone();
-        let principal = usage::attribute(req, key, Ok(principal))?;
         match shared.admit(&addr_key, client.as_bytes(), None, None).await {
             Ok(Admission::Admitted(quota)) => Ok((principal, Some(quota))),
             Ok(Admission::Throttled(quota)) => Err(throttled(quota)),
@@ -119,31 +129,31 @@ impl Gate {
         &self,
         shared: &SharedLimits,
         req: &ServiceRequest,
-        key: &ApiKey,
+        key: &ApiKey<'_>,
         addr: IpAddr,
     ) -> Result<Principal, Refusal> {
         let attempt = shared
             .reserve(&address_key(addr))
             .await?
             .map_err(throttled)?;
-        let identified = match self.keys.lookup(key.secret()).await.map_err(refusal) {
+        let identified = match self.keys.lookup(key.expose()).await.map_err(refusal) {
             Ok(Lookup::Decided(KeyCheck::NotStored)) => {
                 self.env_keys.find(key).ok_or(Refusal::InvalidKey)
             }
             Ok(Lookup::Decided(check)) => judge(check),
             Ok(Lookup::Unverified(unverified)) => self
                 .keys
-                .verify(key.secret(), unverified)
+                .verify(&SecretString::from(key.expose()), unverified)
                 .await
                 .map_err(refusal)
                 .and_then(judge),
             Err(err) => Err(err),
         };
         match usage::attribute(req, key, identified) {
-            Ok(principal) => {
-                attempt.refund().await?;
-                Ok(principal)
-            }
+            Ok(principal) => match attempt.refund().await {
+                Ok(()) => Ok(principal),
+                Err(err) => Err(usage::refused(req, &principal, err.into())),
+            },
             Err(err @ (Refusal::InvalidKey | Refusal::ExpiredKey)) => {
                 attempt.keep().await?;
                 Err(err)

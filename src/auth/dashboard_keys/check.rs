@@ -11,8 +11,11 @@ use argon2::password_hash::PasswordHash;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
+use std::sync::atomic::Ordering;
+
+use super::recall;
 use super::record::split_key;
-use super::{same_digest, KeyCheck, KeyRecord, Keys, Verified, LAST_USED_RESOLUTION_SECS};
+use super::{same_digest, KeyCheck, KeyRecord, Keys, Verified};
 use crate::auth::principal::Principal;
 
 /// What `lookup` found.
@@ -29,7 +32,7 @@ pub enum Lookup {
 pub struct Unverified {
     record: Arc<KeyRecord>,
     candidates: Vec<String>,
-    digest: [u8; 32],
+    digest: u128,
     now: DateTime<Utc>,
 }
 
@@ -48,19 +51,28 @@ impl Keys {
     /// verification on the hashing pool (two while a rolled key's old
     /// secret is in its grace period and neither was seen yet).
     pub async fn check(&self, key: &SecretString) -> anyhow::Result<KeyCheck> {
-        match self.lookup(key).await? {
+        match self.lookup(key.expose_secret()).await? {
             Lookup::Decided(check) => Ok(check),
             Lookup::Unverified(unverified) => self.verify(key, unverified).await,
         }
     }
 
-    /// What can be decided about `key` without argon2 (one record read).
-    pub async fn lookup(&self, key: &SecretString) -> anyhow::Result<Lookup> {
-        let presented = key.expose_secret();
-        let Some(parts) = split_key(presented) else {
+    /// What can be decided about `key` without argon2: from the cache of
+    /// verified keys alone while it agrees with the records (`recall`),
+    /// else with one record read.
+    pub async fn lookup(&self, presented: &str) -> anyhow::Result<Lookup> {
+        let Some(id) = recall::id_of(presented) else {
             return Ok(Lookup::Decided(KeyCheck::NotStored));
         };
         let digest = self.digest(presented);
+        if let Some(check) = self.recall(id, digest).await? {
+            return Ok(Lookup::Decided(check));
+        }
+        let Some(parts) = split_key(presented) else {
+            return Ok(Lookup::Decided(KeyCheck::NotStored));
+        };
+        // Read before the record: a change after it moves it on.
+        let generation = self.generation.load(Ordering::Acquire);
         let now = Utc::now();
         let Some(record) = self.store.get_shared(parts.id).await? else {
             return Ok(Lookup::Decided(KeyCheck::NotStored));
@@ -72,8 +84,8 @@ impl Keys {
             let verified = self.verified.read();
             let known = verified.get(parts.id);
             let hit = known.filter(|known| {
-                same_digest(known.current, &digest)
-                    || (in_grace && same_digest(known.previous, &digest))
+                same_digest(known.current, digest)
+                    || (in_grace && same_digest(known.previous, digest))
             });
             match hit {
                 Some(known) => Ok(known.principal.clone()),
@@ -95,6 +107,8 @@ impl Keys {
         match seen {
             Ok(principal) => {
                 crate::metrics::key_cache(true);
+                let previous_until = record.previous.as_ref().map(|p| p.valid_until);
+                self.agreed(&record.id, generation, record.expires_at, previous_until);
                 if record.is_expired(now) {
                     return Ok(Lookup::Decided(KeyCheck::Expired));
                 }
@@ -142,6 +156,7 @@ impl Keys {
         // A revocation or a roll may have happened while argon2 ran. The
         // version is read first: a change after it moves it on, so the
         // cached result is checked again at the next request.
+        let generation = self.generation.load(Ordering::Acquire);
         let version = self.store.record_version(&record.id).await?;
         let Some(record) = self.store.get(&record.id).await? else {
             return Ok(KeyCheck::Invalid);
@@ -160,6 +175,8 @@ impl Keys {
                 *entry = Verified::of(&record, version);
             }
             entry.previous_until = previous_until;
+            entry.expires_at = record.expires_at;
+            entry.generation = generation;
             if is_current {
                 entry.current = Some(digest);
             } else {
@@ -177,16 +194,15 @@ impl Keys {
     /// The key `key` if this process verified it against a known record
     /// version and it has not expired; the caller must check the version
     /// is still the store's before trusting it.
-    pub fn cached(&self, key: &SecretString) -> Option<CachedKey> {
-        let presented = key.expose_secret();
+    pub fn cached(&self, presented: &str) -> Option<CachedKey> {
         let parts = split_key(presented)?;
         let digest = self.digest(presented);
         let now = Utc::now();
         let verified = self.verified.read();
         let known = verified.get(parts.id)?;
         let in_grace = known.previous_until.is_some_and(|until| until > now);
-        let hit = same_digest(known.current, &digest)
-            || (in_grace && same_digest(known.previous, &digest));
+        let hit =
+            same_digest(known.current, digest) || (in_grace && same_digest(known.previous, digest));
         let expired = known.expires_at.is_some_and(|expiry| expiry <= now);
         if !hit || expired {
             return None;
@@ -213,9 +229,7 @@ impl Keys {
     /// Notes a use of a cached key, at most once a minute per key.
     pub async fn note_use(&self, id: &str) -> anyhow::Result<()> {
         let now = Utc::now();
-        let is_stale = |touched_at: Option<DateTime<Utc>>| {
-            touched_at.is_none_or(|at| (now - at).num_seconds() >= LAST_USED_RESOLUTION_SECS)
-        };
+        let is_stale = |touched_at| recall::is_stale(touched_at, now);
         // A read lock on the common path; the write lock once a minute.
         if !self
             .verified
@@ -249,6 +263,7 @@ impl Verified {
             expires_at: record.expires_at,
             previous_until: None,
             touched_at: record.last_used_at,
+            generation: 0,
         }
     }
 }
@@ -256,8 +271,8 @@ impl Verified {
 impl Keys {
     /// Whether `key` has the form of a dashboard key (`ptk_<id>_<secret>`),
     /// so only the store can say whether it is one.
-    pub fn has_stored_form(key: &SecretString) -> bool {
-        split_key(key.expose_secret()).is_some()
+    pub fn has_stored_form(key: &str) -> bool {
+        split_key(key).is_some()
     }
 
     /// The Redis hash of the records' versions, when the store is shared.

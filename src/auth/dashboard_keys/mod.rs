@@ -6,15 +6,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use subtle::ConstantTimeEq;
 
 mod check;
+mod recall;
 mod record;
 pub mod redis_store;
 pub mod store;
@@ -25,6 +26,7 @@ pub use record::{Expiry, KeyRecord, PreviousSecret};
 pub use redis_store::RedisKeyStore;
 pub use store::{FileKeyStore, KeyStore};
 
+use super::api_key::SecretDigester;
 use super::hashing::Hasher;
 use super::principal::{Principal, Role};
 use super::scope::Scope;
@@ -42,18 +44,21 @@ const LAST_USED_RESOLUTION_SECS: i64 = 60;
 /// shared store, the record's version they were verified against.
 #[derive(Debug)]
 struct Verified {
-    current: Option<[u8; 32]>,
-    previous: Option<[u8; 32]>,
+    current: Option<u128>,
+    previous: Option<u128>,
     principal: Principal,
     version: Option<u64>,
     expires_at: Option<DateTime<Utc>>,
     previous_until: Option<DateTime<Utc>>,
     /// The last use written to the store (at most once a minute).
     touched_at: Option<DateTime<Utc>>,
+    /// `Keys::generation` when this entry last agreed with the record: while
+    /// it still is the current one, the entry alone decides (`recall`).
+    generation: u64,
 }
 
-fn same_digest(known: Option<[u8; 32]>, digest: &[u8; 32]) -> bool {
-    known.is_some_and(|known| bool::from(known.ct_eq(digest)))
+fn same_digest(known: Option<u128>, digest: u128) -> bool {
+    known.is_some_and(|known| super::api_key::same_digest(known, digest))
 }
 
 /// `generate` refused: a key of the user already has this name.
@@ -82,8 +87,13 @@ pub struct Keys {
     /// randomly seeded foldhash: only verified ids are ever inserted, so a
     /// client choosing ids can cause look-ups, never collisions in it.
     verified: RwLock<HashMap<String, Verified, foldhash::quality::RandomState>>,
-    digest_key: [u8; 32],
+    digester: SecretDigester,
     hasher: Arc<Hasher>,
+    /// Moved on after every change this process makes to a record, once
+    /// the cache above reflects it. Only for a store this process owns
+    /// alone (`owns_store`): nothing else changes its records.
+    generation: AtomicU64,
+    owns_store: bool,
     /// Ids whose stored `keyHash` is not a PHC string, already reported.
     malformed_reported: Mutex<HashSet<String>>,
 }
@@ -111,17 +121,19 @@ impl Keys {
 
     pub fn new(store: Arc<dyn KeyStore>, location: String, hasher: Arc<Hasher>) -> Self {
         Self {
+            owns_store: store.versions_key().is_none(),
             store,
             location,
             verified: RwLock::new(HashMap::default()),
-            digest_key: rand::random(),
+            digester: SecretDigester::random(),
             hasher,
+            generation: AtomicU64::new(0),
             malformed_reported: Mutex::new(HashSet::new()),
         }
     }
 
-    fn digest(&self, key: &str) -> [u8; 32] {
-        *blake3::keyed_hash(&self.digest_key, key.as_bytes()).as_bytes()
+    fn digest(&self, key: &str) -> u128 {
+        self.digester.digest(key)
     }
 
     /// Every key, newest first.
@@ -175,6 +187,7 @@ impl Keys {
         let revoked = self.store.remove(id).await?;
         if revoked.is_some() {
             self.verified.write().remove(id);
+            self.moved_on();
         }
         Ok(revoked)
     }
@@ -218,6 +231,7 @@ impl Keys {
         if let Some(known) = self.verified.write().get_mut(id) {
             known.principal = after.principal();
         }
+        self.moved_on();
         Ok(Some((before, after)))
     }
 
@@ -256,7 +270,15 @@ impl Keys {
             }
             (None, _) => {}
         }
+        drop(verified);
+        self.moved_on();
         Ok(Some((plaintext, record)))
+    }
+
+    /// A record changed and the cache reflects it: every cached entry is
+    /// checked against its record once more before it decides alone.
+    fn moved_on(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     fn report_malformed(&self, id: &str) {

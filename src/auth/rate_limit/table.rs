@@ -80,15 +80,26 @@ pub struct WindowCounter {
     window_ms: u64,
     bucket_mask: usize,
     table: Mutex<Table>,
-    /// Two SipHash-1-3 keys drawn at random for this counter: a 128-bit
-    /// keyed digest nobody outside the process can predict.
-    hash_keys: [RandomState; 2],
+    /// How keys become the table's 128-bit digests.
+    hash_keys: KeyHasher,
     /// No key is held exhausted (against the counter's own limit) at or
     /// after this time (ms since `epoch`): until a key reaches its limit,
     /// `exhausted_now` answers without hashing or locking. Only ever
     /// raised, under the table's lock.
     exhausted_before_ms: AtomicU64,
     epoch: Instant,
+}
+
+/// Two hashers with keys drawn at random for the counter, each giving 64
+/// bits of a key's digest.
+#[derive(Debug)]
+enum KeyHasher {
+    /// SipHash-1-3: a keyed digest nobody outside the process can predict,
+    /// for keys a client chooses (its address, a user name).
+    Keyed([RandomState; 2]),
+    /// foldhash, randomly seeded: several times cheaper, for keys no client
+    /// chooses (the ids of principals already authenticated).
+    Fast([foldhash::quality::RandomState; 2]),
 }
 
 /// One counted event, taken before the work it guards. Dropping it (or
@@ -126,6 +137,28 @@ impl Reservation<'_> {
 
 impl WindowCounter {
     pub fn new(limit: NonZeroU32, window: Duration, bounds: Bounds) -> Self {
+        Self::with_hasher(
+            limit,
+            window,
+            bounds,
+            KeyHasher::Keyed([RandomState::new(), RandomState::new()]),
+        )
+    }
+
+    /// A counter for keys no client chooses, such as the ids of principals
+    /// the gate has already authenticated (the hourly quota): hashed with a
+    /// randomly seeded foldhash instead of SipHash.
+    pub fn for_trusted_keys(limit: NonZeroU32, window: Duration, bounds: Bounds) -> Self {
+        let seeded = foldhash::quality::RandomState::default;
+        Self::with_hasher(limit, window, bounds, KeyHasher::Fast([seeded(), seeded()]))
+    }
+
+    fn with_hasher(
+        limit: NonZeroU32,
+        window: Duration,
+        bounds: Bounds,
+        hash_keys: KeyHasher,
+    ) -> Self {
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX / 4);
         Self {
             limit: limit.get(),
@@ -135,7 +168,7 @@ impl WindowCounter {
                 slots: vec![Slot::default(); bounds.slots().max(WAYS)],
                 exhausted: ExhaustedFilter::new(bounds.filter_width_log2, window_ms),
             }),
-            hash_keys: [RandomState::new(), RandomState::new()],
+            hash_keys,
             exhausted_before_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -145,11 +178,17 @@ impl WindowCounter {
         self.table.lock()
     }
 
-    /// A keyed digest: callers' keys may be long or chosen by an attacker;
-    /// the table holds 16 bytes per key whose placement nobody can predict.
+    /// A digest under the counter's random keys: callers' keys may be long
+    /// or (in a `new` counter) chosen by an attacker; the table holds 16
+    /// bytes per key whose placement nobody can predict.
     fn digest(&self, key: &[u8]) -> u128 {
-        let [high, low] = &self.hash_keys;
-        u128::from(high.hash_one(key)) << 64 | u128::from(low.hash_one(key))
+        fn both<S: BuildHasher>([high, low]: &[S; 2], key: &[u8]) -> u128 {
+            u128::from(high.hash_one(key)) << 64 | u128::from(low.hash_one(key))
+        }
+        match &self.hash_keys {
+            KeyHasher::Keyed(hashers) => both(hashers, key),
+            KeyHasher::Fast(hashers) => both(hashers, key),
+        }
     }
 
     /// Notes, under the table's lock, that some key may be held exhausted
@@ -337,7 +376,9 @@ impl WindowCounter {
     /// right now: `false` until one reaches it, then for its window (two,
     /// once pushed into the filter). Costs no hashing and no lock.
     pub fn any_exhausted_now(&self) -> bool {
-        self.now_ms(Instant::now()) < self.exhausted_before_ms.load(Ordering::Relaxed)
+        // Zero until a key first reaches its limit: no clock read before.
+        let before_ms = self.exhausted_before_ms.load(Ordering::Relaxed);
+        before_ms != 0 && self.now_ms(Instant::now()) < before_ms
     }
 
     /// The quota of `key` if it is used up, without counting anything: only

@@ -89,6 +89,26 @@ fn clients_are_counted_apart() {
 }
 
 #[test]
+fn a_counter_of_trusted_keys_counts_thousands_of_clients_apart_and_limits_each() {
+    let counter = WindowCounter::for_trusted_keys(NonZeroU32::new(2).unwrap(), HOUR, small());
+    let now = Instant::now();
+    let ids: Vec<String> = (0..1000).map(|n| format!("key-{n:04}")).collect();
+    for id in &ids {
+        assert_eq!(
+            counter
+                .reserve_at(id.as_bytes(), now)
+                .unwrap()
+                .quota()
+                .remaining,
+            1
+        );
+    }
+    assert!(counter.reserve_at(b"key-0999", now).is_ok());
+    assert!(counter.reserve_at(b"key-0999", now).is_err());
+    assert!(counter.reserve_at(b"key-1000", now).is_ok());
+}
+
+#[test]
 fn an_ipv6_client_is_counted_by_its_64() {
     let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
     let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();

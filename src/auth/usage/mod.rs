@@ -19,7 +19,6 @@ use actix_web::HttpMessage;
 use chrono::Utc;
 use parking_lot::RwLock;
 use rustc_hash::FxBuildHasher;
-use secrecy::ExposeSecret;
 
 pub use ring::{by_day, hour_of, hour_start, Counts, Hour, KeyRing, Outcome, HOURS_KEPT};
 pub use store::{FileUsageStore, Tally, Unsaved, UsageStore};
@@ -226,43 +225,55 @@ impl UsageCounter {
     }
 }
 
-/// Notes on the request which dashboard key made it, once the gate has
-/// identified it (or found it verified but expired); `identified` is
-/// returned unchanged.
+/// Notes on the request which dashboard key made it when the gate found
+/// the key verified but expired; `identified` is returned unchanged. An
+/// allowed request needs no note: the `Principal` the gate's middleware
+/// puts into it names the key (`observe` reads it there).
 pub fn attribute(
     req: &ServiceRequest,
-    key: &ApiKey,
+    key: &ApiKey<'_>,
     identified: Result<Principal, Refusal>,
 ) -> Result<Principal, Refusal> {
-    let key_id: Option<Arc<str>> = match &identified {
-        Ok(principal) if principal.kind == PrincipalKind::DashboardKey => {
-            Some(principal.id.clone())
-        }
-        // Only a stored key whose secret verified is reported expired.
-        Err(Refusal::ExpiredKey) => key
-            .secret()
-            .expose_secret()
+    // Only a stored key whose secret verified is reported expired.
+    if let Err(Refusal::ExpiredKey) = &identified {
+        let key_id = key
+            .expose()
             .strip_prefix("ptk_")
             .and_then(|rest| rest.split_once('_'))
-            .map(|(id, _)| id.into()),
-        _ => None,
-    };
-    if let Some(key_id) = key_id {
-        req.extensions_mut().insert(KeyUse(key_id));
+            .map(|(id, _)| id.into());
+        if let Some(key_id) = key_id {
+            req.extensions_mut().insert(KeyUse(key_id));
+        }
     }
     identified
 }
 
+/// `refusal` of a request whose key the gate identified as `principal`
+/// (its own allowlist, its quota, a store error after the check): noted
+/// on the request, so the denial counts in the key's usage.
+pub fn refused(req: &ServiceRequest, principal: &Principal, refusal: Refusal) -> Refusal {
+    if principal.kind == PrincipalKind::DashboardKey {
+        req.extensions_mut().insert(KeyUse(principal.id.clone()));
+    }
+    refusal
+}
+
 impl UsageCounter {
-    /// Counts a finished `/api` request for the key `attribute` noted on
-    /// it, if any: a denial by `denial_code` (the error code answered),
-    /// anything else as allowed.
+    /// Counts a finished `/api` request of a dashboard key: the one the
+    /// request's `Principal` names when it was let in, else the one
+    /// `attribute` or `refused` noted on it, if any. A denial by
+    /// `denial_code` (the error code answered), anything else as allowed.
     pub fn observe(&self, extensions: &actix_web::dev::Extensions, denial_code: Option<&str>) {
         if !self.counting {
             return;
         }
-        let Some(KeyUse(key_id)) = extensions.get::<KeyUse>() else {
-            return;
+        let key_id = match extensions.get::<Principal>() {
+            Some(principal) if principal.kind == PrincipalKind::DashboardKey => &principal.id,
+            Some(_) => return,
+            None => match extensions.get::<KeyUse>() {
+                Some(KeyUse(key_id)) => key_id,
+                None => return,
+            },
         };
         let outcome = denial_code
             .and_then(Outcome::denial)
