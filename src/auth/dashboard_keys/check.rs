@@ -168,6 +168,18 @@ impl Keys {
                 return Ok(KeyCheck::Invalid);
             }
             let mut verified = self.verified.write();
+            if self.generation.load(Ordering::Acquire) != generation {
+                // A record changed since the one above was read (a roll, a
+                // revocation, a new scope): it may be stale, so nothing is
+                // cached from it. The key was valid when this check began;
+                // the next check reads the record again.
+                drop(verified);
+                return Ok(if record.is_expired(now) {
+                    KeyCheck::Expired
+                } else {
+                    KeyCheck::Valid(record.principal())
+                });
+            }
             let entry = verified
                 .entry(record.id.clone())
                 .or_insert_with(|| Verified::of(&record, version));

@@ -186,7 +186,8 @@ impl Keys {
     pub async fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
         let revoked = self.store.remove(id).await?;
         if revoked.is_some() {
-            self.verified.write().remove(id);
+            let mut verified = self.verified.write();
+            verified.remove(id);
             self.moved_on();
         }
         Ok(revoked)
@@ -228,10 +229,12 @@ impl Keys {
         else {
             return Ok(None);
         };
-        if let Some(known) = self.verified.write().get_mut(id) {
+        let mut verified = self.verified.write();
+        if let Some(known) = verified.get_mut(id) {
             known.principal = after.principal();
         }
         self.moved_on();
+        drop(verified);
         Ok(Some((before, after)))
     }
 
@@ -270,13 +273,17 @@ impl Keys {
             }
             (None, _) => {}
         }
-        drop(verified);
         self.moved_on();
+        drop(verified);
         Ok(Some((plaintext, record)))
     }
 
     /// A record changed and the cache reflects it: every cached entry is
     /// checked against its record once more before it decides alone.
+    /// Called with the cache's write lock held, so a verification that read
+    /// the record before the change either sees the generation moved on
+    /// when it takes the lock (and caches nothing), or caches first and has
+    /// its entry corrected by the change.
     fn moved_on(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
