@@ -77,6 +77,18 @@ impl Keys {
         let Some(record) = self.store.get_shared(parts.id).await? else {
             return Ok(Lookup::Decided(KeyCheck::NotStored));
         };
+        if !self.owns_store {
+            // A shared store: another instance may have rolled or re-scoped
+            // the key since this process cached it. An entry verified
+            // against another version than the one read after the record
+            // is dropped, lest its secrets be taken for the record's (the
+            // new secret of a key rolled elsewhere was refused here).
+            let version = self.store.record_version(parts.id).await?;
+            let cached = self.verified.read().get(parts.id).and_then(|k| k.version);
+            if let Some(cached) = cached.filter(|&cached| Some(cached) != version) {
+                self.forget_stale(parts.id, cached);
+            }
+        }
         // Decided under the cache's lock, which no await may hold: a secret
         // seen before is a hit; otherwise the hashes worth an argon2 check.
         let seen = {
