@@ -28,12 +28,22 @@ pub enum Lookup {
 }
 
 /// A stored key whose secret argon2 has to check.
-#[derive(Debug)]
 pub struct Unverified {
     record: Arc<KeyRecord>,
     candidates: Vec<String>,
     digest: u128,
     now: DateTime<Utc>,
+}
+
+/// Neither the stored hashes nor the presented key's digest (SPEC §2: no
+/// hash in a `Debug` print).
+impl std::fmt::Debug for Unverified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unverified")
+            .field("record", &self.record)
+            .field("candidates", &self.candidates.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A key this process verified against the record version `version`:

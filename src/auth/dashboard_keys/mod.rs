@@ -42,7 +42,6 @@ const LAST_USED_RESOLUTION_SECS: i64 = 60;
 /// The secrets of a key that argon2 accepted, as keyed digests: the
 /// current one and, after a roll, the old one; who the key is; and, for a
 /// shared store, the record's version they were verified against.
-#[derive(Debug)]
 struct Verified {
     current: Option<u128>,
     previous: Option<u128>,
@@ -55,6 +54,19 @@ struct Verified {
     /// `Keys::generation` when this entry last agreed with the record: while
     /// it still is the current one, the entry alone decides (`recall`).
     generation: u64,
+}
+
+/// Without the digests of the secrets (SPEC §2: no hash in a `Debug` print).
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("principal", &self.principal)
+            .field("version", &self.version)
+            .field("expires_at", &self.expires_at)
+            .field("previous_until", &self.previous_until)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 fn same_digest(known: Option<u128>, digest: u128) -> bool {

@@ -252,3 +252,24 @@ async fn a_key_rescoped_while_its_first_verification_runs_has_the_new_scope_next
         assert_eq!(*principal.scope, narrow, "the new scope applies");
     }
 }
+
+#[tokio::test]
+async fn debug_prints_of_the_keys_and_a_pending_check_hold_no_hash_or_digest() {
+    let Fixture { keys, store, _dir } = fixture();
+    let (key, id) = new_key(&keys).await;
+    let Lookup::Unverified(unverified) = keys.lookup(key.expose_secret()).await.unwrap() else {
+        panic!("a key never seen needs argon2");
+    };
+    let record = store.inner.get(&id).await.unwrap().unwrap();
+    let pending = format!("{unverified:?}");
+    assert!(!pending.contains(&record.key_hash), "{pending}");
+    assert!(!pending.contains("argon2"), "{pending}");
+    assert!(is_valid(Some(keys.verify(&key, unverified).await.unwrap())));
+    let digest = keys.digest(key.expose_secret());
+    let printed = format!("{keys:?}");
+    for shown in [digest.to_string(), format!("{digest:x}")] {
+        assert!(!printed.contains(&shown), "{printed}");
+    }
+    assert!(!printed.contains(&record.key_hash));
+    assert!(!printed.contains(key.expose_secret()));
+}
