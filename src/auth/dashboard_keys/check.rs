@@ -28,12 +28,22 @@ pub enum Lookup {
 }
 
 /// A stored key whose secret argon2 has to check.
-#[derive(Debug)]
 pub struct Unverified {
     record: Arc<KeyRecord>,
     candidates: Vec<String>,
     digest: u128,
     now: DateTime<Utc>,
+}
+
+/// Neither the stored hashes nor the presented key's digest (SPEC §2: no
+/// hash in a `Debug` print).
+impl std::fmt::Debug for Unverified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unverified")
+            .field("record", &self.record)
+            .field("candidates", &self.candidates.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A key this process verified against the record version `version`:
@@ -77,6 +87,18 @@ impl Keys {
         let Some(record) = self.store.get_shared(parts.id).await? else {
             return Ok(Lookup::Decided(KeyCheck::NotStored));
         };
+        if !self.owns_store {
+            // A shared store: another instance may have rolled or re-scoped
+            // the key since this process cached it. An entry verified
+            // against another version than the one read after the record
+            // is dropped, lest its secrets be taken for the record's (the
+            // new secret of a key rolled elsewhere was refused here).
+            let version = self.store.record_version(parts.id).await?;
+            let cached = self.verified.read().get(parts.id).and_then(|k| k.version);
+            if let Some(cached) = cached.filter(|&cached| Some(cached) != version) {
+                self.forget_stale(parts.id, cached);
+            }
+        }
         // Decided under the cache's lock, which no await may hold: a secret
         // seen before is a hit; otherwise the hashes worth an argon2 check.
         let seen = {
@@ -168,6 +190,18 @@ impl Keys {
                 return Ok(KeyCheck::Invalid);
             }
             let mut verified = self.verified.write();
+            if self.generation.load(Ordering::Acquire) != generation {
+                // A record changed since the one above was read (a roll, a
+                // revocation, a new scope): it may be stale, so nothing is
+                // cached from it. The key was valid when this check began;
+                // the next check reads the record again.
+                drop(verified);
+                return Ok(if record.is_expired(now) {
+                    KeyCheck::Expired
+                } else {
+                    KeyCheck::Valid(record.principal())
+                });
+            }
             let entry = verified
                 .entry(record.id.clone())
                 .or_insert_with(|| Verified::of(&record, version));

@@ -42,7 +42,6 @@ const LAST_USED_RESOLUTION_SECS: i64 = 60;
 /// The secrets of a key that argon2 accepted, as keyed digests: the
 /// current one and, after a roll, the old one; who the key is; and, for a
 /// shared store, the record's version they were verified against.
-#[derive(Debug)]
 struct Verified {
     current: Option<u128>,
     previous: Option<u128>,
@@ -55,6 +54,19 @@ struct Verified {
     /// `Keys::generation` when this entry last agreed with the record: while
     /// it still is the current one, the entry alone decides (`recall`).
     generation: u64,
+}
+
+/// Without the digests of the secrets (SPEC §2: no hash in a `Debug` print).
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("principal", &self.principal)
+            .field("version", &self.version)
+            .field("expires_at", &self.expires_at)
+            .field("previous_until", &self.previous_until)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 fn same_digest(known: Option<u128>, digest: u128) -> bool {
@@ -186,7 +198,8 @@ impl Keys {
     pub async fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
         let revoked = self.store.remove(id).await?;
         if revoked.is_some() {
-            self.verified.write().remove(id);
+            let mut verified = self.verified.write();
+            verified.remove(id);
             self.moved_on();
         }
         Ok(revoked)
@@ -228,10 +241,12 @@ impl Keys {
         else {
             return Ok(None);
         };
-        if let Some(known) = self.verified.write().get_mut(id) {
+        let mut verified = self.verified.write();
+        if let Some(known) = verified.get_mut(id) {
             known.principal = after.principal();
         }
         self.moved_on();
+        drop(verified);
         Ok(Some((before, after)))
     }
 
@@ -270,13 +285,17 @@ impl Keys {
             }
             (None, _) => {}
         }
-        drop(verified);
         self.moved_on();
+        drop(verified);
         Ok(Some((plaintext, record)))
     }
 
     /// A record changed and the cache reflects it: every cached entry is
     /// checked against its record once more before it decides alone.
+    /// Called with the cache's write lock held, so a verification that read
+    /// the record before the change either sees the generation moved on
+    /// when it takes the lock (and caches nothing), or caches first and has
+    /// its entry corrected by the change.
     fn moved_on(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }

@@ -187,3 +187,89 @@ async fn a_cached_key_is_refused_as_expired_once_its_time_is_up() {
         ));
     }
 }
+
+/// Starts the first verification of `key` and holds it just after it read
+/// the record, before it caches its result; `go` lets it finish.
+async fn verification_paused_after_its_read(
+    keys: &Arc<Keys>,
+    store: &PausingStore,
+    key: &SecretString,
+) -> (tokio::task::JoinHandle<KeyCheck>, oneshot::Sender<()>) {
+    let Lookup::Unverified(unverified) = keys.lookup(key.expose_secret()).await.unwrap() else {
+        panic!("a key never seen needs argon2");
+    };
+    let (reached_tx, reached) = oneshot::channel();
+    let (go, go_rx) = oneshot::channel();
+    *store.pause.lock().await = Some((reached_tx, go_rx));
+    let verifying = {
+        let (keys, key) = (keys.clone(), key.clone());
+        tokio::spawn(async move { keys.verify(&key, unverified).await.unwrap() })
+    };
+    tokio::time::timeout(Duration::from_secs(30), reached)
+        .await
+        .unwrap()
+        .unwrap();
+    (verifying, go)
+}
+
+#[tokio::test]
+async fn a_key_rolled_while_its_first_verification_runs_refuses_the_old_secret_next() {
+    let Fixture { keys, store, _dir } = fixture();
+    let (key, id) = new_key(&keys).await;
+    let (verifying, go) = verification_paused_after_its_read(&keys, &store, &key).await;
+    let (rolled, _) = keys.roll(&id, Duration::ZERO).await.unwrap().unwrap();
+    go.send(()).unwrap();
+    verifying.await.unwrap();
+    for _ in 0..2 {
+        assert!(
+            !is_valid(Some(keys.check(&key).await.unwrap())),
+            "the old secret died with the roll"
+        );
+    }
+    assert!(
+        is_valid(Some(keys.check(&rolled).await.unwrap())),
+        "the new secret works"
+    );
+    assert!(!is_valid(Some(keys.check(&key).await.unwrap())));
+}
+
+#[tokio::test]
+async fn a_key_rescoped_while_its_first_verification_runs_has_the_new_scope_next() {
+    let Fixture { keys, store, _dir } = fixture();
+    let (key, id) = new_key(&keys).await;
+    let (verifying, go) = verification_paused_after_its_read(&keys, &store, &key).await;
+    let narrow = Scope {
+        permissions: vec![Permission::Ask],
+        ..Scope::for_role(Role::Client)
+    };
+    keys.set_scope(&id, narrow.clone()).await.unwrap().unwrap();
+    go.send(()).unwrap();
+    verifying.await.unwrap();
+    for _ in 0..3 {
+        let KeyCheck::Valid(principal) = keys.check(&key).await.unwrap() else {
+            panic!("a re-scoped key stays valid");
+        };
+        assert_eq!(*principal.scope, narrow, "the new scope applies");
+    }
+}
+
+#[tokio::test]
+async fn debug_prints_of_the_keys_and_a_pending_check_hold_no_hash_or_digest() {
+    let Fixture { keys, store, _dir } = fixture();
+    let (key, id) = new_key(&keys).await;
+    let Lookup::Unverified(unverified) = keys.lookup(key.expose_secret()).await.unwrap() else {
+        panic!("a key never seen needs argon2");
+    };
+    let record = store.inner.get(&id).await.unwrap().unwrap();
+    let pending = format!("{unverified:?}");
+    assert!(!pending.contains(&record.key_hash), "{pending}");
+    assert!(!pending.contains("argon2"), "{pending}");
+    assert!(is_valid(Some(keys.verify(&key, unverified).await.unwrap())));
+    let digest = keys.digest(key.expose_secret());
+    let printed = format!("{keys:?}");
+    for shown in [digest.to_string(), format!("{digest:x}")] {
+        assert!(!printed.contains(&shown), "{printed}");
+    }
+    assert!(!printed.contains(&record.key_hash));
+    assert!(!printed.contains(key.expose_secret()));
+}

@@ -49,3 +49,44 @@ async fn every_change_of_a_key_record_moves_its_version_and_a_touch_does_not() {
     store.remove("k1").await.unwrap();
     assert_eq!(store.version("k1").await.unwrap(), 3, "a removal is seen");
 }
+
+#[tokio::test]
+async fn a_key_rolled_by_another_instance_takes_its_new_secret_here_at_once() {
+    use crate::auth::dashboard_keys::{Expiry, KeyCheck, Keys};
+    use crate::auth::hashing::Hasher;
+    use crate::auth::scope::Scope;
+    use std::time::Duration;
+
+    let redis = test_server::connect("key-rolled-elsewhere").await;
+    let hasher = Hasher::new(1);
+    let here = Keys::new(
+        Arc::new(RedisKeyStore::new(redis.clone())),
+        "here".into(),
+        hasher.clone(),
+    );
+    let there = Keys::new(Arc::new(RedisKeyStore::new(redis)), "there".into(), hasher);
+    let role = crate::auth::Role::Client;
+    let (old, record) = here
+        .generate("k", "user", role, Expiry::Never, Scope::for_role(role))
+        .await
+        .unwrap();
+    let valid = |check: KeyCheck| matches!(check, KeyCheck::Valid(_));
+    assert!(valid(here.check(&old).await.unwrap()), "cached here");
+    // Rolled elsewhere without grace: the new secret works here at once,
+    // though this process verified the old one.
+    let (new, _) = there
+        .roll(&record.id, Duration::ZERO)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(valid(here.check(&new).await.unwrap()), "the new secret");
+    assert!(!valid(here.check(&old).await.unwrap()), "the old secret");
+    // And with a grace period: both work here.
+    let (newer, _) = there
+        .roll(&record.id, Duration::from_secs(600))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(valid(here.check(&newer).await.unwrap()), "the newer secret");
+    assert!(valid(here.check(&new).await.unwrap()), "in its grace");
+}
