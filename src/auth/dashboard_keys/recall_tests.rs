@@ -100,22 +100,9 @@ fn is_valid(check: Option<KeyCheck>) -> bool {
 async fn a_key_revoked_while_its_first_verification_runs_is_refused_at_its_next_check() {
     let Fixture { keys, store, _dir } = fixture();
     let (key, id) = new_key(&keys).await;
-    let Lookup::Unverified(unverified) = keys.lookup(key.expose_secret()).await.unwrap() else {
-        panic!("a key never seen needs argon2");
-    };
-    let (reached_tx, reached) = oneshot::channel();
-    let (go, go_rx) = oneshot::channel();
-    *store.pause.lock().await = Some((reached_tx, go_rx));
-    let verifying = {
-        let (keys, key) = (keys.clone(), key.clone());
-        tokio::spawn(async move { keys.verify(&key, unverified).await.unwrap() })
-    };
     // The verification has read the record; the revocation lands before it
     // caches its result.
-    tokio::time::timeout(Duration::from_secs(30), reached)
-        .await
-        .unwrap()
-        .unwrap();
+    let (verifying, go) = verification_paused_after_its_read(&keys, &store, &key).await;
     assert!(keys.revoke(&id).await.unwrap().is_some());
     go.send(()).unwrap();
     let first = verifying.await.unwrap();
