@@ -107,6 +107,10 @@ generate_key() { # name
   form /dashboard/security/keys "csrf_token=$(csrf)" "name=$1" role=client expiry=never |
     grep -oE -m1 'ptk_[a-z0-9]+_[A-Za-z0-9]{40,}' || true
 }
+setup_owner() { # creates the owner "bench" with the setup token, logged in into $JAR
+  curl -s -c "$JAR" -H "Origin: $BASE" --data-urlencode "token=$SETUP_TOKEN" --data-urlencode username=bench \
+    --data-urlencode "password=$PASSWORD" --data-urlencode "confirm=$PASSWORD" "$BASE/setup" >/dev/null
+}
 login() { # into $JAR
   curl -s -c "$JAR" -H "Origin: $BASE" --data-urlencode username=bench --data-urlencode "password=$PASSWORD" "$BASE/login" >/dev/null
 }
@@ -275,8 +279,7 @@ case "$MODE" in all | gate) ;; *) echo "usage: bench.sh [flood|usage|redis|gate|
 
 echo "starting Portico on $BASE with one dashboard key..." >&2
 start_server
-curl -s -c "$JAR" -H "Origin: $BASE" --data-urlencode "token=$SETUP_TOKEN" --data-urlencode username=bench \
-  --data-urlencode "password=$PASSWORD" --data-urlencode "confirm=$PASSWORD" "$BASE/setup" >/dev/null
+setup_owner
 DASH_KEY=$(generate_key bench)
 [ -n "$DASH_KEY" ] || { echo "could not generate a dashboard key" >&2; exit 1; }
 curl -sf -H "x-api-key: $DASH_KEY" "$BASE/api/me" >/dev/null # verified once, then cached
@@ -327,8 +330,7 @@ if [ "$MODE" = all ]; then
   echo "48 concurrent key generations (8 sessions x 6) and the first check of each, on a fresh server..." >&2
   DATA="$WORK/data-hashing"
   start_server
-  curl -s -c "$JAR" -H "Origin: $BASE" --data-urlencode "token=$SETUP_TOKEN" --data-urlencode username=bench \
-    --data-urlencode "password=$PASSWORD" --data-urlencode "confirm=$PASSWORD" "$BASE/setup" >/dev/null
+  setup_owner
   RSS_IDLE=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status")
   SESSIONS=()
   for session in $(seq 8); do

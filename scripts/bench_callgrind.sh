@@ -58,8 +58,7 @@ callgrind_bench() {
   CG_ROWS="$WORK/callgrind-rows"
   echo "making a dashboard key on a native server..." >&2
   start_server
-  curl -s -c "$JAR" -H "Origin: $BASE" --data-urlencode "token=$SETUP_TOKEN" --data-urlencode username=bench \
-    --data-urlencode "password=$PASSWORD" --data-urlencode "confirm=$PASSWORD" "$BASE/setup" >/dev/null
+  setup_owner
   DASH_KEY=$(generate_key bench)
   [ -n "$DASH_KEY" ] || { echo "could not generate a dashboard key" >&2; exit 1; }
   stop_server
