@@ -60,7 +60,10 @@ impl<'a> ApiKey<'a> {
         if key.is_empty() || key.len() > MAX_KEY_LEN || !visible {
             return Err(MalformedKey);
         }
-        let text = std::str::from_utf8(key).map_err(|_| MalformedKey)?;
+        // SAFETY: every byte of `key` was just checked to be in 0x21..=0x7e,
+        // visible ASCII, and ASCII is valid UTF-8. (`from_utf8` would check
+        // it all again: about 170 instructions on every request.)
+        let text = unsafe { std::str::from_utf8_unchecked(key) };
         Ok(Self(text))
     }
 
