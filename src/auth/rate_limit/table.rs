@@ -250,21 +250,65 @@ impl WindowCounter {
     /// Counts one event for `key`, which `standing` allowed.
     fn take(&self, table: &mut Table, key: u128, limit: u32, now_ms: u64) -> (u64, Quota) {
         let bucket = self.bucket(key);
-        if let Some(slot) = table.slots[bucket.clone()].iter_mut().find(|s| {
-            s.key == key && s.used > 0 && now_ms.saturating_sub(s.started_ms) < self.window_ms
-        }) {
-            slot.used += 1;
-            slot.last_ms = now_ms;
-            slot.limit = limit;
-            let slot = *slot;
-            if slot.used >= limit.min(self.limit) {
-                self.note_exhausted(slot.started_ms + self.window_ms);
-            }
-            return (
-                slot.started_ms,
-                self.quota_of(limit, slot.used, slot.started_ms + self.window_ms, now_ms),
-            );
+        if let Some(slot) = table.slots[bucket.clone()]
+            .iter_mut()
+            .find(|s| s.key == key && self.is_live(s, now_ms))
+        {
+            return self.count_in(slot, limit, now_ms);
         }
+        self.insert(table, bucket, key, limit, now_ms)
+    }
+
+    /// `standing` then `take` in one pass over the key's bucket: `Err`
+    /// with the exhausted quota, or the event counted.
+    fn standing_and_take(
+        &self,
+        table: &mut Table,
+        key: u128,
+        limit: u32,
+        now_ms: u64,
+    ) -> Result<(u64, Quota), Quota> {
+        let bucket = self.bucket(key);
+        if let Some(slot) = table.slots[bucket.clone()]
+            .iter_mut()
+            .find(|s| s.key == key && self.is_live(s, now_ms))
+        {
+            if slot.used >= limit {
+                let until_ms = slot.started_ms + self.window_ms;
+                return Err(self.quota_of(limit, slot.used, until_ms, now_ms));
+            }
+            return Ok(self.count_in(slot, limit, now_ms));
+        }
+        if let Some(until_ms) = table.exhausted.exhausted_until(key, now_ms) {
+            return Err(self.quota_of(limit, limit, until_ms, now_ms));
+        }
+        Ok(self.insert(table, bucket, key, limit, now_ms))
+    }
+
+    /// One more event in the live `slot`.
+    fn count_in(&self, slot: &mut Slot, limit: u32, now_ms: u64) -> (u64, Quota) {
+        slot.used += 1;
+        slot.last_ms = now_ms;
+        slot.limit = limit;
+        let slot = *slot;
+        if slot.used >= limit.min(self.limit) {
+            self.note_exhausted(slot.started_ms + self.window_ms);
+        }
+        (
+            slot.started_ms,
+            self.quota_of(limit, slot.used, slot.started_ms + self.window_ms, now_ms),
+        )
+    }
+
+    /// A new window for `key`, in the bucket's free or least-used slot.
+    fn insert(
+        &self,
+        table: &mut Table,
+        bucket: std::ops::Range<usize>,
+        key: u128,
+        limit: u32,
+        now_ms: u64,
+    ) -> (u64, Quota) {
         let victim = table.slots[bucket.clone()]
             .iter()
             .enumerate()
@@ -317,9 +361,7 @@ impl WindowCounter {
     ) -> Result<Reservation<'_>, Quota> {
         let key = self.digest(key);
         let now_ms = self.now_ms(now);
-        let mut table = self.lock();
-        self.standing(&mut table, key, limit, now_ms)?;
-        let (started_ms, quota) = self.take(&mut table, key, limit, now_ms);
+        let (started_ms, quota) = self.standing_and_take(&mut self.lock(), key, limit, now_ms)?;
         Ok(Reservation {
             counter: self,
             key,
