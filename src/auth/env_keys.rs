@@ -5,15 +5,12 @@
 //! removing one entry changes no other client's id or jobs (SPEC §2).
 
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
-use thread_local::ThreadLocal;
 
 use super::api_key::{same_digest, ApiKey, SecretDigester};
 use super::principal::Principal;
-use super::scope::Scope;
 use crate::store::write_atomic;
 
 type Digest = [u8; 32];
@@ -88,22 +85,6 @@ pub struct EnvKeys {
     admin: Option<u128>,
     clients: Vec<(u128, Principal)>,
     admin_principal: Principal,
-    /// Each thread's own copies of the principals, the admin's first: a
-    /// request's clone and drop of its principal then count references
-    /// only its own thread writes, instead of moving the shared ones'
-    /// memory between cores on every request.
-    local: ThreadLocal<Vec<Principal>>,
-}
-
-/// A principal that shares no allocation with `principal`.
-fn deep_copy(principal: &Principal) -> Principal {
-    Principal {
-        id: Arc::from(&*principal.id),
-        kind: principal.kind,
-        name: Arc::from(&*principal.name),
-        role: principal.role,
-        scope: Arc::new(Scope::clone(&principal.scope)),
-    }
 }
 
 impl EnvKeys {
@@ -118,19 +99,7 @@ impl EnvKeys {
                 .map(|key| (digest(key), Principal::client_key(&client_id(key, ids))))
                 .collect(),
             admin_principal: Principal::admin_key(),
-            local: ThreadLocal::new(),
         }
-    }
-
-    /// This thread's copies of the principals: `[0]` the admin key's,
-    /// then the client keys' in order.
-    fn principals(&self) -> &[Principal] {
-        self.local.get_or(|| {
-            std::iter::once(&self.admin_principal)
-                .chain(self.clients.iter().map(|(_, principal)| principal))
-                .map(deep_copy)
-                .collect()
-        })
     }
 
     pub fn has_admin_key(&self) -> bool {
@@ -149,13 +118,16 @@ impl EnvKeys {
             .admin
             .is_some_and(|admin| same_digest(admin, presented));
         let mut client = None;
-        for (at, (digest, _)) in self.clients.iter().enumerate() {
+        for (digest, principal) in &self.clients {
             if same_digest(*digest, presented) && client.is_none() {
-                client = Some(at + 1);
+                client = Some(principal);
             }
         }
-        let at = if admin { Some(0) } else { client };
-        at.map(|at| self.principals()[at].clone())
+        if admin {
+            Some(self.admin_principal.clone())
+        } else {
+            client.cloned()
+        }
     }
 }
 
@@ -203,26 +175,6 @@ mod tests {
         assert_ne!(id_of(&both, "key-a"), id_of(&both, "key-b"));
         let other_secret = keys(&["key-b"], &KeyIdSecret::fixed(8));
         assert_ne!(id_of(&other_secret, "key-b"), id_of(&only_b, "key-b"));
-    }
-
-    #[test]
-    fn every_thread_finds_the_same_principals_in_memory_of_its_own() {
-        let ids = KeyIdSecret::fixed(7);
-        let clients = [SecretString::from("key-a"), SecretString::from("key-b")];
-        let env = EnvKeys::new(Some(&SecretString::from("admin")), &clients, &ids);
-        for presented in ["admin", "key-a", "key-b"] {
-            let key = ApiKey::parse(presented).unwrap();
-            let here = env.find(&key).unwrap();
-            let there = std::thread::scope(|s| s.spawn(|| env.find(&key).unwrap()).join()).unwrap();
-            assert_eq!(here, there, "{presented}");
-            assert!(!Arc::ptr_eq(&here.id, &there.id), "{presented}");
-            assert!(!Arc::ptr_eq(&here.scope, &there.scope), "{presented}");
-        }
-        assert_eq!(
-            id_of(&env, "key-b"),
-            id_of(&keys(&["key-b"], &ids), "key-b")
-        );
-        assert!(env.find(&ApiKey::parse("key-c").unwrap()).is_none());
     }
 
     #[test]

@@ -208,8 +208,8 @@ impl Keys {
             if entry.version != version {
                 *entry = Verified::of(&record, version);
             }
-            entry.previous_until = previous_until;
-            entry.expires_at = record.expires_at;
+            entry.previous_until = previous_until.map(|until| until.timestamp_millis());
+            entry.expires_at = record.expires_at.map(|at| at.timestamp_millis());
             entry.generation = generation;
             if is_current {
                 entry.current = Some(digest);
@@ -231,7 +231,7 @@ impl Keys {
     pub fn cached(&self, presented: &str) -> Option<CachedKey> {
         let parts = split_key(presented)?;
         let digest = self.digest(presented);
-        let now = Utc::now();
+        let now = Utc::now().timestamp_millis();
         let verified = self.verified.read();
         let known = verified.get(parts.id)?;
         let in_grace = known.previous_until.is_some_and(|until| until > now);
@@ -263,7 +263,7 @@ impl Keys {
     /// Notes a use of a cached key, at most once a minute per key.
     pub async fn note_use(&self, id: &str) -> anyhow::Result<()> {
         let now = Utc::now();
-        let is_stale = |touched_at| recall::is_stale(touched_at, now);
+        let is_stale = |touched_at| recall::is_stale(touched_at, now.timestamp_millis());
         // A read lock on the common path; the write lock once a minute.
         if !self
             .verified
@@ -275,7 +275,7 @@ impl Keys {
         }
         let claimed = match self.verified.write().get_mut(id) {
             Some(known) if is_stale(known.touched_at) => {
-                known.touched_at = Some(now);
+                known.touched_at = Some(now.timestamp_millis());
                 true
             }
             _ => false,
@@ -294,9 +294,9 @@ impl Verified {
             previous: None,
             principal: record.principal(),
             version,
-            expires_at: record.expires_at,
+            expires_at: record.expires_at.map(|at| at.timestamp_millis()),
             previous_until: None,
-            touched_at: record.last_used_at,
+            touched_at: record.last_used_at.map(|at| at.timestamp_millis()),
             generation: 0,
         }
     }

@@ -49,10 +49,13 @@ struct Verified {
     previous: Option<u128>,
     principal: Principal,
     version: Option<u64>,
-    expires_at: Option<DateTime<Utc>>,
-    previous_until: Option<DateTime<Utc>>,
+    /// The times below in milliseconds since the Unix epoch: the gate
+    /// compares them to the clock on every request, and a `DateTime`'s
+    /// calendar costs more to convert than the rest of the comparison.
+    expires_at: Option<i64>,
+    previous_until: Option<i64>,
     /// The last use written to the store (at most once a minute).
-    touched_at: Option<DateTime<Utc>>,
+    touched_at: Option<i64>,
     /// `Keys::generation` when this entry last agreed with the record: while
     /// it still is the current one, the entry alone decides (`recall`).
     generation: u64,
@@ -303,7 +306,7 @@ impl Keys {
         match (verified.get_mut(id), &record.previous) {
             (Some(known), Some(previous)) => {
                 known.previous = known.current.take();
-                known.previous_until = Some(previous.valid_until);
+                known.previous_until = Some(previous.valid_until.timestamp_millis());
             }
             (Some(_), None) => {
                 verified.remove(id);

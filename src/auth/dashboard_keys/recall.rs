@@ -22,9 +22,10 @@ pub(super) fn id_of(presented: &str) -> Option<&str> {
     Some(&rest[..end])
 }
 
-/// Whether a last use noted at `touched_at` is worth noting again at `now`.
-pub(super) fn is_stale(touched_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
-    touched_at.is_none_or(|at| (now - at).num_seconds() >= LAST_USED_RESOLUTION_SECS)
+/// Whether a last use noted at `touched_at` is worth noting again at `now`
+/// (both in milliseconds since the Unix epoch).
+pub(super) fn is_stale(touched_at: Option<i64>, now: i64) -> bool {
+    touched_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_SECS * 1000)
 }
 
 /// The wall clock in milliseconds since the Unix epoch.
@@ -60,24 +61,16 @@ impl Keys {
             // Milliseconds since the epoch: the times of the entry are
             // compared to the clock without building a calendar date.
             let now = now_millis();
-            let in_grace = known
-                .previous_until
-                .is_some_and(|until| until.timestamp_millis() > now);
+            let in_grace = known.previous_until.is_some_and(|until| until > now);
             let hit = same_digest(known.current, digest)
                 || (in_grace && same_digest(known.previous, digest));
             if !hit {
                 return Ok(None);
             }
-            if known
-                .expires_at
-                .is_some_and(|expiry| expiry.timestamp_millis() <= now)
-            {
+            if known.expires_at.is_some_and(|expiry| expiry <= now) {
                 Recalled::Expired
             } else {
-                let stale = known.touched_at.is_none_or(|at| {
-                    now - at.timestamp_millis() >= LAST_USED_RESOLUTION_SECS * 1000
-                });
-                Recalled::Valid(known.principal.clone(), stale)
+                Recalled::Valid(known.principal.clone(), is_stale(known.touched_at, now))
             }
         };
         crate::metrics::key_cache(true);
@@ -106,8 +99,8 @@ impl Keys {
         }
         if let Some(known) = self.verified.write().get_mut(id) {
             known.generation = generation;
-            known.expires_at = expires_at;
-            known.previous_until = previous_until;
+            known.expires_at = expires_at.map(|at| at.timestamp_millis());
+            known.previous_until = previous_until.map(|until| until.timestamp_millis());
         }
     }
 }
