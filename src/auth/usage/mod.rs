@@ -1,7 +1,7 @@
 //! Per-key usage: requests per hour for seven days, allowed and denied by
 //! reason. The gate notes each request of a dashboard key in memory (one
-//! add on the thread's own counters); every few seconds, and at shutdown, the counts go to the
-//! `UsageStore` in one batch.
+//! add to its own thread's counters); every few seconds, and at shutdown,
+//! the counts go to the `UsageStore` in one batch.
 
 #[cfg(test)]
 mod conformance;
