@@ -1,6 +1,7 @@
-//! The middleware on the `/api` scope: asks the gate who is calling, logs
-//! and counts the attempt, puts the `Principal` into the request (taken by
-//! handlers as an extractor) and adds the quota headers to the response.
+//! The gate of the `/api` routes (`api::routes`): asks the gate who is
+//! calling, logs and counts the attempt, puts the `Principal` into the
+//! request (taken by handlers as an extractor) and adds the quota headers
+//! to the response.
 
 use std::future::{ready, Future, Ready};
 use std::net::IpAddr;
@@ -9,7 +10,7 @@ use std::rc::Rc;
 use std::task::{ready, Context, Poll};
 
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use pin_project_lite::pin_project;
@@ -23,28 +24,15 @@ use crate::auth::{Gate, Principal};
 use crate::core::address::client_address;
 use crate::telemetry::{auth_attempt, AuthOutcome};
 
-/// The middleware wrapped around the `/api` scope (`.wrap(RequirePrincipal)`).
-/// A hand-written `Transform` rather than `middleware::from_fn`: the inner
-/// service is called directly, so a request boxes one future, not two.
-pub struct RequirePrincipal;
+/// The gate in front of the gated routes (`api::routes`): asks the gate,
+/// then hands the request with its principal to `S`.
+pub struct RequirePrincipalService<S>(Rc<S>);
 
-impl<S, B> Transform<S, ServiceRequest> for RequirePrincipal
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<BoxBody>;
-    type Error = actix_web::Error;
-    type Transform = RequirePrincipalService<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, ()>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(RequirePrincipalService(Rc::new(service))))
+impl<S> RequirePrincipalService<S> {
+    pub fn new(service: S) -> Self {
+        Self(Rc::new(service))
     }
 }
-
-pub struct RequirePrincipalService<S>(Rc<S>);
 
 impl<S, B> Service<ServiceRequest> for RequirePrincipalService<S>
 where
