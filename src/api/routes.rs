@@ -21,14 +21,15 @@ use std::rc::Rc;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{
-    AppService, HttpServiceFactory, ResourceDef, ResourceMap, Service, ServiceFactory,
-    ServiceRequest, ServiceResponse,
+    AppService, HttpServiceFactory, Path, ResourceDef, ResourceMap, Service, ServiceFactory,
+    ServiceRequest, ServiceResponse, Url,
 };
 use actix_web::http::Method;
-use actix_web::{web, Route};
+use actix_web::{web, HttpMessage, Route};
 use futures_util::future::{Either, LocalBoxFuture};
 
 use crate::http::gate::RequirePrincipalService;
+use crate::http::request_metrics::MatchedPattern;
 use crate::http::ApiError;
 
 /// The prefix of the gated routes.
@@ -156,16 +157,53 @@ impl ServiceFactory<ServiceRequest> for GatedFactory {
                 for (method, route) in handlers {
                     methods.push((method.clone(), route.new_service(()).await?));
                 }
-                routes.push((rdef.clone(), methods));
+                routes.push(ApiRoute::new(rdef, methods));
             }
             Ok(RequirePrincipalService::new(Routes(routes)))
         })
     }
 }
 
+/// One resource of a worker's gated routes.
+struct ApiRoute {
+    rdef: ResourceDef,
+    /// The pattern when it has no parameter: matched by comparing the
+    /// path, as actix does a static pattern.
+    fixed: Option<String>,
+    /// The whole pattern, `/api` included, for the request metrics.
+    pattern: MatchedPattern,
+    methods: Vec<(Method, HandlerService)>,
+}
+
+impl ApiRoute {
+    fn new(rdef: &ResourceDef, methods: Vec<(Method, HandlerService)>) -> Self {
+        let pattern = rdef.pattern().unwrap_or_default();
+        Self {
+            rdef: rdef.clone(),
+            fixed: (!pattern.contains('{')).then(|| pattern.to_owned()),
+            pattern: MatchedPattern(format!("{PREFIX}{pattern}").into()),
+            methods,
+        }
+    }
+
+    /// Whether the path after `/api` is this resource's; when it is, its
+    /// parameters are captured into the request's match info.
+    fn matches(&self, path: &mut Path<Url>) -> bool {
+        match &self.fixed {
+            Some(fixed) if path.unprocessed() == fixed => {
+                let len = u16::try_from(fixed.len()).expect("a route pattern is short");
+                path.skip(len);
+                true
+            }
+            Some(_) => false,
+            None => self.rdef.capture_match_info(path),
+        }
+    }
+}
+
 /// The gated routes of one worker, in the order they were added: the
 /// first pattern that matches the path after `/api` takes the request.
-pub struct Routes(Vec<(ResourceDef, Vec<(Method, HandlerService)>)>);
+pub struct Routes(Vec<ApiRoute>);
 
 type Answer = Result<ServiceResponse<BoxBody>, actix_web::Error>;
 
@@ -178,14 +216,15 @@ impl Service<ServiceRequest> for Routes {
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let path = req.match_info_mut();
-        let Some((_, methods)) = self
-            .0
-            .iter()
-            .find(|(rdef, _)| rdef.capture_match_info(path))
-        else {
+        let Some(route) = self.0.iter().find(|route| route.matches(path)) else {
             return Either::Right(ready(Ok(req.error_response(ApiError::NotFound))));
         };
-        match methods.iter().find(|(method, _)| method == req.method()) {
+        req.extensions_mut().insert(route.pattern.clone());
+        match route
+            .methods
+            .iter()
+            .find(|(method, _)| method == req.method())
+        {
             Some((_, handler)) => Either::Left(handler.call(req)),
             None => Either::Right(ready(Ok(req.error_response(ApiError::MethodNotAllowed)))),
         }
