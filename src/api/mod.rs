@@ -1,7 +1,8 @@
 //! The JSON API (SPEC §5). Everything under `/api` but `/api/health`,
 //! `/api/openapi.json` and `/api/docs` sits behind the gate (the areas add
-//! their routes only through `GatedRoutes`, the gated service at `/api`,
-//! `routes.rs`), so a route added here cannot be left open.
+//! their routes only through `GatedRoutes`, the gated part of the one
+//! service at `/api`, `routes.rs`), so a route added here cannot be left
+//! open.
 //! Layer 4 (README, "The module map"): uses `http` and the domain areas,
 //! never `dashboard`.
 
@@ -23,29 +24,32 @@ use actix_web::{web, HttpResponse};
 
 use crate::auth::Principal;
 use crate::http::ApiError;
+use routes::Api;
 pub use routes::{resource, ApiResource, GatedRoutes};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Health first and on its own, routed by actix; the rest of `/api` is
+    // one service (`routes.rs`): the public resources, then the gate.
     cfg.service(
         web::resource("/api/health")
             .route(web::get().to(health::health))
             .default_service(web::to(method_not_allowed)),
     )
-    .service(public_resource("/api/openapi.json").route(web::get().to(openapi_json)))
-    .service(public_resource("/api/docs").route(web::get().to(docs_page)))
-    .service({
-        let mut gated = GatedRoutes::default();
-        gated.service(resource("/me").get(me));
-        keys::api_routes(&mut gated);
-        key_usage::api_routes(&mut gated);
-        workspaces::api_routes(&mut gated);
-        jobs::api_routes(&mut gated);
-        gated
+    .service(Api {
+        public: vec![
+            resource("/openapi.json").get(openapi_json),
+            resource("/docs").get(docs_page),
+        ],
+        gated: {
+            let mut gated = GatedRoutes::default();
+            gated.service(resource("/me").get(me));
+            keys::api_routes(&mut gated);
+            key_usage::api_routes(&mut gated);
+            workspaces::api_routes(&mut gated);
+            jobs::api_routes(&mut gated);
+            gated
+        },
     });
-}
-
-fn public_resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
 }
 
 /// Who the caller is.

@@ -28,7 +28,7 @@ use actix_web::http::Method;
 use actix_web::{web, HttpMessage, Route};
 use futures_util::future::{Either, LocalBoxFuture};
 
-use crate::http::gate::RequirePrincipalService;
+use crate::http::gate::{Gated, RequirePrincipalService};
 use crate::http::request_metrics::MatchedPattern;
 use crate::http::ApiError;
 
@@ -111,56 +111,85 @@ impl ApiResource {
     }
 }
 
-/// Registers the gated routes at `/api` as one service.
-impl HttpServiceFactory for GatedRoutes {
+/// Everything at `/api` but `/api/health` (which actix routes first, on
+/// its own): a few public resources, tried first and never gated, then
+/// the gated routes.
+pub struct Api {
+    pub public: Vec<ApiResource>,
+    pub gated: GatedRoutes,
+}
+
+/// Registers the API at `/api` as one service.
+impl HttpServiceFactory for Api {
     fn register(self, config: &mut AppService) {
         let mut rmap = ResourceMap::new(ResourceDef::root_prefix(PREFIX));
-        let resources = self
-            .0
-            .into_iter()
-            .map(|resource| {
-                let mut rdef = ResourceDef::new(resource.path);
-                rmap.add(&mut rdef, None);
-                (rdef, resource.methods)
-            })
-            .collect();
+        let mut table = |resources: Vec<ApiResource>| -> Vec<(ResourceDef, Handlers)> {
+            resources
+                .into_iter()
+                .map(|resource| {
+                    let mut rdef = ResourceDef::new(resource.path);
+                    rmap.add(&mut rdef, None);
+                    (rdef, resource.methods)
+                })
+                .collect()
+        };
+        let public = table(self.public);
+        let gated = table(self.gated.0);
         config.register_service(
             ResourceDef::root_prefix(PREFIX),
             None,
-            GatedFactory(Rc::new(resources)),
+            ApiFactory(Rc::new((public, gated))),
             Some(Rc::new(rmap)),
         );
     }
 }
 
 type Handlers = Vec<(Method, Route)>;
+type Table = Vec<(ResourceDef, Handlers)>;
 
-/// Makes each worker's gated service.
-struct GatedFactory(Rc<Vec<(ResourceDef, Handlers)>>);
+/// Makes each worker's API service.
+struct ApiFactory(Rc<(Table, Table)>);
 
 type HandlerService = <Route as ServiceFactory<ServiceRequest>>::Service;
 
-impl ServiceFactory<ServiceRequest> for GatedFactory {
+impl ServiceFactory<ServiceRequest> for ApiFactory {
     type Response = ServiceResponse<BoxBody>;
     type Error = actix_web::Error;
     type Config = ();
-    type Service = RequirePrincipalService<Routes>;
+    type Service = ApiService;
     type InitError = ();
     type Future = LocalBoxFuture<'static, Result<Self::Service, ()>>;
 
     fn new_service(&self, _: ()) -> Self::Future {
-        let resources = self.0.clone();
+        let tables = self.0.clone();
         Box::pin(async move {
-            let mut routes = Vec::with_capacity(resources.len());
-            for (rdef, handlers) in resources.iter() {
-                let mut methods = Vec::with_capacity(handlers.len());
-                for (method, route) in handlers {
-                    methods.push((method.clone(), route.new_service(()).await?));
-                }
-                routes.push(ApiRoute::new(rdef, methods));
-            }
-            Ok(RequirePrincipalService::new(Routes(routes)))
+            let (public, gated) = &*tables;
+            Ok(ApiService {
+                public: Routes::new(public).await?,
+                gated: RequirePrincipalService::new(Routes::new(gated).await?),
+            })
         })
+    }
+}
+
+/// One worker's API: a public resource, else the gate and its routes.
+pub struct ApiService {
+    public: Routes,
+    gated: RequirePrincipalService<Routes>,
+}
+
+impl Service<ServiceRequest> for ApiService {
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Future = Either<RouteFuture, Gated<<Routes as Service<ServiceRequest>>::Future>>;
+
+    actix_web::dev::always_ready!();
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        match self.public.find(req.match_info_mut()) {
+            Some(route) => Either::Left(route.call(req)),
+            None => Either::Right(self.gated.call(req)),
+        }
     }
 }
 
@@ -201,32 +230,58 @@ impl ApiRoute {
     }
 }
 
-/// The gated routes of one worker, in the order they were added: the
+/// A table of one worker's routes, in the order they were added: the
 /// first pattern that matches the path after `/api` takes the request.
 pub struct Routes(Vec<ApiRoute>);
 
 type Answer = Result<ServiceResponse<BoxBody>, actix_web::Error>;
+type RouteFuture = Either<LocalBoxFuture<'static, Answer>, Ready<Answer>>;
 
-impl Service<ServiceRequest> for Routes {
-    type Response = ServiceResponse<BoxBody>;
-    type Error = actix_web::Error;
-    type Future = Either<LocalBoxFuture<'static, Answer>, Ready<Answer>>;
+impl Routes {
+    async fn new(table: &Table) -> Result<Self, ()> {
+        let mut routes = Vec::with_capacity(table.len());
+        for (rdef, handlers) in table {
+            let mut methods = Vec::with_capacity(handlers.len());
+            for (method, route) in handlers {
+                methods.push((method.clone(), route.new_service(()).await?));
+            }
+            routes.push(ApiRoute::new(rdef, methods));
+        }
+        Ok(Self(routes))
+    }
 
-    actix_web::dev::always_ready!();
+    /// The route of the path after `/api`, its parameters captured.
+    fn find(&self, path: &mut Path<Url>) -> Option<&ApiRoute> {
+        self.0.iter().find(|route| route.matches(path))
+    }
+}
 
-    fn call(&self, mut req: ServiceRequest) -> Self::Future {
-        let path = req.match_info_mut();
-        let Some(route) = self.0.iter().find(|route| route.matches(path)) else {
-            return Either::Right(ready(Ok(req.error_response(ApiError::NotFound))));
-        };
-        req.extensions_mut().insert(route.pattern.clone());
-        match route
+impl ApiRoute {
+    /// Calls the handler of the request's method, or answers 405.
+    fn call(&self, req: ServiceRequest) -> RouteFuture {
+        req.extensions_mut().insert(self.pattern.clone());
+        match self
             .methods
             .iter()
             .find(|(method, _)| method == req.method())
         {
             Some((_, handler)) => Either::Left(handler.call(req)),
             None => Either::Right(ready(Ok(req.error_response(ApiError::MethodNotAllowed)))),
+        }
+    }
+}
+
+impl Service<ServiceRequest> for Routes {
+    type Response = ServiceResponse<BoxBody>;
+    type Error = actix_web::Error;
+    type Future = RouteFuture;
+
+    actix_web::dev::always_ready!();
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        match self.find(req.match_info_mut()) {
+            Some(route) => route.call(req),
+            None => Either::Right(ready(Ok(req.error_response(ApiError::NotFound)))),
         }
     }
 }
