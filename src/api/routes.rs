@@ -197,7 +197,8 @@ impl Service<ServiceRequest> for ApiService {
 struct ApiRoute {
     rdef: ResourceDef,
     /// The pattern when it has no parameter: matched by comparing the
-    /// path, as actix does a static pattern.
+    /// path, as actix does a static pattern (without building the path
+    /// segments `capture_match_info` fills).
     fixed: Option<String>,
     /// The whole pattern, `/api` included, for the request metrics.
     pattern: MatchedPattern,
@@ -215,17 +216,11 @@ impl ApiRoute {
         }
     }
 
-    /// Whether the path after `/api` is this resource's; when it is, its
-    /// parameters are captured into the request's match info.
-    fn matches(&self, path: &mut Path<Url>) -> bool {
+    /// Whether `rest`, the path after `/api`, is this resource's.
+    fn is_match(&self, rest: &str) -> bool {
         match &self.fixed {
-            Some(fixed) if path.unprocessed() == fixed => {
-                let len = u16::try_from(fixed.len()).expect("a route pattern is short");
-                path.skip(len);
-                true
-            }
-            Some(_) => false,
-            None => self.rdef.capture_match_info(path),
+            Some(fixed) => rest == fixed,
+            None => self.rdef.is_match(rest),
         }
     }
 }
@@ -252,7 +247,19 @@ impl Routes {
 
     /// The route of the path after `/api`, its parameters captured.
     fn find(&self, path: &mut Path<Url>) -> Option<&ApiRoute> {
-        self.0.iter().find(|route| route.matches(path))
+        let rest = path.unprocessed();
+        let route = self.0.iter().find(|route| route.is_match(rest))?;
+        match &route.fixed {
+            Some(fixed) => {
+                let len = u16::try_from(fixed.len()).expect("a route pattern is short");
+                path.skip(len);
+            }
+            None => {
+                let captured = route.rdef.capture_match_info(path);
+                debug_assert!(captured, "a pattern that matched captures");
+            }
+        }
+        Some(route)
     }
 }
 

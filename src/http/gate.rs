@@ -20,7 +20,7 @@ use super::ApiError;
 use crate::auth::gate::Refusal;
 use crate::auth::rate_limit::Quota;
 use crate::auth::usage::UsageCounter;
-use crate::auth::{Gate, Principal};
+use crate::auth::{Gate, Principal, PrincipalKind};
 use crate::core::address::client_address;
 use crate::telemetry::{auth_attempt, AuthOutcome};
 
@@ -72,7 +72,7 @@ pin_project! {
     /// boxed (a session, Redis, argon2, a failure to count).
     #[project = GatedProj]
     pub enum Gated<F> {
-        Admitted { #[pin] inner: F, quota: Option<Quota> },
+        Admitted { #[pin] inner: F, quota: Option<Quota>, counted: bool },
         Refused { response: Option<ServiceResponse<BoxBody>> },
         Waiting { future: LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>> },
     }
@@ -87,9 +87,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            GatedProj::Admitted { inner, quota } => {
+            GatedProj::Admitted {
+                inner,
+                quota,
+                counted,
+            } => {
                 let response = ready!(inner.poll(cx))?;
-                Poll::Ready(Ok(finish(response, quota.take())))
+                Poll::Ready(Ok(finish(response, quota.take(), *counted)))
             }
             GatedProj::Refused { response } => {
                 Poll::Ready(Ok(response.take().expect("polled after completion")))
@@ -120,7 +124,11 @@ where
     let decision = gate.authenticate(&req, addr, cross_site_write).await;
     unanswered.answered();
     match answer(decision, req, addr, &*next) {
-        Gated::Admitted { inner, quota } => Ok(finish(inner.await?, quota)),
+        Gated::Admitted {
+            inner,
+            quota,
+            counted,
+        } => Ok(finish(inner.await?, quota, counted)),
         Gated::Refused { response } => Ok(response.expect("a refusal's answer")),
         Gated::Waiting { .. } => unreachable!("an answer does not wait"),
     }
@@ -148,10 +156,13 @@ where
                 req.method().as_str(),
                 req.path(),
             );
+            // Only a dashboard key's requests are counted (`auth::usage`).
+            let counted = principal.kind == PrincipalKind::DashboardKey;
             req.extensions_mut().insert(principal);
             Gated::Admitted {
                 inner: next.call(req),
                 quota,
+                counted,
             }
         }
         Err(refusal) => {
@@ -176,10 +187,11 @@ where
 }
 
 /// The answer of a request the gate let in: its quota headers, and its
-/// count in the key's usage.
+/// count in the key's usage when `counted` (a dashboard key).
 fn finish<B: MessageBody + 'static>(
     response: ServiceResponse<B>,
     quota: Option<Quota>,
+    counted: bool,
 ) -> ServiceResponse<BoxBody> {
     let mut response = response.map_into_boxed_body();
     if let Some(quota) = quota {
@@ -188,7 +200,9 @@ fn finish<B: MessageBody + 'static>(
             headers.insert(name, value);
         }
     }
-    observe_usage(&response);
+    if counted {
+        observe_usage(&response);
+    }
     response
 }
 
