@@ -1,24 +1,25 @@
-//! The gated part of the API: one service at the `/api` prefix that runs
-//! the gate (`http::gate`) and then routes the request to its resource
-//! itself, by pattern and then by method. Everything registered here is
-//! behind the gate by construction: an unknown path answers 401 without a
-//! valid key and 404 in the API's shape with one; a method a resource
-//! lacks, 405 in the API's shape, after the gate.
+//! Everything at `/api` but `/api/health`, as one service: the public
+//! resources (`/api/openapi.json`, `/api/docs`) first, never gated; then
+//! the gate (`http::gate`), and after it the gated routes, by pattern and
+//! then by method. The gated routes are behind the gate by construction:
+//! an unknown path answers 401 without a valid key and 404 in the API's
+//! shape with one; a method a resource lacks, 405 in the API's shape,
+//! after the gate.
 //!
 //! Hand-written rather than actix's `web::scope("/api").wrap(..)`: the
 //! scope costs a request a wrapper that adds its data container and boxes
 //! its future, a boxed service per resource, a route table tried with
 //! `capture_match_info_fn` (which builds and drops an array of sixteen path
-//! segments per pattern tried), and a method guard per route; and since
-//! actix's router did not route the request to its resource, the request
-//! metrics matched the path against the resource map again. Measured
+//! segments per pattern tried), and a method guard per route. Measured
 //! under callgrind, `GET /api/me` costs about 1,600 instructions less
-//! through this service (−825 for the service, −795 for fixed patterns
-//! compared as strings and the matched pattern noted for the metrics;
-//! README, "Performance", "Round four: the gated scope"). The resource
-//! map given to actix is the scope's own (the
-//! `/api` prefix with each pattern nested), so `match_pattern()` names the
-//! route for the request metrics and the census lists every route.
+//! through this service: −825 for the service itself, −795 for patterns
+//! without parameters compared as strings and the matched pattern noted
+//! for the request metrics (which otherwise match the path against the
+//! resource map again, actix's router not having taken the request to its
+//! resource); README, "Performance", "Round four: the gated scope". The
+//! resource map given to actix is the scope's own (the `/api` prefix with
+//! each pattern nested), so `match_pattern()` still names the route and
+//! the census lists every route.
 
 use std::future::{ready, Ready};
 use std::rc::Rc;
