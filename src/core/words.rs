@@ -22,12 +22,12 @@ pub fn any_word(bytes: &[u8], test: impl Fn(u64) -> bool) -> bool {
     } else if len >= 4 {
         let first = u32::from_le_bytes(bytes[..4].try_into().expect("four bytes"));
         let last = u32::from_le_bytes(bytes[len - 4..].try_into().expect("four bytes"));
-        test(u64::from(first) | u64::from(last) << 32)
+        test(u64::from(first) | (u64::from(last) << 32))
     } else if len > 0 {
         let (first, middle, last) = (bytes[0], bytes[len / 2], bytes[len - 1]);
-        let word = u64::from(first) * (ONES & !0xff_ffff)
-            | u64::from(last) << 16
-            | u64::from(middle) << 8
+        let word = (u64::from(first) * (ONES & !0xff_ffff))
+            | (u64::from(last) << 16)
+            | (u64::from(middle) << 8)
             | u64::from(first);
         test(word)
     } else {

@@ -19,6 +19,7 @@ use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::format::DefaultFields;
 use tracing_subscriber::EnvFilter;
 
+use super::address::push_address;
 use super::escape;
 use super::format::{self, LeanFormat, Second, MAX_KEPT_LINE};
 use super::BatchedStdout;
@@ -166,54 +167,6 @@ fn method_label(method: &str) -> Option<&'static str> {
         "OPTIONS" => " method=OPTIONS path=",
         _ => return None,
     })
-}
-
-/// Per octet, its digits and a dot, and how many bytes of that to keep.
-static OCTETS: [([u8; 4], usize); 256] = {
-    let mut table = [([0u8; 4], 0usize); 256];
-    let mut octet = 0;
-    while octet < 256 {
-        let digits = octet as u8;
-        table[octet] = if octet >= 100 {
-            (
-                [
-                    b'0' + digits / 100,
-                    b'0' + digits / 10 % 10,
-                    b'0' + digits % 10,
-                    b'.',
-                ],
-                4,
-            )
-        } else if octet >= 10 {
-            ([b'0' + digits / 10, b'0' + digits % 10, b'.', 0], 3)
-        } else {
-            ([b'0' + digits, b'.', 0, 0], 2)
-        };
-        octet += 1;
-    }
-    table
-};
-
-/// `address_text`'s text; an IPv4 address (the one every request logs)
-/// from a table of its octets rather than through `fmt`.
-fn push_address(line: &mut Vec<u8>, client: IpAddr) {
-    match client {
-        IpAddr::V4(v4) => {
-            let mut text = [0u8; 16];
-            let mut len = 0;
-            for octet in v4.octets() {
-                let (digits, used) = &OCTETS[usize::from(octet)];
-                text[len..len + 4].copy_from_slice(digits);
-                len += used;
-            }
-            // Without the last octet's dot.
-            line.extend_from_slice(&text[..len - 1]);
-        }
-        IpAddr::V6(_) => {
-            let mut buffer = [0u8; 45];
-            line.extend_from_slice(address_text(client, &mut buffer).as_bytes());
-        }
-    }
 }
 
 /// The auth line's own buffer and cached second on this thread.
@@ -384,20 +337,6 @@ mod tests {
                 let direct = String::from_utf8(direct).unwrap();
                 assert_eq!(after_timestamp(&direct), after_timestamp(&expected));
                 assert_eq!(direct.matches('\n').count(), 1, "{direct:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn every_ipv4_octet_is_written_as_display_writes_it() {
-        for octet in 0..=255u8 {
-            for client in [
-                std::net::Ipv4Addr::new(octet, 0, 255, octet),
-                std::net::Ipv4Addr::new(9, octet, octet, 10),
-            ] {
-                let mut line = Vec::new();
-                push_address(&mut line, IpAddr::V4(client));
-                assert_eq!(String::from_utf8(line).unwrap(), client.to_string());
             }
         }
     }
