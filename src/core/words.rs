@@ -13,6 +13,7 @@ pub const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// repeats of its own bytes), so a test that answers "one of these eight
 /// bytes is special" answers the same for the whole text, without a
 /// byte-by-byte tail.
+#[inline]
 pub fn any_word(bytes: &[u8], test: impl Fn(u64) -> bool) -> bool {
     let len = bytes.len();
     if len >= 8 {

@@ -24,6 +24,7 @@ static OCTETS: [([u8; 4], usize); 256] = {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+#[inline]
 pub(super) fn push_address(line: &mut Vec<u8>, client: IpAddr) {
     match client {
         IpAddr::V4(v4) => push_ipv4(line, v4),
@@ -31,6 +32,7 @@ pub(super) fn push_address(line: &mut Vec<u8>, client: IpAddr) {
     }
 }
 
+#[inline]
 fn push_ipv4(line: &mut Vec<u8>, v4: Ipv4Addr) {
     let mut text = [0u8; 16];
     let mut len = 0;
@@ -46,6 +48,7 @@ fn push_ipv4(line: &mut Vec<u8>, v4: Ipv4Addr) {
 /// RFC 5952 as `Ipv6Addr`'s `Display` writes it: lowercase hexadecimal
 /// without leading zeros, the first longest run of two or more zero groups
 /// as `::`, and an IPv4-mapped address as `::ffff:a.b.c.d`.
+#[inline(never)]
 fn push_ipv6(line: &mut Vec<u8>, v6: Ipv6Addr) {
     if let Some(v4) = v6.to_ipv4_mapped() {
         line.extend_from_slice(b"::ffff:");

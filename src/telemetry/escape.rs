@@ -108,8 +108,19 @@ pub(super) fn push_value(out: &mut String, value: &str) {
     }
 }
 
-/// `push_value` for a line built as bytes.
+/// `push_value` for a line built as bytes: the word check inlined into the
+/// caller, anything doubtful (or empty) decided out of line.
+#[inline]
 pub(super) fn push_value_bytes(out: &mut Vec<u8>, value: &str) {
+    if value.is_empty() || any_word(value.as_bytes(), word_may_need_quotes) {
+        push_doubtful_value(out, value);
+    } else {
+        out.extend_from_slice(value.as_bytes());
+    }
+}
+
+#[inline(never)]
+fn push_doubtful_value(out: &mut Vec<u8>, value: &str) {
     if needs_quotes(value) {
         use std::io::Write as _;
         let _ = write!(out, "{value:?}");
