@@ -109,15 +109,21 @@ fn quoted_permission(permission: Permission) -> &'static [u8] {
 /// exactly the control bytes, `"` and the backslash).
 fn push_contents<W: Write>(out: &mut W, text: &str) -> serde_json::Result<()> {
     if needs_escape(text) {
-        let quoted = serde_json::to_vec(text)?;
-        put(out, &quoted[1..quoted.len() - 1])
+        push_escaped(out, text)
     } else {
         put(out, text.as_bytes())
     }
 }
 
+#[inline(never)]
+fn push_escaped<W: Write>(out: &mut W, text: &str) -> serde_json::Result<()> {
+    let quoted = serde_json::to_vec(text)?;
+    put(out, &quoted[1..quoted.len() - 1])
+}
+
 /// Whether a byte is below 0x20, `"` or a backslash, eight bytes at a
 /// time (exact: the tests compare with the byte-by-byte rule).
+#[inline]
 fn needs_escape(text: &str) -> bool {
     any_word(text.as_bytes(), |word| {
         let control = word.wrapping_sub(ONES * 0x20);
