@@ -1,7 +1,8 @@
 //! The JSON API (SPEC §5). Everything under `/api` but `/api/health`,
 //! `/api/openapi.json` and `/api/docs` sits behind the gate (the areas add
-//! their routes only through `GatedRoutes`, inside the gated scope), so a
-//! route added here cannot be left open.
+//! their routes only through `GatedRoutes`, the gated part of the one
+//! service at `/api`, `routes.rs`), so a route added here cannot be left
+//! open.
 //! Layer 4 (README, "The module map"): uses `http` and the domain areas,
 //! never `dashboard`.
 
@@ -11,6 +12,7 @@ pub mod key_usage;
 pub mod keys;
 pub mod metrics;
 pub mod openapi;
+mod routes;
 pub mod schemas;
 pub mod workspaces;
 
@@ -21,101 +23,33 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 
 use crate::auth::Principal;
-use crate::http::gate::RequirePrincipal;
 use crate::http::ApiError;
+use routes::Api;
+pub use routes::{resource, ApiResource, GatedRoutes};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Health first and on its own, routed by actix; the rest of `/api` is
+    // one service (`routes.rs`): the public resources, then the gate.
     cfg.service(
         web::resource("/api/health")
             .route(web::get().to(health::health))
             .default_service(web::to(method_not_allowed)),
     )
-    .service(public_resource("/api/openapi.json").route(web::get().to(openapi_json)))
-    .service(public_resource("/api/docs").route(web::get().to(docs_page)))
-    .service(
-        web::scope("/api")
-            .wrap(RequirePrincipal)
-            .configure(|cfg| {
-                let mut gated = GatedRoutes(cfg);
-                gated.service(resource("/me").get(me));
-                keys::api_routes(&mut gated);
-                key_usage::api_routes(&mut gated);
-                workspaces::api_routes(&mut gated);
-                jobs::api_routes(&mut gated);
-            })
-            .default_service(web::to(not_found)),
-    );
-}
-
-/// Where the API's areas add their routes: inside the gated scope, and only
-/// as `ApiResource`s, whose other methods answer 405 in the API's shape.
-/// (Registering each resource at the application's level with the gate
-/// around it instead saved about 1,100 instructions per API request, but
-/// every other request then tried the API's patterns first: about 8,800
-/// more for `/login`, 8,000 for `/metrics`; README, "Performance".)
-pub struct GatedRoutes<'a>(&'a mut web::ServiceConfig);
-
-impl GatedRoutes<'_> {
-    pub fn service(&mut self, resource: ApiResource) -> &mut Self {
-        self.0.service(resource);
-        self
-    }
-}
-
-/// A resource of the gated scope (`path` after `/api`) whose other methods
-/// answer 405 in the API's error shape.
-pub fn resource(path: &str) -> ApiResource {
-    ApiResource(public_resource(path))
-}
-
-fn public_resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
-}
-
-pub struct ApiResource(actix_web::Resource);
-
-impl ApiResource {
-    pub fn get<F, Args>(self, handler: F) -> Self
-    where
-        F: actix_web::Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: actix_web::Responder + 'static,
-    {
-        Self(self.0.route(web::get().to(handler)))
-    }
-
-    pub fn post<F, Args>(self, handler: F) -> Self
-    where
-        F: actix_web::Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: actix_web::Responder + 'static,
-    {
-        Self(self.0.route(web::post().to(handler)))
-    }
-
-    pub fn patch<F, Args>(self, handler: F) -> Self
-    where
-        F: actix_web::Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: actix_web::Responder + 'static,
-    {
-        Self(self.0.route(web::patch().to(handler)))
-    }
-
-    pub fn delete<F, Args>(self, handler: F) -> Self
-    where
-        F: actix_web::Handler<Args>,
-        Args: actix_web::FromRequest + 'static,
-        F::Output: actix_web::Responder + 'static,
-    {
-        Self(self.0.route(web::delete().to(handler)))
-    }
-}
-
-impl actix_web::dev::HttpServiceFactory for ApiResource {
-    fn register(self, config: &mut actix_web::dev::AppService) {
-        self.0.register(config);
-    }
+    .service(Api {
+        public: vec![
+            resource("/openapi.json").get(openapi_json),
+            resource("/docs").get(docs_page),
+        ],
+        gated: {
+            let mut gated = GatedRoutes::default();
+            gated.service(resource("/me").get(me));
+            keys::api_routes(&mut gated);
+            key_usage::api_routes(&mut gated);
+            workspaces::api_routes(&mut gated);
+            jobs::api_routes(&mut gated);
+            gated
+        },
+    });
 }
 
 /// Who the caller is.
@@ -192,10 +126,6 @@ pub(crate) async fn openapi_json() -> HttpResponse {
     responses((status = 200, description = "An HTML page", content_type = "text/html")))]
 pub(crate) async fn docs_page() -> HttpResponse {
     openapi::docs_response()
-}
-
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound)
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {

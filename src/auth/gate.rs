@@ -8,6 +8,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_identity::IdentityExt;
 use actix_web::dev::ServiceRequest;
 
 use super::activity::ActivityLog;
@@ -167,6 +168,36 @@ impl Gate {
         self.authenticate_key(req, addr).await
     }
 
+    /// `authenticate`'s decision when it needs no wait: no session on the
+    /// request (decided as `session::current` does, by the identity it
+    /// carries), no Redis, and a key refused before any check or known
+    /// valid without argon2 and without a write (an environment key, a
+    /// dashboard key cached as verified). `None` for anything else, having
+    /// done nothing: `authenticate` then decides from the start.
+    pub fn decide_now(
+        &self,
+        req: &ServiceRequest,
+        addr: IpAddr,
+    ) -> Option<Result<(Principal, Option<Quota>), Refusal>> {
+        if !self.allowlist.allows(addr) {
+            return Some(Err(Refusal::IpNotAllowed));
+        }
+        if self.shared.is_some() || req.get_identity().is_ok() {
+            return None;
+        }
+        let key = match ApiKey::from_headers(req.headers()) {
+            Ok(Some(key)) => key,
+            Ok(None) => return Some(Err(Refusal::MissingKey)),
+            Err(_) => return None,
+        };
+        let principal = match self.keys.lookup_now(key.expose())? {
+            KeyCheck::NotStored => self.env_keys.find(&key)?,
+            KeyCheck::Valid(principal) => principal,
+            KeyCheck::Expired | KeyCheck::Invalid => return None,
+        };
+        Some(self.admit_known(req, principal, &address_key(addr), addr))
+    }
+
     /// A request without a session: its API key.
     async fn authenticate_key(
         &self,
@@ -209,12 +240,7 @@ impl Gate {
             Lookup::Unverified(unverified) => Found::Unverified(unverified),
         };
         let principal = match found {
-            Found::Known(principal) => {
-                if let Some(quota) = self.failures.known_key_refusal(&addr_key) {
-                    return Err(throttled(quota));
-                }
-                principal
-            }
+            Found::Known(principal) => return self.admit_known(req, principal, &addr_key, addr),
             Found::Failed(failure) => {
                 let attempt = self.failures.reserve(addr_key).await.map_err(throttled)?;
                 attempt.keep();
@@ -245,6 +271,31 @@ impl Gate {
                 }
             }
         };
+        self.admit(req, principal, addr)
+    }
+
+    /// Without Redis, a key known valid without argon2: refused only when
+    /// the address has the limit of confirmed failures on record.
+    fn admit_known(
+        &self,
+        req: &ServiceRequest,
+        principal: Principal,
+        addr_key: &[u8; 17],
+        addr: IpAddr,
+    ) -> Result<(Principal, Option<Quota>), Refusal> {
+        if let Some(quota) = self.failures.known_key_refusal(addr_key) {
+            return Err(throttled(quota));
+        }
+        self.admit(req, principal, addr)
+    }
+
+    /// Without Redis, a valid key: its own allowlist, then its quota.
+    fn admit(
+        &self,
+        req: &ServiceRequest,
+        principal: Principal,
+        addr: IpAddr,
+    ) -> Result<(Principal, Option<Quota>), Refusal> {
         // A key's own allowlist narrows the global one (SPEC §4).
         if !principal.scope.allows_address(addr) {
             return Err(usage::refused(req, &principal, Refusal::IpNotAllowed));

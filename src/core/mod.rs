@@ -4,6 +4,7 @@
 pub mod address;
 pub mod random;
 pub mod secret;
+pub mod words;
 
 pub use random::{random_alphanumeric, random_token};
 pub use secret::secrets_match;

@@ -7,6 +7,7 @@
 //! event, without tracing's dispatch and field visitor. Under any other
 //! subscriber (the JSON format, a test's own) it is an ordinary event.
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
@@ -18,8 +19,9 @@ use tracing::{Level, Metadata};
 use tracing_subscriber::fmt::format::DefaultFields;
 use tracing_subscriber::EnvFilter;
 
+use super::address::push_address;
 use super::escape;
-use super::format::{self, LeanFormat, LINE, MAX_KEPT_LINE};
+use super::format::{self, LeanFormat, Second, MAX_KEPT_LINE};
 use super::BatchedStdout;
 use crate::core::address::address_text;
 
@@ -101,65 +103,82 @@ pub fn auth_attempt(outcome: AuthOutcome<'_>, client: IpAddr, method: &str, path
     }
 }
 
-/// The line as `LeanFormat` writes the event `emit_event` sends.
+/// What comes after the timestamp, up to the outcome's value: the level,
+/// target and message as `LeanFormat` writes them (a test compares).
+macro_rules! head {
+    ($outcome:literal) => {
+        concat!(
+            "  INFO portico::auth: authentication attempt outcome=",
+            $outcome
+        )
+    };
+}
+
+/// The line as `LeanFormat` writes the event `emit_event` sends, as bytes:
+/// the fixed parts as whole literals, the values checked eight bytes at a
+/// time.
 fn push_line(
-    line: &mut String,
+    line: &mut Vec<u8>,
+    second: &mut Second,
     outcome: AuthOutcome<'_>,
     client: IpAddr,
     method: &str,
     path: &str,
 ) {
-    format::write_timestamp(line);
-    line.push(' ');
-    line.push_str(format::level_label(&Level::INFO));
-    line.push(' ');
-    line.push_str(TARGET);
-    line.push_str(": ");
-    line.push_str(MESSAGE);
+    let since_epoch = format::now();
+    line.extend_from_slice(second.text(since_epoch.as_secs()));
+    line.extend_from_slice(&format::fraction(since_epoch));
     match outcome {
         AuthOutcome::Allowed { principal } => {
-            line.push_str(" outcome=allowed principal=");
-            escape::push_value(line, principal);
+            line.extend_from_slice(head!("allowed principal=").as_bytes());
+            escape::push_value_bytes(line, principal);
+            line.extend_from_slice(b" client=");
         }
         AuthOutcome::Denied { code } => {
-            line.push_str(" outcome=denied code=");
-            escape::push_value(line, code);
+            line.extend_from_slice(head!("denied code=").as_bytes());
+            escape::push_value_bytes(line, code);
+            line.extend_from_slice(b" client=");
         }
-        AuthOutcome::Cancelled => line.push_str(" outcome=cancelled"),
+        AuthOutcome::Cancelled => line.extend_from_slice(head!("cancelled client=").as_bytes()),
     }
     // An address's text never needs quotes.
-    line.push_str(" client=");
     push_address(line, client);
-    line.push_str(" method=");
-    escape::push_value(line, method);
-    line.push_str(" path=");
-    escape::push_value(line, path);
-    line.push('\n');
-}
-
-/// `address_text`'s text, an IPv4 address's digits pushed straight into
-/// the line (the one every request logs) rather than through a buffer.
-fn push_address(line: &mut String, client: IpAddr) {
-    match client {
-        IpAddr::V4(v4) => {
-            for (index, octet) in v4.octets().into_iter().enumerate() {
-                if index > 0 {
-                    line.push('.');
-                }
-                if octet >= 100 {
-                    line.push(char::from(b'0' + octet / 100));
-                }
-                if octet >= 10 {
-                    line.push(char::from(b'0' + octet / 10 % 10));
-                }
-                line.push(char::from(b'0' + octet % 10));
-            }
-        }
-        IpAddr::V6(_) => {
-            let mut buffer = [0u8; 45];
-            line.push_str(address_text(client, &mut buffer));
+    match method_label(method) {
+        Some(label) => line.extend_from_slice(label.as_bytes()),
+        None => {
+            line.extend_from_slice(b" method=");
+            escape::push_value_bytes(line, method);
+            line.extend_from_slice(b" path=");
         }
     }
+    escape::push_value_bytes(line, path);
+    line.push(b'\n');
+}
+
+/// ` method=GET path=` for the methods that need no quoting.
+fn method_label(method: &str) -> Option<&'static str> {
+    Some(match method {
+        "GET" => " method=GET path=",
+        "POST" => " method=POST path=",
+        "PUT" => " method=PUT path=",
+        "DELETE" => " method=DELETE path=",
+        "PATCH" => " method=PATCH path=",
+        "HEAD" => " method=HEAD path=",
+        "OPTIONS" => " method=OPTIONS path=",
+        _ => return None,
+    })
+}
+
+/// The auth line's own buffer and cached second on this thread.
+struct LineState {
+    second: Second,
+    line: Vec<u8>,
+}
+
+thread_local! {
+    static STATE: RefCell<LineState> = const {
+        RefCell::new(LineState { second: Second::UNSET, line: Vec::new() })
+    };
 }
 
 fn write_line(
@@ -169,20 +188,21 @@ fn write_line(
     method: &str,
     path: &str,
 ) {
-    LINE.with(|line| match line.try_borrow_mut() {
-        Ok(mut line) => {
+    STATE.with(|state| match state.try_borrow_mut() {
+        Ok(mut state) => {
+            let LineState { second, line } = &mut *state;
             line.clear();
-            push_line(&mut line, outcome, client, method, path);
-            writer.append(line.as_bytes());
+            push_line(line, second, outcome, client, method, path);
+            writer.append(line);
             if line.capacity() > MAX_KEPT_LINE {
-                *line = String::new();
+                *line = Vec::new();
             }
         }
         // Logged while another line is being formatted on this thread.
         Err(_) => {
-            let mut line = String::new();
-            push_line(&mut line, outcome, client, method, path);
-            writer.append(line.as_bytes());
+            let (mut line, mut second) = (Vec::new(), Second::UNSET);
+            push_line(&mut line, &mut second, outcome, client, method, path);
+            writer.append(&line);
         }
     });
 }
@@ -226,14 +246,19 @@ mod tests {
     use super::*;
 
     /// What the subscriber writes for the tracing event of `outcome`.
-    fn through_tracing(outcome: AuthOutcome<'_>, client: IpAddr, path: &str) -> String {
+    fn through_tracing(
+        outcome: AuthOutcome<'_>,
+        client: IpAddr,
+        method: &str,
+        path: &str,
+    ) -> String {
         let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .event_format(LeanFormat)
             .with_writer(move || Sink(writer.clone()))
             .finish();
-        tracing::subscriber::with_default(subscriber, || emit_event(outcome, client, "GET", path));
+        tracing::subscriber::with_default(subscriber, || emit_event(outcome, client, method, path));
         let bytes = buffer.lock().unwrap().clone();
         String::from_utf8(bytes).unwrap()
     }
@@ -301,12 +326,41 @@ mod tests {
             ),
             (AuthOutcome::Allowed { principal: "" }, short_v4, "/api/me"),
         ];
+        let methods = [
+            "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "BREW", "M=X",
+        ];
         for (outcome, client, path) in cases {
-            let expected = through_tracing(outcome, client, path);
-            let mut direct = String::new();
-            push_line(&mut direct, outcome, client, "GET", path);
-            assert_eq!(after_timestamp(&direct), after_timestamp(&expected));
-            assert_eq!(direct.matches('\n').count(), 1, "{direct:?}");
+            for method in methods {
+                let expected = through_tracing(outcome, client, method, path);
+                let (mut direct, mut second) = (Vec::new(), Second::UNSET);
+                push_line(&mut direct, &mut second, outcome, client, method, path);
+                let direct = String::from_utf8(direct).unwrap();
+                assert_eq!(after_timestamp(&direct), after_timestamp(&expected));
+                assert_eq!(direct.matches('\n').count(), 1, "{direct:?}");
+            }
         }
+    }
+
+    #[test]
+    fn the_timestamp_is_the_current_utc_time_to_the_microsecond() {
+        let before = chrono::Utc::now();
+        let (mut line, mut second) = (Vec::new(), Second::UNSET);
+        push_line(
+            &mut line,
+            &mut second,
+            AuthOutcome::Cancelled,
+            [127, 0, 0, 1].into(),
+            "GET",
+            "/",
+        );
+        let after = chrono::Utc::now();
+        let stamp = std::str::from_utf8(&line[..27]).unwrap();
+        let at = chrono::DateTime::parse_from_rfc3339(stamp).unwrap();
+        let micros = |t: chrono::DateTime<chrono::Utc>| t.timestamp_micros();
+        assert!(
+            micros(before) <= at.timestamp_micros() && at.timestamp_micros() <= micros(after),
+            "{stamp}"
+        );
+        assert_eq!(stamp.len(), "2026-11-27T18:12:22.123456Z".len());
     }
 }

@@ -4,6 +4,8 @@
 
 use std::fmt::{self, Write as _};
 
+use crate::core::words::{any_word, HIGHS, ONES};
+
 /// Characters that could end or fake a line in a terminal or a log viewer.
 fn is_line_breaking(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
@@ -27,36 +29,21 @@ static QUOTE_CLASS: [u8; 256] = {
     table
 };
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
 /// Whether one of the eight bytes of `word` may be one that `QUOTE_CLASS`
 /// marks: never a false "no"; a "yes" goes to the byte-by-byte check.
 fn word_may_need_quotes(word: u64) -> bool {
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let below_or_space = word.wrapping_sub(ONES * 0x21) & !word & HIGHS != 0;
-    below_or_space
-        || word & HIGHS != 0
-        || has_zero(word ^ (ONES * u64::from(b'"')))
-        || has_zero(word ^ (ONES * u64::from(b'=')))
-        || has_zero(word ^ (ONES * 0x7f))
+    // Below 0x21, `"`, `=` or DEL: one test of the combined borrows; a byte
+    // of 0x80 or more (non-ASCII) sets its high bit by itself.
+    let below_or_space = word.wrapping_sub(ONES * 0x21);
+    let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+    let equals = (word ^ (ONES * u64::from(b'='))).wrapping_sub(ONES);
+    let delete = (word ^ (ONES * 0x7f)).wrapping_sub(ONES);
+    (below_or_space | quote | equals | delete) & !word & HIGHS != 0 || word & HIGHS != 0
 }
 
 fn needs_quotes(value: &str) -> bool {
-    // The common case (ids, addresses, paths): eight bytes at a time, the
-    // rest through a table.
-    let mut words = value.as_bytes().chunks_exact(8);
-    let plain_words = words.by_ref().all(|word| {
-        !word_may_need_quotes(u64::from_le_bytes(
-            word.try_into().expect("chunks of eight"),
-        ))
-    });
-    if plain_words
-        && words
-            .remainder()
-            .iter()
-            .all(|&b| QUOTE_CLASS[usize::from(b)] == 0)
-    {
+    // The common case (ids, addresses, paths): eight bytes at a time.
+    if !any_word(value.as_bytes(), word_may_need_quotes) {
         return value.is_empty();
     }
     let class = value
@@ -118,6 +105,27 @@ pub(super) fn push_value(out: &mut String, value: &str) {
         let _ = write!(out, "{value:?}");
     } else {
         out.push_str(value);
+    }
+}
+
+/// `push_value` for a line built as bytes: the word check inlined into the
+/// caller, anything doubtful (or empty) decided out of line.
+#[inline]
+pub(super) fn push_value_bytes(out: &mut Vec<u8>, value: &str) {
+    if value.is_empty() || any_word(value.as_bytes(), word_may_need_quotes) {
+        push_doubtful_value(out, value);
+    } else {
+        out.extend_from_slice(value.as_bytes());
+    }
+}
+
+#[inline(never)]
+fn push_doubtful_value(out: &mut Vec<u8>, value: &str) {
+    if needs_quotes(value) {
+        use std::io::Write as _;
+        let _ = write!(out, "{value:?}");
+    } else {
+        out.extend_from_slice(value.as_bytes());
     }
 }
 

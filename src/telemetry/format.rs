@@ -5,7 +5,7 @@
 
 use std::fmt::{self, Write as _};
 
-use chrono::{Datelike, Timelike, Utc};
+use chrono::{Datelike, Timelike};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -16,56 +16,82 @@ use super::escape::{push_escaped, push_value, Escaping};
 
 pub struct LeanFormat;
 
-/// Appends `value` in `width` digits, zero-padded.
-fn push_number(out: &mut String, value: u32, width: usize) {
-    let mut digits = [b'0'; 10];
-    let mut rest = value;
-    for slot in digits[..width].iter_mut().rev() {
-        *slot = b'0' + (rest % 10) as u8;
-        rest /= 10;
-    }
-    // Char by char: cheaper than checking the digits are UTF-8.
-    for &digit in &digits[..width] {
-        out.push(char::from(digit));
-    }
-}
-
 /// A line buffer grown past this is freed after its line.
 pub(super) const MAX_KEPT_LINE: usize = 16 * 1024;
 
+/// The formatted date and time of one whole second, `2026-11-27T18:12:22`.
+pub(super) struct Second {
+    seconds: u64,
+    text: [u8; 19],
+}
+
+impl Second {
+    pub(super) const UNSET: Second = Second {
+        seconds: u64::MAX,
+        text: *b"0000-00-00T00:00:00",
+    };
+
+    /// The text of `seconds` since the epoch, formatted again only when the
+    /// second changed.
+    pub(super) fn text(&mut self, seconds: u64) -> &[u8; 19] {
+        if self.seconds != seconds {
+            let at = i64::try_from(seconds)
+                .ok()
+                .and_then(|seconds| chrono::DateTime::from_timestamp(seconds, 0))
+                .unwrap_or_default();
+            let text = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                at.year(),
+                at.month(),
+                at.day(),
+                at.hour(),
+                at.minute(),
+                at.second()
+            );
+            if let Ok(text) = text.as_bytes().try_into() {
+                self.text = text;
+                self.seconds = seconds;
+            }
+        }
+        &self.text
+    }
+}
+
 thread_local! {
     /// The formatted date and time of the last whole second seen here.
-    static SECOND: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    static SECOND: std::cell::RefCell<Second> = const { std::cell::RefCell::new(Second::UNSET) };
     /// The line being formatted: built here with plain `String` appends,
     /// then handed to the subscriber's writer in one call.
     pub(super) static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
-pub(super) fn write_timestamp(out: &mut String) {
-    let since_epoch = std::time::SystemTime::now()
+/// The time since the epoch, as the line's timestamp counts it.
+pub(super) fn now() -> std::time::Duration {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let seconds = since_epoch.as_secs();
-    SECOND.with(|cached| {
-        let mut cached = cached.borrow_mut();
-        if cached.0 != seconds {
-            let now = Utc::now();
-            cached.0 = seconds;
-            cached.1 = format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                now.year(),
-                now.month(),
-                now.day(),
-                now.hour(),
-                now.minute(),
-                now.second()
-            );
-        }
-        out.push_str(&cached.1);
+        .unwrap_or_default()
+}
+
+/// `.123456Z`: the microseconds of `since_epoch` and the zone.
+pub(super) fn fraction(since_epoch: std::time::Duration) -> [u8; 8] {
+    let micros = since_epoch.subsec_micros();
+    let mut text = *b".000000Z";
+    let mut rest = micros;
+    for slot in text[1..7].iter_mut().rev() {
+        *slot = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    text
+}
+
+pub(super) fn write_timestamp(out: &mut String) {
+    let since_epoch = now();
+    let mut stamp = [0u8; 27];
+    SECOND.with(|second| {
+        stamp[..19].copy_from_slice(second.borrow_mut().text(since_epoch.as_secs()));
     });
-    out.push('.');
-    push_number(out, since_epoch.subsec_micros(), 6);
-    out.push('Z');
+    stamp[19..].copy_from_slice(&fraction(since_epoch));
+    out.push_str(std::str::from_utf8(&stamp).unwrap_or("?"));
 }
 
 pub(super) fn level_label(level: &Level) -> &'static str {
@@ -244,6 +270,24 @@ mod tests {
         assert_one_line(&logged(|| tracing::warn!(path = %path.display(), "x")));
         assert_one_line(&logged(|| tracing::warn!("the command said {FORGED}")));
         assert_one_line(&logged(|| tracing::warn!(message = FORGED)));
+    }
+
+    #[test]
+    fn seconds_and_fractions_are_written_as_chrono_writes_them() {
+        let mut second = super::Second::UNSET;
+        for (seconds, micros) in [
+            (0, 0),
+            (1_700_000_000, 7),
+            (1_799_999_999, 999_999),
+            (253_402_300_799, 120),
+        ] {
+            let at = chrono::DateTime::from_timestamp(seconds, micros * 1000).unwrap();
+            let expected = at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            let since_epoch = std::time::Duration::new(seconds as u64, micros * 1000);
+            let mut text = second.text(seconds as u64).to_vec();
+            text.extend_from_slice(&super::fraction(since_epoch));
+            assert_eq!(String::from_utf8(text).unwrap(), expected);
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
 
+mod address;
 mod auth_line;
 mod escape;
 mod format;

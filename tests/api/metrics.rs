@@ -183,3 +183,72 @@ async fn a_forwarded_header_from_an_untrusted_peer_does_not_lock_out_a_loopback_
         "the header is ignored; the peer is loopback"
     );
 }
+
+/// The value of the counter line `series` (`name{labels}`) in a scrape.
+fn counter(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn api_requests_are_counted_under_the_route_they_matched_whether_answered_refused_or_the_wrong_method(
+) {
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
+    let requests = [
+        ("GET", "/api/me", Some(ADMIN_KEY), 200, "/api/me"),
+        ("GET", "/api/me", None, 401, "/api/me"),
+        ("PUT", "/api/me", Some(ADMIN_KEY), 405, "/api/me"),
+        (
+            "GET",
+            "/api/keys/abc",
+            Some(ADMIN_KEY),
+            405,
+            "/api/keys/{id}",
+        ),
+        (
+            "GET",
+            "/api/keys/abc/usage",
+            Some(ADMIN_KEY),
+            404,
+            "/api/keys/{id}/usage",
+        ),
+        ("GET", "/api/jobs/j1", None, 401, "/api/jobs/{id}"),
+        ("GET", "/api/openapi.json", None, 200, "/api/openapi.json"),
+        ("POST", "/api/docs", None, 405, "/api/docs"),
+        (
+            "GET",
+            "/api/nothing-here",
+            Some(ADMIN_KEY),
+            404,
+            "unmatched",
+        ),
+    ];
+    // The counters are the process's: other tests add to them meanwhile,
+    // so each series must have grown by at least this test's requests.
+    let before = scrape(&app, &[]).await.text().await.unwrap();
+    for (method, path, key, status, _) in requests {
+        let mut request = app
+            .fresh_client()
+            .request(method.parse().unwrap(), app.url(path));
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+    }
+    let text = scrape(&app, &[]).await.text().await.unwrap();
+    for (method, path, _, status, route) in requests {
+        let series =
+            format!("portico_http_requests_total{{route=\"{route}\",status=\"{status}\"}}");
+        let expected = requests
+            .iter()
+            .filter(|(_, _, _, s, r)| *s == status && *r == route)
+            .count() as u64;
+        let grown = counter(&text, &series) - counter(&before, &series);
+        assert!(
+            grown >= expected,
+            "{method} {path}: {series} grew by {grown}\n{text}"
+        );
+    }
+}

@@ -47,31 +47,8 @@ impl Keys {
     /// The check of the key `id` whose presented secret has `digest`, when
     /// the cache can decide it alone; `None` sends it to the record.
     pub(super) async fn recall(&self, id: &str, digest: u128) -> anyhow::Result<Option<KeyCheck>> {
-        if !self.owns_store {
+        let Some(recalled) = self.recalled(id, digest) else {
             return Ok(None);
-        }
-        let recalled = {
-            let verified = self.verified.read();
-            let Some(known) = verified.get(id) else {
-                return Ok(None);
-            };
-            if known.generation != self.generation.load(Ordering::Acquire) {
-                return Ok(None);
-            }
-            // Milliseconds since the epoch: the times of the entry are
-            // compared to the clock without building a calendar date.
-            let now = now_millis();
-            let in_grace = known.previous_until.is_some_and(|until| until > now);
-            let hit = same_digest(known.current, digest)
-                || (in_grace && same_digest(known.previous, digest));
-            if !hit {
-                return Ok(None);
-            }
-            if known.expires_at.is_some_and(|expiry| expiry <= now) {
-                Recalled::Expired
-            } else {
-                Recalled::Valid(known.principal.clone(), is_stale(known.touched_at, now))
-            }
         };
         crate::metrics::key_cache(true);
         match recalled {
@@ -83,6 +60,49 @@ impl Keys {
                 Ok(Some(KeyCheck::Valid(principal)))
             }
         }
+    }
+
+    /// `lookup`'s answer when it takes no wait and no write: `NotStored`
+    /// for a key not in the dashboard form, `Valid` for a secret the cache
+    /// verified whose last use needs no noting. `None` for anything else
+    /// (then `lookup` decides), with nothing done or counted.
+    pub fn lookup_now(&self, presented: &str) -> Option<KeyCheck> {
+        let Some(id) = id_of(presented) else {
+            return Some(KeyCheck::NotStored);
+        };
+        match self.recalled(id, self.digest(presented))? {
+            Recalled::Valid(principal, false) => {
+                crate::metrics::key_cache(true);
+                Some(KeyCheck::Valid(principal))
+            }
+            Recalled::Valid(_, true) | Recalled::Expired => None,
+        }
+    }
+
+    /// What the cache alone says of the key `id` presented with `digest`.
+    fn recalled(&self, id: &str, digest: u128) -> Option<Recalled> {
+        if !self.owns_store {
+            return None;
+        }
+        let verified = self.verified.read();
+        let known = verified.get(id)?;
+        if known.generation != self.generation.load(Ordering::Acquire) {
+            return None;
+        }
+        // Milliseconds since the epoch: the times of the entry are
+        // compared to the clock without building a calendar date.
+        let now = now_millis();
+        let in_grace = known.previous_until.is_some_and(|until| until > now);
+        let hit =
+            same_digest(known.current, digest) || (in_grace && same_digest(known.previous, digest));
+        if !hit {
+            return None;
+        }
+        if known.expires_at.is_some_and(|expiry| expiry <= now) {
+            return Some(Recalled::Expired);
+        }
+        let stale = is_stale(known.touched_at, now);
+        Some(Recalled::Valid(known.principal.clone(), stale))
     }
 
     /// After the record of `id`, read when the generation was `generation`,

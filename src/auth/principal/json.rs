@@ -16,31 +16,32 @@ use serde::Serialize;
 
 use super::{Principal, PrincipalKind};
 use crate::auth::scope::{Permission, Role, Scope};
+use crate::core::words::{any_word, HIGHS, ONES};
 
 impl Principal {
     /// Writes the principal's JSON to `out`, as `serde_json::to_writer` would.
     pub fn write_json<W: Write>(&self, out: &mut W) -> serde_json::Result<()> {
-        put(out, b"{\"id\":")?;
-        push_string(out, &self.id)?;
+        put(out, b"{\"id\":\"")?;
+        push_contents(out, &self.id)?;
         put(
             out,
             match self.kind {
-                PrincipalKind::Session => b",\"kind\":\"session\",\"name\":",
-                PrincipalKind::DashboardKey => b",\"kind\":\"dashboard-key\",\"name\":",
-                PrincipalKind::AdminKey => b",\"kind\":\"admin-key\",\"name\":",
-                PrincipalKind::ClientKey => b",\"kind\":\"client-key\",\"name\":",
+                PrincipalKind::Session => b"\",\"kind\":\"session\",\"name\":\"",
+                PrincipalKind::DashboardKey => b"\",\"kind\":\"dashboard-key\",\"name\":\"",
+                PrincipalKind::AdminKey => b"\",\"kind\":\"admin-key\",\"name\":\"",
+                PrincipalKind::ClientKey => b"\",\"kind\":\"client-key\",\"name\":\"",
             },
         )?;
-        push_string(out, &self.name)?;
+        push_contents(out, &self.name)?;
         put(
             out,
             match self.role {
-                Role::Admin => b",\"role\":\"admin\",\"scopes\":",
-                Role::Client => b",\"role\":\"client\",\"scopes\":",
+                Role::Admin => b"\",\"role\":\"admin\",\"scopes\":{\"permissions\":[",
+                Role::Client => b"\",\"role\":\"client\",\"scopes\":{\"permissions\":[",
             },
         )?;
         write_scope(&self.scope, out)?;
-        put(out, b"}")
+        put(out, b"}}")
     }
 }
 
@@ -49,24 +50,31 @@ fn put<W: Write>(out: &mut W, bytes: &[u8]) -> serde_json::Result<()> {
     out.write_all(bytes).map_err(serde_json::Error::io)
 }
 
+/// The client role's permissions, the most common list, in one literal.
+const CLIENT_PERMISSIONS: [Permission; 3] = [
+    Permission::Ask,
+    Permission::JobsRead,
+    Permission::WorkspacesRead,
+];
+
+/// The scope's fields after `{"permissions":[`, without its closing brace.
 fn write_scope<W: Write>(scope: &Scope, out: &mut W) -> serde_json::Result<()> {
-    put(out, b"{\"permissions\":[")?;
-    for (i, permission) in scope.permissions.iter().enumerate() {
-        if i > 0 {
-            put(out, b",")?;
+    if scope.permissions == CLIENT_PERMISSIONS {
+        put(out, b"\"ask\",\"jobs:read\",\"workspaces:read\"")?;
+    } else if let Some((first, rest)) = scope.permissions.split_first() {
+        put(out, &quoted_permission(*first)[1..])?;
+        for permission in rest {
+            put(out, quoted_permission(*permission))?;
         }
-        put(out, quoted_permission(*permission))?;
     }
-    put(out, b"],\"workspaces\":")?;
     match &scope.workspaces {
-        None => put(out, b"null")?,
+        None => put(out, b"],\"workspaces\":null")?,
         Some(ids) => {
-            put(out, b"[")?;
+            put(out, b"],\"workspaces\":[")?;
             for (i, id) in ids.iter().enumerate() {
-                if i > 0 {
-                    put(out, b",")?;
-                }
-                push_string(out, id)?;
+                put(out, if i > 0 { b",\"" } else { b"\"" })?;
+                push_contents(out, id)?;
+                put(out, b"\"")?;
             }
             put(out, b"]")?;
         }
@@ -81,52 +89,48 @@ fn write_scope<W: Write>(scope: &Scope, out: &mut W) -> serde_json::Result<()> {
         put(out, b",\"hourlyLimit\":")?;
         limit.serialize(&mut serde_json::Serializer::new(&mut *out))?;
     }
-    put(out, b"}")
+    Ok(())
 }
 
+/// A permission's JSON string after a comma (the first one in a list is
+/// written without it).
 fn quoted_permission(permission: Permission) -> &'static [u8] {
     match permission {
-        Permission::Ask => b"\"ask\"",
-        Permission::JobsRead => b"\"jobs:read\"",
-        Permission::WorkspacesRead => b"\"workspaces:read\"",
-        Permission::WorkspacesWrite => b"\"workspaces:write\"",
-        Permission::KeysManage => b"\"keys:manage\"",
+        Permission::Ask => b",\"ask\"",
+        Permission::JobsRead => b",\"jobs:read\"",
+        Permission::WorkspacesRead => b",\"workspaces:read\"",
+        Permission::WorkspacesWrite => b",\"workspaces:write\"",
+        Permission::KeysManage => b",\"keys:manage\"",
     }
 }
 
-/// A JSON string: copied between quotes when no byte needs escaping, else
-/// escaped by serde_json (which escapes exactly the control bytes, `"` and
-/// the backslash).
-fn push_string<W: Write>(out: &mut W, text: &str) -> serde_json::Result<()> {
+/// A JSON string's contents, between quotes the caller writes: copied when
+/// no byte needs escaping, else escaped by serde_json (which escapes
+/// exactly the control bytes, `"` and the backslash).
+fn push_contents<W: Write>(out: &mut W, text: &str) -> serde_json::Result<()> {
     if needs_escape(text) {
-        text.serialize(&mut serde_json::Serializer::new(out))
+        push_escaped(out, text)
     } else {
-        put(out, b"\"")?;
-        put(out, text.as_bytes())?;
-        put(out, b"\"")
+        put(out, text.as_bytes())
     }
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
+#[inline(never)]
+fn push_escaped<W: Write>(out: &mut W, text: &str) -> serde_json::Result<()> {
+    let quoted = serde_json::to_vec(text)?;
+    put(out, &quoted[1..quoted.len() - 1])
+}
 
-/// Whether a byte is below 0x20, `"` or a backslash: eight bytes at a time,
-/// the rest one by one. Never a false "no" (a false "yes" would only send
-/// the string through serde_json, which writes the same bytes).
+/// Whether a byte is below 0x20, `"` or a backslash, eight bytes at a
+/// time (exact: the tests compare with the byte-by-byte rule).
+#[inline]
 fn needs_escape(text: &str) -> bool {
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let mut words = text.as_bytes().chunks_exact(8);
-    let in_words = words.by_ref().any(|word| {
-        let word = u64::from_le_bytes(word.try_into().expect("chunks of eight"));
-        word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0
-            || has_zero(word ^ (ONES * u64::from(b'"')))
-            || has_zero(word ^ (ONES * u64::from(b'\\')))
-    });
-    in_words
-        || words
-            .remainder()
-            .iter()
-            .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    any_word(text.as_bytes(), |word| {
+        let control = word.wrapping_sub(ONES * 0x20);
+        let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
+        let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+        (control | quote | backslash) & !word & HIGHS != 0
+    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //!   of distinct clients (README, "Limits and memory").
 
 mod failures;
+mod fields;
 mod redis_counter;
 mod shared;
 mod sketch;
@@ -28,6 +29,7 @@ mod table;
 use std::net::IpAddr;
 
 use actix_web::http::header::{HeaderName, HeaderValue};
+use fields::FieldText;
 
 pub use failures::{Attempt, FailureThrottle, MAX_WAIT, NO_PROGRESS_WAIT};
 pub use redis_counter::{RedisReservation, RedisWindowCounter};
@@ -65,14 +67,13 @@ pub struct Quota {
 }
 
 impl Quota {
-    /// The IETF `RateLimit-Policy` and `RateLimit` fields. Written by
-    /// hand: they go out with every key-authenticated response.
+    /// The IETF `RateLimit-Policy` and `RateLimit` fields (`fields.rs`).
     pub fn headers(&self) -> [(HeaderName, HeaderValue); 2] {
-        let mut state = FieldText::default();
-        state.push(b"\"hourly\";r=");
-        state.push_decimal(u64::from(self.remaining));
-        state.push(b";t=");
-        state.push_decimal(self.reset_secs);
+        let mut state = FieldText::new();
+        state.prepend_decimal(self.reset_secs);
+        state.prepend(fields::RESET);
+        state.prepend_decimal(u64::from(self.remaining));
+        state.prepend(fields::HOURLY_REMAINING);
         [
             (POLICY_NAME, policy_value(self.limit)),
             (STATE_NAME, state.value()),
@@ -93,54 +94,14 @@ fn policy_value(limit: u32) -> HeaderValue {
                 return value.clone();
             }
         }
-        let mut policy = FieldText::default();
-        policy.push(b"\"hourly\";q=");
-        policy.push_decimal(u64::from(limit));
-        policy.push(b";w=3600");
+        let mut policy = FieldText::new();
+        policy.prepend(fields::WINDOW);
+        policy.prepend_decimal(u64::from(limit));
+        policy.prepend(fields::HOURLY_QUOTA);
         let value = policy.value();
         *cached = Some((limit, value.clone()));
         value
     })
-}
-
-/// A field value built on the stack: the longest (two 20-digit numbers
-/// and the text around them) fits.
-struct FieldText {
-    bytes: [u8; 64],
-    len: usize,
-}
-
-impl Default for FieldText {
-    fn default() -> Self {
-        Self {
-            bytes: [0; 64],
-            len: 0,
-        }
-    }
-}
-
-impl FieldText {
-    fn push(&mut self, text: &[u8]) {
-        self.bytes[self.len..self.len + text.len()].copy_from_slice(text);
-        self.len += text.len();
-    }
-
-    fn push_decimal(&mut self, value: u64) {
-        let digits = value.checked_ilog10().unwrap_or(0) as usize + 1;
-        let mut rest = value;
-        for slot in self.bytes[self.len..self.len + digits].iter_mut().rev() {
-            *slot = b'0' + (rest % 10) as u8;
-            rest /= 10;
-        }
-        self.len += digits;
-    }
-
-    /// One allocation of the exact length (no spare capacity for `Bytes`
-    /// to track).
-    fn value(&self) -> HeaderValue {
-        HeaderValue::from_bytes(&self.bytes[..self.len])
-            .expect("digits, letters and quotes are a valid header value")
-    }
 }
 
 #[cfg(test)]
