@@ -9,9 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard, ShardedLockWriteGuard};
-use parking_lot::Mutex;
-use std::sync::PoisonError;
+use parking_lot::{Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -74,29 +72,6 @@ impl std::fmt::Debug for Verified {
     }
 }
 
-type VerifiedMap = HashMap<String, Verified, foldhash::quality::RandomState>;
-
-/// The cache of verified keys behind a reader-sharded lock: a reader
-/// locks only its own thread's shard, so the gate's threads, which read
-/// it on every request of a dashboard key, write no lock word they share;
-/// a writer (a new verification, a revocation, a roll, a re-scope) takes
-/// every shard, so what it changes is seen by the next read on any
-/// thread, as with one lock.
-#[derive(Debug, Default)]
-struct VerifiedCache(ShardedLock<VerifiedMap>);
-
-impl VerifiedCache {
-    fn read(&self) -> ShardedLockReadGuard<'_, VerifiedMap> {
-        // Not poisoned by a panic elsewhere, as with the parking_lot lock
-        // this replaced: no writer's section can panic half-way.
-        self.0.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> ShardedLockWriteGuard<'_, VerifiedMap> {
-        self.0.write().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 fn same_digest(known: Option<u128>, digest: u128) -> bool {
     known.is_some_and(|known| super::api_key::same_digest(known, digest))
 }
@@ -126,7 +101,7 @@ pub struct Keys {
     /// Keys verified by argon2 in this process, by id. Hashed with a
     /// randomly seeded foldhash: only verified ids are ever inserted, so a
     /// client choosing ids can cause look-ups, never collisions in it.
-    verified: VerifiedCache,
+    verified: RwLock<HashMap<String, Verified, foldhash::quality::RandomState>>,
     digester: SecretDigester,
     hasher: Arc<Hasher>,
     /// Moved on after every change this process makes to a record, once
@@ -164,7 +139,7 @@ impl Keys {
             owns_store: store.versions_key().is_none(),
             store,
             location,
-            verified: VerifiedCache::default(),
+            verified: RwLock::new(HashMap::default()),
             digester: SecretDigester::random(),
             hasher,
             generation: AtomicU64::new(0),

@@ -1,7 +1,7 @@
 //! Per-key usage: requests per hour for seven days, allowed and denied by
 //! reason. The gate notes each request of a dashboard key in memory (one
-//! add to its own thread's counters); every few seconds, and at shutdown,
-//! the counts go to the `UsageStore` in one batch.
+//! atomic add); every few seconds, and at shutdown, the counts go to the
+//! `UsageStore` in one batch.
 
 #[cfg(test)]
 mod conformance;
@@ -11,16 +11,16 @@ mod ring;
 mod store;
 mod store_redis;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServiceRequest;
 use actix_web::HttpMessage;
 use chrono::Utc;
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 use rustc_hash::FxBuildHasher;
-use thread_local::ThreadLocal;
 
 pub use ring::{by_day, hour_of, hour_start, Counts, Hour, KeyRing, Outcome, HOURS_KEPT};
 pub use store::{FileUsageStore, Tally, Unsaved, UsageStore};
@@ -45,14 +45,8 @@ struct KeyUse(Arc<str>);
 /// still files each request under its own hour.
 #[derive(Debug, Default)]
 struct Pending {
-    by_parity: [[u32; Outcome::ALL.len()]; 2],
+    by_parity: [[AtomicU32; Outcome::ALL.len()]; 2],
 }
-
-/// One thread's counts not yet stored, by key id. Only its own thread
-/// adds to it and a flush empties it, so its lock is almost never
-/// contended and its memory stays in its own core's cache: the gate's
-/// threads write no memory they share to count a request.
-type Shard = Mutex<HashMap<Arc<str>, Pending, FxBuildHasher>>;
 
 /// `hour_of(Utc::now())` without the calendar arithmetic of a `DateTime`.
 fn current_hour() -> Hour {
@@ -71,7 +65,7 @@ pub struct UsageCounter {
     counting: bool,
     /// Keyed by ids of verified keys only (nobody can choose what is
     /// inserted), so a fast unkeyed hash is safe here.
-    pending: ThreadLocal<Shard>,
+    pending: RwLock<HashMap<Arc<str>, Arc<Pending>, FxBuildHasher>>,
     store: Arc<dyn UsageStore>,
     keys: Arc<Keys>,
     flushing: tokio::sync::Mutex<()>,
@@ -83,7 +77,7 @@ impl UsageCounter {
     pub fn new(store: Arc<dyn UsageStore>, keys: Arc<Keys>, counting: bool) -> Self {
         Self {
             counting,
-            pending: ThreadLocal::new(),
+            pending: RwLock::new(HashMap::default()),
             store,
             keys,
             flushing: tokio::sync::Mutex::new(()),
@@ -98,51 +92,41 @@ impl UsageCounter {
     }
 
     fn add(&self, key_id: &Arc<str>, hour: Hour, index: usize, n: u32) {
-        let mut shard = self.pending.get_or_default().lock();
-        let slot = |pending: &mut Pending| {
-            let count = &mut pending.by_parity[parity(hour)][index];
-            *count = count.saturating_add(n);
+        let slot = |pending: &Pending| {
+            pending.by_parity[parity(hour)][index].fetch_add(n, Ordering::Relaxed);
         };
-        if let Some(pending) = shard.get_mut(key_id) {
+        if let Some(pending) = self.pending.read().get(key_id) {
             slot(pending);
             return;
         }
-        // The key's first request on this thread since the last flush of
-        // a revoked key, or ever: its counters are made once.
-        slot(shard.entry(key_id.clone()).or_default());
+        // The key's first request since the last flush of a revoked key,
+        // or ever: its counters are made once.
+        slot(self.pending.write().entry(key_id.clone()).or_default());
     }
 
-    /// The ids with counts in memory, on any thread.
-    fn pending_ids(&self) -> HashSet<Arc<str>, FxBuildHasher> {
-        let mut ids = HashSet::default();
-        for shard in self.pending.iter() {
-            ids.extend(shard.lock().keys().cloned());
-        }
-        ids
-    }
-
-    /// Takes the counts of the hours `now - 1` and `now` out of every
-    /// thread's shard (each emptied under its own lock, so a request
-    /// counted meanwhile is in this batch or the next, never lost), and
-    /// drops the counts of `revoked` keys.
-    fn take_pending(&self, now: Hour, revoked: &HashSet<Arc<str>, FxBuildHasher>) -> Vec<Tally> {
-        let mut sums: HashMap<Arc<str>, [Counts; 2], FxBuildHasher> = HashMap::default();
-        for shard in self.pending.iter() {
-            let mut shard = shard.lock();
-            shard.retain(|key_id, _| !revoked.contains(key_id));
-            for (key_id, pending) in shard.iter_mut() {
-                let sum = sums.entry(key_id.clone()).or_default();
-                for (at, hour) in [now - 1, now].into_iter().enumerate() {
-                    let counts = &mut pending.by_parity[parity(hour)];
-                    for (total, n) in sum[at].0.iter_mut().zip(counts.iter_mut()) {
-                        *total = total.saturating_add(std::mem::take(n));
-                    }
-                }
-            }
-        }
+    /// Hands the counts in memory to the store; what it cannot save stays
+    /// in memory for the next flush. Usage of revoked keys is dropped.
+    pub async fn flush(&self) {
+        let _one_at_a_time = self.flushing.lock().await;
+        let now = hour_of(Utc::now());
+        let pending: Vec<(Arc<str>, Arc<Pending>)> = self
+            .pending
+            .read()
+            .iter()
+            .map(|(id, pending)| (id.clone(), pending.clone()))
+            .collect();
         let mut batch = Vec::new();
-        for (key_id, counts) in sums {
-            for (hour, counts) in [now - 1, now].into_iter().zip(counts) {
+        let mut revoked = Vec::new();
+        for (key_id, pending) in pending {
+            if self.is_revoked(&key_id).await {
+                revoked.push(key_id);
+                continue;
+            }
+            for hour in [now - 1, now] {
+                let mut counts = Counts::default();
+                for (n, slot) in counts.0.iter_mut().zip(&pending.by_parity[parity(hour)]) {
+                    *n = slot.swap(0, Ordering::Relaxed);
+                }
                 if !counts.is_empty() {
                     batch.push(Tally {
                         key_id: key_id.clone(),
@@ -152,21 +136,12 @@ impl UsageCounter {
                 }
             }
         }
-        batch
-    }
-
-    /// Hands the counts in memory to the store; what it cannot save stays
-    /// in memory for the next flush. Usage of revoked keys is dropped.
-    pub async fn flush(&self) {
-        let _one_at_a_time = self.flushing.lock().await;
-        let now = hour_of(Utc::now());
-        let mut revoked = HashSet::default();
-        for key_id in self.pending_ids() {
-            if self.is_revoked(&key_id).await {
-                revoked.insert(key_id);
+        if !revoked.is_empty() {
+            let mut map = self.pending.write();
+            for key_id in &revoked {
+                map.remove(key_id);
             }
         }
-        let batch = self.take_pending(now, &revoked);
         if !batch.is_empty() {
             if let Err(unsaved) = self.store.add(batch).await {
                 tracing::error!(
