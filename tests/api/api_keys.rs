@@ -209,3 +209,105 @@ async fn health_needs_no_key_and_reports_the_time() {
         "{timestamp}"
     );
 }
+
+/// Sends a request exactly as given (no client-side normalisation of the
+/// path) off the test's runtime; the status and the body.
+async fn raw_request(
+    app: &crate::helpers::TestApp,
+    method: &str,
+    target: &str,
+    key: Option<&str>,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let key = key
+        .map(|key| format!("x-api-key: {key}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {address}\r\n{key}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    })
+    .await
+    .unwrap()
+}
+
+/// The one `/api` service routes by itself (`src/api/routes.rs`): whatever
+/// the path's spelling under `/api` (dot segments, encodings, trailing or
+/// doubled slashes, case, a public path with more after it) and whatever
+/// the method, no key gets 401; a valid key gets the API's own 404 or 405.
+#[tokio::test]
+async fn odd_paths_and_methods_under_api_are_behind_the_gate_and_answered_in_the_api_shape() {
+    let app = app_with_keys().await;
+    let unknown = [
+        "/api",
+        "/api/",
+        "/api//me",
+        "/api/me/",
+        "/api/ME",
+        "/api/me%2F",
+        "/api/./me",
+        "/api/keys/../me",
+        "/api/%2e%2e/api/me",
+        "/api/openapi.json/x",
+        "/api/docs/",
+        "/api/./openapi.json",
+        "/api/health/",
+        "/api/health/x",
+        "/api/{id}",
+        "/api/keys/a/b",
+    ];
+    for path in unknown {
+        for method in ["GET", "POST", "HEAD", "OPTIONS", "BREW"] {
+            let (status, body) = raw_request(&app, method, path, None).await;
+            assert_eq!(status, 401, "{method} {path}");
+            if method != "HEAD" {
+                assert!(body.contains("missing-api-key"), "{method} {path}: {body}");
+            }
+            let (status, body) = raw_request(&app, method, path, Some(ADMIN_KEY)).await;
+            assert_eq!(status, 404, "{method} {path}");
+            if method != "HEAD" {
+                assert!(
+                    body.contains("\"code\":\"not-found\""),
+                    "{method} {path}: {body}"
+                );
+            }
+        }
+    }
+    // A known route spelled with an encoded letter, and with a method it lacks.
+    for (method, path) in [
+        ("HEAD", "/api/me"),
+        ("OPTIONS", "/api/me"),
+        ("BREW", "/api/%6de"),
+        ("PUT", "/api/keys/%2F"),
+        ("GET", "/api/keys/x%20y/roll"),
+    ] {
+        let (status, _) = raw_request(&app, method, path, None).await;
+        assert_eq!(status, 401, "{method} {path}");
+        let (status, body) = raw_request(&app, method, path, Some(ADMIN_KEY)).await;
+        assert_eq!(status, 405, "{method} {path}");
+        if method != "HEAD" {
+            assert!(
+                body.contains("method-not-allowed"),
+                "{method} {path}: {body}"
+            );
+        }
+    }
+    let (status, body) = raw_request(&app, "GET", "/api/%6de", Some(ADMIN_KEY)).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("admin-key"), "{body}");
+}

@@ -305,6 +305,38 @@ async fn a_session_write_to_the_api_from_a_foreign_origin_is_refused() {
     );
 }
 
+/// SPEC §2: the session comes first even when the request also carries a
+/// key the gate could admit without waiting (an environment key, a dashboard
+/// key already verified: `Gate::decide_now`), and a session's cross-site
+/// write is refused even with such a key next to it.
+#[tokio::test]
+async fn a_session_next_to_a_valid_key_is_the_session_and_its_cross_site_writes_are_refused() {
+    let client_key = "client-0123456789abcdef0123456789abcdef";
+    let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY), ("VALID_API_KEYS", client_key)]).await;
+    let csrf = app.setup_and_login().await;
+    let dashboard_key = app.generate_key(&csrf, "beside", "client", "never").await;
+    // Verified once without the session: from now on a cache hit.
+    assert_eq!(me(&app, ("x-api-key", &dashboard_key)).await.0, 200);
+    for key in [ADMIN_KEY, client_key, dashboard_key.as_str()] {
+        for _ in 0..2 {
+            let response = app.get("/api/me", &[("x-api-key", key)]).await;
+            assert_eq!(response.status(), 200, "{key}");
+            assert!(response.headers().get("ratelimit").is_none(), "{key}");
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_eq!(body["kind"], "session", "{key}");
+        }
+        let foreign = app
+            .client
+            .post(app.url("/api/me"))
+            .header("origin", "https://evil.example")
+            .header("x-api-key", key)
+            .send()
+            .await
+            .unwrap();
+        assert_error(foreign, 403, "cross-site-request").await;
+    }
+}
+
 #[tokio::test]
 async fn a_forged_session_cookie_with_a_valid_key_uses_the_key() {
     let app = spawn_app(&[("ADMIN_API_KEY", ADMIN_KEY)]).await;
