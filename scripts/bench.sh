@@ -101,7 +101,11 @@ form() { # path, fields...: a dashboard form post with the session cookie in $JA
   curl -s -L -b "$JAR" -c "$JAR" -H "Origin: $BASE" "${args[@]}" "$BASE$path" # follows the redirect to the page that shows a new key once
 }
 csrf() {
-  curl -s -b "$JAR" -c "$JAR" "$BASE/dashboard/security" | grep -o -m1 'name="csrf_token" value="[^"]*"' | head -n 1 | sed 's/.*value="//; s/"$//'
+  # The page is read whole first: a pipe that stops reading early would
+  # kill curl with SIGPIPE, which `set -o pipefail` turns into a failure.
+  local page pattern='name="csrf_token" value="([^"]*)"'
+  page=$(curl -s -b "$JAR" -c "$JAR" "$BASE/dashboard/security")
+  [[ $page =~ $pattern ]] && printf '%s\n' "${BASH_REMATCH[1]}"
 }
 generate_key() { # name
   form /dashboard/security/keys "csrf_token=$(csrf)" "name=$1" role=client expiry=never |
@@ -332,12 +336,21 @@ if [ "$MODE" = all ]; then
   start_server
   setup_owner
   RSS_IDLE=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER_PID/status")
-  SESSIONS=()
+  # The eight sessions log in one after another: simultaneous logins from
+  # one address take the login throttle's slots while in flight (SPEC §4)
+  # and some would be refused. The key generations then run at once.
+  SESSIONS=() TOKENS=()
+  for session in $(seq 8); do
+    JAR="$WORK/cookies-$session"
+    login
+    TOKENS[session]=$(csrf)
+    [ -n "${TOKENS[session]}" ] || { echo "session $session could not log in" >&2; exit 1; }
+  done
+  JAR="$WORK/cookies"
   for session in $(seq 8); do
     (
       JAR="$WORK/cookies-$session"
-      login
-      token=$(csrf)
+      token=${TOKENS[session]}
       for n in $(seq 6); do
         # Read-only cookie jar: six posts at once must not rewrite one file.
         curl -s -L -b "$JAR" -H "Origin: $BASE" --data-urlencode "csrf_token=$token" --data-urlencode "name=hash-$session-$n" \
