@@ -271,8 +271,11 @@ async fn two_hundred_slow_clients_do_not_stop_others_and_are_cut_off() {
     for _ in 0..20 {
         let asked = Instant::now();
         assert_eq!(app.me(&[("x-api-key", ADMIN_KEY)]).await.status(), 200);
+        // Blocked behind the slow clients, it would wait until they are cut
+        // off (5 s); 3 s leaves room for a loaded 2-core machine (2.4 s was
+        // seen with a benchmark running beside the tests).
         assert!(
-            asked.elapsed() < Duration::from_secs(2),
+            asked.elapsed() < Duration::from_secs(3),
             "a normal client waited {:?}",
             asked.elapsed()
         );
