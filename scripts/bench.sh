@@ -2,7 +2,7 @@
 # The gate's cost, measured side by side in one run (loopback only, every
 # step bounded in time). Prints one table and whether each target is met.
 #
-#   bash scripts/bench.sh                     # full run, about 3 minutes
+#   bash scripts/bench.sh                     # full run, about 11 minutes on 2 cores (engine, criterion)
 #   DURATION=3 ROUNDS=1 bash scripts/bench.sh # a quicker, noisier run
 #   bash scripts/bench.sh flood               # only the many-address flood (issue 10)
 #   bash scripts/bench.sh usage               # only per-key usage counting on vs off (issue 17)
@@ -429,8 +429,8 @@ print(f"Portico gate benchmark: {os.cpu_count()} cores ({cpu}), wrk {duration}s 
 print(f"median of {len(runs['health'])} interleaved rounds per scenario; non-2xx summed over all rounds;"
       f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
 print()
-print(f"| {'scenario':<36} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'CPU us/req':>10} | {'CPU vs health':>13} | {'non-2xx':>7} | {'peak RSS MiB':>12} |")
-print(f"|{'-'*38}|{'-'*11}|{'-'*9}|{'-'*9}|{'-'*12}|{'-'*15}|{'-'*9}|{'-'*14}|")
+print(f"| {'scenario':<38} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'CPU us/req':>10} | {'CPU vs health':>13} | {'non-2xx':>7} | {'peak RSS MiB':>12} |")
+print(f"|{'-'*40}|{'-'*11}|{'-'*9}|{'-'*9}|{'-'*12}|{'-'*15}|{'-'*9}|{'-'*14}|")
 labels = {
     "health": "GET /api/health (no auth, baseline)",
     "env-key": "GET /api/me, VALID_API_KEYS key",
@@ -443,7 +443,7 @@ ratios = {"health": 1.0, "health-10000": 1.0, "env-key": cpu_ratio("env-key"), "
 for name, label in labels.items():
     r = rows[name]
     cpu_median = statistics.median(x["cpu"] for x in runs[name])
-    print(f"| {label:<36} | {r['rps']:>9.0f} | {r['p50']:>7.2f} | {r['p99']:>7.2f} | {cpu_median:>10.2f} | {ratios[name]:>13.2f} | {r['non2xx']:>7} | {r['rss']:>12.1f} |")
+    print(f"| {label:<38} | {r['rps']:>9.0f} | {r['p50']:>7.2f} | {r['p99']:>7.2f} | {cpu_median:>10.2f} | {ratios[name]:>13.2f} | {r['non2xx']:>7} | {r['rss']:>12.1f} |")
 print()
 burst_p99_ms = ms(burst_p99)
 targets = [
