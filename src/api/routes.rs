@@ -221,11 +221,18 @@ impl ApiRoute {
         }
     }
 
-    /// Whether `rest`, the path after `/api`, is this resource's.
-    fn is_match(&self, rest: &str) -> bool {
+    /// Whether the path after `/api` is this resource's; when it is, the
+    /// matched part is consumed and any parameters captured (one match,
+    /// not a test and then a capture).
+    fn take(&self, path: &mut Path<Url>) -> bool {
         match &self.fixed {
-            Some(fixed) => rest == fixed,
-            None => self.rdef.is_match(rest),
+            Some(fixed) if path.unprocessed() == fixed => {
+                let len = u16::try_from(fixed.len()).expect("a route pattern is short");
+                path.skip(len);
+                true
+            }
+            Some(_) => false,
+            None => self.rdef.capture_match_info(path),
         }
     }
 }
@@ -252,19 +259,7 @@ impl Routes {
 
     /// The route of the path after `/api`, its parameters captured.
     fn find(&self, path: &mut Path<Url>) -> Option<&ApiRoute> {
-        let rest = path.unprocessed();
-        let route = self.0.iter().find(|route| route.is_match(rest))?;
-        match &route.fixed {
-            Some(fixed) => {
-                let len = u16::try_from(fixed.len()).expect("a route pattern is short");
-                path.skip(len);
-            }
-            None => {
-                let captured = route.rdef.capture_match_info(path);
-                debug_assert!(captured, "a pattern that matched captures");
-            }
-        }
-        Some(route)
+        self.0.iter().find(|route| route.take(path))
     }
 }
 
